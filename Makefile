@@ -1,0 +1,34 @@
+# pcsync developer entry points. Each target creates .venv itself on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO   := demo
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: set up, then run pcsync end to end in ./demo
+demo: $(STAMP)
+	mkdir -p $(DEMO)
+	test -f $(DEMO)/pcsync.toml || cp config.example.toml $(DEMO)/pcsync.toml
+	$(BIN)/pcsync --config $(DEMO)/pcsync.toml init
+	$(BIN)/pcsync --config $(DEMO)/pcsync.toml runs
+
+## test: set up, then run the whole test suite (SQLite and PostgreSQL)
+test: $(STAMP)
+	$(BIN)/pytest
+
+## lint: style and types, as CI runs them
+lint: $(STAMP)
+	$(BIN)/ruff check sync connectors reconciliation tests bench
+	$(BIN)/ruff format --check sync connectors reconciliation tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

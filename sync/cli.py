@@ -1,0 +1,214 @@
+"""The ``pcsync`` command line.
+
+Every command loads the settings once, does its work through the same
+functions the scheduler calls, and turns pcsync's errors into one actionable
+line on stderr: exit 2 for usage and configuration, 1 for failures at run
+time. ``--verbose`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from reconciliation.errors import ConfigError, PcsyncError
+from sync import __version__
+from sync.config import Settings, load_settings, resolve_config_path
+from sync.db.engine import make_engine, make_session_factory, ping
+from sync.db.migrate import require_current, upgrade
+from sync.logs import LogFormat, configure_logging, redact
+from sync.runs import list_runs, recorded_run
+
+__all__ = ["cli", "main"]
+
+log = logging.getLogger("pcsync")
+
+
+@dataclass
+class App:
+    """What a command needs, built lazily so ``--help`` works without a config file."""
+
+    config_path: Path
+    verbosity: int
+    log_format: LogFormat
+    _settings: Settings | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+            secret = self._settings.partner_center.client_secret
+            configure_logging(
+                self.verbosity,
+                self.log_format,
+                [secret.get_secret_value()] if secret else [],
+            )
+        return self._settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        engine = make_engine(self.settings.database.url)
+        ping(engine)
+        return engine
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """Sessions on a database whose schema is current (else: run `pcsync init`)."""
+        require_current(self.engine)
+        return make_session_factory(self.engine)
+
+    def close(self) -> None:
+        """Release database connections (called when the command ends, even on error)."""
+        engine = self.__dict__.get("engine")
+        if engine is not None:
+            engine.dispose()
+
+
+_state: dict[str, Any] = {"verbose": False}
+
+
+def _echo_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Config file (default: $PCSYNC_CONFIG, else ./pcsync.toml).",
+)
+@click.option("-v", "--verbose", count=True, help="More detail; with errors, the traceback.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines on stderr as text or JSON.",
+)
+@click.version_option(__version__, prog_name="pcsync")
+@click.pass_context
+def cli(
+    ctx: click.Context, config_path: str | None, verbose: int, quiet: bool, log_format: str
+) -> None:
+    """Partner Center billing sync, reconciliation and collections for CSP partners."""
+    verbosity = -1 if quiet else verbose
+    _state["verbose"] = verbose > 0
+    fmt: LogFormat = "json" if log_format == "json" else "text"
+    configure_logging(verbosity, fmt)
+    app = App(resolve_config_path(config_path, os.environ), verbosity, fmt)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+@cli.command()
+@click.pass_obj
+def init(app: App) -> None:
+    """Create or upgrade the database schema and check the configuration."""
+    settings = app.settings
+    before, after = upgrade(app.engine)
+    sessions = make_session_factory(app.engine)
+    with recorded_run(sessions, "init", "manual", {"from": before, "to": after}) as run:
+        run.count("schema", "upgraded" if before != after else "unchanged")
+    where = app.engine.url.render_as_string(hide_password=True)
+    if before == after:
+        click.echo(f"database {where}: schema {after} is current, nothing to do")
+    else:
+        click.echo(f"database {where}: schema {before or 'empty'} -> {after}")
+    pc = settings.partner_center
+    if pc.certificate_path:
+        credential = f"certificate {pc.certificate_path}"
+    elif pc.client_secret:
+        credential = f"client secret from ${pc.client_secret_env}"
+    else:
+        credential = f"none yet: set ${pc.client_secret_env} or certificate_path"
+    click.echo(
+        f"config {settings.source}: tenant {pc.tenant_id}, cloud {pc.cloud}, "
+        f"Partner Center {pc.api_base_url}, credential {credential}"
+    )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as one JSON document.")
+@click.option("--limit", default=50, show_default=True, help="How many of the newest runs.")
+@click.pass_obj
+def runs(app: App, as_json: bool, limit: int) -> None:
+    """Run history: when, what, counts, errors."""
+    views = list_runs(app.sessions, limit)
+    if as_json:
+        _echo_json({"runs": [view.as_json() for view in views]})
+        return
+    if not views:
+        click.echo("no runs yet")
+        return
+    table = Table(title="pcsync runs (newest first)")
+    for column in ("id", "kind", "trigger", "status", "started (UTC)", "took", "counts", "error"):
+        table.add_column(column)
+    for view in views:
+        took = (
+            f"{(view.finished_at - view.started_at).total_seconds():.1f}s"
+            if view.finished_at
+            else "…"
+        )
+        counts = ", ".join(
+            f"{resource}: " + " ".join(f"{k}={v}" for k, v in sorted(numbers.items()))
+            for resource, numbers in sorted(view.counts.items())
+        )
+        table.add_row(
+            str(view.id),
+            view.kind,
+            view.trigger,
+            view.status,
+            view.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            took,
+            counts,
+            view.error or "",
+        )
+    Console(soft_wrap=True).print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``pcsync`` script; returns the exit code."""
+    try:
+        cli.main(args=argv, prog_name="pcsync", standalone_mode=False)
+    except PcsyncError as exc:
+        if _state["verbose"]:
+            sys.stderr.write(redact(traceback.format_exc()))
+        problems = exc.problems if isinstance(exc, ConfigError) else (str(exc),)
+        if len(problems) > 1 and isinstance(exc, ConfigError):
+            where = str(exc).split(":", 1)[0]
+            for problem in problems:
+                click.echo(f"pcsync: error: {where}: {problem}", err=True)
+        else:
+            click.echo(f"pcsync: error: {redact(str(exc))}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("pcsync: aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("pcsync: interrupted", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,530 @@
+"""Settings: the TOML configuration, parsed and validated once at start-up.
+
+``load_settings`` reads the file, checks every key and reports *all* problems
+together, each naming its key (``[billing] markup_percent: expected a decimal
+string like "10", got 10.5``). The result is a tree of frozen models; nothing
+below the entry points reads the environment or the file again. Secrets come
+only from the environment variable the file names, and are held as
+``SecretStr`` so they never show in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from reconciliation.errors import ConfigError
+from reconciliation.money import D
+
+__all__ = [
+    "CLOUDS",
+    "DEFAULT_CONFIG_NAME",
+    "BillingSettings",
+    "CloudPreset",
+    "CollectionStage",
+    "CollectionsSettings",
+    "DatabaseSettings",
+    "PartnerCenterSettings",
+    "PaymentsSettings",
+    "ReportsSettings",
+    "ScheduleSettings",
+    "Settings",
+    "load_settings",
+    "resolve_config_path",
+]
+
+DEFAULT_CONFIG_NAME = "pcsync.toml"
+CONFIG_ENV = "PCSYNC_CONFIG"
+
+
+@dataclass(frozen=True)
+class CloudPreset:
+    """The endpoints and token audiences of one Microsoft cloud."""
+
+    authority_host: str
+    api_base_url: str
+    graph_base_url: str
+    partner_center_scope: str
+    graph_scope: str
+    v2_billing_exports: bool
+
+
+CLOUDS: dict[str, CloudPreset] = {
+    "public": CloudPreset(
+        authority_host="https://login.microsoftonline.com",
+        api_base_url="https://api.partnercenter.microsoft.com",
+        graph_base_url="https://graph.microsoft.com",
+        partner_center_scope="https://api.partnercenter.microsoft.com/.default",
+        graph_scope="https://graph.microsoft.com/.default",
+        v2_billing_exports=True,
+    ),
+    "usgov": CloudPreset(
+        authority_host="https://login.microsoftonline.us",
+        api_base_url="https://api.partnercenter.microsoft.com",
+        graph_base_url="https://graph.microsoft.us",
+        partner_center_scope="https://api.partnercenter.microsoft.com/.default",
+        graph_scope="https://graph.microsoft.us/.default",
+        v2_billing_exports=False,
+    ),
+    "china": CloudPreset(
+        authority_host="https://login.chinacloudapi.cn",
+        api_base_url="https://partner.partnercenterapi.microsoftonline.cn",
+        graph_base_url="https://microsoftgraph.chinacloudapi.cn",
+        partner_center_scope="https://partner.partnercenterapi.microsoftonline.cn/.default",
+        graph_scope="https://microsoftgraph.chinacloudapi.cn/.default",
+        v2_billing_exports=False,
+    ),
+}
+
+
+# --- value types --------------------------------------------------------------
+
+
+def _toml_repr(value: object) -> str:
+    """Show a value the way it would be written in TOML."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return str(value)
+
+
+def _decimal(value: object) -> Decimal:
+    # Floats are refused: a TOML 10.1 is a binary float, and money must be exact.
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise PydanticCustomError(
+            "pcsync", 'expected a decimal string like "10", got {got}', {"got": _toml_repr(value)}
+        )
+    try:
+        return D(value)
+    except Exception as exc:
+        raise PydanticCustomError(
+            "pcsync", 'expected a decimal string like "10", got {got}', {"got": _toml_repr(value)}
+        ) from exc
+
+
+def _fraction(value: object) -> Decimal:
+    # A share is not money; 0.25 written as a TOML float is taken at its shortest repr.
+    number = _decimal(repr(value) if isinstance(value, float) else value)
+    if not Decimal(0) <= number <= Decimal(1):
+        raise PydanticCustomError(
+            "pcsync", "expected a fraction between 0 and 1, got {got}", {"got": _toml_repr(value)}
+        )
+    return number
+
+
+def _https_url(value: object) -> str:
+    if not isinstance(value, str) or not value.startswith("https://") or len(value) <= 8:
+        raise PydanticCustomError(
+            "pcsync",
+            'expected an https URL like "https://example.com", got {got}',
+            {"got": _toml_repr(value)},
+        )
+    return value.rstrip("/")
+
+
+def _path(value: object, info: ValidationInfo) -> Path:
+    if isinstance(value, Path):
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        raise PydanticCustomError(
+            "pcsync", "expected a file path string, got {got}", {"got": _toml_repr(value)}
+        )
+    path = Path(value).expanduser()
+    base = (info.context or {}).get("base_dir")
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    return path
+
+
+Money = Annotated[Decimal, BeforeValidator(_decimal)]
+Fraction = Annotated[Decimal, BeforeValidator(_fraction)]
+HttpsUrl = Annotated[str, BeforeValidator(_https_url)]
+ConfigPath = Annotated[Path, BeforeValidator(_path)]
+NonNegativeInt = Annotated[int, Field(ge=0, strict=True)]
+PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+Text = Annotated[str, Field(strict=True)]
+Name = Annotated[str, Field(strict=True, min_length=1)]
+
+
+def _empty_table() -> Any:
+    # Defaults are validated like file content (validate_default), so that relative
+    # paths in them resolve against the config file's folder too.
+    return {}
+
+
+class _Section(BaseModel):
+    # Scalars are strict (StrictInt, StrictStr…): a TOML "30" is not a number of days.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --- sections -----------------------------------------------------------------
+
+
+class PartnerCenterSettings(_Section):
+    """How to reach and authenticate to Partner Center (``[partner_center]``)."""
+
+    tenant_id: Name
+    client_id: Name
+    client_secret_env: Text = "PCSYNC_CLIENT_SECRET"  # noqa: S105 - a variable name
+    certificate_path: ConfigPath | None = None
+    certificate_thumbprint: Text | None = None
+    cloud: Literal["public", "usgov", "china"] = "public"
+    authority_host: HttpsUrl = ""
+    api_base_url: HttpsUrl = ""
+    graph_base_url: HttpsUrl = ""
+    partner_center_scope: Text = ""
+    graph_scope: Text = ""
+    line_items_api: Literal["auto", "v1", "v2"] = "auto"
+    token_cache_path: ConfigPath = Path("pcsync-token-cache.json")
+    timeout_seconds: PositiveInt = 60
+    max_retries: NonNegativeInt = 5
+    requests_per_minute: PositiveInt = 300
+    export_deadline_minutes: PositiveInt = 60
+    # Filled from the environment variable named by client_secret_env, never from the file.
+    client_secret: SecretStr | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_cloud_preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        # An unknown cloud is reported on its own key; public fills in meanwhile.
+        preset = CLOUDS.get(str(data.get("cloud", "public")), CLOUDS["public"])
+        filled = dict(data)
+        for key in ("authority_host", "api_base_url", "graph_base_url"):
+            filled.setdefault(key, getattr(preset, key))
+        filled.setdefault("partner_center_scope", preset.partner_center_scope)
+        filled.setdefault("graph_scope", preset.graph_scope)
+        return filled
+
+    @model_validator(mode="after")
+    def _certificate_complete(self) -> PartnerCenterSettings:
+        if self.certificate_path is not None:
+            if not self.certificate_thumbprint:
+                raise PydanticCustomError(
+                    "pcsync", "certificate_path is set but certificate_thumbprint is missing"
+                )
+            if not self.certificate_path.is_file():
+                raise PydanticCustomError(
+                    "pcsync",
+                    "certificate_path: no such file {path}",
+                    {"path": str(self.certificate_path)},
+                )
+        return self
+
+    @property
+    def v2_billing_exports(self) -> bool:
+        """Whether this cloud offers the v2 (Graph) billing exports."""
+        return CLOUDS[self.cloud].v2_billing_exports
+
+
+class DatabaseSettings(_Section):
+    """Where pcsync keeps its data (``[database]``)."""
+
+    url: Text = "sqlite:///pcsync.db"
+
+    @field_validator("url", mode="after")
+    @classmethod
+    def _supported_url(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise PydanticCustomError(
+                "pcsync",
+                'expected a database URL like "sqlite:///pcsync.db", got {got}',
+                {"got": _toml_repr(value)},
+            ) from exc
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise PydanticCustomError(
+                "pcsync",
+                "expected a sqlite:/// or postgresql+psycopg:// URL, got {got}",
+                {"got": _toml_repr(url.get_backend_name())},
+            )
+        base = (info.context or {}).get("base_dir")
+        database = url.database
+        if url.get_backend_name() == "sqlite" and database and database != ":memory:":
+            path = Path(database).expanduser()
+            if not path.is_absolute() and base is not None:
+                # Relative to the config file, so the daemon finds the same database
+                # whatever its working directory.
+                url = url.set(database=str(Path(base) / path))
+        return url.render_as_string(hide_password=False)
+
+
+class ScheduleSettings(_Section):
+    """When ``pcsync daemon`` runs each job (``[schedule]``, cron expressions)."""
+
+    timezone: Text = "UTC"
+    sync: Text = "0 */4 * * *"
+    reconcile: Text = "30 5 * * *"
+    collections: Text = ""
+    misfire_grace_seconds: PositiveInt = 3600
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise PydanticCustomError(
+                "pcsync",
+                'expected an IANA time zone like "Europe/Berlin", got {got}',
+                {"got": _toml_repr(value)},
+            ) from exc
+        return value
+
+    @field_validator("sync", "reconcile", "collections")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if value == "":
+            return value
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise PydanticCustomError(
+                "pcsync",
+                'expected a cron expression like "0 */4 * * *" (or "" to disable), got {got}',
+                {"got": _toml_repr(value)},
+            ) from exc
+        return value
+
+
+class PaymentColumns(_Section):
+    """File headers holding each payment field (``[payments.columns]``)."""
+
+    customer: Text = "customer"
+    date: Text = "date"
+    amount: Text = "amount"
+    currency: Text = "currency"
+    reference: Text = "reference"
+    invoice: Text = "invoice"
+
+
+class PaymentsSettings(_Section):
+    """How payment files are read (``[payments]``)."""
+
+    columns: PaymentColumns = Field(default_factory=_empty_table)
+    date_format: Text = "%Y-%m-%d"
+
+
+class BillingOverride(_Section):
+    """Per-customer billing terms (``[billing.overrides."<customer id>"]``)."""
+
+    markup_percent: Money | None = None
+    payment_terms_days: NonNegativeInt | None = None
+
+
+class BillingSettings(_Section):
+    """How customer charges derive from Microsoft's bill (``[billing]``)."""
+
+    markup_percent: Money = Decimal(0)
+    payment_terms_days: NonNegativeInt = 30
+    microsoft_payment_terms_days: NonNegativeInt = 60
+    overrides: dict[str, BillingOverride] = {}
+
+
+class CollectionStage(_Section):
+    """One step of the collections policy (``[[collections.stages]]``)."""
+
+    name: Name
+    days_overdue: NonNegativeInt
+    action: Literal["follow_up", "suspend"]
+    min_amount: Money | None = None
+
+
+def _default_stages() -> tuple[CollectionStage, ...]:
+    return (
+        CollectionStage(name="reminder", days_overdue=1, action="follow_up"),
+        CollectionStage(name="final_notice", days_overdue=30, action="follow_up"),
+        CollectionStage(name="suspend", days_overdue=60, action="suspend"),
+    )
+
+
+class CollectionsSettings(_Section):
+    """The collections policy and its safety limits (``[collections]``)."""
+
+    min_overdue_amount: Money = Decimal(0)
+    exempt_customers: tuple[Name, ...] = ()
+    max_suspend_customers: NonNegativeInt = 5
+    max_suspend_share: Fraction = Decimal("0.25")
+    approval_valid_days: PositiveInt = 7
+    stages: tuple[CollectionStage, ...] = Field(default_factory=_default_stages)
+
+    @field_validator("stages")
+    @classmethod
+    def _ordered(cls, stages: tuple[CollectionStage, ...]) -> tuple[CollectionStage, ...]:
+        days = [stage.days_overdue for stage in stages]
+        if days != sorted(days):
+            raise PydanticCustomError(
+                "pcsync", "stages must be ordered by days_overdue, got {days}", {"days": days}
+            )
+        names = [stage.name for stage in stages]
+        if len(set(names)) != len(names):
+            raise PydanticCustomError("pcsync", "stage names must be unique, got {n}", {"n": names})
+        return stages
+
+
+class ReportsSettings(_Section):
+    """Where and how reports are written (``[reports]``)."""
+
+    out_dir: ConfigPath = Path("reports")
+    formats: tuple[Literal["xlsx", "html", "csv", "json"], ...] = ("xlsx", "html", "csv", "json")
+    title: Text = "Partner Center billing"
+
+
+class Settings(_Section):
+    """The whole validated configuration; ``source`` is the file it came from."""
+
+    partner_center: PartnerCenterSettings
+    database: DatabaseSettings = Field(default_factory=_empty_table)
+    schedule: ScheduleSettings = Field(default_factory=_empty_table)
+    payments: PaymentsSettings = Field(default_factory=_empty_table)
+    billing: BillingSettings = Field(default_factory=_empty_table)
+    collections: CollectionsSettings = Field(default_factory=_empty_table)
+    reports: ReportsSettings = Field(default_factory=_empty_table)
+    source: Path | None = Field(default=None, exclude=True)
+
+
+# --- loading ------------------------------------------------------------------
+
+
+def resolve_config_path(explicit: str | None, environ: Mapping[str, str]) -> Path:
+    """The config file to use: ``--config``, else ``$PCSYNC_CONFIG``, else ``./pcsync.toml``."""
+    return Path(explicit or environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME)
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """Name a key the way the user wrote it: ``[billing.overrides."x"] markup_percent``."""
+    suffix = ""
+    if len(loc) > 1 and isinstance(loc[-1], int):
+        suffix = f" #{loc[-1] + 1}"
+        loc = loc[:-1]
+    return _where_key(tuple(str(p) for p in loc)) + suffix
+
+
+def _where_key(parts: tuple[str, ...]) -> str:
+    if len(parts) == 1:
+        return f"[{parts[0]}]"
+    if len(parts) >= 3 and parts[:2] == ("collections", "stages") and parts[2].isdigit():
+        rest = " ".join(parts[3:])
+        return f"[[collections.stages]] #{int(parts[2]) + 1}" + (f" {rest}" if rest else "")
+    if len(parts) >= 3 and parts[:2] == ("billing", "overrides"):
+        rest = " ".join(parts[3:])
+        return f'[billing.overrides."{parts[2]}"]' + (f" {rest}" if rest else "")
+    section = ".".join(parts[:-1])
+    return f"[{section}] {parts[-1]}"
+
+
+def _describe(error: Any) -> str:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    got = _toml_repr(error.get("input"))
+    if kind == "missing":
+        text = "required key is missing"
+    elif kind == "extra_forbidden":
+        text = (
+            "unknown section (see config.example.toml)"
+            if len(loc) == 1
+            else "unknown key (see config.example.toml)"
+        )
+    elif kind in ("int_type", "int_parsing", "int_from_float"):
+        text = f"expected an integer, got {got}"
+    elif kind in ("greater_than_equal", "greater_than"):
+        text = f"expected a number {error['msg'].removeprefix('Input should be ')}, got {got}"
+    elif kind == "string_type":
+        text = f"expected a string, got {got}"
+    elif kind == "string_too_short":
+        text = "expected a non-empty string"
+    elif kind == "bool_type":
+        text = f"expected true or false, got {got}"
+    elif kind == "literal_error":
+        text = f"expected {error['ctx']['expected']}, got {got}"
+    elif kind in ("tuple_type", "list_type"):
+        text = f"expected an array, got {got}"
+    elif kind in ("model_type", "dict_type", "model_attributes_type"):
+        text = f"expected a table, got {got}"
+    else:
+        text = str(error["msg"])
+    return f"{_where(loc)}: {text}" if loc else text
+
+
+def _config_error(path: Path, problems: list[str]) -> ConfigError:
+    count = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
+    return ConfigError(f"config file {path}: {count}: " + "; ".join(problems), tuple(problems))
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the config file at ``path``; raise ConfigError listing every problem.
+
+    ``environ`` supplies the secret named by ``client_secret_env`` (defaults to
+    the process environment; tests pass their own).
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"config file {path} not found: copy config.example.toml to {path}, "
+            f"or pass --config / set {CONFIG_ENV}"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read it ({exc.strerror})") from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: not valid TOML: {exc}") from exc
+
+    problems: list[str] = []
+    section = raw.get("partner_center")
+    if isinstance(section, dict) and "client_secret" in section:
+        raw["partner_center"] = {k: v for k, v in section.items() if k != "client_secret"}
+        problems.append(
+            "[partner_center] client_secret: secrets never live in the file; remove it and "
+            "set the environment variable named by client_secret_env"
+        )
+    try:
+        settings = Settings.model_validate(
+            {**raw, "source": path.resolve()},
+            context={"base_dir": path.resolve().parent},
+        )
+    except ValidationError as exc:
+        problems.extend(_describe(error) for error in exc.errors(include_url=False))
+        raise _config_error(path, problems) from exc
+    if problems:
+        raise _config_error(path, problems)
+    partner_center = settings.partner_center
+    secret = environ.get(partner_center.client_secret_env)
+    if secret:
+        partner_center = partner_center.model_copy(update={"client_secret": SecretStr(secret)})
+        settings = settings.model_copy(update={"partner_center": partner_center})
+    return settings

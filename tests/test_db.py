@@ -1,0 +1,135 @@
+"""Schema and migrations on SQLite and PostgreSQL: from empty, idempotent, equal to models."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.exc import StatementError
+
+from reconciliation.errors import DatabaseError
+from sync.db.engine import make_engine, make_session_factory, ping
+from sync.db.migrate import current_revision, head_revision, require_current, upgrade
+from sync.db.models import Base, Invoice, Payment, PaymentImport
+
+
+def test_migrations_create_every_table_from_empty(engine: sa.Engine) -> None:
+    assert current_revision(engine) is None
+    before, after = upgrade(engine)
+    assert (before, after) == (None, head_revision())
+    tables = set(sa.inspect(engine).get_table_names())
+    assert set(Base.metadata.tables) <= tables
+
+
+def test_second_upgrade_is_a_no_op(migrated: sa.Engine) -> None:
+    engine = migrated
+    with engine.connect() as connection:
+        schema_before = sa.inspect(connection).get_table_names()
+    assert upgrade(engine) == (head_revision(), head_revision())
+    with engine.connect() as connection:
+        assert sa.inspect(connection).get_table_names() == schema_before
+
+
+def test_models_and_migrations_agree(migrated: sa.Engine) -> None:
+    with migrated.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_require_current_names_the_fix(engine: sa.Engine) -> None:
+    with pytest.raises(DatabaseError, match=r"has no pcsync schema.*run `pcsync init`"):
+        require_current(engine)
+    upgrade(engine)
+    require_current(engine)
+
+
+def _import_row(session: sa.orm.Session) -> PaymentImport:
+    batch = PaymentImport(
+        file_name="p.csv",
+        file_sha256="0" * 64,
+        imported_at=datetime.now(UTC),
+        rows_read=1,
+        rows_imported=1,
+        rows_unchanged=0,
+        rows_rejected=0,
+    )
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def test_money_round_trips_exactly(migrated: sa.Engine) -> None:
+    sessions = make_session_factory(migrated)
+    exact = [Decimal("0.1"), Decimal("1234567890123.456789"), Decimal("-0.000000001")]
+    with sessions.begin() as session:
+        batch = _import_row(session)
+        for n, amount in enumerate(exact):
+            session.add(
+                Payment(
+                    reference=f"r{n}",
+                    customer_id="c",
+                    payment_date=date(2026, 1, 1),
+                    amount=amount,
+                    currency="USD",
+                    content_hash="h",
+                    import_id=batch.id,
+                    source_row=n + 2,
+                )
+            )
+    with sessions() as session:
+        stored = session.scalars(sa.select(Payment.amount).order_by(Payment.reference)).all()
+    assert stored == exact
+    assert all(isinstance(value, Decimal) for value in stored)
+
+
+def test_money_refuses_float(migrated: sa.Engine) -> None:
+    sessions = make_session_factory(migrated)
+    with pytest.raises(StatementError, match="money must be Decimal"), sessions.begin() as session:
+        session.add(_invoice(total=0.1))  # type: ignore[arg-type]
+
+
+def _invoice(total: Decimal, at: datetime | None = None) -> Invoice:
+    now = at or datetime.now(UTC)
+    return Invoice(
+        id="G000000001",
+        invoice_date=date(2026, 10, 5),
+        total_charges=total,
+        paid_amount=Decimal(0),
+        currency="EUR",
+        raw={},
+        content_hash="h",
+        first_seen_at=now,
+        synced_at=now,
+    )
+
+
+def test_times_come_back_aware_utc(migrated: sa.Engine) -> None:
+    sessions = make_session_factory(migrated)
+    berlin_noon = datetime(2026, 6, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    with sessions.begin() as session:
+        session.add(_invoice(Decimal("10.00"), at=berlin_noon))
+    with sessions() as session:
+        stored = session.get_one(Invoice, "G000000001")
+    assert stored.synced_at == datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+    assert stored.synced_at.utcoffset() == timedelta(0)
+
+
+def test_naive_times_are_refused(migrated: sa.Engine) -> None:
+    sessions = make_session_factory(migrated)
+    with pytest.raises(StatementError, match="naive datetime"), sessions.begin() as session:
+        session.add(_invoice(Decimal(1), at=datetime(2026, 1, 1)))
+
+
+def test_unreachable_database_is_one_line() -> None:
+    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    with pytest.raises(DatabaseError) as info:
+        ping(engine)
+    engine.dispose()
+    message = str(info.value)
+    assert message.startswith("cannot open database postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert "check [database] url" in message
+    assert "\n" not in message

@@ -1,0 +1,30 @@
+"""Secrets are scrubbed from every formatted log line, whatever their shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync.logs import redact, register_secrets
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Authorization: Bearer abc.def-ghi", "Authorization: Bearer ***"),
+        ("body client_secret=xyz123&grant_type=c", "body client_secret=***&grant_type=c"),
+        ('{"access_token": "tok-value"}', '{"access_token": "***"}'),
+        (
+            "GET https://s.blob/x.json.gz?sv=1&sig=AbC%2Bd&se=2",
+            "GET https://s.blob/x.json.gz?sv=1&sig=***&se=2",
+        ),
+        ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sig_sig", "jwt ***"),
+        ("nothing secret here", "nothing secret here"),
+    ],
+)
+def test_credential_shapes_are_masked(line: str, expected: str) -> None:
+    assert redact(line) == expected
+
+
+def test_registered_secret_values_are_masked_anywhere() -> None:
+    register_secrets(["plain-secret-without-shape"])
+    assert redact("oops plain-secret-without-shape leaked") == "oops *** leaked"

@@ -1,0 +1,29 @@
+"""The Partner Center connector: the only code that talks to Microsoft.
+
+It yields plain typed records (``records.py``) and never touches the database.
+"""
+
+from connectors.partner_center.options import ClientOptions, Credentials, Endpoints
+from connectors.partner_center.records import (
+    Customer,
+    Invoice,
+    LineItem,
+    Provider,
+    Subscription,
+    SubscriptionStatus,
+)
+from connectors.partner_center.resources import PartnerCenter, StatusChange
+
+__all__ = [
+    "ClientOptions",
+    "Credentials",
+    "Customer",
+    "Endpoints",
+    "Invoice",
+    "LineItem",
+    "PartnerCenter",
+    "Provider",
+    "StatusChange",
+    "Subscription",
+    "SubscriptionStatus",
+]

@@ -1,0 +1,118 @@
+"""Paginators: one small object per Partner Center paging style.
+
+* ``SeekPaginator`` — follow ``links.next`` verbatim (its relative URI, with or
+  without ``/v1``, and its headers, i.e. ``MS-ContinuationToken``), stopping
+  when a continuation token repeats (a server bug that would loop forever).
+* ``OffsetPaginator`` — ``size``/``offset`` paging, next page while a page is full.
+
+A paginator only decides what to request next; the fetch loop lives in
+``resources.py`` and is written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from reconciliation.errors import BadResponseError
+
+__all__ = ["OffsetPaginator", "PageRequest", "SeekPaginator", "absolute_uri"]
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """A page to fetch: absolute URL (query included) and extra headers."""
+
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def absolute_uri(base_url: str, uri: str) -> str:
+    """Resolve a ``links`` URI: absolute as is; ``/v1/...`` on the host; else host + ``/v1``."""
+    if uri.startswith(("https://", "http://")):
+        return uri
+    path = uri if uri.startswith("/") else "/" + uri
+    if not path.lower().startswith("/v1/"):
+        path = "/v1" + path
+    return base_url.rstrip("/") + path
+
+
+def with_query(url: str, params: Mapping[str, Any]) -> str:
+    """``url`` with ``params`` added to (or replacing those in) its query string."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    query.update({key: str(value) for key, value in params.items()})
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _items(body: Mapping[str, Any]) -> list[Any]:
+    items = body.get("items")
+    if not isinstance(items, list):
+        raise BadResponseError("collection response without an 'items' array")
+    return items
+
+
+class SeekPaginator:
+    """Continuation-token paging (customers, onetime line items, unbilled, usage)."""
+
+    def __init__(self, base_url: str) -> None:
+        self._base_url = base_url
+        self._seen_tokens: set[str] = set()
+
+    def items(self, body: Mapping[str, Any]) -> list[Any]:
+        """The records of one page."""
+        return _items(body)
+
+    def next_request(self, body: Mapping[str, Any], current: PageRequest) -> PageRequest | None:
+        """The request for the page after ``body``, or None when it was the last."""
+        links = body.get("links") or {}
+        link = links.get("next") if isinstance(links, Mapping) else None
+        if not link:
+            return None
+        headers = {
+            str(pair.get("key")): str(pair.get("value"))
+            for pair in link.get("headers") or ()
+            if isinstance(pair, Mapping) and pair.get("key")
+        }
+        token = next(
+            (v for k, v in headers.items() if k.lower() == "ms-continuationtoken"),
+            body.get("continuationToken"),
+        )
+        if token is not None:
+            if token in self._seen_tokens:
+                raise BadResponseError(
+                    f"continuation token repeated while paging {urlsplit(current.url).path}; "
+                    "stopping to avoid an endless loop"
+                )
+            self._seen_tokens.add(str(token))
+            headers = {**headers, "MS-ContinuationToken": str(token)}
+        url = absolute_uri(self._base_url, str(link.get("uri") or ""))
+        if "seekoperation=" not in url.lower():
+            url = with_query(url, {"seekOperation": "Next"})
+        return PageRequest(url, headers)
+
+
+class OffsetPaginator:
+    """``size``/``offset`` paging (invoices, legacy office/azure line items)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._offset = 0
+
+    def first(self, url: str) -> PageRequest:
+        """The first page's request."""
+        return PageRequest(with_query(url, {"size": self._size, "offset": 0}))
+
+    def items(self, body: Mapping[str, Any]) -> list[Any]:
+        """The records of one page."""
+        return _items(body)
+
+    def next_request(self, body: Mapping[str, Any], current: PageRequest) -> PageRequest | None:
+        """Next offset while the page was full; None after a short (last) page."""
+        count = len(_items(body))
+        if count < self._size or count == 0:
+            return None
+        self._offset += count
+        return PageRequest(with_query(current.url, {"size": self._size, "offset": self._offset}))

@@ -1,0 +1,243 @@
+"""The Partner Center API as generators of typed records.
+
+Each listing is a small declaration — first URL, paginator, record type — run
+by one fetch loop (``_pages``). Everything streams: an invoice with a million
+lines is read page by page (v1) or line by line from its export blobs (v2).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from urllib.parse import quote
+
+from connectors.partner_center.auth import TokenProvider
+from connectors.partner_center.exports import ExportRunner
+from connectors.partner_center.http import HttpClient, TimeoutSession
+from connectors.partner_center.options import ClientOptions, Credentials, Endpoints
+from connectors.partner_center.paging import (
+    OffsetPaginator,
+    PageRequest,
+    SeekPaginator,
+    with_query,
+)
+from connectors.partner_center.records import (
+    Customer,
+    Invoice,
+    LineItem,
+    Provider,
+    Subscription,
+    SubscriptionStatus,
+)
+
+__all__ = ["V2_FIRST_PERIOD", "PartnerCenter", "StatusChange"]
+
+log = logging.getLogger(__name__)
+
+# Billing periods after March 2025 exist only as v2 (Graph) exports.
+V2_FIRST_PERIOD = date(2025, 4, 1)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """The outcome of setting a subscription's status: before, after, Microsoft's request id."""
+
+    before: Subscription
+    after: Subscription
+    request_id: str | None
+    changed: bool
+
+
+def _expect_collection(body: Any) -> None:
+    if not isinstance(body, Mapping) or not isinstance(body.get("items"), list):
+        raise ValueError("collection without an items array")
+
+
+class PartnerCenter:
+    """Read customers, subscriptions, invoices and line items; suspend and reactivate."""
+
+    def __init__(
+        self,
+        http: HttpClient,
+        endpoints: Endpoints,
+        options: ClientOptions,
+        exports: ExportRunner | None = None,
+    ) -> None:
+        self.http = http
+        self._endpoints = endpoints
+        self._options = options
+        self._api = endpoints.api_base_url.rstrip("/")
+        self._scope = endpoints.partner_center_scope
+        self.exports = exports or ExportRunner(
+            http,
+            endpoints.graph_base_url,
+            endpoints.graph_scope,
+            deadline_seconds=options.export_deadline_seconds,
+        )
+
+    @classmethod
+    def connect(
+        cls,
+        credentials: Credentials,
+        endpoints: Endpoints,
+        options: ClientOptions,
+        *,
+        correlation_id: str | None = None,
+    ) -> PartnerCenter:
+        """Build the session, the MSAL client and the HTTP client for one process."""
+        session = TimeoutSession(options.timeout_seconds)
+        tokens = TokenProvider(
+            credentials,
+            endpoints,
+            session=session,
+            cache_path=options.token_cache_path,
+            timeout_seconds=options.timeout_seconds,
+        )
+        http = HttpClient(
+            session,
+            tokens,
+            options,
+            correlation_id=correlation_id,
+            user_agent=options.application_name,
+        )
+        return cls(http, endpoints, options)
+
+    # -- the fetch loop -------------------------------------------------------------
+
+    def _pages(
+        self, first: PageRequest, paginator: SeekPaginator | OffsetPaginator, family: str
+    ) -> Iterator[Mapping[str, Any]]:
+        request: PageRequest | None = first
+        while request is not None:
+            reply = self.http.get_json(
+                request.url,
+                scope=self._scope,
+                family=family,
+                headers=request.headers,
+                expect=_expect_collection,
+            )
+            yield from paginator.items(reply.body)
+            request = paginator.next_request(reply.body, request)
+
+    # -- customers and subscriptions ------------------------------------------------------
+
+    def customers(self) -> Iterator[Customer]:
+        """Every customer of the partner (seek paging)."""
+        first = PageRequest(f"{self._api}/v1/customers?size={min(self._options.page_size, 500)}")
+        for raw in self._pages(first, SeekPaginator(self._api), "customers"):
+            yield Customer.from_api(raw)
+
+    def subscriptions(self, customer_id: str) -> Iterator[Subscription]:
+        """Every subscription of one customer (one unpaged collection)."""
+        url = f"{self._api}/v1/customers/{quote(customer_id)}/subscriptions"
+        reply = self.http.get_json(
+            url, scope=self._scope, family="subscriptions", expect=_expect_collection
+        )
+        for raw in reply.body["items"]:
+            yield Subscription.from_api(raw, customer_id)
+
+    def subscription(self, customer_id: str, subscription_id: str) -> Subscription:
+        """One subscription, with its current etag."""
+        url = (
+            f"{self._api}/v1/customers/{quote(customer_id)}/subscriptions/{quote(subscription_id)}"
+        )
+        reply = self.http.get_json(url, scope=self._scope, family="subscriptions")
+        return Subscription.from_api(reply.body, customer_id)
+
+    def set_status(
+        self, customer_id: str, subscription_id: str, status: SubscriptionStatus
+    ) -> StatusChange:
+        """Suspend or reactivate: GET the full object, PATCH it back with the new status.
+
+        Already in the target state: nothing is sent. Sends ``If-Match`` with the
+        etag, so a concurrent change fails (ConflictError) instead of being
+        overwritten; Microsoft's refusals surface as ApiError with its code.
+        """
+        before = self.subscription(customer_id, subscription_id)
+        if before.status is status:
+            return StatusChange(before, before, None, changed=False)
+        body = dict(before.raw)
+        body["status"] = status.value
+        headers = {"If-Match": before.etag} if before.etag else {}
+        url = (
+            f"{self._api}/v1/customers/{quote(customer_id)}/subscriptions/{quote(subscription_id)}"
+        )
+        reply = self.http.send_json(
+            "PATCH", url, body, scope=self._scope, family="subscriptions", headers=headers
+        )
+        after = Subscription.from_api(reply.body, customer_id)
+        return StatusChange(before, after, reply.request_id, changed=True)
+
+    # -- invoices and line items --------------------------------------------------------
+
+    def invoices(self) -> Iterator[Invoice]:
+        """Every invoice of the partner (offset paging)."""
+        paginator = OffsetPaginator(min(self._options.page_size, 200))
+        first = paginator.first(f"{self._api}/v1/invoices")
+        for raw in self._pages(first, paginator, "invoices"):
+            yield Invoice.from_api(raw)
+
+    def line_item_source(self, invoice: Invoice, provider: Provider) -> str:
+        """``v2`` or ``v1`` for this invoice's lines of ``provider``."""
+        if provider is not Provider.ONE_TIME:
+            return "v1"  # legacy providers never moved to the exports
+        choice = self._options.line_items_api
+        if choice in ("v1", "v2"):
+            return choice
+        period = invoice.billing_period_start or invoice.invoice_date
+        return "v2" if self._endpoints.v2_billing_exports and period >= V2_FIRST_PERIOD else "v1"
+
+    def line_items(self, invoice: Invoice) -> Iterator[LineItem]:
+        """Every billed reconciliation line of an invoice, from v1 or v2 as appropriate."""
+        for provider in invoice.providers or (Provider.ONE_TIME,):
+            if self.line_item_source(invoice, provider) == "v2":
+                yield from self.v2_line_items(invoice.id)
+            else:
+                yield from self.v1_line_items(invoice.id, provider)
+
+    def v1_line_items(self, invoice_id: str, provider: Provider) -> Iterator[LineItem]:
+        """Billed lines from the v1 API: seek paging for onetime, offset for legacy."""
+        base = f"{self._api}/v1/invoices/{quote(invoice_id)}/lineitems"
+        params = {"provider": provider.query_value, "invoicelineitemtype": "billinglineitems"}
+        size = min(self._options.page_size, 2000)
+        paginator: SeekPaginator | OffsetPaginator
+        if provider in (Provider.ONE_TIME, Provider.MARKETPLACE):
+            paginator = SeekPaginator(self._api)
+            first = PageRequest(with_query(base, {**params, "size": size}))
+        else:
+            paginator = OffsetPaginator(size)
+            first = paginator.first(with_query(base, params))
+        for raw in self._pages(first, paginator, "lineitems"):
+            yield LineItem.from_api(raw, invoice_id, provider, "v1")
+
+    def v2_line_items(
+        self,
+        invoice_id: str,
+        *,
+        on_blob_done: Callable[[str], None] | None = None,
+    ) -> Iterator[LineItem]:
+        """Billed lines from a v2 export: request, wait, then stream every blob."""
+        manifest = self.exports.wait(self.exports.request_billed(invoice_id))
+        for blob in manifest.blobs:
+            for raw in self.exports.rows(manifest, blob):
+                yield LineItem.from_api(raw, invoice_id, Provider.ONE_TIME, "v2")
+            if on_blob_done is not None:
+                on_blob_done(blob)
+
+    def unbilled_line_items(self, currency: str, period: str = "current") -> Iterator[LineItem]:
+        """Lines of the open billing period (v1 unbilled reconciliation, seek paging)."""
+        url = with_query(
+            f"{self._api}/v1/invoices/unbilled/lineitems",
+            {
+                "provider": "onetime",
+                "invoicelineitemtype": "billinglineitems",
+                "currencycode": currency,
+                "period": period,
+                "size": min(self._options.page_size, 2000),
+            },
+        )
+        for raw in self._pages(PageRequest(url), SeekPaginator(self._api), "lineitems"):
+            yield LineItem.from_api(raw, "unbilled", Provider.ONE_TIME, "v1")

@@ -1,0 +1,792 @@
+"""The built-in Partner Center: an HTTPS server speaking the real API's shapes.
+
+It serves, on loopback and over TLS with a certificate it makes at start:
+
+* the identity endpoints MSAL calls (OpenID discovery, the v2.0 token endpoint
+  checking client id and secret or certificate assertion);
+* Partner Center v1: customers (seek paging), subscriptions (GET, PATCH with
+  ``If-Match`` and Microsoft's error codes), invoices (offset paging), billed
+  and unbilled line items (seek paging);
+* Graph v2 billing exports: POST → 202 ``Location`` → poll (``Retry-After``) →
+  manifest → gzip JSON Lines blobs behind a SAS token, refusing bearer tokens;
+* throttling (429 + ``Retry-After``) and deterministic faults (5xx, resets,
+  truncated bodies, slow answers, non-JSON bodies).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+import ssl
+import threading
+import time
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from connectors.simulator.data import Dataset, Scale
+from connectors.simulator.faults import FaultPlan, Throttle
+from connectors.simulator.tls import TlsFiles, make_tls_files
+
+__all__ = ["Simulator", "SimulatorConfig"]
+
+log = logging.getLogger(__name__)
+
+_DECIMAL = re.compile(r'"__dec__(-?[0-9.E+-]+)__"')
+
+
+def dumps(document: Any) -> bytes:
+    """JSON with Decimals written as JSON numbers, exactly as given."""
+    text = json.dumps(document, default=lambda o: f"__dec__{o}__", ensure_ascii=False)
+    return _DECIMAL.sub(r"\1", text).encode()
+
+
+@dataclass
+class SimulatorConfig:
+    """Who may sign in, how big the world is, and how unreliable the service is."""
+
+    tenant_id: str = "partner.onmicrosoft.com"
+    client_id: str = "00000000-0000-0000-0000-00000000c5c5"
+    client_secret: str = "simulator-secret"  # noqa: S105 - the simulator's own test credential
+    certificate_thumbprint: str | None = None
+    scale: Scale = field(default_factory=Scale)
+    anchor: Any = None  # datetime.date; None = today
+    token_lifetime: int = 3599
+    rate_limit_per_minute: int = 0
+    retry_after: int = 1
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    export_polls: int = 1
+    export_retry_after: int = 1
+    blob_lines: int = 250_000
+    failing_exports: tuple[str, ...] = ()
+
+
+class _Reset(Exception):
+    """Drop the connection without an answer."""
+
+
+class Simulator:
+    """Owns the data and the running server; also usable in-process as a pytest fixture."""
+
+    def __init__(self, config: SimulatorConfig, state_dir: Path) -> None:
+        self.config = config
+        self.data = Dataset(config.scale, config.anchor)
+        self.tls: TlsFiles = make_tls_files(state_dir)
+        self._signing_key = secrets.token_bytes(32)
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._operations: dict[str, dict[str, Any]] = {}
+        self._replays: dict[str, tuple[int, bytes]] = {}
+        self._lock = threading.Lock()
+        self.throttle = Throttle(config.rate_limit_per_minute, config.retry_after)
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve in a background thread; return the base URL."""
+        handler = type("Handler", (_Handler,), {"sim": self})
+        server = ThreadingHTTPServer((host, port), handler)
+        server.daemon_threads = True
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.tls.cert, self.tls.key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread.start()
+        return self.base_url
+
+    @property
+    def base_url(self) -> str:
+        """``https://127.0.0.1:<port>``."""
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"https://{host!s}:{port}"
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def serve_forever(self, host: str, port: int) -> None:
+        """Serve in the foreground until interrupted (``pcsync simulator``)."""
+        self.start(host, port)
+        try:
+            while True:
+                time.sleep(3600)
+        finally:
+            self.stop()
+
+    # -- tokens and signed values ---------------------------------------------------------------
+
+    def issue_token(self, scope: str) -> str:
+        """A new opaque bearer token for ``scope``."""
+        token = "sim." + secrets.token_urlsafe(24)
+        with self._lock:
+            self._tokens[token] = (scope, time.monotonic() + self.config.token_lifetime)
+        return token
+
+    def token_scope(self, header: str | None) -> str | None:
+        """The scope of a valid, unexpired bearer token, else None."""
+        if not header or not header.lower().startswith("bearer "):
+            return None
+        entry = self._tokens.get(header[7:].strip())
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def sign(self, value: str) -> str:
+        """An HMAC tag for continuation tokens and SAS signatures."""
+        return hmac.new(self._signing_key, value.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def continuation(self, key: str, offset: int) -> str:
+        """An opaque, signed continuation token for ``key`` at ``offset``."""
+        body = base64.urlsafe_b64encode(f"{key}|{offset}".encode()).decode()
+        return f"{body},{self.sign(body)}"
+
+    def read_continuation(self, token: str, key: str) -> int | None:
+        """The offset in a continuation token, if it is genuine and for ``key``."""
+        body, _, tag = token.partition(",")
+        if not hmac.compare_digest(tag, self.sign(body)):
+            return None
+        stored_key, _, offset = base64.urlsafe_b64decode(body).decode().rpartition("|")
+        return int(offset) if stored_key == key else None
+
+
+# --- request handling -------------------------------------------------------------------------
+
+Route = tuple[str, re.Pattern[str], str]
+ROUTES: list[Route] = [
+    ("GET", re.compile(r"^/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration$"), "oidc"),
+    ("POST", re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token$"), "token"),
+    ("GET", re.compile(r"^/v1/customers$"), "customers"),
+    ("GET", re.compile(r"^/v1/customers/(?P<customer>[^/]+)$"), "customer"),
+    ("GET", re.compile(r"^/v1/customers/(?P<customer>[^/]+)/subscriptions$"), "subscriptions"),
+    (
+        "GET",
+        re.compile(r"^/v1/customers/(?P<customer>[^/]+)/subscriptions/(?P<sub>[^/]+)$"),
+        "subscription",
+    ),
+    (
+        "PATCH",
+        re.compile(r"^/v1/customers/(?P<customer>[^/]+)/subscriptions/(?P<sub>[^/]+)$"),
+        "patch_subscription",
+    ),
+    ("GET", re.compile(r"^/v1/invoices$"), "invoices"),
+    ("GET", re.compile(r"^/v1/invoices/unbilled/lineitems(/[^/]+/[^/]+)?$"), "unbilled"),
+    (
+        "GET",
+        re.compile(r"^/v1/invoices/(?P<invoice>[^/]+)/lineitems(/(?P<provider>[^/]+)/[^/]+)?$"),
+        "lineitems",
+    ),
+    ("GET", re.compile(r"^/v1/invoices/(?P<invoice>[^/]+)$"), "invoice"),
+    (
+        "POST",
+        re.compile(r"^/v1\.0/reports/partners/billing/reconciliation/billed/export$"),
+        "export_billed",
+    ),
+    (
+        "POST",
+        re.compile(r"^/beta/reports/partners/billing/reconciliation/unbilled/export$"),
+        "export_unbilled",
+    ),
+    ("GET", re.compile(r"^/v1\.0/reports/partners/billing/operations/(?P<op>[^/]+)$"), "operation"),
+    ("GET", re.compile(r"^/v1\.0/reports/partners/billing/manifests/(?P<op>[^/]+)$"), "manifest"),
+    ("GET", re.compile(r"^/blobs/(?P<op>[^/]+)/(?P<name>[^/]+)$"), "blob"),
+]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    sim: Simulator
+    protocol_version = "HTTP/1.1"
+    server_version = "PartnerCenterSimulator/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _dispatch(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        self.query = {k.lower(): v[-1] for k, v in parse_qs(parts.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        self.body = self.rfile.read(length) if length else b""
+        self.sim.requests.append((method, parts.path, dict(self.headers.items())))
+        for route_method, pattern, name in ROUTES:
+            match = pattern.match(parts.path)
+            if match and route_method == method:
+                try:
+                    getattr(self, "_" + name)(**match.groupdict())
+                except _Reset:
+                    self.close_connection = True
+                    self.connection.close()
+                return
+        self._error(404, "404", f"no such resource {method} {parts.path}")
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json; charset=utf-8",
+        truncate: bool = False,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("MS-RequestId", self.headers.get("MS-RequestId") or str(uuid.uuid4()))
+        self.send_header(
+            "MS-CorrelationId", self.headers.get("MS-CorrelationId") or str(uuid.uuid4())
+        )
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if truncate:
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            raise _Reset
+        self.wfile.write(body)
+
+    def _json(
+        self,
+        document: Any,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        truncate: bool = False,
+    ) -> None:
+        self._send(status, dumps(document), headers, truncate=truncate)
+
+    def _error(
+        self, status: int, code: str, description: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self._json(
+            {"code": code, "description": description, "data": [], "source": "PartnerFD"},
+            status,
+            headers,
+        )
+
+    def _guard(self, audience: str) -> str | None:
+        """Auth, throttling and faults for a data request; returns the fault to apply late."""
+        scope = self.sim.token_scope(self.headers.get("Authorization"))
+        if scope is None or (("graph" in scope.lower()) != (audience == "graph")):
+            self._error(
+                401,
+                "401",
+                "Unauthorized: the access token is missing, invalid, expired "
+                "or for another audience",
+                {"WWW-Authenticate": "OAuth realm=urn:cpsvc:cpid:simulator"},
+            )
+            return "handled"
+        if not self.sim.throttle.allow():
+            seconds = self.sim.throttle.retry_after
+            self._json(
+                {
+                    "statusCode": 429,
+                    "message": f"Rate limit is exceeded. Try again in {seconds} seconds.",
+                },
+                429,
+                {"Retry-After": str(seconds)},
+            )
+            return "handled"
+        fault = self.sim.config.faults.next()
+        if fault == "5xx":
+            self._error(503, "503", "The service is temporarily unavailable")
+            return "handled"
+        if fault == "reset":
+            raise _Reset
+        if fault == "badjson":
+            self._send(200, b"<html><body>502 Bad Gateway</body></html>", content_type="text/html")
+            return "handled"
+        if fault == "slow":
+            time.sleep(self.sim.config.faults.slow_seconds)
+        return fault
+
+    def _collection(
+        self,
+        items: list[Any],
+        next_link: dict[str, Any] | None,
+        self_uri: str,
+        token: str | None = None,
+    ) -> dict[str, Any]:
+        links: dict[str, Any] = {"self": {"uri": self_uri, "method": "GET", "headers": []}}
+        document: dict[str, Any] = {"totalCount": len(items), "items": items, "links": links}
+        if next_link:
+            links["next"] = next_link
+        if token:
+            document["continuationToken"] = token
+        document["attributes"] = {"objectType": "Collection"}
+        return document
+
+    def _seek_page(
+        self, key: str, total: int, size: int, base_uri: str
+    ) -> tuple[int, int, dict[str, Any] | None, str | None]:
+        """Offset range of this seek page and the next link, from the continuation header."""
+        offset = 0
+        if self.query.get("seekoperation", "").lower() == "next":
+            token = self.headers.get("MS-ContinuationToken") or ""
+            found = self.sim.read_continuation(token, key)
+            if found is None:
+                self._error(400, "400", "invalid or missing MS-ContinuationToken")
+                raise _Handled
+            offset = found
+        end = min(total, offset + size)
+        if end >= total:
+            return offset, end, None, None
+        token = self.sim.continuation(key, end)
+        joiner = "&" if "?" in base_uri else "?"
+        link = {
+            "uri": f"{base_uri}{joiner}seekOperation=Next",
+            "method": "GET",
+            "headers": [{"key": "MS-ContinuationToken", "value": token}],
+        }
+        return offset, end, link, token
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def _oidc(self, tenant: str) -> None:
+        base = self.sim.base_url
+        self._json(
+            {
+                "token_endpoint": f"{base}/{tenant}/oauth2/v2.0/token",
+                "authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/authorize",
+                "issuer": f"{base}/{tenant}/v2.0",
+                "jwks_uri": f"{base}/{tenant}/discovery/v2.0/keys",
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
+            }
+        )
+
+    def _token(self, tenant: str) -> None:
+        form = {k: v[-1] for k, v in parse_qs(self.body.decode()).items()}
+        config = self.sim.config
+        if tenant.lower() not in (config.tenant_id.lower(), self.sim.data.partner_tenant_id):
+            self._aad_error(
+                400,
+                "invalid_request",
+                f"AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the "
+                "correct tenant ID and are signing into the correct cloud.",
+            )
+            return
+        if form.get("client_id") != config.client_id:
+            self._aad_error(
+                400,
+                "unauthorized_client",
+                f"AADSTS700016: Application with identifier '{form.get('client_id')}' was not "
+                "found in the directory.",
+            )
+            return
+        if not self._client_authenticated(form):
+            self._aad_error(
+                401,
+                "invalid_client",
+                "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in "
+                "the request is the client secret value, not the client secret ID.",
+            )
+            return
+        scope = form.get("scope", "")
+        self._json(
+            {
+                "token_type": "Bearer",
+                "expires_in": config.token_lifetime,
+                "ext_expires_in": config.token_lifetime,
+                "access_token": self.sim.issue_token(scope),
+            }
+        )
+
+    def _aad_error(self, status: int, error: str, description: str) -> None:
+        self._json({"error": error, "error_description": description}, status)
+
+    def _client_authenticated(self, form: dict[str, str]) -> bool:
+        config = self.sim.config
+        if "client_secret" in form:
+            return hmac.compare_digest(form["client_secret"], config.client_secret)
+        assertion = form.get("client_assertion")
+        if assertion and config.certificate_thumbprint:
+            header = assertion.split(".")[0]
+            decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+            x5t = decoded.get("x5t") or ""
+            thumb = base64.urlsafe_b64decode(x5t + "=" * (-len(x5t) % 4)).hex()
+            return thumb.lower() == config.certificate_thumbprint.lower().replace(":", "")
+        return False
+
+    # -- customers and subscriptions -----------------------------------------------------------
+
+    def _customers(self) -> None:
+        if self._guard("pc"):
+            return
+        size = int(self.query.get("size") or 40)
+        customers = self.sim.data.customers
+        try:
+            start, end, link, token = self._seek_page(
+                "customers", len(customers), size, f"/v1/customers?size={size}"
+            )
+        except _Handled:
+            return
+        self._json(
+            self._collection(customers[start:end], link, f"/v1/customers?size={size}", token)
+        )
+
+    def _customer(self, customer: str) -> None:
+        if self._guard("pc"):
+            return
+        found = next((c for c in self.sim.data.customers if c["id"] == customer), None)
+        if found is None:
+            self._error(404, "600001", f"customer {customer} was not found")
+            return
+        self._json(found)
+
+    def _subscriptions(self, customer: str) -> None:
+        fault = self._guard("pc")
+        if fault == "handled":
+            return
+        subs = self.sim.data.subscriptions.get(customer)
+        if subs is None:
+            self._error(404, "600001", f"customer {customer} was not found")
+            return
+        items = [_public(sub) for sub in subs]
+        uri = f"/v1/customers/{customer}/subscriptions"
+        self._json(self._collection(items, None, uri), truncate=fault == "truncate")
+
+    def _subscription(self, customer: str, sub: str) -> None:
+        if self._guard("pc"):
+            return
+        found = self.sim.data.find_subscription(customer, sub)
+        if found is None:
+            self._error(404, "800002", f"subscription {sub} was not found")
+            return
+        self._json(_public(found))
+
+    def _patch_subscription(self, customer: str, sub: str) -> None:
+        request_id = self.headers.get("MS-RequestId") or ""
+        replay = self.sim._replays.get(request_id) if request_id else None
+        if replay is not None:  # a retried write: answer as the first time, change nothing
+            self._send(replay[0], replay[1])
+            return
+        fault = self._guard("pc")
+        if fault == "handled":
+            return
+        status, document = self._apply_patch(customer, sub)
+        body = dumps(document)
+        if request_id:
+            self.sim._replays[request_id] = (status, body)
+        if fault in ("reset", "truncate"):
+            raise _Reset  # the change happened, the answer was lost
+        self._send(status, body)
+
+    def _apply_patch(self, customer: str, sub: str) -> tuple[int, dict[str, Any]]:
+        def error(status: int, code: str, text: str) -> tuple[int, dict[str, Any]]:
+            return status, {"code": code, "description": text, "data": [], "source": "PartnerFD"}
+
+        found = self.sim.data.find_subscription(customer, sub)
+        if found is None:
+            return error(404, "800002", f"subscription {sub} was not found")
+        try:
+            body = {k.lower(): v for k, v in json.loads(self.body or b"{}").items()}
+        except ValueError:
+            return error(400, "400", "request body is not JSON")
+        wanted = str(body.get("status", "")).lower()
+        if_match = self.headers.get("If-Match")
+        etag = found["attributes"]["etag"]
+        if if_match and if_match != etag:
+            return error(412, "412", "the subscription was changed since it was read (etag)")
+        current = found["status"]
+        if current == "deleted":
+            return error(
+                400, "2011", f"Subscription with id {sub} and deleted status cannot be updated"
+            )
+        if wanted not in ("active", "suspended"):
+            return error(400, "800096", "Cannot update the status for this subscription")
+        if wanted == "suspended" and found.get("_hasActiveAzureSubscriptions"):
+            return error(
+                403,
+                "900115",
+                "Azure plan cannot be moved to suspended state since you "
+                "have one or more Azure Subscriptions in the active state",
+            )
+        if wanted != current:
+            found["status"] = wanted
+            if wanted == "suspended":
+                found["suspensionReasons"] = ["PartnerInitiated"]
+                found["autoRenewEnabled"] = False  # NCE turns auto-renew off on suspension
+            else:
+                found["suspensionReasons"] = []
+            version = int(found.get("_version", 0)) + 1
+            found["_version"] = version
+            found["attributes"] = {
+                **found["attributes"],
+                "etag": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{sub}/{version}")),
+            }
+        return 200, _public(found)
+
+    # -- invoices and line items ---------------------------------------------------------------
+
+    def _invoices(self) -> None:
+        fault = self._guard("pc")
+        if fault == "handled":
+            return
+        size = int(self.query.get("size") or 200)
+        offset = int(self.query.get("offset") or 0)
+        newest_first = sorted(self.sim.data.invoices, key=lambda i: i.invoice_date, reverse=True)
+        page = [self.sim.data.invoice_json(i) for i in newest_first[offset : offset + size]]
+        document = self._collection(page, None, f"/invoices?size={size}&offset={offset}")
+        self._json(document, truncate=fault == "truncate")
+
+    def _invoice(self, invoice: str) -> None:
+        if self._guard("pc"):
+            return
+        self._error(403, "600036", "GET /invoices/{id} requires an App+User (delegated) token")
+
+    def _lineitems(self, invoice: str, provider: str | None = None) -> None:
+        fault = self._guard("pc")
+        if fault == "handled":
+            return
+        found = self.sim.data.invoice(invoice)
+        if found is None:
+            self._error(404, "10001", f"invoice {invoice} was not found")
+            return
+        provider = (provider or self.query.get("provider", "")).lower().replace("_", "")
+        if provider not in ("onetime", "all"):
+            self._json(self._collection([], None, f"/invoices/{invoice}/lineitems"))
+            return
+        size = min(2000, int(self.query.get("size") or 2000))
+        base = f"/invoices/{invoice}/lineitems/onetime/billinglineitems?size={size}"
+        try:
+            start, end, link, token = self._seek_page(
+                f"lines:{invoice}", self.sim.data.line_count(found), size, base
+            )
+        except _Handled:
+            return
+        items = [self.sim.data.line_json(found, n) for n in range(start, end)]
+        self._json(self._collection(items, link, base, token), truncate=fault == "truncate")
+
+    def _unbilled(self) -> None:
+        fault = self._guard("pc")
+        if fault == "handled":
+            return
+        currency = (self.query.get("currencycode") or "USD").upper()
+        lines = self.sim.data.unbilled_lines(currency)
+        size = min(2000, int(self.query.get("size") or 2000))
+        base = (
+            "/invoices/unbilled/lineitems?provider=onetime&invoicelineitemtype=billinglineitems"
+            f"&currencycode={currency}&period=current&size={size}"
+        )
+        try:
+            start, end, link, token = self._seek_page(
+                f"unbilled:{currency}", len(lines), size, base
+            )
+        except _Handled:
+            return
+        self._json(
+            self._collection(lines[start:end], link, base, token), truncate=fault == "truncate"
+        )
+
+    # -- v2 exports --------------------------------------------------------------------------
+
+    def _start_export(self, target: dict[str, Any]) -> None:
+        if self._guard("graph"):
+            return
+        operation = str(uuid.uuid4())
+        failing = target.get("invoice") in self.sim.config.failing_exports
+        with self.sim._lock:
+            self.sim._operations[operation] = {
+                **target,
+                "polls": self.sim.config.export_polls,
+                "failed": failing,
+            }
+        location = f"{self.sim.base_url}/v1.0/reports/partners/billing/operations/{operation}"
+        self._send(202, b"", {"Location": location})
+
+    def _export_billed(self) -> None:
+        body = json.loads(self.body or b"{}")
+        invoice = self.sim.data.invoice(str(body.get("invoiceId")))
+        if invoice is None:
+            if self._guard("graph"):
+                return
+            self._json({"error": {"code": "404", "message": "invoice not found"}}, 404)
+            return
+        self._start_export({"invoice": invoice.id})
+
+    def _export_unbilled(self) -> None:
+        body = json.loads(self.body or b"{}")
+        self._start_export({"unbilled": str(body.get("currencyCode", "USD")).upper()})
+
+    def _operation(self, op: str) -> None:
+        if self._guard("graph"):
+            return
+        state = self.sim._operations.get(op)
+        if state is None:
+            self._json({"error": {"code": "404", "message": "operation not found"}}, 404)
+            return
+        stamp = {
+            "id": op,
+            "createdDateTime": "2026-01-01T00:00:00",
+            "lastActionDateTime": "2026-01-01T00:00:01Z",
+        }
+        if state["polls"] > 0:
+            state["polls"] -= 1
+            self._json(
+                {
+                    "@odata.type": "#microsoft.graph.partners.billing.runningOperation",
+                    **stamp,
+                    "status": "running",
+                },
+                headers={"Retry-After": str(self.sim.config.export_retry_after)},
+            )
+            return
+        if state["failed"]:
+            self._json(
+                {
+                    "@odata.type": "#microsoft.graph.partners.billing.failedOperation",
+                    **stamp,
+                    "status": "failed",
+                    "error": {"message": "No data available", "code": "5000"},
+                }
+            )
+            return
+        self._json(
+            {
+                "@odata.type": "#microsoft.graph.partners.billing.exportSuccessOperation",
+                **stamp,
+                "status": "succeeded",
+                "resourceLocation@odata.navigationLink": (
+                    f"{self.sim.base_url}/v1.0/reports/partners/billing/manifests/{op}"
+                ),
+            }
+        )
+
+    def _manifest(self, op: str) -> None:
+        if self._guard("graph"):
+            return
+        state = self.sim._operations.get(op)
+        if state is None:
+            self._json({"error": {"code": "404", "message": "manifest not found"}}, 404)
+            return
+        count = self._export_count(state)
+        blobs = max(1, -(-count // self.sim.config.blob_lines))
+        sas = f"sv=2021-08-06&se=2099-01-01T00%3A00%3A00Z&sr=d&sp=rl&sig={self.sim.sign(op)}"
+        self._json(
+            {
+                "id": op,
+                "schemaVersion": "1",
+                "dataFormat": "compressedJSONLines",
+                "createdDateTime": "2026-01-01T00:00:02Z",
+                "eTag": self.sim.sign("etag" + op),
+                "partnerTenantId": self.sim.data.partner_tenant_id,
+                "rootDirectory": f"{self.sim.base_url}/blobs/{op}",
+                "sasToken": sas,
+                "partitionType": "Default",
+                "blobCount": blobs,
+                "blobs": [
+                    {"name": f"part-{n:05d}-{op}.c000.json.gz", "partitionValue": "default"}
+                    for n in range(blobs)
+                ],
+            }
+        )
+
+    def _export_count(self, state: dict[str, Any]) -> int:
+        if "invoice" in state:
+            invoice = self.sim.data.invoice(state["invoice"])
+            assert invoice is not None
+            return self.sim.data.line_count(invoice)
+        return len(self.sim.data.unbilled_lines(state["unbilled"]))
+
+    def _blob(self, op: str, name: str) -> None:
+        if self.headers.get("Authorization"):
+            # Storage refuses a bearer token sent alongside a SAS; it must never be sent.
+            self._send(
+                400,
+                b"<Error><Code>InvalidAuthenticationInfo</Code></Error>",
+                content_type="application/xml",
+            )
+            return
+        state = self.sim._operations.get(op)
+        if state is None or self.query.get("sig") != self.sim.sign(op):
+            self._send(
+                403,
+                b"<Error><Code>AuthenticationFailed</Code></Error>",
+                content_type="application/xml",
+            )
+            return
+        fault = self.sim.config.faults.next()
+        part = int(name.split("-")[1])
+        per_blob = self.sim.config.blob_lines
+        start = part * per_blob
+        end = min(self._export_count(state), start + per_blob)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+        rows = self._export_rows(state, start, end)
+        cut = start + (end - start) // 2 if fault in ("truncate", "reset") else None
+        buffer: list[bytes] = []
+        for position, row in rows:
+            if cut is not None and position >= cut:
+                self._chunk(compressor.flush(zlib.Z_SYNC_FLUSH))
+                self.wfile.flush()
+                raise _Reset
+            buffer.append(dumps(row) + b"\n")
+            if len(buffer) >= 500:
+                self._chunk(compressor.compress(b"".join(buffer)))
+                buffer.clear()
+        self._chunk(compressor.compress(b"".join(buffer)) + compressor.flush())
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _chunk(self, data: bytes) -> None:
+        if data:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+    def _export_rows(self, state: dict[str, Any], start: int, end: int) -> Any:
+        data = self.sim.data
+        if "invoice" in state:
+            invoice = data.invoice(state["invoice"])
+            assert invoice is not None
+            for position in range(start, end):
+                yield position, _pascal(data.line_json(invoice, position))
+        else:
+            for position, row in enumerate(data.unbilled_lines(state["unbilled"])[start:end]):
+                yield start + position, _pascal(row)
+
+
+class _Handled(Exception):
+    """An error answer was already sent."""
+
+
+_PASCAL_SPECIAL = {
+    "pcToBCExchangeRate": "PCToBCExchangeRate",
+    "pcToBCExchangeRateDate": "PCToBCExchangeRateDate",
+}
+
+
+def _pascal(row: dict[str, Any]) -> dict[str, Any]:
+    """A v1 line as a v2 export row: PascalCase keys, no ``attributes``."""
+    return {
+        _PASCAL_SPECIAL.get(key, key[:1].upper() + key[1:]): value
+        for key, value in row.items()
+        if key not in ("attributes", "invoiceLineItemType", "billingProvider")
+    }
+
+
+def _public(sub: dict[str, Any]) -> dict[str, Any]:
+    """A stored subscription without the simulator's private markers."""
+    return {k: v for k, v in sub.items() if not k.startswith("_")}

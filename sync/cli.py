@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -179,6 +180,83 @@ def runs(app: App, as_json: bool, limit: int) -> None:
             view.error or "",
         )
     Console(soft_wrap=True).print(table)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
+@click.option("--port", default=8443, show_default=True, help="Port (0 picks a free one).")
+@click.option(
+    "--state-dir",
+    default="simulator",
+    show_default=True,
+    help="Folder for the CA file and the sample payments CSV.",
+)
+@click.option("--seed", default=7, show_default=True, help="Seed of the generated data.")
+@click.option("--customers", default=12, show_default=True)
+@click.option("--invoices", default=6, show_default=True, help="Months of invoices.")
+@click.option(
+    "--lines-per-invoice",
+    default=0,
+    show_default=True,
+    help="Pad each invoice with usage lines up to this count (0: natural size).",
+)
+@click.option(
+    "--rate-limit",
+    default=0,
+    show_default=True,
+    help="Requests per minute before answering 429 (0: never).",
+)
+@click.option(
+    "--fault-rate",
+    default=0.0,
+    show_default=True,
+    help="Share of data requests that fail (5xx, reset, truncated, slow, non-JSON).",
+)
+@click.option("--token-lifetime", default=3599, show_default=True, help="Seconds.")
+def simulator(
+    host: str,
+    port: int,
+    state_dir: str,
+    seed: int,
+    customers: int,
+    invoices: int,
+    lines_per_invoice: int,
+    rate_limit: int,
+    fault_rate: float,
+    token_lifetime: int,
+) -> None:
+    """Serve the built-in Partner Center simulator over HTTPS on loopback."""
+    from connectors.simulator.data import Scale
+    from connectors.simulator.faults import FaultPlan
+    from connectors.simulator.server import Simulator, SimulatorConfig
+
+    config = SimulatorConfig(
+        scale=Scale(customers, invoices, lines_per_invoice, seed),
+        token_lifetime=token_lifetime,
+        rate_limit=rate_limit,
+        faults=FaultPlan(rate=fault_rate, seed=seed),
+    )
+    folder = Path(state_dir).resolve()
+    sim = Simulator(config, folder)
+    payments = folder / "sample-payments.csv"
+    payments.write_text(sim.data.payments_csv(), encoding="utf-8")
+    sim.start(host, port)
+    base = sim.base_url
+    click.echo(f"Partner Center simulator on {base}  (Ctrl-C stops it)")
+    click.echo(f"  trust its certificate:  export REQUESTS_CA_BUNDLE={sim.tls.ca}")
+    click.echo(f"  sign in with:           export PCSYNC_CLIENT_SECRET={config.client_secret}")
+    click.echo(f"  sample payments:        {payments}")
+    click.echo("  config:")
+    click.echo("    [partner_center]")
+    click.echo(f'    tenant_id = "{config.tenant_id}"')
+    click.echo(f'    client_id = "{config.client_id}"')
+    for key in ("authority_host", "api_base_url", "graph_base_url"):
+        click.echo(f'    {key} = "{base}"')
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        sim.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

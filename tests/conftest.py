@@ -77,3 +77,51 @@ def migrated(engine: sa.Engine) -> sa.Engine:
 
     upgrade(engine)
     return engine
+
+
+SIM_ANCHOR = __import__("datetime").date(2026, 11, 25)
+
+
+@pytest.fixture
+def start_simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Start simulators over TLS (trusted through REQUESTS_CA_BUNDLE); stopped after the test."""
+    from connectors.simulator.server import Simulator, SimulatorConfig
+
+    started: list[Simulator] = []
+
+    def start(**overrides: object) -> Simulator:
+        settings = {"anchor": SIM_ANCHOR, "export_retry_after": 0, **overrides}
+        simulator = Simulator(SimulatorConfig(**settings), tmp_path / f"simulator-{len(started)}")  # type: ignore[arg-type]
+        simulator.start()
+        started.append(simulator)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(simulator.tls.ca))
+        return simulator
+
+    yield start
+    for simulator in started:
+        simulator.stop()
+
+
+@pytest.fixture
+def connect_to(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A PartnerCenter client for a running simulator (real MSAL, real HTTPS)."""
+    from connectors.partner_center import ClientOptions, Credentials, Endpoints, PartnerCenter
+
+    def connect(simulator, secret: str | None = None, **options: object) -> PartnerCenter:  # type: ignore[no-untyped-def]
+        base = simulator.base_url
+        config = simulator.config
+        return PartnerCenter.connect(
+            Credentials(config.tenant_id, config.client_id, secret or config.client_secret),
+            Endpoints(authority_host=base, api_base_url=base, graph_base_url=base),
+            ClientOptions(
+                **{  # type: ignore[arg-type]
+                    "token_cache_path": tmp_path / "token-cache.json",
+                    "backoff_base_seconds": 0.01,
+                    "backoff_cap_seconds": 0.05,
+                    "requests_per_minute": 600_000,
+                    **options,
+                }
+            ),
+        )
+
+    return connect

@@ -95,9 +95,10 @@ class TokenProvider:
         """A bearer token for ``scope``; ``fresh`` drops the cached one first (after a 401)."""
         with self._lock:
             if fresh:
-                for item in self._cache.search(
-                    msal.TokenCache.CredentialType.ACCESS_TOKEN, target=[scope]
-                ):
+                stale = list(
+                    self._cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN, target=[scope])
+                )
+                for item in stale:
                     self._cache.remove_at(item)
             try:
                 result: dict[str, Any] = self._app.acquire_token_for_client(scopes=[scope])

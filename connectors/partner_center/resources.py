@@ -8,6 +8,7 @@ lines is read page by page (v1) or line by line from its export blobs (v2).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -86,8 +87,13 @@ class PartnerCenter:
         options: ClientOptions,
         *,
         correlation_id: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> PartnerCenter:
-        """Build the session, the MSAL client and the HTTP client for one process."""
+        """Build the session, the MSAL client and the HTTP client for one process.
+
+        ``sleep`` is how waits happen (backoff, Retry-After, export polling); the
+        daemon passes one that wakes up early on shutdown.
+        """
         session = TimeoutSession(options.timeout_seconds)
         tokens = TokenProvider(
             credentials,
@@ -102,8 +108,16 @@ class PartnerCenter:
             options,
             correlation_id=correlation_id,
             user_agent=options.application_name,
+            sleep=sleep,
         )
-        return cls(http, endpoints, options)
+        exports = ExportRunner(
+            http,
+            endpoints.graph_base_url,
+            endpoints.graph_scope,
+            deadline_seconds=options.export_deadline_seconds,
+            sleep=sleep,
+        )
+        return cls(http, endpoints, options, exports)
 
     # -- the fetch loop -------------------------------------------------------------
 

@@ -42,23 +42,24 @@ class FaultPlan:
 
 
 class Throttle:
-    """Answer 429 when more than ``per_minute`` data requests arrived in the last minute."""
+    """Answer 429 when more than ``limit`` data requests arrived within ``window`` seconds."""
 
-    def __init__(self, per_minute: int, retry_after: int = 1) -> None:
-        self.per_minute = per_minute
+    def __init__(self, limit: int, retry_after: int = 1, window: float = 60.0) -> None:
+        self.limit = limit
         self.retry_after = retry_after
+        self.window = window
         self._times: deque[float] = deque()
         self._lock = threading.Lock()
 
     def allow(self) -> bool:
         """Record a request; False when it is over the rate."""
-        if self.per_minute <= 0:
+        if self.limit <= 0:
             return True
         now = time.monotonic()
         with self._lock:
-            while self._times and now - self._times[0] > 60:
+            while self._times and now - self._times[0] > self.window:
                 self._times.popleft()
-            if len(self._times) >= self.per_minute:
+            if len(self._times) >= self.limit:
                 return False
             self._times.append(now)
             return True

@@ -16,12 +16,14 @@ It serves, on loopback and over TLS with a certificate it makes at start:
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import re
 import secrets
+import socket
 import ssl
 import threading
 import time
@@ -61,7 +63,8 @@ class SimulatorConfig:
     scale: Scale = field(default_factory=Scale)
     anchor: Any = None  # datetime.date; None = today
     token_lifetime: int = 3599
-    rate_limit_per_minute: int = 0
+    rate_limit: int = 0  # requests per throttle window; 0 = never throttle
+    throttle_window_seconds: float = 60.0
     retry_after: int = 1
     faults: FaultPlan = field(default_factory=FaultPlan)
     export_polls: int = 1
@@ -86,7 +89,9 @@ class Simulator:
         self._operations: dict[str, dict[str, Any]] = {}
         self._replays: dict[str, tuple[int, bytes]] = {}
         self._lock = threading.Lock()
-        self.throttle = Throttle(config.rate_limit_per_minute, config.retry_after)
+        self.throttle = Throttle(
+            config.rate_limit, config.retry_after, config.throttle_window_seconds
+        )
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -146,6 +151,11 @@ class Simulator:
         if entry is None or entry[1] < time.monotonic():
             return None
         return entry[0]
+
+    def revoke_tokens(self) -> None:
+        """Forget every issued token (as if they had all expired)."""
+        with self._lock:
+            self._tokens.clear()
 
     def sign(self, value: str) -> str:
         """An HMAC tag for continuation tokens and SAS signatures."""
@@ -211,6 +221,7 @@ ROUTES: list[Route] = [
 class _Handler(BaseHTTPRequestHandler):
     sim: Simulator
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out without a 40 ms delayed-ACK stall
     server_version = "PartnerCenterSimulator/1.0"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -232,15 +243,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.query = {k.lower(): v[-1] for k, v in parse_qs(parts.query).items()}
         length = int(self.headers.get("Content-Length") or 0)
         self.body = self.rfile.read(length) if length else b""
+        self.fault: str | None = None  # set by _guard: a fault that strikes while answering
         self.sim.requests.append((method, parts.path, dict(self.headers.items())))
         for route_method, pattern, name in ROUTES:
             match = pattern.match(parts.path)
             if match and route_method == method:
                 try:
                     getattr(self, "_" + name)(**match.groupdict())
+                except _Handled:
+                    pass
                 except _Reset:
+                    # shutdown() really drops the connection; close() alone would wait for
+                    # the handler's file objects and leave the client hanging.
                     self.close_connection = True
-                    self.connection.close()
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_RDWR)
                 return
         self._error(404, "404", f"no such resource {method} {parts.path}")
 
@@ -250,7 +267,6 @@ class _Handler(BaseHTTPRequestHandler):
         body: bytes,
         headers: dict[str, str] | None = None,
         content_type: str = "application/json; charset=utf-8",
-        truncate: bool = False,
     ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -262,20 +278,16 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        if truncate:
+        if self.fault == "truncate" and len(body) > 1:
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
             raise _Reset
         self.wfile.write(body)
 
     def _json(
-        self,
-        document: Any,
-        status: int = 200,
-        headers: dict[str, str] | None = None,
-        truncate: bool = False,
+        self, document: Any, status: int = 200, headers: dict[str, str] | None = None
     ) -> None:
-        self._send(status, dumps(document), headers, truncate=truncate)
+        self._send(status, dumps(document), headers)
 
     def _error(
         self, status: int, code: str, description: str, headers: dict[str, str] | None = None
@@ -286,8 +298,14 @@ class _Handler(BaseHTTPRequestHandler):
             headers,
         )
 
-    def _guard(self, audience: str) -> str | None:
-        """Auth, throttling and faults for a data request; returns the fault to apply late."""
+    def _guard(self, audience: str, *, late_reset: bool = False) -> str | None:
+        """Auth, throttling and faults for a data request; returns the fault to apply late.
+
+        Raises ``_Handled`` once it has answered (401, 429, 5xx, a non-JSON body).
+
+        ``late_reset``: a reset happens after the request was processed (a write
+        whose answer is lost), not before.
+        """
         scope = self.sim.token_scope(self.headers.get("Authorization"))
         if scope is None or (("graph" in scope.lower()) != (audience == "graph")):
             self._error(
@@ -297,7 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "or for another audience",
                 {"WWW-Authenticate": "OAuth realm=urn:cpsvc:cpid:simulator"},
             )
-            return "handled"
+            raise _Handled
         if not self.sim.throttle.allow():
             seconds = self.sim.throttle.retry_after
             self._json(
@@ -308,16 +326,17 @@ class _Handler(BaseHTTPRequestHandler):
                 429,
                 {"Retry-After": str(seconds)},
             )
-            return "handled"
+            raise _Handled
         fault = self.sim.config.faults.next()
+        self.fault = fault
         if fault == "5xx":
             self._error(503, "503", "The service is temporarily unavailable")
-            return "handled"
-        if fault == "reset":
+            raise _Handled
+        if fault == "reset" and not late_reset:
             raise _Reset
         if fault == "badjson":
             self._send(200, b"<html><body>502 Bad Gateway</body></html>", content_type="text/html")
-            return "handled"
+            raise _Handled
         if fault == "slow":
             time.sleep(self.sim.config.faults.slow_seconds)
         return fault
@@ -432,23 +451,18 @@ class _Handler(BaseHTTPRequestHandler):
     # -- customers and subscriptions -----------------------------------------------------------
 
     def _customers(self) -> None:
-        if self._guard("pc"):
-            return
+        self._guard("pc")
         size = int(self.query.get("size") or 40)
         customers = self.sim.data.customers
-        try:
-            start, end, link, token = self._seek_page(
-                "customers", len(customers), size, f"/v1/customers?size={size}"
-            )
-        except _Handled:
-            return
+        start, end, link, token = self._seek_page(
+            "customers", len(customers), size, f"/v1/customers?size={size}"
+        )
         self._json(
             self._collection(customers[start:end], link, f"/v1/customers?size={size}", token)
         )
 
     def _customer(self, customer: str) -> None:
-        if self._guard("pc"):
-            return
+        self._guard("pc")
         found = next((c for c in self.sim.data.customers if c["id"] == customer), None)
         if found is None:
             self._error(404, "600001", f"customer {customer} was not found")
@@ -456,20 +470,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(found)
 
     def _subscriptions(self, customer: str) -> None:
-        fault = self._guard("pc")
-        if fault == "handled":
-            return
+        self._guard("pc")
         subs = self.sim.data.subscriptions.get(customer)
         if subs is None:
             self._error(404, "600001", f"customer {customer} was not found")
             return
         items = [_public(sub) for sub in subs]
         uri = f"/v1/customers/{customer}/subscriptions"
-        self._json(self._collection(items, None, uri), truncate=fault == "truncate")
+        self._json(self._collection(items, None, uri))
 
     def _subscription(self, customer: str, sub: str) -> None:
-        if self._guard("pc"):
-            return
+        self._guard("pc")
         found = self.sim.data.find_subscription(customer, sub)
         if found is None:
             self._error(404, "800002", f"subscription {sub} was not found")
@@ -482,9 +493,7 @@ class _Handler(BaseHTTPRequestHandler):
         if replay is not None:  # a retried write: answer as the first time, change nothing
             self._send(replay[0], replay[1])
             return
-        fault = self._guard("pc")
-        if fault == "handled":
-            return
+        fault = self._guard("pc", late_reset=True)
         status, document = self._apply_patch(customer, sub)
         body = dumps(document)
         if request_id:
@@ -541,25 +550,20 @@ class _Handler(BaseHTTPRequestHandler):
     # -- invoices and line items ---------------------------------------------------------------
 
     def _invoices(self) -> None:
-        fault = self._guard("pc")
-        if fault == "handled":
-            return
+        self._guard("pc")
         size = int(self.query.get("size") or 200)
         offset = int(self.query.get("offset") or 0)
         newest_first = sorted(self.sim.data.invoices, key=lambda i: i.invoice_date, reverse=True)
         page = [self.sim.data.invoice_json(i) for i in newest_first[offset : offset + size]]
         document = self._collection(page, None, f"/invoices?size={size}&offset={offset}")
-        self._json(document, truncate=fault == "truncate")
+        self._json(document)
 
     def _invoice(self, invoice: str) -> None:
-        if self._guard("pc"):
-            return
+        self._guard("pc")
         self._error(403, "600036", "GET /invoices/{id} requires an App+User (delegated) token")
 
     def _lineitems(self, invoice: str, provider: str | None = None) -> None:
-        fault = self._guard("pc")
-        if fault == "handled":
-            return
+        self._guard("pc")
         found = self.sim.data.invoice(invoice)
         if found is None:
             self._error(404, "10001", f"invoice {invoice} was not found")
@@ -570,19 +574,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         size = min(2000, int(self.query.get("size") or 2000))
         base = f"/invoices/{invoice}/lineitems/onetime/billinglineitems?size={size}"
-        try:
-            start, end, link, token = self._seek_page(
-                f"lines:{invoice}", self.sim.data.line_count(found), size, base
-            )
-        except _Handled:
-            return
+        start, end, link, token = self._seek_page(
+            f"lines:{invoice}", self.sim.data.line_count(found), size, base
+        )
         items = [self.sim.data.line_json(found, n) for n in range(start, end)]
-        self._json(self._collection(items, link, base, token), truncate=fault == "truncate")
+        self._json(self._collection(items, link, base, token))
 
     def _unbilled(self) -> None:
-        fault = self._guard("pc")
-        if fault == "handled":
-            return
+        self._guard("pc")
         currency = (self.query.get("currencycode") or "USD").upper()
         lines = self.sim.data.unbilled_lines(currency)
         size = min(2000, int(self.query.get("size") or 2000))
@@ -590,21 +589,13 @@ class _Handler(BaseHTTPRequestHandler):
             "/invoices/unbilled/lineitems?provider=onetime&invoicelineitemtype=billinglineitems"
             f"&currencycode={currency}&period=current&size={size}"
         )
-        try:
-            start, end, link, token = self._seek_page(
-                f"unbilled:{currency}", len(lines), size, base
-            )
-        except _Handled:
-            return
-        self._json(
-            self._collection(lines[start:end], link, base, token), truncate=fault == "truncate"
-        )
+        start, end, link, token = self._seek_page(f"unbilled:{currency}", len(lines), size, base)
+        self._json(self._collection(lines[start:end], link, base, token))
 
     # -- v2 exports --------------------------------------------------------------------------
 
     def _start_export(self, target: dict[str, Any]) -> None:
-        if self._guard("graph"):
-            return
+        self._guard("graph")
         operation = str(uuid.uuid4())
         failing = target.get("invoice") in self.sim.config.failing_exports
         with self.sim._lock:
@@ -620,8 +611,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.body or b"{}")
         invoice = self.sim.data.invoice(str(body.get("invoiceId")))
         if invoice is None:
-            if self._guard("graph"):
-                return
+            self._guard("graph")
             self._json({"error": {"code": "404", "message": "invoice not found"}}, 404)
             return
         self._start_export({"invoice": invoice.id})
@@ -631,8 +621,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._start_export({"unbilled": str(body.get("currencyCode", "USD")).upper()})
 
     def _operation(self, op: str) -> None:
-        if self._guard("graph"):
-            return
+        self._guard("graph")
         state = self.sim._operations.get(op)
         if state is None:
             self._json({"error": {"code": "404", "message": "operation not found"}}, 404)
@@ -675,8 +664,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _manifest(self, op: str) -> None:
-        if self._guard("graph"):
-            return
+        self._guard("graph")
         state = self.sim._operations.get(op)
         if state is None:
             self._json({"error": {"code": "404", "message": "manifest not found"}}, 404)

@@ -1,0 +1,150 @@
+"""Records read Microsoft's JSON liberally and produce one strict, exact shape."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from connectors.partner_center.records import (
+    Invoice,
+    LineItem,
+    Provider,
+    Subscription,
+    SubscriptionStatus,
+    parse_datetime,
+)
+from reconciliation.errors import DataError
+
+
+def loads(text: str) -> dict[str, object]:
+    return json.loads(text, parse_float=Decimal)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2018-02-08T22:40:37.5897767Z", datetime(2018, 2, 8, 22, 40, 37, 589776, tzinfo=UTC)),
+        ("2017-05-12T00:00:00", datetime(2017, 5, 12, tzinfo=UTC)),
+        ("2019-01-03T19:53:55.1292512+00:00", datetime(2019, 1, 3, 19, 53, 55, 129251, tzinfo=UTC)),
+        ("2019-01-03T23:00:00+02:00", datetime(2019, 1, 3, 21, 0, tzinfo=UTC)),
+        ("0001-01-01T00:00:00", None),
+        ("", None),
+    ],
+)
+def test_dates_in_every_shape_microsoft_sends(text: str, expected: datetime | None) -> None:
+    assert parse_datetime(text) == expected
+
+
+def test_bad_date_is_a_data_error() -> None:
+    with pytest.raises(DataError, match="not an ISO 8601 date"):
+        parse_datetime("yesterday")
+
+
+def test_camel_and_pascal_case_lines_are_the_same_record() -> None:
+    v1 = loads(
+        '{"customerId": "org:ABC", "subscriptionId": "S1", "subtotal": 0.1, '
+        '"taxTotal": 0.02, "totalForCustomer": 0.12, "currency": "eur", '
+        '"billableQuantity": 2, "chargeStartDate": "2026-10-01T00:00:00Z"}'
+    )
+    v2 = loads(
+        '{"CustomerId": "org:abc", "SubscriptionId": "s1", "Subtotal": 0.1, '
+        '"TaxTotal": 0.02, "TotalForCustomer": 0.12, "Currency": "EUR", '
+        '"BillableQuantity": 2, "ChargeStartDate": "2026-10-01T00:00:00"}'
+    )
+    a = LineItem.from_api(v1, "G1", Provider.ONE_TIME, "v1")
+    b = LineItem.from_api(v2, "G1", Provider.ONE_TIME, "v2")
+    assert (a.customer_id, a.subscription_id, a.subtotal, a.currency, a.charge_start_date) == (
+        "abc",
+        "s1",
+        Decimal("0.1"),
+        "EUR",
+        date(2026, 10, 1),
+    )
+    assert (b.customer_id, b.subscription_id, b.subtotal, b.tax_total, b.total_for_customer) == (
+        a.customer_id,
+        a.subscription_id,
+        a.subtotal,
+        a.tax_total,
+        a.total_for_customer,
+    )
+
+
+def test_legacy_office_line_uses_the_syndication_subscription_and_tax() -> None:
+    raw = loads(
+        '{"customerId": "74221236-D09C-4870-AC1D-33E155E9AEBE", "subscriptionId": '
+        '"4KIKawEAAAAAAAEA", "syndicationPartnerSubscriptionNumber": '
+        '"1F58ACD7-FE51-4705-9567-D009C9ADA150", "offerName": "EXCHANGE ONLINE (PLAN 2)", '
+        '"subtotal": 24.0, "tax": 1.92, "totalForCustomer": 25.92, "currency": "USD", '
+        '"quantity": 3}'
+    )
+    line = LineItem.from_api(raw, "D02005YFHI", Provider.OFFICE, "v1")
+    assert line.subscription_id == "1f58acd7-fe51-4705-9567-d009c9ada150"
+    assert line.tax_total == Decimal("1.92")
+    assert line.product_name == "EXCHANGE ONLINE (PLAN 2)"
+    assert line.invoice_id == "D02005YFHI"
+
+
+def test_legacy_azure_line_reads_pretax_charges_in_any_case() -> None:
+    raw = loads(
+        '{"customerId": "c", "subscriptionId": "s", "serviceName": "Storage", '
+        '"PretaxCharges": 10.55, "taxAmount": 0.84, "postTaxTotal": 11.39, '
+        '"currency": "GBP"}'
+    )
+    line = LineItem.from_api(raw, "D1", Provider.AZURE, "v1")
+    assert (line.subtotal, line.tax_total, line.total_for_customer) == (
+        Decimal("10.55"),
+        Decimal("0.84"),
+        Decimal("11.39"),
+    )
+
+
+def test_line_without_currency_is_a_data_error() -> None:
+    with pytest.raises(DataError, match="without a currency"):
+        LineItem.from_api({"subtotal": 1}, "G1", Provider.ONE_TIME, "v1")
+
+
+def test_subscription_status_etag_and_product_type() -> None:
+    raw = loads(
+        '{"id": "A4C1340D", "status": "Suspended", "quantity": 10, "billingType": '
+        '"License", "productType": {"id": "OnlineServicesNCE"}, "suspensionReasons": '
+        '["CustomerCancellation"], "attributes": {"etag": "e1", "objectType": "Subscription"}}'
+    )
+    sub = Subscription.from_api(raw, "c1")
+    assert sub.status is SubscriptionStatus.SUSPENDED
+    assert (sub.id, sub.quantity, sub.billing_type, sub.product_type, sub.etag) == (
+        "a4c1340d",
+        10,
+        "license",
+        "OnlineServicesNCE",
+        "e1",
+    )
+    assert sub.suspension_reasons == ("CustomerCancellation",)
+
+
+def test_unknown_subscription_status_is_named() -> None:
+    with pytest.raises(DataError, match="unknown subscription status 'frozen'"):
+        Subscription.from_api({"id": "s", "status": "frozen"}, "c1")
+
+
+def test_invoice_paid_amount_is_positive_and_providers_listed() -> None:
+    raw = loads(
+        '{"id": "G000024135", "invoiceDate": "2018-02-08T22:40:37.5897767Z", '
+        '"totalCharges": 2076.63, "paidAmount": -2076.63, "currencyCode": "USD", '
+        '"invoiceDetails": [{"invoiceLineItemType": "billing_line_items", '
+        '"billingProvider": "one_time"}, {"invoiceLineItemType": "usage_line_items", '
+        '"billingProvider": "azure"}, {"invoiceLineItemType": "BillingLineItems", '
+        '"billingProvider": "Office"}]}'
+    )
+    invoice = Invoice.from_api(raw)
+    assert invoice.total_charges == Decimal("2076.63")
+    assert invoice.paid_amount == Decimal("2076.63")
+    assert invoice.invoice_date == date(2018, 2, 8)
+    assert invoice.providers == (Provider.ONE_TIME, Provider.OFFICE)
+
+
+@pytest.mark.parametrize("spelling", ["one_time", "OneTime", "onetime", "ONE_TIME"])
+def test_provider_spellings(spelling: str) -> None:
+    assert Provider.parse(spelling) is Provider.ONE_TIME

@@ -1,0 +1,282 @@
+"""Real MSAL and the connector against the running simulator, over TLS."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from connectors.partner_center import (
+    ClientOptions,
+    Credentials,
+    Endpoints,
+    PartnerCenter,
+    Provider,
+    SubscriptionStatus,
+)
+from connectors.simulator.data import Scale
+from connectors.simulator.faults import FaultPlan
+from reconciliation.errors import ApiError, AuthenticationError, ExportError
+
+
+def snapshot(client: PartnerCenter) -> dict[str, object]:
+    """Everything the connector can read, as comparable values."""
+    customers = list(client.customers())
+    subscriptions = {
+        c.id: sorted((s.id, s.status, s.quantity) for s in client.subscriptions(c.id))
+        for c in customers
+    }
+    invoices = list(client.invoices())
+    lines = {
+        invoice.id: [
+            (
+                line.customer_id,
+                line.subscription_id,
+                line.subtotal,
+                line.tax_total,
+                line.total_for_customer,
+                line.currency,
+            )
+            for line in client.line_items(invoice)
+        ]
+        for invoice in invoices
+    }
+    return {
+        "customers": [(c.id, c.name, c.domain) for c in customers],
+        "subscriptions": subscriptions,
+        "invoices": [(i.id, i.total_charges, i.currency, i.invoice_date) for i in invoices],
+        "lines": lines,
+    }
+
+
+def test_connector_reads_exactly_the_simulators_data(start_simulator, connect_to) -> None:
+    sim = start_simulator()
+    client = connect_to(sim)
+    data = snapshot(client)
+    assert [c[0] for c in data["customers"]] == [c["id"] for c in sim.data.customers]  # type: ignore[index]
+    for customer_id, subs in data["subscriptions"].items():  # type: ignore[attr-defined]
+        assert [s[0] for s in subs] == sorted(s["id"] for s in sim.data.subscriptions[customer_id])
+    assert len(data["invoices"]) == len(sim.data.invoices)  # type: ignore[arg-type]
+    for invoice_id, total, currency, _ in data["invoices"]:  # type: ignore[attr-defined]
+        lines = data["lines"][invoice_id]  # type: ignore[index]
+        assert len(lines) == sim.data.line_count(sim.data.invoice(invoice_id))
+        assert sum(line[4] for line in lines) == total
+        assert {line[5] for line in lines} == {currency}
+    # The simulator's anchor is after March 2025: every invoice came through the v2 exports.
+    assert any(path.startswith("/blobs/") for _, path, _ in sim.requests)
+
+
+def test_v1_and_v2_give_the_same_lines(start_simulator, connect_to) -> None:
+    sim = start_simulator(scale=Scale(customers=6, invoices=1, lines_per_invoice=4500))
+    client = connect_to(sim)
+    invoice = next(i for i in client.invoices() if i.currency == "USD")
+    v1 = list(client.v1_line_items(invoice.id, Provider.ONE_TIME))
+    v2 = list(client.v2_line_items(invoice.id))
+    assert len(v1) == 4500
+    assert [(a.customer_id, a.subscription_id, a.subtotal, a.total_for_customer) for a in v1] == [
+        (b.customer_id, b.subscription_id, b.subtotal, b.total_for_customer) for b in v2
+    ]
+    assert sum(line.total_for_customer for line in v1) == invoice.total_charges
+    pages = [h for _, p, h in sim.requests if "/lineitems" in p]
+    assert len(pages) == 3  # 2000 + 2000 + 500, following the continuation tokens
+    assert "MS-ContinuationToken" in pages[1]
+
+
+def test_faults_do_not_change_what_is_read(start_simulator, connect_to) -> None:
+    clean = snapshot(connect_to(start_simulator()))
+    faulty_sim = start_simulator(
+        faults=FaultPlan(rate=0.3, seed=11, slow_seconds=0.01), blob_lines=5
+    )
+    client = connect_to(faulty_sim, max_retries=8)
+    assert snapshot(client) == clean
+    assert client.http.stats.retries > 0
+
+
+def test_throttling_is_met_with_retry_after(start_simulator, connect_to) -> None:
+    sim = start_simulator(rate_limit=4, throttle_window_seconds=1, retry_after=1)
+    client = connect_to(sim)
+    customers = list(client.customers())
+    counts = [len(list(client.subscriptions(c.id))) for c in customers[:6]]
+    assert counts == [len(sim.data.subscriptions[c.id]) for c in customers[:6]]
+    assert client.http.stats.throttled > 0
+
+
+def test_wrong_secret_is_a_clear_authentication_error(start_simulator, connect_to) -> None:
+    sim = start_simulator()
+    wrong = "not-the-right-secret-value"
+    with pytest.raises(AuthenticationError) as info:
+        list(connect_to(sim, secret=wrong).customers())
+    assert info.value.code == "AADSTS7000215"
+    assert "Invalid client secret provided" in str(info.value)
+    assert wrong not in str(info.value)
+
+
+def test_unknown_tenant_names_the_tenant(start_simulator, tmp_path: Path) -> None:
+    sim = start_simulator()
+    client = PartnerCenter.connect(
+        Credentials("nobody.onmicrosoft.com", sim.config.client_id, sim.config.client_secret),
+        Endpoints(sim.base_url, sim.base_url, sim.base_url),
+        ClientOptions(token_cache_path=tmp_path / "c.json"),
+    )
+    with pytest.raises(
+        AuthenticationError, match=r"AADSTS90002: Tenant 'nobody\.onmicrosoft\.com'"
+    ):
+        list(client.customers())
+
+
+def _certificate(folder: Path) -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pcsync-app")])
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ) + cert.public_bytes(serialization.Encoding.PEM)
+    return pem.decode(), cert.fingerprint(hashes.SHA1()).hex()  # noqa: S303 - x5t is SHA-1 by spec
+
+
+def test_certificate_credential_signs_in(start_simulator, tmp_path: Path) -> None:
+    pem, thumbprint = _certificate(tmp_path)
+    sim = start_simulator(certificate_thumbprint=thumbprint)
+    client = PartnerCenter.connect(
+        Credentials(sim.config.tenant_id, sim.config.client_id, None, pem, thumbprint),
+        Endpoints(sim.base_url, sim.base_url, sim.base_url),
+        ClientOptions(token_cache_path=tmp_path / "c.json"),
+    )
+    assert len(list(client.customers())) == len(sim.data.customers)
+
+
+def test_token_cache_is_private_and_reused_across_runs(
+    start_simulator, connect_to, tmp_path
+) -> None:
+    sim = start_simulator()
+    list(connect_to(sim).customers())
+    cache = tmp_path / "token-cache.json"
+    assert stat.S_IMODE(os.stat(cache).st_mode) == 0o600
+    list(connect_to(sim).customers())  # a new process-like client, same cache file
+    token_posts = [p for m, p, _ in sim.requests if p.endswith("/oauth2/v2.0/token")]
+    assert len(token_posts) == 1
+
+
+def test_expired_token_is_refreshed_once(start_simulator, connect_to) -> None:
+    sim = start_simulator()
+    client = connect_to(sim)
+    list(client.customers())
+    sim.revoke_tokens()
+    assert len(list(client.customers())) == len(sim.data.customers)
+    token_posts = [p for m, p, _ in sim.requests if p.endswith("/oauth2/v2.0/token")]
+    assert len(token_posts) == 2
+
+
+def test_suspend_then_reactivate_round_trip(start_simulator, connect_to) -> None:
+    sim = start_simulator()
+    client = connect_to(sim)
+    customer = sim.data.customers[1]["id"]
+    sub = next(s for s in client.subscriptions(customer) if s.billing_type == "license")
+    suspended = client.set_status(customer, sub.id, SubscriptionStatus.SUSPENDED)
+    assert suspended.changed
+    assert suspended.before.status is SubscriptionStatus.ACTIVE
+    assert suspended.after.status is SubscriptionStatus.SUSPENDED
+    assert suspended.after.suspension_reasons
+    assert suspended.after.etag != suspended.before.etag
+    patch = next(h for m, _, h in sim.requests if m == "PATCH")
+    assert patch["If-Match"] == sub.etag
+    again = client.set_status(customer, sub.id, SubscriptionStatus.SUSPENDED)
+    assert not again.changed  # already suspended: nothing sent
+    assert len([m for m, _, _ in sim.requests if m == "PATCH"]) == 1
+    back = client.set_status(customer, sub.id, SubscriptionStatus.ACTIVE)
+    assert back.after.status is SubscriptionStatus.ACTIVE
+
+
+def test_microsoft_refusals_are_clear_errors(start_simulator, connect_to) -> None:
+    sim = start_simulator()
+    client = connect_to(sim)
+    customer = sim.data.customers[0]["id"]
+    azure = next(s for s in client.subscriptions(customer) if s.billing_type == "usage")
+    with pytest.raises(ApiError) as info:
+        client.set_status(customer, azure.id, SubscriptionStatus.SUSPENDED)
+    assert (info.value.status, info.value.code) == (403, "900115")
+    assert "Azure plan cannot be moved to suspended state" in str(info.value)
+    deleted = sim.data.subscriptions[customer][0]
+    deleted["status"] = "deleted"
+    with pytest.raises(ApiError, match="2011"):
+        client.set_status(customer, deleted["id"], SubscriptionStatus.SUSPENDED)
+
+
+def test_a_lost_patch_answer_is_replayed_not_repeated(start_simulator, connect_to) -> None:
+    sim = start_simulator()
+    client = connect_to(sim)
+    customer = sim.data.customers[1]["id"]
+    sub = next(s for s in client.subscriptions(customer) if s.billing_type == "license")
+    sim.config.faults = FaultPlan(rate=1.0, kinds=("reset",))
+    url = f"{sim.base_url}/v1/customers/{customer}/subscriptions/{sub.id}"
+    reply = client.http.send_json(
+        "PATCH",
+        url,
+        {**sub.raw, "status": "suspended"},
+        scope=client._scope,
+        family="subscriptions",
+        headers={"If-Match": sub.etag or ""},
+    )
+    assert reply.body["status"] == "suspended"
+    patches = [h["MS-RequestId"] for m, _, h in sim.requests if m == "PATCH"]
+    assert len(patches) == 2
+    assert len(set(patches)) == 1  # the retry reused the request id, and was answered from replay
+    assert sim.data.find_subscription(customer, sub.id)["_version"] == 1  # type: ignore[index]
+
+
+def test_failed_export_is_reported(start_simulator, connect_to) -> None:
+    sim = start_simulator()
+    failing = sim.data.invoices[-1].id
+    sim.config.failing_exports = (failing,)
+    with pytest.raises(ExportError, match="5000 No data available"):
+        list(connect_to(sim).v2_line_items(failing))
+
+
+def test_storage_never_sees_the_bearer_token(start_simulator, connect_to) -> None:
+    sim = start_simulator()
+    client = connect_to(sim)
+    invoice = next(iter(client.invoices()))
+    assert list(client.v2_line_items(invoice.id))
+    blob_requests = [h for _, p, h in sim.requests if p.startswith("/blobs/")]
+    assert blob_requests
+    assert all("Authorization" not in h for h in blob_requests)
+
+
+def test_unbilled_lines_for_the_open_period(start_simulator, connect_to) -> None:
+    sim = start_simulator()
+    lines = list(connect_to(sim).unbilled_line_items("USD"))
+    assert lines
+    assert {line.invoice_id for line in lines} == {"unbilled"}
+    assert all(line.charge_start_date and line.charge_start_date.month == 11 for line in lines)
+    assert sum(line.subtotal for line in lines) > Decimal(0)
+
+
+def test_sample_payments_cover_the_payer_profiles(start_simulator) -> None:
+    sim = start_simulator()
+    rows = sim.data.payments_csv().splitlines()
+    assert rows[0] == "customer,date,amount,currency,reference,invoice"
+    customers = Counter(row.split(",")[0] for row in rows[1:])
+    never = sim.data.customers[4]
+    assert never["id"] not in customers
+    assert never["companyProfile"]["domain"] not in customers
+    assert len({row.split(",")[4] for row in rows[1:]}) == len(rows) - 1  # references unique

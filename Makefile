@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 
 ## demo: set up, then run pcsync end to end in ./demo
 demo: $(STAMP)
-	mkdir -p $(DEMO)
-	test -f $(DEMO)/pcsync.toml || cp config.example.toml $(DEMO)/pcsync.toml
-	$(BIN)/pcsync --config $(DEMO)/pcsync.toml init
+
+
+	$(BIN)/pcsync demo --dir $(DEMO)
 	$(BIN)/pcsync --config $(DEMO)/pcsync.toml runs
 
 ## test: set up, then run the whole test suite (SQLite and PostgreSQL)

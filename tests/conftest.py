@@ -90,7 +90,7 @@ def start_simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: i
     started: list[Simulator] = []
 
     def start(**overrides: object) -> Simulator:
-        settings = {"anchor": SIM_ANCHOR, "export_retry_after": 0, **overrides}
+        settings = {"anchor": SIM_ANCHOR, "export_seconds": 0, **overrides}
         simulator = Simulator(SimulatorConfig(**settings), tmp_path / f"simulator-{len(started)}")  # type: ignore[arg-type]
         simulator.start()
         started.append(simulator)

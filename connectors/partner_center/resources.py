@@ -227,19 +227,16 @@ class PartnerCenter:
         for raw in self._pages(first, paginator, "lineitems"):
             yield LineItem.from_api(raw, invoice_id, provider, "v1")
 
-    def v2_line_items(
-        self,
-        invoice_id: str,
-        *,
-        on_blob_done: Callable[[str], None] | None = None,
-    ) -> Iterator[LineItem]:
-        """Billed lines from a v2 export: request, wait, then stream every blob."""
-        manifest = self.exports.wait(self.exports.request_billed(invoice_id))
+    def v2_line_items(self, invoice_id: str, operation: str | None = None) -> Iterator[LineItem]:
+        """Billed lines from a v2 export: request (unless ``operation`` was), wait, stream blobs.
+
+        Requesting every pending invoice's export first and reading them after
+        lets Microsoft prepare them in parallel.
+        """
+        manifest = self.exports.wait(operation or self.exports.request_billed(invoice_id))
         for blob in manifest.blobs:
             for raw in self.exports.rows(manifest, blob):
                 yield LineItem.from_api(raw, invoice_id, Provider.ONE_TIME, "v2")
-            if on_blob_done is not None:
-                on_blob_done(blob)
 
     def unbilled_line_items(self, currency: str, period: str = "current") -> Iterator[LineItem]:
         """Lines of the open billing period (v1 unbilled reconciliation, seek paging)."""

@@ -67,7 +67,7 @@ class SimulatorConfig:
     throttle_window_seconds: float = 60.0
     retry_after: int = 1
     faults: FaultPlan = field(default_factory=FaultPlan)
-    export_polls: int = 1
+    export_seconds: float = 1.0  # how long Microsoft "prepares" an export
     export_retry_after: int = 1
     blob_lines: int = 250_000
     failing_exports: tuple[str, ...] = ()
@@ -601,7 +601,7 @@ class _Handler(BaseHTTPRequestHandler):
         with self.sim._lock:
             self.sim._operations[operation] = {
                 **target,
-                "polls": self.sim.config.export_polls,
+                "ready_at": time.monotonic() + self.sim.config.export_seconds,
                 "failed": failing,
             }
         location = f"{self.sim.base_url}/v1.0/reports/partners/billing/operations/{operation}"
@@ -631,8 +631,7 @@ class _Handler(BaseHTTPRequestHandler):
             "createdDateTime": "2026-01-01T00:00:00",
             "lastActionDateTime": "2026-01-01T00:00:01Z",
         }
-        if state["polls"] > 0:
-            state["polls"] -= 1
+        if time.monotonic() < state["ready_at"]:
             self._json(
                 {
                     "@odata.type": "#microsoft.graph.partners.billing.runningOperation",

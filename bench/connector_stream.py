@@ -1,0 +1,130 @@
+"""Benchmark: stream simulator line items through the connector; lines/s and peak RSS.
+
+    .venv/bin/python bench/connector_stream.py [--sizes 100000,1000000]
+
+For each size a simulator (its own process) serves one invoice of that many
+lines as a v2 export; a fresh client process then streams every line through
+``PartnerCenter.v2_line_items`` (MSAL, TLS, gzip JSON Lines, typed records with
+exact decimals) and reports its own peak RSS. In the same run a baseline client
+downloads the same blobs with plain ``requests`` and parses each line with
+``json.loads``: the ratio shows whether the connector's parsing is the bottleneck.
+"""
+
+from __future__ import annotations
+
+import argparse
+from decimal import Decimal
+import gzip
+import json
+import multiprocessing
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _serve(lines: int, state: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    from connectors.simulator.data import Scale
+    from connectors.simulator.server import Simulator, SimulatorConfig
+
+    # Three USD customers: one currency, so one invoice per month; one month.
+    config = SimulatorConfig(
+        scale=Scale(customers=3, invoices=1, lines_per_invoice=lines), export_seconds=0
+    )
+    sim = Simulator(config, Path(state))
+    sim.start()
+    queue.put((sim.base_url, str(sim.tls.ca), sim.data.invoices[0].id))
+    while True:
+        time.sleep(3600)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def client(mode: str, base: str, invoice: str, cache: str) -> dict[str, object]:
+    """Run one client in this process; return lines, seconds and peak RSS."""
+    from connectors.partner_center import ClientOptions, Credentials, Endpoints, PartnerCenter
+    from connectors.simulator.server import SimulatorConfig
+
+    defaults = SimulatorConfig()
+    pc = PartnerCenter.connect(
+        Credentials(defaults.tenant_id, defaults.client_id, defaults.client_secret),
+        Endpoints(authority_host=base, api_base_url=base, graph_base_url=base),
+        ClientOptions(token_cache_path=Path(cache)),
+    )
+    started = time.perf_counter()
+    count = 0
+    total = Decimal(0)
+    if mode == "connector":
+        for line in pc.v2_line_items(invoice):
+            count += 1
+            total += line.subtotal  # type: ignore[assignment]
+    else:
+        import requests
+
+        manifest = pc.exports.wait(pc.exports.request_billed(invoice))
+        session = requests.Session()
+        for blob in manifest.blobs:
+            response = session.get(manifest.blob_url(blob), stream=True, timeout=60)
+            for raw in gzip.GzipFile(fileobj=response.raw):
+                row = json.loads(raw, parse_float=Decimal)
+                count += 1
+                total += row["Subtotal"]
+    seconds = time.perf_counter() - started
+    return {
+        "mode": mode,
+        "lines": count,
+        "seconds": round(seconds, 2),
+        "lines_per_second": int(count / seconds),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "checksum": str(total),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--client", nargs=4, metavar=("MODE", "BASE", "INVOICE", "CACHE"))
+    args = parser.parse_args()
+    if args.client:
+        print(json.dumps(client(*args.client)))
+        return
+    results = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        state = tempfile.mkdtemp(prefix="pcsync-bench-")
+        queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+        server = multiprocessing.Process(target=_serve, args=(size, state, queue), daemon=True)
+        server.start()
+        base, ca, invoice = queue.get(timeout=120)
+        env = {**os.environ, "REQUESTS_CA_BUNDLE": ca}
+        for mode in ("baseline", "connector"):
+            out = subprocess.run(
+                [sys.executable, __file__, "--client", mode, base, invoice, f"{state}/cache.json"],
+                env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            result = json.loads(out.stdout)
+            result["size"] = size
+            results.append(result)
+            print(json.dumps(result), flush=True)
+        server.terminate()
+    print()
+    print(f"{'lines':>9} {'mode':>10} {'lines/s':>9} {'peak RSS MB':>12} {'seconds':>8}")
+    for r in results:
+        print(f"{r['lines']:>9} {r['mode']:>10} {r['lines_per_second']:>9} "
+              f"{r['peak_rss_mb']:>12} {r['seconds']:>8}")  # fmt: skip
+    by = {(r["size"], r["mode"]): r for r in results}
+    for size in sorted({r["size"] for r in results}):
+        ratio = by[(size, "connector")]["seconds"] / by[(size, "baseline")]["seconds"]  # type: ignore[operator]
+        same = by[(size, "connector")]["checksum"] == by[(size, "baseline")]["checksum"]
+        print(f"{size} lines: connector time / baseline time = {ratio:.2f}; same total: {same}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""Save connector records into the database: upserts on natural keys, re-runs change nothing.
+
+Every stored record carries a content hash of its raw JSON (canonical: sorted
+keys, exact decimals), so an unchanged record is recognised without comparing
+columns, and a line Microsoft repeats is kept once per occurrence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from connectors.partner_center import Customer, Invoice, LineItem, Subscription
+from sync.db.models import Customer as CustomerRow
+from sync.db.models import Invoice as InvoiceRow
+from sync.db.models import LineItem as LineItemRow
+from sync.db.models import Subscription as SubscriptionRow
+from sync.db.models import SubscriptionStatusChange, SyncCheckpoint, UnbilledLineItem
+from sync.runs import RunRecorder
+
+__all__ = [
+    "content_hash",
+    "json_ready",
+    "mark_checkpoint",
+    "replace_lines",
+    "replace_unbilled_lines",
+    "upsert_customers",
+    "upsert_invoices",
+    "upsert_subscriptions",
+]
+
+LINE_BATCH = 5000
+
+
+def _default(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in JSON")
+
+
+def json_ready(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw record with exact decimals as strings, ready for a JSON column."""
+    result: dict[str, Any] = json.loads(json.dumps(raw, default=_default))
+    return result
+
+
+def content_hash(raw: Mapping[str, Any]) -> str:
+    """A stable hash of a raw record: key order and number spelling do not matter."""
+    canonical = json.dumps(raw, default=_default, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def upsert_customers(
+    session: Session, customers: Iterable[Customer], now: datetime, run: RunRecorder
+) -> list[str]:
+    """Insert new customers, update changed ones; return every id seen."""
+    known = dict(session.execute(select(CustomerRow.id, CustomerRow.content_hash)).all())
+    seen = []
+    for customer in customers:
+        seen.append(customer.id)
+        run.count("customers", "fetched")
+        digest = content_hash(customer.raw)
+        values = {
+            "name": customer.name,
+            "domain": customer.domain,
+            "relationship": customer.relationship,
+            "raw": json_ready(customer.raw),
+            "content_hash": digest,
+            "synced_at": now,
+        }
+        if customer.id not in known:
+            session.add(CustomerRow(id=customer.id, first_seen_at=now, **values))
+            run.count("customers", "inserted")
+        elif known[customer.id] != digest:
+            row = session.get_one(CustomerRow, customer.id)
+            for key, value in values.items():
+                setattr(row, key, value)
+            run.count("customers", "updated")
+        else:
+            run.count("customers", "unchanged")
+    return seen
+
+
+def upsert_subscriptions(
+    session: Session,
+    customer_id: str,
+    subscriptions: Iterable[Subscription],
+    now: datetime,
+    run: RunRecorder,
+) -> None:
+    """Refresh one customer's subscriptions; every status change goes into the history."""
+    rows = {
+        row.id: row
+        for row in session.scalars(
+            select(SubscriptionRow).where(SubscriptionRow.customer_id == customer_id)
+        )
+    }
+    for sub in subscriptions:
+        run.count("subscriptions", "fetched")
+        digest = content_hash(sub.raw)
+        row = rows.get(sub.id)
+        if row is not None and row.content_hash == digest:
+            run.count("subscriptions", "unchanged")
+            continue
+        old_status = row.status if row is not None else None
+        values = {
+            "customer_id": customer_id,
+            "offer_id": sub.offer_id,
+            "offer_name": sub.offer_name,
+            "friendly_name": sub.friendly_name,
+            "product_type": sub.product_type,
+            "quantity": sub.quantity,
+            "unit_type": sub.unit_type,
+            "billing_type": sub.billing_type,
+            "billing_cycle": sub.billing_cycle,
+            "term_duration": sub.term_duration,
+            "status": sub.status.value,
+            "suspension_reasons": list(sub.suspension_reasons),
+            "auto_renew": sub.auto_renew,
+            "effective_start_date": sub.effective_start_date,
+            "commitment_end_date": sub.commitment_end_date,
+            "etag": sub.etag,
+            "raw": json_ready(sub.raw),
+            "content_hash": digest,
+            "synced_at": now,
+        }
+        if row is None:
+            session.add(SubscriptionRow(id=sub.id, first_seen_at=now, **values))
+            run.count("subscriptions", "inserted")
+        else:
+            for key, value in values.items():
+                setattr(row, key, value)
+            run.count("subscriptions", "updated")
+        if old_status != sub.status.value:
+            session.add(
+                SubscriptionStatusChange(
+                    subscription_id=sub.id,
+                    customer_id=customer_id,
+                    old_status=old_status,
+                    new_status=sub.status.value,
+                    observed_at=now,
+                    run_id=run.run_id,
+                )
+            )
+
+
+def upsert_invoices(
+    session: Session, invoices: Iterable[Invoice], now: datetime, run: RunRecorder
+) -> list[Invoice]:
+    """Insert new invoices, update changed ones (paid amounts change); return them all."""
+    known = dict(session.execute(select(InvoiceRow.id, InvoiceRow.content_hash)).all())
+    seen = []
+    for invoice in invoices:
+        seen.append(invoice)
+        run.count("invoices", "fetched")
+        digest = content_hash(invoice.raw)
+        values = {
+            "invoice_date": invoice.invoice_date,
+            "billing_period_start": invoice.billing_period_start,
+            "billing_period_end": invoice.billing_period_end,
+            "total_charges": invoice.total_charges,
+            "paid_amount": invoice.paid_amount,
+            "currency": invoice.currency,
+            "invoice_type": invoice.invoice_type,
+            "document_type": invoice.document_type,
+            "raw": json_ready(invoice.raw),
+            "content_hash": digest,
+            "synced_at": now,
+        }
+        if invoice.id not in known:
+            session.add(InvoiceRow(id=invoice.id, first_seen_at=now, **values))
+            run.count("invoices", "inserted")
+        elif known[invoice.id] != digest:
+            row = session.get_one(InvoiceRow, invoice.id)
+            for key, value in values.items():
+                setattr(row, key, value)
+            run.count("invoices", "updated")
+        else:
+            run.count("invoices", "unchanged")
+    return seen
+
+
+def _line_values(line: LineItem, occurrence: int, digest: str) -> dict[str, Any]:
+    return {
+        "provider": line.provider.value,
+        "source": line.source,
+        "content_hash": digest,
+        "occurrence": occurrence,
+        "customer_id": line.customer_id,
+        "customer_name": line.customer_name,
+        "subscription_id": line.subscription_id,
+        "product_id": line.product_id,
+        "sku_id": line.sku_id,
+        "product_name": line.product_name,
+        "charge_type": line.charge_type,
+        "unit_price": line.unit_price,
+        "quantity": line.quantity,
+        "billable_quantity": line.billable_quantity,
+        "subtotal": line.subtotal,
+        "tax_total": line.tax_total,
+        "total_for_customer": line.total_for_customer,
+        "currency": line.currency,
+        "charge_start_date": line.charge_start_date,
+        "charge_end_date": line.charge_end_date,
+        "raw": json_ready(line.raw),
+    }
+
+
+def _batches(lines: Iterable[LineItem], extra: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    occurrences: Counter[str] = Counter()
+    batch: list[dict[str, Any]] = []
+    for line in lines:
+        digest = content_hash(line.raw)
+        occurrences[digest] += 1
+        batch.append({**_line_values(line, occurrences[digest], digest), **extra})
+        if len(batch) >= LINE_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def replace_lines(
+    session: Session,
+    invoice_id: str,
+    provider: str,
+    lines: Iterable[LineItem],
+    run: RunRecorder,
+) -> int:
+    """Replace an invoice's lines of one provider, in batches, inside the caller's transaction.
+
+    The caller commits once at the end, so a run killed half-way leaves the
+    invoice's previous lines (or none) — never half an invoice.
+    """
+    session.execute(
+        delete(LineItemRow).where(
+            LineItemRow.invoice_id == invoice_id, LineItemRow.provider == provider
+        )
+    )
+    count = 0
+    for batch in _batches(lines, {"invoice_id": invoice_id, "run_id": run.run_id}):
+        session.execute(insert(LineItemRow), batch)
+        count += len(batch)
+        run.count("lineitems", "fetched", len(batch))
+        run.count("lineitems", "inserted", len(batch))
+    return count
+
+
+def replace_unbilled_lines(
+    session: Session,
+    currency: str,
+    period: str,
+    lines: Iterable[LineItem],
+    now: datetime,
+    run: RunRecorder,
+) -> int:
+    """Replace the open period's lines of one currency."""
+    session.execute(
+        delete(UnbilledLineItem).where(
+            UnbilledLineItem.currency == currency, UnbilledLineItem.period == period
+        )
+    )
+    count = 0
+    for batch in _batches(lines, {"period": period, "synced_at": now}):
+        session.execute(insert(UnbilledLineItem), batch)
+        count += len(batch)
+        run.count("unbilled", "fetched", len(batch))
+    return count
+
+
+def mark_checkpoint(
+    session: Session,
+    resource: str,
+    key: str,
+    state: dict[str, Any],
+    complete: bool,
+    now: datetime,
+    run_id: int,
+) -> None:
+    """Record where a piece of sync work stands."""
+    row = session.get(SyncCheckpoint, (resource, key))
+    if row is None:
+        session.add(
+            SyncCheckpoint(
+                resource=resource,
+                key=key,
+                state=state,
+                complete=complete,
+                run_id=run_id,
+                updated_at=now,
+            )
+        )
+    else:
+        row.state, row.complete, row.run_id, row.updated_at = state, complete, run_id, now

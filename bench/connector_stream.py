@@ -13,7 +13,6 @@ downloads the same blobs with plain ``requests`` and parses each line with
 from __future__ import annotations
 
 import argparse
-from decimal import Decimal
 import gzip
 import json
 import multiprocessing
@@ -23,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

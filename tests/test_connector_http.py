@@ -481,3 +481,72 @@ def test_storage_errors_never_show_the_sas_signature(api, sleeps) -> None:
         list(connect(sleeps).v2_line_items("G000024135"))
     assert "SECRETSIG" not in str(info.value)
     assert "part-0.json.gz" in str(info.value)
+
+
+def test_legacy_office_lines_use_offset_paging(api, sleeps) -> None:
+    office = {
+        "customerId": "C1",
+        "syndicationPartnerSubscriptionNumber": "S1",
+        "subtotal": 1,
+        "tax": 0,
+        "totalForCustomer": 1,
+        "currency": "USD",
+    }
+    for offset, count in ((0, 2), (2, 1)):
+        api.get(
+            f"{API}/v1/invoices/D1/lineitems",
+            json={"totalCount": count, "items": [office] * count},
+            match=[
+                matchers.query_param_matcher(
+                    {
+                        "provider": "office",
+                        "invoicelineitemtype": "billinglineitems",
+                        "size": "2",
+                        "offset": str(offset),
+                    }
+                )
+            ],
+        )
+    lines = list(connect(sleeps, page_size=2).v1_line_items("D1", Provider.OFFICE))
+    assert len(lines) == 3
+    assert {line.subscription_id for line in lines} == {"s1"}
+
+
+def test_daily_rated_usage_reads_billing_pre_tax_total(api, sleeps) -> None:
+    usage = {
+        "customerId": "C1",
+        "subscriptionId": "AZ",
+        "billingPreTaxTotal": 0.0432,
+        "billingCurrency": "USD",
+        "unitPrice": 0.0036,
+        "quantity": 12.0,
+        "chargeStartDate": "2024-05-01T00:00:00Z",
+    }
+    api.get(
+        f"{API}/v1/invoices/G1/lineitems",
+        body=json.dumps({"totalCount": 1, "items": [usage], "links": {}}),
+        match=[
+            matchers.query_param_matcher(
+                {
+                    "provider": "onetime",
+                    "invoicelineitemtype": "usagelineitems",
+                    "currencycode": "USD",
+                    "period": "previous",
+                    "size": "2000",
+                }
+            )
+        ],
+    )
+    (line,) = connect(sleeps).usage_line_items("G1", "USD")
+    assert line.subtotal == Decimal("0.0432")
+    assert line.currency == "USD"
+
+
+def test_invoice_by_id_needs_app_user_credentials(api, sleeps) -> None:
+    api.get(
+        f"{API}/v1/invoices/G1",
+        status=403,
+        json={"code": "600036", "description": "requires App+User"},
+    )
+    with pytest.raises(ApiError, match="403 600036: requires App\\+User"):
+        connect(sleeps).invoice("G1")

@@ -194,6 +194,14 @@ class PartnerCenter:
         for raw in self._pages(first, paginator, "invoices"):
             yield Invoice.from_api(raw)
 
+    def invoice(self, invoice_id: str) -> Invoice:
+        """One invoice by id. Microsoft allows this to app+user credentials only; with
+        app-only credentials it answers 403 (ApiError) — the list has every field needed."""
+        reply = self.http.get_json(
+            f"{self._api}/v1/invoices/{quote(invoice_id)}", scope=self._scope, family="invoices"
+        )
+        return Invoice.from_api(reply.body)
+
     def line_item_source(self, invoice: Invoice, provider: Provider) -> str:
         """``v2`` or ``v1`` for this invoice's lines of ``provider``."""
         if provider is not Provider.ONE_TIME:
@@ -237,6 +245,22 @@ class PartnerCenter:
         for blob in manifest.blobs:
             for raw in self.exports.rows(manifest, blob):
                 yield LineItem.from_api(raw, invoice_id, Provider.ONE_TIME, "v2")
+
+    def usage_line_items(self, invoice_id: str, currency: str) -> Iterator[LineItem]:
+        """Billed daily-rated usage of an invoice (v1, seek paging; ``unbilled`` for the open
+        period). Each line is one meter on one day; amounts are ``billingPreTaxTotal``."""
+        url = with_query(
+            f"{self._api}/v1/invoices/{quote(invoice_id)}/lineitems",
+            {
+                "provider": "onetime",
+                "invoicelineitemtype": "usagelineitems",
+                "currencycode": currency,
+                "period": "current" if invoice_id == "unbilled" else "previous",
+                "size": min(self._options.page_size, 2000),
+            },
+        )
+        for raw in self._pages(PageRequest(url), SeekPaginator(self._api), "lineitems"):
+            yield LineItem.from_api(raw, invoice_id, Provider.ONE_TIME, "v1")
 
     def unbilled_line_items(self, currency: str, period: str = "current") -> Iterator[LineItem]:
         """Lines of the open billing period (v1 unbilled reconciliation, seek paging)."""

@@ -427,6 +427,8 @@ class Dataset:
             quantity, charge, start, end = line.quantity, line.charge_type, line.start, line.end
             product, sku = sub["offerId"].split(":")[:2]
             name, credit = sub["offerName"], line.credit_reason
+            # From the charge, not the position: a line billed twice is identical.
+            identity = f"{invoice.id}:{sub['id']}:{charge}:{start}:{subtotal_minor}"
         else:
             filler = position - len(invoice.base_lines)
             owners = [c for c in self.customers if self.currency_of[c["id"]] == currency]
@@ -439,6 +441,7 @@ class Dataset:
             start, end = invoice.period_start, invoice.period_end
             product, sku = sub["offerId"].split(":")[:2]
             name, credit = sub["offerName"], ""
+            identity = f"{invoice.id}:{position}"
         tax_minor = self._tax_minor(subtotal_minor, currency)
         profile = customer["companyProfile"]
         return {
@@ -476,7 +479,7 @@ class Dataset:
             "chargeStartDate": _iso(start),
             "chargeEndDate": _iso(end),
             "termAndBillingCycle": "1 Year Subscription" if sub["termDuration"] else "Usage",
-            "alternateId": hashlib.sha1(f"{invoice.id}{position}".encode()).hexdigest()[:12],  # noqa: S324
+            "alternateId": hashlib.sha1(identity.encode()).hexdigest()[:12],  # noqa: S324
             "referenceId": "",
             "priceAdjustmentDescription": "",
             "pricingCurrency": "USD",

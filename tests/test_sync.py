@@ -1,0 +1,225 @@
+"""Sync engine against the simulator, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from connectors.simulator.data import Scale
+from connectors.simulator.faults import FaultPlan
+from reconciliation.errors import LockedError
+from sync.config import Settings, load_settings
+from sync.db.engine import make_engine, make_session_factory
+from sync.db.migrate import upgrade
+from sync.db.models import Base
+from sync.jobs import SyncIncompleteError, SyncOptions, run_sync
+from sync.lock import run_lock
+from sync.runs import list_runs
+
+VOLATILE = {"id", "run_id", "synced_at", "first_seen_at", "observed_at"}
+MIRROR = ["customers", "subscriptions", "invoices", "invoice_line_items", "unbilled_line_items"]
+
+
+def config_text(sim: Any, db_url: str, tmp_path: Path) -> str:
+    base = sim.base_url
+    return f"""
+[partner_center]
+tenant_id = "{sim.config.tenant_id}"
+client_id = "{sim.config.client_id}"
+authority_host = "{base}"
+api_base_url = "{base}"
+graph_base_url = "{base}"
+token_cache_path = "{tmp_path / "token-cache.json"}"
+requests_per_minute = 600000
+max_retries = 8
+
+[database]
+url = "{db_url}"
+"""
+
+
+def setup(
+    sim: Any, db_url: str, tmp_path: Path, name: str = "pcsync.toml"
+) -> tuple[Settings, Any, Any]:
+    path = tmp_path / name
+    path.write_text(config_text(sim, db_url, tmp_path))
+    settings = load_settings(path, {"PCSYNC_CLIENT_SECRET": sim.config.client_secret})
+    engine = make_engine(settings.database.url)
+    upgrade(engine)
+    return settings, engine, make_session_factory(engine)
+
+
+def _plain(value: object) -> str:
+    # JSONB orders keys its own way; compare documents, not their spelling.
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, default=str)
+    return repr(value)
+
+
+def dump(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every mirrored table's content without volatile columns, in a stable order."""
+    result = {}
+    with engine.connect() as connection:
+        for name in MIRROR:
+            table = Base.metadata.tables[name]
+            columns = [c for c in table.columns if c.name not in VOLATILE]
+            rows = connection.execute(sa.select(*columns)).all()
+            result[name] = sorted(tuple(_plain(v) for v in row) for row in rows)
+    return result
+
+
+def test_full_sync_equals_the_simulators_data(start_simulator, db_url, tmp_path) -> None:
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    run_sync(settings, engine, sessions, SyncOptions())
+    with engine.connect() as c:
+        customers = set(c.scalars(sa.text("SELECT id FROM customers")))
+        assert customers == {cust["id"] for cust in sim.data.customers}
+        subs = dict(c.execute(sa.text("SELECT id, status FROM subscriptions")).all())
+        expected = {s["id"]: s["status"] for subs in sim.data.subscriptions.values() for s in subs}
+        assert subs == expected
+        for invoice in sim.data.invoices:
+            lines = (
+                c.execute(
+                    sa.text(
+                        "SELECT total_for_customer FROM invoice_line_items WHERE invoice_id = :i"
+                    ),
+                    {"i": invoice.id},
+                )
+                .scalars()
+                .all()
+            )
+            assert len(lines) == sim.data.line_count(invoice)
+            total = sum((Decimal(str(v)) for v in lines), Decimal(0))
+            assert total == Decimal(invoice.total_minor).scaleb(
+                -2 if invoice.currency != "JPY" else 0
+            )
+        duplicates = c.execute(
+            sa.text("SELECT count(*) FROM invoice_line_items WHERE occurrence = 2")
+        ).scalar()
+        assert duplicates == 1  # the line Microsoft billed twice is kept twice
+        history = c.execute(sa.text("SELECT count(*) FROM subscription_status_history")).scalar()
+        assert history == len(expected)
+    engine.dispose()
+
+
+def test_second_sync_changes_nothing_and_asks_only_for_lists(
+    start_simulator, db_url, tmp_path
+) -> None:
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    run_sync(settings, engine, sessions, SyncOptions())
+    before = dump(engine)
+    mark = len(sim.requests)
+    run_id = run_sync(settings, engine, sessions, SyncOptions())
+    assert dump(engine) == before
+    paths = [path for _, path, _ in sim.requests[mark:]]
+    assert not any("/reports/partners/billing/reconciliation/billed" in p for p in paths)
+    assert not any(p.startswith("/v1/invoices/G") for p in paths)
+    counts = next(v for v in list_runs(sessions) if v.id == run_id).counts
+    assert counts["lineitems"] == {"invoices_skipped": len(sim.data.invoices)}
+    assert counts["customers"] == {"fetched": 12, "unchanged": 12}
+    engine.dispose()
+
+
+def test_faults_and_throttling_end_in_the_same_database(
+    start_simulator, connect_to, db_url, tmp_path
+) -> None:
+    clean_sim = start_simulator()
+    settings, clean_engine, clean_sessions = setup(
+        clean_sim, f"sqlite:///{tmp_path / 'clean.db'}", tmp_path, "clean.toml"
+    )
+    run_sync(settings, clean_engine, clean_sessions, SyncOptions())
+    faulty = start_simulator(faults=FaultPlan(rate=0.25, seed=5, slow_seconds=0.01), blob_lines=4)
+    settings, engine, sessions = setup(faulty, db_url, tmp_path)
+    client = connect_to(faulty, max_retries=10)
+    run_sync(settings, engine, sessions, SyncOptions(), partner_center=client)
+    assert dump(engine) == dump(clean_engine)
+    assert client.http.stats.retries > 0
+    clean_engine.dispose()
+    engine.dispose()
+
+
+def test_a_failed_export_keeps_the_rest_and_the_next_run_finishes(
+    start_simulator, db_url, tmp_path
+) -> None:
+    sim = start_simulator()
+    failing = sim.data.invoices[3].id
+    sim.config.failing_exports = (failing,)
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    with pytest.raises(SyncIncompleteError, match=f"1 item\\(s\\) not synced.*{failing}.*5000"):
+        run_sync(settings, engine, sessions, SyncOptions())
+    last = list_runs(sessions)[0]
+    assert last.status == "failed"
+    assert failing in (last.error or "")
+    with engine.connect() as c:
+        stored = set(c.scalars(sa.text("SELECT DISTINCT invoice_id FROM invoice_line_items")))
+    assert stored == {i.id for i in sim.data.invoices} - {failing}
+    sim.config.failing_exports = ()
+    run_sync(settings, engine, sessions, SyncOptions())
+    with engine.connect() as c:
+        stored = set(c.scalars(sa.text("SELECT DISTINCT invoice_id FROM invoice_line_items")))
+    assert stored == {i.id for i in sim.data.invoices}
+    engine.dispose()
+
+
+def test_status_changes_are_kept_as_history(start_simulator, db_url, tmp_path) -> None:
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    run_sync(settings, engine, sessions, SyncOptions(only=("customers", "subscriptions")))
+    customer = sim.data.customers[2]["id"]
+    sub = sim.data.subscriptions[customer][0]
+    sub["status"] = "suspended"
+    run_sync(settings, engine, sessions, SyncOptions(only=("subscriptions",)))
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.text("SELECT old_status, new_status FROM subscription_status_history "
+                    "WHERE subscription_id = :s ORDER BY id"),
+            {"s": sub["id"]},
+        ).all()  # fmt: skip
+    assert [tuple(r) for r in rows] == [(None, "active"), ("active", "suspended")]
+    engine.dispose()
+
+
+def test_a_second_sync_fails_fast_while_one_runs(start_simulator, db_url, tmp_path) -> None:
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    with run_lock(engine), pytest.raises(LockedError, match=r"another sync is running \(pid"):
+        run_sync(settings, engine, sessions, SyncOptions())
+    run_sync(settings, engine, sessions, SyncOptions(only=("customers",)))
+    engine.dispose()
+
+
+def test_sync_killed_at_any_point_then_rerun_is_identical(
+    start_simulator, db_url, tmp_path
+) -> None:
+    scale = Scale(customers=3, invoices=3, lines_per_invoice=15000)
+    sim = start_simulator(scale=scale)
+    clean_settings, clean_engine, clean_sessions = setup(
+        sim, f"sqlite:///{tmp_path / 'clean.db'}", tmp_path, "clean.toml"
+    )
+    run_sync(clean_settings, clean_engine, clean_sessions, SyncOptions())
+    settings, engine, _sessions = setup(sim, db_url, tmp_path)
+    env = {**os.environ, "PCSYNC_CLIENT_SECRET": sim.config.client_secret}
+    command = [sys.executable, "-m", "sync.cli", "--config", str(settings.source), "sync"]
+    for delay in (0.4, 1.0, 1.7, 2.5):
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert finished.returncode == 0, finished.stderr
+    assert dump(engine) == dump(clean_engine)
+    clean_engine.dispose()
+    engine.dispose()

@@ -107,8 +107,11 @@ def main() -> None:
         for mode in ("baseline", "connector"):
             out = subprocess.run(
                 [sys.executable, __file__, "--client", mode, base, invoice, f"{state}/cache.json"],
-                env=env, capture_output=True, text=True, check=True,
-            )  # fmt: skip
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             result = json.loads(out.stdout)
             result["size"] = size
             results.append(result)
@@ -117,8 +120,10 @@ def main() -> None:
     print()
     print(f"{'lines':>9} {'mode':>10} {'lines/s':>9} {'peak RSS MB':>12} {'seconds':>8}")
     for r in results:
-        print(f"{r['lines']:>9} {r['mode']:>10} {r['lines_per_second']:>9} "
-              f"{r['peak_rss_mb']:>12} {r['seconds']:>8}")  # fmt: skip
+        print(
+            f"{r['lines']:>9} {r['mode']:>10} {r['lines_per_second']:>9} "
+            f"{r['peak_rss_mb']:>12} {r['seconds']:>8}"
+        )
     by = {(r["size"], r["mode"]): r for r in results}
     for size in sorted({r["size"] for r in results}):
         ratio = by[(size, "connector")]["seconds"] / by[(size, "baseline")]["seconds"]  # type: ignore[operator]

@@ -25,6 +25,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -196,27 +197,59 @@ def runs(app: App, as_json: bool, limit: int) -> None:
 @click.pass_obj
 def sync(app: App, only: str, full: bool, wait: bool) -> None:
     """Pull customers, subscriptions, invoices and line items from Partner Center."""
-    options = SyncOptions(
-        only=tuple(part.strip() for part in only.split(",") if part.strip()),
-        full=full,
-        wait=wait,
-        on_progress=_progress_logger(),
-    )
-    with _stop_on_signals(options.stop):
+    with _progress_reporter() as report, _stop_on_signals(stop := threading.Event()):
+        options = SyncOptions(
+            only=tuple(part.strip() for part in only.split(",") if part.strip()),
+            full=full,
+            wait=wait,
+            stop=stop,
+            on_progress=report,
+        )
         run_id = run_sync(app.settings, app.engine, app.sessions, options)
     view = next(v for v in list_runs(app.sessions, 5) if v.id == run_id)
     click.echo(f"sync run {run_id} succeeded: " + _counts_text(view.counts))
 
 
-def _progress_logger() -> Callable[[str, int], None]:
-    totals: dict[str, int] = {}
+@cli.command()
+@click.option("--sync-now", is_flag=True, help="Also run the sync once right at start.")
+@click.pass_obj
+def daemon(app: App, sync_now: bool) -> None:
+    """Run the scheduled jobs until SIGTERM/SIGINT."""
+    from sync.daemon import Daemon
 
-    def report(label: str, n: int) -> None:
-        totals[label] = totals.get(label, 0) + n
-        if totals[label] % 50_000 == 0:
-            log.info("%s: %d lines so far", label, totals[label])
+    service = Daemon(app.settings, app.engine, app.sessions)
+    with _stop_on_signals(service.stop):
+        service.run(sync_now=sync_now)
 
-    return report
+
+@contextmanager
+def _progress_reporter() -> Iterator[Callable[[str, int], None]]:
+    """A live line counter per invoice on a terminal; periodic log lines otherwise."""
+    if not sys.stderr.isatty():
+        totals: dict[str, int] = {}
+
+        def log_progress(label: str, n: int) -> None:
+            totals[label] = totals.get(label, 0) + n
+            if totals[label] % 50_000 == 0:
+                log.info("invoice %s: %d lines so far", label, totals[label])
+
+        yield log_progress
+        return
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,.0f} lines"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def show(label: str, n: int) -> None:
+            if label not in tasks:
+                tasks[label] = progress.add_task(f"invoice {label}", total=None)
+            progress.advance(tasks[label], n)
+
+        yield show
 
 
 @contextmanager

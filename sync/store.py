@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from connectors.partner_center import Customer, Invoice, LineItem, Subscription
@@ -27,6 +27,7 @@ from sync.db.models import SubscriptionStatusChange, SyncCheckpoint, UnbilledLin
 from sync.runs import RunRecorder
 
 __all__ = [
+    "canonical_json",
     "content_hash",
     "json_ready",
     "mark_checkpoint",
@@ -37,7 +38,8 @@ __all__ = [
     "upsert_subscriptions",
 ]
 
-LINE_BATCH = 5000
+# Small enough that a batch's rows stay a few MB, large enough to amortise round trips.
+LINE_BATCH = 1000
 
 
 def _default(value: object) -> str:
@@ -52,10 +54,14 @@ def json_ready(raw: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+def canonical_json(raw: Mapping[str, Any]) -> str:
+    """The record as canonical JSON: sorted keys, no spaces, decimals exactly as received."""
+    return json.dumps(raw, default=_default, sort_keys=True, separators=(",", ":"))
+
+
 def content_hash(raw: Mapping[str, Any]) -> str:
-    """A stable hash of a raw record: key order and number spelling do not matter."""
-    canonical = json.dumps(raw, default=_default, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """A stable hash of a raw record: key order does not matter."""
+    return hashlib.sha256(canonical_json(raw).encode()).hexdigest()
 
 
 def upsert_customers(
@@ -188,7 +194,7 @@ def upsert_invoices(
     return seen
 
 
-def _line_values(line: LineItem, occurrence: int, digest: str) -> dict[str, Any]:
+def _line_values(line: LineItem, occurrence: int, digest: str, raw: str) -> dict[str, Any]:
     return {
         "provider": line.provider.value,
         "source": line.source,
@@ -210,22 +216,77 @@ def _line_values(line: LineItem, occurrence: int, digest: str) -> dict[str, Any]
         "currency": line.currency,
         "charge_start_date": line.charge_start_date,
         "charge_end_date": line.charge_end_date,
-        "raw": json_ready(line.raw),
+        "raw": raw,
     }
 
 
 def _batches(lines: Iterable[LineItem], extra: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
-    occurrences: Counter[str] = Counter()
     batch: list[dict[str, Any]] = []
     for line in lines:
-        digest = content_hash(line.raw)
-        occurrences[digest] += 1
-        batch.append({**_line_values(line, occurrences[digest], digest), **extra})
+        raw = canonical_json(line.raw)
+        digest = hashlib.sha256(raw.encode()).hexdigest()
+        batch.append({**_line_values(line, 0, digest, raw), **extra})
         if len(batch) >= LINE_BATCH:
             yield batch
             batch = []
     if batch:
         yield batch
+
+
+class _SeenFilter:
+    """A Bloom filter over the line digests of one invoice (4 MB, whatever its size).
+
+    "Not seen" is certain, so almost every line is numbered 1 without asking the
+    database; only lines that may have been seen (true repeats, and about one in
+    ten thousand by chance at a million lines) are checked against what is stored.
+    """
+
+    def __init__(self, bits: int = 1 << 25) -> None:
+        self._bits = bytearray(bits // 8)
+        self._mask = bits - 1
+
+    def add(self, digest: str) -> bool:
+        """Remember ``digest``; True if it may have been added before."""
+        value = int(digest[:32], 16)
+        seen = True
+        for shift in (0, 25, 50, 75):
+            position = (value >> shift) & self._mask
+            byte, bit = position >> 3, 1 << (position & 7)
+            if not self._bits[byte] & bit:
+                seen = False
+                self._bits[byte] |= bit
+        return seen
+
+
+def _number_occurrences(
+    session: Session,
+    table: Any,
+    scope: Mapping[str, Any],
+    batch: list[dict[str, Any]],
+    seen: _SeenFilter,
+) -> None:
+    """Number repeated lines 1, 2, … within their scope (an invoice and provider, or a period).
+
+    Repeats may span batches: earlier batches are already stored, so a line that
+    may be a repeat continues the count from the table.
+    """
+    maybe = {row["content_hash"] for row in batch if seen.add(row["content_hash"])}
+    counts: Counter[str] = Counter()
+    if maybe:
+        conditions = [getattr(table, key) == value for key, value in scope.items()]
+        stored = session.execute(
+            select(table.content_hash, func.max(table.occurrence))
+            .where(*conditions, table.content_hash.in_(maybe))
+            .group_by(table.content_hash)
+        ).all()
+        counts.update(dict(stored))
+    for row in batch:
+        digest = row["content_hash"]
+        if digest in maybe:
+            counts[digest] += 1
+            row["occurrence"] = counts[digest]
+        else:
+            row["occurrence"] = 1
 
 
 def replace_lines(
@@ -240,14 +301,13 @@ def replace_lines(
     The caller commits once at the end, so a run killed half-way leaves the
     invoice's previous lines (or none) — never half an invoice.
     """
-    session.execute(
-        delete(LineItemRow).where(
-            LineItemRow.invoice_id == invoice_id, LineItemRow.provider == provider
-        )
-    )
+    scope = {"invoice_id": invoice_id, "provider": provider}
+    session.execute(delete(LineItemRow).filter_by(**scope))
     count = 0
+    seen = _SeenFilter()
     for batch in _batches(lines, {"invoice_id": invoice_id, "run_id": run.run_id}):
-        session.execute(insert(LineItemRow), batch)
+        _number_occurrences(session, LineItemRow, scope, batch, seen)
+        session.connection().execute(insert(LineItemRow), batch)
         count += len(batch)
         run.count("lineitems", "fetched", len(batch))
         run.count("lineitems", "inserted", len(batch))
@@ -263,14 +323,13 @@ def replace_unbilled_lines(
     run: RunRecorder,
 ) -> int:
     """Replace the open period's lines of one currency."""
-    session.execute(
-        delete(UnbilledLineItem).where(
-            UnbilledLineItem.currency == currency, UnbilledLineItem.period == period
-        )
-    )
+    scope = {"currency": currency, "period": period}
+    session.execute(delete(UnbilledLineItem).filter_by(**scope))
     count = 0
+    seen = _SeenFilter()
     for batch in _batches(lines, {"period": period, "synced_at": now}):
-        session.execute(insert(UnbilledLineItem), batch)
+        _number_occurrences(session, UnbilledLineItem, scope, batch, seen)
+        session.connection().execute(insert(UnbilledLineItem), batch)
         count += len(batch)
         run.count("unbilled", "fetched", len(batch))
     return count

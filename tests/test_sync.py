@@ -183,10 +183,12 @@ def test_status_changes_are_kept_as_history(start_simulator, db_url, tmp_path) -
     run_sync(settings, engine, sessions, SyncOptions(only=("subscriptions",)))
     with engine.connect() as c:
         rows = c.execute(
-            sa.text("SELECT old_status, new_status FROM subscription_status_history "
-                    "WHERE subscription_id = :s ORDER BY id"),
+            sa.text(
+                "SELECT old_status, new_status FROM subscription_status_history "
+                "WHERE subscription_id = :s ORDER BY id"
+            ),
             {"s": sub["id"]},
-        ).all()  # fmt: skip
+        ).all()
     assert [tuple(r) for r in rows] == [(None, "active"), ("active", "suspended")]
     engine.dispose()
 
@@ -213,8 +215,9 @@ def test_sync_killed_at_any_point_then_rerun_is_identical(
     env = {**os.environ, "PCSYNC_CLIENT_SECRET": sim.config.client_secret}
     command = [sys.executable, "-m", "sync.cli", "--config", str(settings.source), "sync"]
     for delay in (0.4, 1.0, 1.7, 2.5):
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)  # fmt: skip
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -223,3 +226,35 @@ def test_sync_killed_at_any_point_then_rerun_is_identical(
     assert dump(engine) == dump(clean_engine)
     clean_engine.dispose()
     engine.dispose()
+
+
+def test_repeated_lines_are_numbered_across_batches(migrated, monkeypatch) -> None:
+    from connectors.partner_center import LineItem, Provider
+    from sync import store
+    from sync.runs import recorded_run
+
+    monkeypatch.setattr(store, "LINE_BATCH", 3)
+    sessions = make_session_factory(migrated)
+
+    def line(n: int) -> LineItem:
+        raw = {"customerId": "c", "subtotal": Decimal(n), "currency": "USD"}
+        return LineItem.from_api(raw, "G1", Provider.ONE_TIME, "v2")
+
+    # 1 repeats within a batch and across batches; 2 repeats across batches.
+    stream = [line(1), line(1), line(2), line(3), line(1), line(4), line(2), line(1)]
+    with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
+        assert store.replace_lines(session, "G1", "one_time", stream, run) == 8
+    with migrated.connect() as c:
+        rows = c.execute(
+            sa.text("SELECT subtotal, occurrence FROM invoice_line_items ORDER BY id")
+        ).all()
+    assert [(Decimal(str(s)), o) for s, o in rows] == [
+        (1, 1),
+        (1, 2),
+        (2, 1),
+        (3, 1),
+        (1, 3),
+        (4, 1),
+        (2, 2),
+        (1, 4),
+    ]

@@ -229,7 +229,9 @@ class _LineColumns:
     currency: Mapped[str] = mapped_column(CURRENCY)
     charge_start_date: Mapped[date | None]
     charge_end_date: Mapped[date | None]
-    raw: Mapped[dict[str, Any]]
+    # The line as received, as canonical JSON text (sorted keys, exact decimals): written
+    # once per line, the same text its content_hash is taken of.
+    raw: Mapped[str] = mapped_column(Text)
 
 
 class LineItem(_LineColumns, Base):

@@ -1,0 +1,231 @@
+"""Benchmark: full sync of simulator line items into SQLite and PostgreSQL, beside a bare baseline.
+
+    .venv/bin/python bench/sync_ingest.py [--sizes 100000,1000000] [--postgres URL]
+
+For each size a simulator (its own process) serves one invoice of that many
+lines. In fresh processes, each reporting its own peak RSS:
+
+* ``baseline``: download the same export blobs with plain ``requests``, parse
+  each line with ``json``, insert with plain ``sqlite3`` ``executemany``;
+* ``pcsync-sqlite`` / ``pcsync-postgres``: ``run_sync`` (invoices + line items),
+  then a second, no-change sync whose time is reported beside the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import multiprocessing
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.connector_stream import _serve  # noqa: E402
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _config(base: str, state: str, url: str) -> Path:
+    from connectors.simulator.server import SimulatorConfig
+
+    defaults = SimulatorConfig()
+    path = Path(state) / f"pcsync-{uuid.uuid4().hex[:6]}.toml"
+    path.write_text(
+        f"""[partner_center]
+tenant_id = "{defaults.tenant_id}"
+client_id = "{defaults.client_id}"
+authority_host = "{base}"
+api_base_url = "{base}"
+graph_base_url = "{base}"
+token_cache_path = "token-cache.json"
+requests_per_minute = 600000
+
+[database]
+url = "{url}"
+"""
+    )
+    return path
+
+
+def pcsync_client(base: str, state: str, url: str) -> dict[str, object]:
+    from connectors.simulator.server import SimulatorConfig
+    from sync.config import load_settings
+    from sync.db.engine import make_engine, make_session_factory
+    from sync.db.migrate import upgrade
+    from sync.jobs import SyncOptions, run_sync
+
+    settings = load_settings(
+        _config(base, state, url), {"PCSYNC_CLIENT_SECRET": SimulatorConfig().client_secret}
+    )
+    engine = make_engine(settings.database.url)
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    only = ("invoices", "lineitems")
+    started = time.perf_counter()
+    run_sync(settings, engine, sessions, SyncOptions(only=only))
+    full = time.perf_counter() - started
+    started = time.perf_counter()
+    run_sync(settings, engine, sessions, SyncOptions(only=only))
+    again = time.perf_counter() - started
+    with engine.connect() as connection:
+        from sqlalchemy import text
+
+        count = connection.execute(text("SELECT count(*) FROM invoice_line_items")).scalar()
+    return {
+        "lines": count,
+        "seconds": round(full, 2),
+        "resync_seconds": round(again, 3),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+    }
+
+
+def baseline_client(base: str, state: str, invoice: str) -> dict[str, object]:
+    import requests
+
+    from connectors.partner_center import ClientOptions, Credentials, Endpoints, PartnerCenter
+    from connectors.simulator.server import SimulatorConfig
+
+    defaults = SimulatorConfig()
+    pc = PartnerCenter.connect(
+        Credentials(defaults.tenant_id, defaults.client_id, defaults.client_secret),
+        Endpoints(authority_host=base, api_base_url=base, graph_base_url=base),
+        ClientOptions(token_cache_path=Path(state) / "baseline-cache.json"),
+    )
+    database = sqlite3.connect(Path(state) / f"baseline-{uuid.uuid4().hex[:6]}.db")
+    database.execute(
+        "CREATE TABLE lines (invoice_id TEXT, customer_id TEXT, subscription_id TEXT, "
+        "product_id TEXT, charge_type TEXT, quantity TEXT, subtotal TEXT, tax_total TEXT, "
+        "total TEXT, currency TEXT, charge_start TEXT, charge_end TEXT, raw TEXT)"
+    )
+    started = time.perf_counter()
+    manifest = pc.exports.wait(pc.exports.request_billed(invoice))
+    session = requests.Session()
+    count = 0
+    for blob in manifest.blobs:
+        response = session.get(manifest.blob_url(blob), stream=True, timeout=60)
+        batch = []
+        for raw in gzip.GzipFile(fileobj=response.raw):
+            row = json.loads(raw, parse_float=Decimal)
+            batch.append(
+                (
+                    invoice,
+                    row["CustomerId"],
+                    row["SubscriptionId"],
+                    row["ProductId"],
+                    row["ChargeType"],
+                    str(row["Quantity"]),
+                    str(row["Subtotal"]),
+                    str(row["TaxTotal"]),
+                    str(row["TotalForCustomer"]),
+                    row["Currency"],
+                    row["ChargeStartDate"],
+                    row["ChargeEndDate"],
+                    raw.decode(),
+                )
+            )
+            if len(batch) >= 5000:
+                database.executemany("INSERT INTO lines VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", batch)
+                count += len(batch)
+                batch = []
+        database.executemany("INSERT INTO lines VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", batch)
+        count += len(batch)
+    database.commit()
+    seconds = time.perf_counter() - started
+    return {
+        "lines": count,
+        "seconds": round(seconds, 2),
+        "resync_seconds": None,
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "PCSYNC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    parser.add_argument("--client", nargs=4, metavar=("MODE", "BASE", "STATE", "ARG"))
+    args = parser.parse_args()
+    if args.client:
+        mode, base, state, arg = args.client
+        result = (
+            baseline_client(base, state, arg)
+            if mode == "baseline"
+            else pcsync_client(base, state, arg)
+        )
+        print(json.dumps(result))
+        return
+    results = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        state = tempfile.mkdtemp(prefix="pcsync-bench-")
+        queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+        server = multiprocessing.Process(target=_serve, args=(size, state, queue), daemon=True)
+        server.start()
+        base, ca, invoice = queue.get(timeout=300)
+        env = {**os.environ, "REQUESTS_CA_BUNDLE": ca}
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        import sqlalchemy as sa
+
+        admin = sa.create_engine(args.postgres)
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        joiner = "&" if "?" in args.postgres else "?"
+        modes = {
+            "baseline": invoice,
+            "pcsync-sqlite": f"sqlite:///{state}/pcsync.db",
+            "pcsync-postgres": f"{args.postgres}{joiner}options=-csearch_path%3D{schema}",
+        }
+        for mode, arg in modes.items():
+            out = subprocess.run(
+                [sys.executable, __file__, "--client", mode, base, state, arg],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            result = {"size": size, "mode": mode, **json.loads(out.stdout.splitlines()[-1])}
+            results.append(result)
+            print(json.dumps(result), flush=True)
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+        server.terminate()
+    print()
+    header = ("lines", "mode", "lines/s", "peak RSS MB", "seconds", "resync s")
+    print("{:>9} {:>16} {:>9} {:>12} {:>8} {:>9}".format(*header))
+    for r in results:
+        rate = int(r["lines"] / r["seconds"]) if r["seconds"] else 0
+        print(
+            f"{r['lines']:>9} {r['mode']:>16} {rate:>9} {r['peak_rss_mb']:>12} "
+            f"{r['seconds']:>8} {r['resync_seconds']!s:>9}"
+        )
+    by = {(r["size"], r["mode"]): r for r in results}
+    for size in sorted({r["size"] for r in results}):
+        base_time = by[(size, "baseline")]["seconds"]
+        for mode in ("pcsync-sqlite", "pcsync-postgres"):
+            r = by[(size, mode)]
+            print(
+                f"{size} lines, {mode}: time / baseline = {r['seconds'] / base_time:.2f}; "
+                f"no-change resync = {100 * r['resync_seconds'] / r['seconds']:.2f}% of full"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,238 @@
+"""The customer ledger: charges from Microsoft's bill, payments applied, balances as of a date.
+
+Pure functions over plain records; nothing here reads a database or a clock.
+
+* **Charges.** Billed lines are grouped by customer, Microsoft invoice and
+  currency. The group's cost is the sum of ``subtotal`` (pre-tax); the customer
+  owes ``cost × (1 + markup / 100)`` rounded half-up to the currency's minor
+  unit, dated on the invoice date and due ``payment_terms_days`` later. Every
+  line counts as Microsoft billed it — duplicates and credits included.
+* **Payments.** Within a customer and currency, in date order, a payment goes
+  first to the invoice it names, then to the oldest open charge; what is left
+  is a credit that later charges use up.
+* **As of D.** Only invoices and payments dated on or before D count.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from reconciliation.money import ZERO, round_money
+
+__all__ = [
+    "BilledLine",
+    "BillingTerms",
+    "Charge",
+    "CustomerLedger",
+    "Payment",
+    "PaymentApplication",
+    "build_charges",
+    "build_ledgers",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class BilledLine:
+    """One billed line of a Microsoft invoice, as reconciliation needs it."""
+
+    invoice_id: str
+    invoice_date: date
+    customer_id: str
+    currency: str
+    subtotal: Decimal
+    total_for_customer: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """A payment a customer made; ``invoice_id`` is the Microsoft invoice it names, if any."""
+
+    reference: str
+    customer_id: str
+    payment_date: date
+    amount: Decimal
+    currency: str
+    invoice_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BillingTerms:
+    """Markup and payment terms: the partner's defaults and per-customer overrides."""
+
+    markup_percent: Decimal = ZERO
+    payment_terms_days: int = 30
+    overrides: Mapping[str, tuple[Decimal | None, int | None]] = field(default_factory=dict)
+
+    def for_customer(self, customer_id: str) -> tuple[Decimal, int]:
+        """(markup percent, payment terms days) for one customer."""
+        markup, days = self.overrides.get(customer_id, (None, None))
+        return (
+            self.markup_percent if markup is None else markup,
+            self.payment_terms_days if days is None else days,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What a customer owes the partner for one Microsoft invoice, in one currency."""
+
+    customer_id: str
+    invoice_id: str
+    currency: str
+    charge_date: date
+    due_date: date
+    cost: Decimal  # Microsoft's pre-tax cost (sum of subtotal)
+    cost_with_tax: Decimal  # sum of totalForCustomer, shown beside the cost
+    amount: Decimal  # what the customer owes: cost plus markup, rounded
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentApplication:
+    """Part of a payment applied to a charge (``invoice_id`` None: left as credit)."""
+
+    reference: str
+    invoice_id: str | None
+    amount: Decimal
+
+
+@dataclass
+class CustomerLedger:
+    """One customer's position in one currency as of a date."""
+
+    customer_id: str
+    currency: str
+    as_of: date
+    charges: list[Charge]
+    payments: list[Payment]
+    applications: list[PaymentApplication]
+    open_amounts: dict[str, Decimal]  # invoice id → unpaid part of its charge
+
+    @property
+    def charged(self) -> Decimal:
+        """Sum of the charges."""
+        return sum((c.amount for c in self.charges), ZERO)
+
+    @property
+    def paid(self) -> Decimal:
+        """Sum of the payments (applied or not)."""
+        return sum((p.amount for p in self.payments), ZERO)
+
+    @property
+    def unapplied(self) -> Decimal:
+        """Payments not used by any charge: the customer's credit."""
+        return sum((a.amount for a in self.applications if a.invoice_id is None), ZERO)
+
+    @property
+    def balance(self) -> Decimal:
+        """Charged minus paid: positive when the customer owes, negative with a credit."""
+        return self.charged - self.paid
+
+    def overdue_charges(self) -> list[tuple[Charge, Decimal]]:
+        """Charges due before the as-of date with an unpaid part, oldest first."""
+        return [
+            (charge, self.open_amounts[charge.invoice_id])
+            for charge in self.charges
+            if charge.due_date < self.as_of and self.open_amounts[charge.invoice_id] > 0
+        ]
+
+    @property
+    def overdue_amount(self) -> Decimal:
+        """Sum of the unpaid parts of overdue charges."""
+        return sum((part for _, part in self.overdue_charges()), ZERO)
+
+    @property
+    def days_overdue(self) -> int:
+        """Days since the due date of the oldest overdue, still unpaid charge (0 if none)."""
+        overdue = self.overdue_charges()
+        return (self.as_of - overdue[0][0].due_date).days if overdue else 0
+
+
+def build_charges(lines: Iterable[BilledLine], terms: BillingTerms) -> list[Charge]:
+    """Group billed lines into charges per customer, invoice and currency."""
+    groups: dict[tuple[str, str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    dates: dict[str, date] = {}
+    for line in lines:
+        totals = groups[(line.customer_id, line.invoice_id, line.currency)]
+        totals[0] += line.subtotal
+        totals[1] += line.total_for_customer
+        dates[line.invoice_id] = line.invoice_date
+    charges = []
+    for (customer_id, invoice_id, currency), (cost, with_tax) in groups.items():
+        markup, days = terms.for_customer(customer_id)
+        charge_date = dates[invoice_id]
+        charges.append(
+            Charge(
+                customer_id=customer_id,
+                invoice_id=invoice_id,
+                currency=currency,
+                charge_date=charge_date,
+                due_date=charge_date + timedelta(days=days),
+                cost=cost,
+                cost_with_tax=with_tax,
+                amount=round_money(cost * (1 + markup / 100), currency),
+            )
+        )
+    return sorted(charges, key=lambda c: (c.customer_id, c.currency, c.charge_date, c.invoice_id))
+
+
+def _apply(
+    payment: Payment, charges: list[Charge], open_amounts: dict[str, Decimal]
+) -> list[PaymentApplication]:
+    left = payment.amount
+    applied: list[PaymentApplication] = []
+    named = [c for c in charges if c.invoice_id == payment.invoice_id]
+    others = [c for c in charges if c.invoice_id != payment.invoice_id]
+    for charge in named + others:  # charges are oldest first
+        if left <= 0:
+            break
+        part = min(left, open_amounts[charge.invoice_id])
+        if part > 0:
+            open_amounts[charge.invoice_id] -= part
+            applied.append(PaymentApplication(payment.reference, charge.invoice_id, part))
+            left -= part
+    if left > 0:
+        applied.append(PaymentApplication(payment.reference, None, left))
+    return applied
+
+
+def build_ledgers(
+    charges: Iterable[Charge], payments: Iterable[Payment], as_of: date
+) -> list[CustomerLedger]:
+    """Apply payments to charges per customer and currency, counting only what is dated ≤ as_of.
+
+    The result does not depend on the order of the inputs.
+    """
+    by_key_charges: dict[tuple[str, str], list[Charge]] = defaultdict(list)
+    by_key_payments: dict[tuple[str, str], list[Payment]] = defaultdict(list)
+    for charge in charges:
+        if charge.charge_date <= as_of:
+            by_key_charges[(charge.customer_id, charge.currency)].append(charge)
+    for payment in payments:
+        if payment.payment_date <= as_of:
+            by_key_payments[(payment.customer_id, payment.currency)].append(payment)
+    ledgers = []
+    for key in sorted(set(by_key_charges) | set(by_key_payments)):
+        own_charges = sorted(by_key_charges[key], key=lambda c: (c.charge_date, c.invoice_id))
+        own_payments = sorted(by_key_payments[key], key=lambda p: (p.payment_date, p.reference))
+        open_amounts = {c.invoice_id: c.amount for c in own_charges}
+        applications: list[PaymentApplication] = []
+        for payment in own_payments:
+            applications += _apply(payment, own_charges, open_amounts)
+        # A payment may reach any charge dated on or before the as-of date, later ones
+        # included: that is how a credit is used up by later charges.
+        ledgers.append(
+            CustomerLedger(
+                customer_id=key[0],
+                currency=key[1],
+                as_of=as_of,
+                charges=own_charges,
+                payments=own_payments,
+                applications=applications,
+                open_amounts=open_amounts,
+            )
+        )
+    return ledgers

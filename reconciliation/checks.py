@@ -1,0 +1,296 @@
+"""Checks of Microsoft's bill against itself and against the subscriptions.
+
+Each check takes plain records and returns findings as values; a discrepancy is
+never an exception. Kinds: ``invoice_total_mismatch``, ``seat_mismatch``,
+``billed_for_suspended``, ``active_not_billed``, ``duplicate_line``,
+``unknown_customer``, ``unknown_subscription``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from reconciliation.money import ZERO, tolerance
+
+__all__ = [
+    "Finding",
+    "InvoiceFact",
+    "LineFact",
+    "SubscriptionFact",
+    "check_bill",
+]
+
+# Charge types that bill a period's seats (NCE and legacy spellings, compared lower-case).
+_SEAT_CHARGES = {"cyclecharge", "cycle fee", "renew", "renew fees", "new", "purchase", "cyclefee"}
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceFact:
+    """A Microsoft invoice's header."""
+
+    id: str
+    invoice_date: date
+    currency: str
+    total_charges: Decimal
+    period_start: date | None
+    period_end: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class LineFact:
+    """A billed line; ``content_hash`` + ``occurrence`` identify repeats of an identical line."""
+
+    invoice_id: str
+    customer_id: str | None
+    subscription_id: str | None
+    currency: str
+    subtotal: Decimal
+    total_for_customer: Decimal
+    billable_quantity: Decimal | None
+    charge_type: str | None
+    charge_start: date | None
+    charge_end: date | None
+    content_hash: str
+    occurrence: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionFact:
+    """A subscription as last synced; ``suspended_since`` starts its current suspension."""
+
+    id: str
+    customer_id: str
+    status: str
+    quantity: int
+    billing_type: str | None
+    billing_cycle: str | None
+    effective_start: date | None
+    suspended_since: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One discrepancy, with the evidence a finance team needs to act on it."""
+
+    kind: str
+    customer_id: str | None
+    subscription_id: str | None
+    invoice_id: str | None
+    amount: Decimal | None
+    currency: str | None
+    detail: str
+
+
+def _invoice_totals(invoices: Sequence[InvoiceFact], lines: Sequence[LineFact]) -> list[Finding]:
+    sums: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for line in lines:
+        sums[line.invoice_id] += line.total_for_customer
+    findings = []
+    for invoice in invoices:
+        difference = invoice.total_charges - sums[invoice.id]
+        if abs(difference) > tolerance(invoice.currency):
+            findings.append(
+                Finding(
+                    "invoice_total_mismatch",
+                    None,
+                    None,
+                    invoice.id,
+                    difference,
+                    invoice.currency,
+                    f"invoice total {invoice.total_charges} {invoice.currency}, its lines add up "
+                    f"to {sums[invoice.id]} {invoice.currency}",
+                )
+            )
+    return findings
+
+
+def _latest_by_currency(invoices: Sequence[InvoiceFact]) -> dict[str, InvoiceFact]:
+    latest: dict[str, InvoiceFact] = {}
+    for invoice in sorted(invoices, key=lambda i: (i.invoice_date, i.id)):
+        latest[invoice.currency] = invoice
+    return latest
+
+
+def _seat_checks(
+    latest: dict[str, InvoiceFact],
+    lines: Sequence[LineFact],
+    subscriptions: dict[str, SubscriptionFact],
+) -> list[Finding]:
+    latest_ids = {invoice.id for invoice in latest.values()}
+    billed: dict[tuple[str, str], tuple[Decimal, LineFact]] = {}
+    for line in lines:
+        kind = (line.charge_type or "").lower()
+        if (
+            line.invoice_id not in latest_ids
+            or line.subscription_id is None
+            or line.subtotal <= 0
+            or kind not in _SEAT_CHARGES
+            or line.occurrence > 1
+        ):
+            continue
+        key = (line.invoice_id, line.subscription_id)
+        seats = line.billable_quantity or ZERO
+        if key not in billed or seats > billed[key][0]:
+            billed[key] = (seats, line)
+    findings = []
+    for (invoice_id, sub_id), (seats, line) in sorted(billed.items()):
+        sub = subscriptions.get(sub_id)
+        if sub is None or sub.billing_type != "license" or seats == sub.quantity:
+            continue
+        findings.append(
+            Finding(
+                "seat_mismatch",
+                sub.customer_id,
+                sub_id,
+                invoice_id,
+                line.subtotal,
+                line.currency,
+                f"billed for {seats} seats, the subscription has {sub.quantity}",
+            )
+        )
+    return findings
+
+
+def _suspended_checks(
+    lines: Sequence[LineFact], subscriptions: dict[str, SubscriptionFact]
+) -> list[Finding]:
+    findings = []
+    for line in lines:
+        sub = subscriptions.get(line.subscription_id or "")
+        if sub is None or sub.status != "suspended" or sub.suspended_since is None:
+            continue
+        if line.subtotal > 0 and line.charge_start and line.charge_start >= sub.suspended_since:
+            findings.append(
+                Finding(
+                    "billed_for_suspended",
+                    sub.customer_id,
+                    sub.id,
+                    line.invoice_id,
+                    line.subtotal,
+                    line.currency,
+                    f"billed {line.charge_start}–{line.charge_end} while suspended since "
+                    f"{sub.suspended_since} (new commerce keeps billing suspended subscriptions)",
+                )
+            )
+    return findings
+
+
+def _not_billed_checks(
+    latest: dict[str, InvoiceFact],
+    lines: Sequence[LineFact],
+    subscriptions: dict[str, SubscriptionFact],
+) -> list[Finding]:
+    currencies: dict[str, set[str]] = defaultdict(set)
+    on_invoice: set[tuple[str, str]] = set()
+    for line in lines:
+        if line.customer_id:
+            currencies[line.customer_id].add(line.currency)
+        if line.subscription_id:
+            on_invoice.add((line.invoice_id, line.subscription_id))
+    findings = []
+    for sub in sorted(subscriptions.values(), key=lambda s: s.id):
+        # Only monthly licences are on every invoice; usage plans may have nothing to bill.
+        if (
+            sub.status != "active"
+            or sub.billing_type != "license"
+            or sub.billing_cycle != "monthly"
+        ):
+            continue
+        for currency in sorted(currencies.get(sub.customer_id, ())):
+            invoice = latest.get(currency)
+            if invoice is None or (invoice.id, sub.id) in on_invoice:
+                continue
+            started = sub.effective_start
+            if started and invoice.period_end and started > invoice.period_end:
+                continue  # bought after the period: nothing to bill yet
+            findings.append(
+                Finding(
+                    "active_not_billed",
+                    sub.customer_id,
+                    sub.id,
+                    invoice.id,
+                    None,
+                    currency,
+                    f"active licence subscription ({sub.quantity} seats) has no line on the "
+                    f"latest {currency} invoice {invoice.id}",
+                )
+            )
+    return findings
+
+
+def _line_identity_checks(
+    lines: Sequence[LineFact], customers: set[str], subscriptions: dict[str, SubscriptionFact]
+) -> list[Finding]:
+    findings = []
+    for line in lines:
+        if line.occurrence > 1:
+            findings.append(
+                Finding(
+                    "duplicate_line",
+                    line.customer_id,
+                    line.subscription_id,
+                    line.invoice_id,
+                    line.subtotal,
+                    line.currency,
+                    f"identical line billed {line.occurrence} times on {line.invoice_id}",
+                )
+            )
+        if line.customer_id is not None and line.customer_id not in customers:
+            findings.append(
+                Finding(
+                    "unknown_customer",
+                    line.customer_id,
+                    line.subscription_id,
+                    line.invoice_id,
+                    line.subtotal,
+                    line.currency,
+                    "line for a customer Partner Center does not list",
+                )
+            )
+        elif line.subscription_id is not None and line.subscription_id not in subscriptions:
+            findings.append(
+                Finding(
+                    "unknown_subscription",
+                    line.customer_id,
+                    line.subscription_id,
+                    line.invoice_id,
+                    line.subtotal,
+                    line.currency,
+                    "line for a subscription the customer does not have",
+                )
+            )
+    return findings
+
+
+def check_bill(
+    invoices: Iterable[InvoiceFact],
+    lines: Iterable[LineFact],
+    subscriptions: Iterable[SubscriptionFact],
+    customers: Iterable[str],
+) -> list[Finding]:
+    """Every finding about the bill, in a stable order."""
+    invoice_list = list(invoices)
+    line_list = list(lines)
+    subs = {sub.id: sub for sub in subscriptions}
+    latest = _latest_by_currency(invoice_list)
+    findings = (
+        _invoice_totals(invoice_list, line_list)
+        + _seat_checks(latest, line_list, subs)
+        + _suspended_checks(line_list, subs)
+        + _not_billed_checks(latest, line_list, subs)
+        + _line_identity_checks(line_list, set(customers), subs)
+    )
+    return sorted(
+        findings,
+        key=lambda f: (
+            f.kind,
+            f.invoice_id or "",
+            f.customer_id or "",
+            f.subscription_id or "",
+            f.detail,
+        ),
+    )

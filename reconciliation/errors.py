@@ -81,9 +81,16 @@ class ConfigError(PcsyncError):
 
 
 class InputError(PcsyncError):
-    """An input file or command-line value is unusable."""
+    """An input file or command-line value is unusable.
+
+    ``problems`` lists every bad row or value (``file:row: field: reason``).
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems or (message,)
 
 
 class DataError(PcsyncError):

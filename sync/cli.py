@@ -37,6 +37,7 @@ from sync.db.engine import make_engine, make_session_factory, ping
 from sync.db.migrate import require_current, upgrade
 from sync.jobs import RESOURCES, SyncOptions, run_sync
 from sync.logs import LogFormat, configure_logging, redact
+from sync.payments import import_payments
 from sync.runs import list_runs, recorded_run
 
 __all__ = ["cli", "main"]
@@ -354,6 +355,33 @@ def simulator(
         sim.stop()
 
 
+@cli.group()
+def payments() -> None:
+    """Customer payments: import exports from the finance system."""
+
+
+@payments.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check the file and report; store nothing.")
+@click.option(
+    "--skip-bad-rows",
+    is_flag=True,
+    help="Import the good rows; write the bad ones to FILE.rejected.csv.",
+)
+@click.pass_obj
+def payments_import(app: App, file: Path, dry_run: bool, skip_bad_rows: bool) -> None:
+    """Import customer payments from a CSV or XLSX file (idempotent by reference)."""
+    result = import_payments(
+        app.settings, app.sessions, file, dry_run=dry_run, skip_bad_rows=skip_bad_rows
+    )
+    verb = "would import" if dry_run else "imported"
+    click.echo(
+        f"{file.name}: {verb} {result.imported} payment(s), {result.unchanged} already "
+        f"imported, {result.rejected} row(s) rejected"
+        + (f" (see {result.rejects_file})" if result.rejects_file else "")
+    )
+
+
 DEMO_SECRET_ENV = "PCSYNC_DEMO_CLIENT_SECRET"  # noqa: S105 - a variable name
 
 
@@ -386,8 +414,12 @@ def demo(folder: str) -> None:
             run_id = run_sync(settings, engine, sessions, SyncOptions(wait=True))
             view = next(v for v in list_runs(sessions, 5) if v.id == run_id)
             click.echo(f"sync run {run_id}: {_counts_text(view.counts)}")
+            imported = import_payments(settings, sessions, payments)
+            click.echo(
+                f"payments:  {imported.imported} imported, {imported.unchanged} already "
+                f"there, from {payments}"
+            )
             click.echo(f"config:    {config_path}")
-            click.echo(f"payments:  {payments} (sample export of customers' payments)")
         finally:
             engine.dispose()
     finally:
@@ -417,12 +449,14 @@ def main(argv: list[str] | None = None) -> int:
     except PcsyncError as exc:
         if _state["verbose"]:
             sys.stderr.write(redact(traceback.format_exc()))
-        problems = exc.problems if isinstance(exc, ConfigError) else (str(exc),)
+        problems: tuple[str, ...] = getattr(exc, "problems", (str(exc),))
         if len(problems) > 1 and isinstance(exc, ConfigError):
             where = str(exc).split(":", 1)[0]
             for problem in problems:
                 click.echo(f"pcsync: error: {where}: {problem}", err=True)
         else:
+            for problem in problems if problems != (str(exc),) else ():
+                click.echo(f"pcsync: error: {redact(problem)}", err=True)
             click.echo(f"pcsync: error: {redact(str(exc))}", err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:

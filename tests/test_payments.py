@@ -1,0 +1,204 @@
+"""Payment imports on SQLite and PostgreSQL: all or nothing, idempotent, exact amounts."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from openpyxl import Workbook
+
+from reconciliation.errors import InputError
+from sync.cli import main
+from sync.config import load_settings
+from sync.db.engine import make_session_factory
+from sync.db.models import Customer, Payment
+from sync.payments import count_payments, import_payments
+
+C1 = "11111111-1111-1111-1111-111111111111"
+C2 = "22222222-2222-2222-2222-222222222222"
+
+
+@pytest.fixture
+def books(write_config, migrated):  # type: ignore[no-untyped-def]
+    """Settings and sessions on a database that knows two customers."""
+    settings = load_settings(write_config(db_url=migrated.url.render_as_string(False)), {})
+    sessions = make_session_factory(migrated)
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        for tenant, domain in ((C1, "contoso.onmicrosoft.com"), (C2, "fabrikam.onmicrosoft.com")):
+            session.add(
+                Customer(
+                    id=tenant,
+                    name=domain,
+                    domain=domain,
+                    raw={},
+                    content_hash="h",
+                    first_seen_at=now,
+                    synced_at=now,
+                )
+            )
+    return settings, sessions
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_text(text, encoding=encoding)
+    return path
+
+
+GOOD = (
+    "customer,date,amount,currency,reference,invoice\n"
+    f"{C1},2026-11-01,1234.50,USD,PAY-1,G000000001\n"
+    "CONTOSO.onmicrosoft.com,2026-11-02,0.10,usd,PAY-2,\n"
+    f"{C2},2026-11-03,1000,JPY,PAY-3,\n"
+)
+
+
+def stored(sessions) -> list[tuple[str, str, Decimal, str, str | None]]:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        rows = session.scalars(sa.select(Payment).order_by(Payment.reference)).all()
+        return [(p.reference, p.customer_id, p.amount, p.currency, p.invoice_id) for p in rows]
+
+
+def test_import_matches_customers_by_id_or_domain_and_keeps_amounts_exact(books, tmp_path) -> None:
+    settings, sessions = books
+    result = import_payments(settings, sessions, write(tmp_path / "p.csv", GOOD))
+    assert (result.imported, result.unchanged, result.rejected) == (3, 0, 0)
+    assert stored(sessions) == [
+        ("PAY-1", C1, Decimal("1234.50"), "USD", "G000000001"),
+        ("PAY-2", C1, Decimal("0.10"), "USD", None),
+        ("PAY-3", C2, Decimal("1000"), "JPY", None),
+    ]
+
+
+def test_importing_twice_adds_nothing(books, tmp_path) -> None:
+    settings, sessions = books
+    path = write(tmp_path / "p.csv", GOOD)
+    import_payments(settings, sessions, path)
+    again = import_payments(settings, sessions, path)
+    assert (again.imported, again.unchanged) == (0, 3)
+    assert count_payments(sessions) == 3
+
+
+BAD = (
+    "customer,date,amount,currency,reference,invoice\n"
+    f"{C1},2026-11-01,12.50,USD,PAY-1,\n"
+    f"{C1},01/11/2026,abc,USD,PAY-2,\n"
+    "nobody.example,2026-11-01,5,US,PAY-3,\n"
+    f"{C1},2026-11-01,5.001,USD,PAY-1,\n"
+    f"{C2},2026-11-04,7,EUR,,\n"
+)
+
+
+def test_a_file_with_bad_rows_imports_nothing_and_lists_every_problem(books, tmp_path) -> None:
+    settings, sessions = books
+    with pytest.raises(InputError) as info:
+        import_payments(settings, sessions, write(tmp_path / "payments.csv", BAD))
+    assert info.value.problems == (
+        "payments.csv:3: amount: not a decimal number: 'abc'",
+        "payments.csv:3: date: not a date: '01/11/2026' (expected %Y-%m-%d)",
+        "payments.csv:4: currency: not an ISO 4217 code: 'US'",
+        "payments.csv:4: customer: unknown customer 'nobody.example' (use the tenant id or "
+        "primary domain)",
+        "payments.csv:5: amount: 5.001 has more decimals than USD allows",
+        "payments.csv:5: reference: duplicate of row 2",
+        "payments.csv:6: reference: missing",
+    )
+    assert count_payments(sessions) == 0
+
+
+def test_skip_bad_rows_imports_the_good_ones_and_writes_the_rejects(books, tmp_path) -> None:
+    settings, sessions = books
+    result = import_payments(
+        settings, sessions, write(tmp_path / "payments.csv", BAD), skip_bad_rows=True
+    )
+    assert (result.imported, result.rejected) == (1, 4)
+    assert [row[0] for row in stored(sessions)] == ["PAY-1"]
+    rejects = (tmp_path / "payments.rejected.csv").read_text().splitlines()
+    assert rejects[0] == "row,customer,date,amount,currency,reference,invoice,problem"
+    assert rejects[1].startswith("3,")
+    assert "amount: not a decimal number" in rejects[1]
+    assert len(rejects) == 5
+
+
+def test_dry_run_stores_nothing(books, tmp_path) -> None:
+    settings, sessions = books
+    result = import_payments(settings, sessions, write(tmp_path / "p.csv", GOOD), dry_run=True)
+    assert result.imported == 3
+    assert count_payments(sessions) == 0
+
+
+def test_bom_and_semicolons_and_mapped_headers(write_config, migrated, books, tmp_path) -> None:
+    _, sessions = books
+    settings = load_settings(
+        write_config(
+            '[payments.columns]\ncustomer = "Kunde"\ndate = "Datum"\namount = "Betrag"\n'
+            'currency = "Währung"\nreference = "Beleg"\ninvoice = "Rechnung"\n'
+            '[payments]\ndate_format = "%d.%m.%Y"\n',
+            db_url=migrated.url.render_as_string(False),
+        ),
+        {},
+    )
+    text = f"KUNDE;Datum;Betrag;Währung;Beleg;Rechnung\n{C1};03.11.2026;99.95;EUR;B-7;\n"
+    result = import_payments(settings, sessions, write(tmp_path / "p.csv", text, "utf-8-sig"))
+    assert result.imported == 1
+    assert stored(sessions) == [("B-7", C1, Decimal("99.95"), "EUR", None)]
+    with sessions() as session:
+        assert session.scalar(sa.select(Payment.payment_date)) == date(2026, 11, 3)
+
+
+def test_xlsx_with_dates_and_numbers(books, tmp_path) -> None:
+    settings, sessions = books
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Customer", "Date", "Amount", "Currency", "Reference", "Invoice"])
+    sheet.append([C1, datetime(2026, 11, 5), 1234.5, "USD", "X-1", "G000000001"])
+    sheet.append(["fabrikam.onmicrosoft.com", "2026-11-06", "0.07", "USD", "X-2", None])
+    book.save(tmp_path / "p.xlsx")
+    result = import_payments(settings, sessions, tmp_path / "p.xlsx")
+    assert result.imported == 2
+    assert stored(sessions) == [
+        ("X-1", C1, Decimal("1234.5"), "USD", "G000000001"),
+        ("X-2", C2, Decimal("0.07"), "USD", None),
+    ]
+
+
+def test_a_reference_reused_with_different_content_is_an_error(books, tmp_path) -> None:
+    settings, sessions = books
+    import_payments(settings, sessions, write(tmp_path / "p.csv", GOOD))
+    changed = GOOD.replace("1234.50", "1234.51")
+    with pytest.raises(InputError) as info:
+        import_payments(settings, sessions, write(tmp_path / "p2.csv", changed))
+    assert info.value.problems == (
+        "p2.csv:2: reference: 'PAY-1' was imported before with different content",
+    )
+
+
+def test_cli_lists_each_bad_row_and_exits_non_zero(books, tmp_path, capsys) -> None:
+    settings, sessions = books
+    code = main(
+        [
+            "--config",
+            str(settings.source),
+            "payments",
+            "import",
+            str(write(tmp_path / "payments.csv", BAD)),
+        ]
+    )
+    _, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2
+    assert lines[0] == "pcsync: error: payments.csv:3: amount: not a decimal number: 'abc'"
+    assert lines[-1].startswith("pcsync: error: payments.csv: 7 problem(s), nothing imported")
+    assert count_payments(sessions) == 0
+
+
+def test_missing_required_column_names_the_header(books, tmp_path) -> None:
+    settings, sessions = books
+    with pytest.raises(InputError, match=r"p\.csv:1: no column 'reference' for reference"):
+        import_payments(
+            settings, sessions, write(tmp_path / "p.csv", "customer,date,amount,currency\n")
+        )

@@ -19,9 +19,11 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
@@ -30,7 +32,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from reconciliation.errors import ConfigError, PcsyncError
+from reconciliation.errors import ConfigError, InputError, PcsyncError
 from sync import __version__
 from sync.config import Settings, load_settings, resolve_config_path
 from sync.db.engine import make_engine, make_session_factory, ping
@@ -38,6 +40,7 @@ from sync.db.migrate import require_current, upgrade
 from sync.jobs import RESOURCES, SyncOptions, run_sync
 from sync.logs import LogFormat, configure_logging, redact
 from sync.payments import import_payments
+from sync.reconcile import run_reconciliation, to_json
 from sync.runs import list_runs, recorded_run
 
 __all__ = ["cli", "main"]
@@ -355,6 +358,44 @@ def simulator(
         sim.stop()
 
 
+def _as_of(value: str | None, settings: Settings) -> date:
+    if value is None:
+        return datetime.now(ZoneInfo(settings.schedule.timezone)).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise InputError(f"--as-of: expected a date like 2026-11-25, got {value!r}") from exc
+
+
+@cli.command("reconcile")
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="YYYY-MM-DD",
+    help="The day to reconcile as of (default: today in [schedule] timezone).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result document as JSON.")
+@click.pass_obj
+def reconcile_command(app: App, as_of: str | None, as_json: bool) -> None:
+    """Reconcile Microsoft's bill, customers' charges and payments as of a date."""
+    day = _as_of(as_of, app.settings)
+    result = run_reconciliation(app.settings, app.sessions, day)
+    if as_json:
+        click.echo(to_json(result.document()))
+        return
+    document = result.document()
+    overdue = [c for c in document["customers"] if c["days_overdue"] > 0]
+    kinds: dict[str, int] = {}
+    for finding in document["findings"]:
+        kinds[finding["kind"]] = kinds.get(finding["kind"], 0) + 1
+    click.echo(
+        f"reconciled as of {day}: {len(document['customers'])} customer balance(s), "
+        f"{len(overdue)} overdue, {len(document['invoices'])} Microsoft invoice(s)"
+    )
+    for kind, count in sorted(kinds.items()):
+        click.echo(f"  {kind}: {count}")
+
+
 @cli.group()
 def payments() -> None:
     """Customer payments: import exports from the finance system."""
@@ -419,6 +460,14 @@ def demo(folder: str) -> None:
                 f"payments:  {imported.imported} imported, {imported.unchanged} already "
                 f"there, from {payments}"
             )
+            today = sim.data.anchor
+            result = run_reconciliation(settings, sessions, today)
+            overdue = sum(1 for ledger in result.ledgers if ledger.days_overdue > 0)
+            click.echo(
+                f"reconcile: as of {today}: {len(result.ledgers)} customer balance(s), "
+                f"{overdue} overdue, {len(result.findings)} finding(s)"
+            )
+
             click.echo(f"config:    {config_path}")
         finally:
             engine.dispose()

@@ -195,9 +195,9 @@ class Dataset:
             subs[0]["status"] = "suspended"
             subs[0]["suspensionReasons"] = ["CustomerCancellation"]
             subs[0]["autoRenewEnabled"] = False
-        if index == 6 and len(subs) > 1:
-            # Active licence that Microsoft forgot to bill on the latest invoice.
-            subs[1]["_notBilledLatest"] = True
+        if index == 7:
+            # An active monthly licence that Microsoft did not bill on the latest invoice.
+            subs[0]["_notBilledLatest"] = True
         return subs
 
     def _subscription(

@@ -1,0 +1,171 @@
+"""One reconciliation as of a date: ledger, aging, exposure and findings, and its JSON document.
+
+``reconcile`` is pure: the same inputs give the same result, and
+``ReconciliationResult.document`` gives the same JSON, byte for byte. Amounts
+are rounded half-up to the currency's minor unit here, at presentation, and
+written as decimal strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from reconciliation.aging import age
+from reconciliation.checks import Finding, InvoiceFact, LineFact, SubscriptionFact, check_bill
+from reconciliation.exposure import (
+    CustomerExposure,
+    MicrosoftInvoice,
+    customer_exposure,
+    microsoft_invoices,
+)
+from reconciliation.ledger import (
+    BilledLine,
+    BillingTerms,
+    CustomerLedger,
+    Payment,
+    build_charges,
+    build_ledgers,
+)
+from reconciliation.money import ZERO, round_money
+
+__all__ = ["Inputs", "ReconciliationResult", "reconcile"]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything a reconciliation reads (loaded by the application from its database)."""
+
+    as_of: date
+    invoices: Sequence[tuple[InvoiceFact, Decimal]]  # header, amount paid to Microsoft
+    lines: Sequence[LineFact]
+    subscriptions: Sequence[SubscriptionFact]
+    customers: Mapping[str, str]  # id → name
+    payments: Sequence[Payment]
+    terms: BillingTerms
+    microsoft_terms_days: int = 60
+
+
+@dataclass(frozen=True)
+class ReconciliationResult:
+    """Ledgers, Microsoft invoices, exposure and findings as of ``as_of``."""
+
+    as_of: date
+    ledgers: list[CustomerLedger]
+    invoices: list[MicrosoftInvoice]
+    exposure: list[CustomerExposure]
+    findings: list[Finding]
+    customer_names: Mapping[str, str]
+
+    def document(self) -> dict[str, Any]:
+        """The ``pcsync reconcile --json`` document."""
+        return {
+            "as_of": self.as_of.isoformat(),
+            "customers": self._customers(),
+            "invoices": [self._invoice(invoice) for invoice in self.invoices],
+            "findings": [_finding(f) for f in self.findings],
+        }
+
+    def _customers(self) -> list[dict[str, Any]]:
+        exposure = {(e.customer_id, e.currency): e for e in self.exposure}
+        rows = []
+        for ledger in self.ledgers:
+            c = ledger.currency
+            e = exposure.get((ledger.customer_id, c))
+            rows.append(
+                {
+                    "customer_id": ledger.customer_id,
+                    "customer_name": self.customer_names.get(
+                        ledger.customer_id, ledger.customer_id
+                    ),
+                    "currency": c,
+                    "microsoft_cost": _money(sum((ch.cost for ch in ledger.charges), ZERO), c),
+                    "microsoft_cost_with_tax": _money(
+                        sum((ch.cost_with_tax for ch in ledger.charges), ZERO), c
+                    ),
+                    "charged": _money(ledger.charged, c),
+                    "paid": _money(ledger.paid, c),
+                    "unapplied_credit": _money(ledger.unapplied, c),
+                    "balance": _money(ledger.balance, c),
+                    "overdue_amount": _money(ledger.overdue_amount, c),
+                    "days_overdue": ledger.days_overdue,
+                    "aging": {bucket: _money(value, c) for bucket, value in age(ledger).items()},
+                    "paid_to_microsoft": _money(e.paid_to_microsoft if e else ZERO, c),
+                    "owed_to_microsoft": _money(e.owed_to_microsoft if e else ZERO, c),
+                    "exposure": _money(e.exposure if e else ZERO, c),
+                }
+            )
+        return rows
+
+    def _invoice(self, invoice: MicrosoftInvoice) -> dict[str, Any]:
+        c = invoice.currency
+        return {
+            "invoice_id": invoice.id,
+            "invoice_date": invoice.invoice_date.isoformat(),
+            "currency": c,
+            "total": _money(invoice.total, c),
+            "lines_total": _money(invoice.lines_total, c),
+            "difference": _money(invoice.total - invoice.lines_total, c),
+            "paid": _money(invoice.paid, c),
+            "due_date": invoice.due_date.isoformat(),
+            "outstanding": _money(invoice.outstanding, c),
+            "days_to_due": invoice.days_to_due(self.as_of),
+        }
+
+
+def _money(value: Decimal, currency: str) -> str:
+    return str(round_money(value, currency))
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    amount = finding.amount
+    return {
+        "kind": finding.kind,
+        "customer_id": finding.customer_id,
+        "subscription_id": finding.subscription_id,
+        "invoice_id": finding.invoice_id,
+        "amount": None if amount is None else _money(amount, finding.currency or "USD"),
+        "currency": finding.currency,
+        "detail": finding.detail,
+    }
+
+
+def reconcile(inputs: Inputs) -> ReconciliationResult:
+    """Run every rule over the inputs, counting only what is dated on or before ``as_of``."""
+    headers = [(h, paid) for h, paid in inputs.invoices if h.invoice_date <= inputs.as_of]
+    dates = {h.id: h.invoice_date for h, _ in headers}
+    lines = [line for line in inputs.lines if line.invoice_id in dates]
+    billed = [
+        BilledLine(
+            line.invoice_id,
+            dates[line.invoice_id],
+            line.customer_id,
+            line.currency,
+            line.subtotal,
+            line.total_for_customer,
+        )
+        for line in lines
+        if line.customer_id
+    ]
+    ledgers = build_ledgers(build_charges(billed, inputs.terms), inputs.payments, inputs.as_of)
+    invoices = microsoft_invoices(
+        [(h.id, h.invoice_date, h.currency, h.total_charges, paid) for h, paid in headers],
+        billed,
+        inputs.microsoft_terms_days,
+        inputs.as_of,
+    )
+    paid_by_customer = {(ledger.customer_id, ledger.currency): ledger.paid for ledger in ledgers}
+    findings = check_bill(
+        [h for h, _ in headers], lines, inputs.subscriptions, list(inputs.customers)
+    )
+    return ReconciliationResult(
+        as_of=inputs.as_of,
+        ledgers=ledgers,
+        invoices=invoices,
+        exposure=customer_exposure(invoices, billed, paid_by_customer),
+        findings=findings,
+        customer_names=inputs.customers,
+    )

@@ -1,0 +1,183 @@
+"""``pcsync reconcile``: load the inputs from the database, run the pure rules, store the result."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from reconciliation.aging import age
+from reconciliation.checks import InvoiceFact, LineFact, SubscriptionFact
+from reconciliation.ledger import BillingTerms, Payment
+from reconciliation.money import ZERO
+from reconciliation.result import Inputs, ReconciliationResult, reconcile
+from sync.config import Settings
+from sync.db import models
+from sync.runs import Trigger, recorded_run
+
+__all__ = ["load_inputs", "run_reconciliation", "to_json"]
+
+
+def _terms(settings: Settings) -> BillingTerms:
+    billing = settings.billing
+    return BillingTerms(
+        markup_percent=billing.markup_percent,
+        payment_terms_days=billing.payment_terms_days,
+        overrides={
+            customer.lower(): (o.markup_percent, o.payment_terms_days)
+            for customer, o in billing.overrides.items()
+        },
+    )
+
+
+def _suspended_since(session: Session) -> dict[str, date]:
+    history = models.SubscriptionStatusChange
+    rows = session.execute(
+        select(history.subscription_id, func.max(history.observed_at))
+        .where(history.new_status == "suspended")
+        .group_by(history.subscription_id)
+    )
+    return {sub_id: observed.date() for sub_id, observed in rows}
+
+
+def load_inputs(session: Session, settings: Settings, as_of: date) -> Inputs:
+    """Everything the reconciliation needs, as plain records."""
+    lines = models.LineItem
+    suspended = _suspended_since(session)
+    return Inputs(
+        as_of=as_of,
+        invoices=[
+            (
+                InvoiceFact(
+                    i.id,
+                    i.invoice_date,
+                    i.currency,
+                    i.total_charges,
+                    i.billing_period_start,
+                    i.billing_period_end,
+                ),
+                i.paid_amount,
+            )
+            for i in session.scalars(select(models.Invoice))
+        ],
+        lines=[
+            LineFact(
+                invoice_id=line.invoice_id,
+                customer_id=line.customer_id,
+                subscription_id=line.subscription_id,
+                currency=line.currency,
+                subtotal=line.subtotal,
+                total_for_customer=line.total_for_customer,
+                billable_quantity=line.billable_quantity,
+                charge_type=line.charge_type,
+                charge_start=line.charge_start_date,
+                charge_end=line.charge_end_date,
+                content_hash=line.content_hash,
+                occurrence=line.occurrence,
+            )
+            for line in session.execute(
+                select(
+                    lines.invoice_id,
+                    lines.customer_id,
+                    lines.subscription_id,
+                    lines.currency,
+                    lines.subtotal,
+                    lines.total_for_customer,
+                    lines.billable_quantity,
+                    lines.charge_type,
+                    lines.charge_start_date,
+                    lines.charge_end_date,
+                    lines.content_hash,
+                    lines.occurrence,
+                )
+            )
+        ],
+        subscriptions=[
+            SubscriptionFact(
+                s.id,
+                s.customer_id,
+                s.status,
+                s.quantity,
+                s.billing_type,
+                s.billing_cycle,
+                s.effective_start_date.date() if s.effective_start_date else None,
+                suspended.get(s.id) if s.status == "suspended" else None,
+            )
+            for s in session.scalars(select(models.Subscription))
+        ],
+        customers=dict(session.execute(select(models.Customer.id, models.Customer.name)).all()),
+        payments=[
+            Payment(p.reference, p.customer_id, p.payment_date, p.amount, p.currency, p.invoice_id)
+            for p in session.scalars(select(models.Payment))
+        ],
+        terms=_terms(settings),
+        microsoft_terms_days=settings.billing.microsoft_payment_terms_days,
+    )
+
+
+def to_json(document: dict[str, Any]) -> str:
+    """The document as stable JSON text (same data, same bytes)."""
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def run_reconciliation(
+    settings: Settings, sessions: sessionmaker[Session], as_of: date, trigger: Trigger = "manual"
+) -> ReconciliationResult:
+    """Reconcile as of a date and store the run, its findings and the customer balances."""
+    with recorded_run(sessions, "reconcile", trigger, {"as_of": as_of.isoformat()}) as run:
+        with sessions() as session:
+            result = reconcile(load_inputs(session, settings, as_of))
+        document = result.document()
+        with sessions.begin() as session:
+            stored = models.ReconciliationRun(
+                run_id=run.run_id,
+                as_of=as_of,
+                created_at=datetime.now(UTC),
+                input_digest=hashlib.sha256(to_json(document).encode()).hexdigest(),
+                document=document,
+            )
+            session.add(stored)
+            session.flush()
+            for f in result.findings:
+                session.add(
+                    models.Finding(
+                        reconciliation_id=stored.id,
+                        kind=f.kind,
+                        customer_id=f.customer_id,
+                        subscription_id=f.subscription_id,
+                        invoice_id=f.invoice_id,
+                        amount=f.amount,
+                        currency=f.currency,
+                        detail=f.detail,
+                    )
+                )
+            exposure = {(e.customer_id, e.currency): e for e in result.exposure}
+            for ledger in result.ledgers:
+                e = exposure.get((ledger.customer_id, ledger.currency))
+                aging = age(ledger)
+                session.add(
+                    models.CustomerBalance(
+                        reconciliation_id=stored.id,
+                        customer_id=ledger.customer_id,
+                        currency=ledger.currency,
+                        microsoft_cost=sum((c.cost for c in ledger.charges), ZERO),
+                        charged=ledger.charged,
+                        paid=ledger.paid,
+                        balance=ledger.balance,
+                        overdue_amount=ledger.overdue_amount,
+                        days_overdue=ledger.days_overdue,
+                        aging_current=aging["current"],
+                        aging_1_30=aging["1-30"],
+                        aging_31_60=aging["31-60"],
+                        aging_61_90=aging["61-90"],
+                        aging_over_90=aging["over_90"],
+                        owed_to_microsoft=e.owed_to_microsoft if e else ZERO,
+                    )
+                )
+        run.count("reconcile", "customers", len(result.ledgers))
+        run.count("reconcile", "findings", len(result.findings))
+    return result

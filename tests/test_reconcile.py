@@ -1,0 +1,68 @@
+"""`pcsync reconcile` over synced simulator data and imported payments, on both databases."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from sync.cli import main
+from sync.jobs import SyncOptions, run_sync
+from sync.payments import import_payments
+from tests.test_sync import setup
+
+
+def test_reconcile_json_is_reproducible_and_complete(
+    start_simulator, db_url, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    run_sync(settings, engine, sessions, SyncOptions())
+    payments = tmp_path / "payments.csv"
+    payments.write_text(sim.data.payments_csv())
+    import_payments(settings, sessions, payments)
+    monkeypatch.setenv("PCSYNC_CLIENT_SECRET", sim.config.client_secret)
+    argv = ["--config", str(settings.source), "reconcile", "--as-of", "2026-11-25", "--json"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert main(argv) == 0
+    second = capsys.readouterr().out
+    assert first == second  # same data and date, same bytes
+    document = json.loads(first)
+    assert document["as_of"] == "2026-11-25"
+    assert {f["kind"] for f in document["findings"]} == {
+        "active_not_billed",
+        "duplicate_line",
+        "seat_mismatch",
+        "unknown_subscription",
+    }
+    assert len(document["invoices"]) == len(sim.data.invoices)
+    never = sim.data.customers[4]["id"]  # the customer who never pays
+    row = next(c for c in document["customers"] if c["customer_id"] == never)
+    assert row["paid"] == "0.00"
+    assert Decimal(row["overdue_amount"]) > 0
+    assert row["days_overdue"] > 60
+    assert sum(Decimal(v) for v in row["aging"].values()) == Decimal(row["balance"])
+    for customer in document["customers"]:
+        assert isinstance(customer["balance"], str)
+        assert Decimal(customer["charged"]) - Decimal(customer["paid"]) == Decimal(
+            customer["balance"]
+        )
+    with engine.connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM reconciliation_runs")).scalar() == 2
+        stored = c.execute(sa.text("SELECT count(*) FROM reconciliation_findings")).scalar()
+        assert stored == 2 * len(document["findings"])
+        balances = c.execute(sa.text("SELECT count(*) FROM customer_balances")).scalar()
+        assert balances == 2 * len(document["customers"])
+    engine.dispose()
+
+
+def test_bad_as_of_is_a_one_line_error(write_config, capsys) -> None:
+    code = main(["--config", str(write_config()), "reconcile", "--as-of", "25/11/2026"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err.strip() == (
+        "pcsync: error: --as-of: expected a date like 2026-11-25, got '25/11/2026'"
+    )

@@ -1,0 +1,242 @@
+"""Benchmark: reconcile 1M line items and 100k payments from SQLite, beside DuckDB.
+
+    .venv/bin/python bench/reconcile_scale.py [--lines 1000000] [--payments 100000]
+
+Builds a pcsync SQLite database (2,000 customers, 12 months × 2 currencies of
+invoices, the given numbers of line items and payments), then, each in a fresh
+process reporting its own peak RSS:
+
+* ``pcsync``: ``run_reconciliation`` — load, charges, payment application,
+  aging, exposure, bill checks, store the run;
+* ``duckdb``: read the same rows from the same file and compute the same
+  per-customer totals (cost and payments per customer and currency) in DuckDB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CUSTOMERS = 2000
+AS_OF = date(2026, 11, 25)
+
+
+def _rss() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def build(path: Path, lines: int, payments: int) -> None:
+    from sync.db.engine import make_engine
+    from sync.db.migrate import upgrade
+
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    rng = random.Random(7)
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    db = sqlite3.connect(path)
+    customers = [f"{n:08d}-0000-4000-8000-000000000000" for n in range(CUSTOMERS)]
+    currency = {c: ("EUR" if n % 3 == 0 else "USD") for n, c in enumerate(customers)}
+    db.executemany(
+        "INSERT INTO customers (id, name, domain, relationship, raw, content_hash, first_seen_at,"
+        " synced_at) VALUES (?, ?, ?, 'reseller', '{}', 'h', ?, ?)",
+        [(c, f"Customer {n}", f"c{n}.onmicrosoft.com", now, now) for n, c in enumerate(customers)],
+    )
+    db.executemany(
+        "INSERT INTO subscriptions (id, customer_id, quantity, billing_type, billing_cycle, status,"
+        " suspension_reasons, raw, content_hash, first_seen_at, synced_at)"
+        " VALUES (?, ?, 1, 'usage', 'monthly', 'active', '[]', '{}', 'h', ?, ?)",
+        [(f"s-{c}", c, now, now) for c in customers],
+    )
+    invoices = []
+    for month in range(12):
+        day = date(2025, 12, 5) + timedelta(days=30 * month)
+        for cur in ("USD", "EUR"):
+            invoices.append((f"G{month:02d}{cur}", day, cur))
+    rows = []
+    for n in range(lines):
+        customer = customers[n % CUSTOMERS]
+        cur = currency[customer]
+        invoice = next(i for i in invoices[(n // CUSTOMERS) % 12 * 2 :][:2] if i[2] == cur)
+        subtotal = f"{rng.randint(100, 99999) / 100:.2f}"
+        digest = hashlib.sha256(f"{n}".encode()).hexdigest()
+        rows.append(
+            (
+                invoice[0],
+                "one_time",
+                "v2",
+                digest,
+                1,
+                customer,
+                f"s-{customer}",
+                "usage",
+                subtotal,
+                subtotal,
+                subtotal,
+                cur,
+                "{}",
+            )
+        )
+        if len(rows) == 50000:
+            _insert_lines(db, rows)
+            rows = []
+    _insert_lines(db, rows)
+    totals = dict(
+        db.execute(
+            "SELECT invoice_id, sum(CAST(total_for_customer AS REAL)) FROM invoice_line_items"
+            " GROUP BY invoice_id"
+        ).fetchall()
+    )
+    db.executemany(
+        "INSERT INTO invoices (id, invoice_date, total_charges, paid_amount, currency, raw,"
+        " content_hash, first_seen_at, synced_at) VALUES (?, ?, ?, '0', ?, '{}', 'h', ?, ?)",
+        [(i, d.isoformat(), f"{totals.get(i, 0):.2f}", cur, now, now) for i, d, cur in invoices],
+    )
+    db.execute(
+        "INSERT INTO payment_imports (file_name, file_sha256, imported_at, rows_read,"
+        " rows_imported, rows_unchanged, rows_rejected) VALUES ('bench', 'x', ?, 0, 0, 0, 0)",
+        (now,),
+    )
+    db.executemany(
+        "INSERT INTO payments (reference, customer_id, payment_date, amount, currency,"
+        " content_hash, import_id, source_row) VALUES (?, ?, ?, ?, ?, 'h', 1, ?)",
+        [
+            (
+                f"P{n}",
+                c := customers[rng.randrange(CUSTOMERS)],
+                (date(2025, 12, 20) + timedelta(days=rng.randrange(330))).isoformat(),
+                f"{rng.randint(100, 500000) / 100:.2f}",
+                currency[c],
+                n + 2,
+            )
+            for n in range(payments)
+        ],
+    )
+    db.commit()
+    db.close()
+
+
+def _insert_lines(db: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+    db.executemany(
+        "INSERT INTO invoice_line_items (invoice_id, provider, source, content_hash, occurrence,"
+        " customer_id, subscription_id, charge_type, subtotal, tax_total, total_for_customer,"
+        " currency, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '0', ?, ?, ?)",
+        [row[:9] + row[10:] for row in rows],
+    )
+
+
+def run_pcsync(path: Path) -> dict[str, object]:
+    from sync.config import load_settings
+    from sync.db.engine import make_engine, make_session_factory
+    from sync.reconcile import run_reconciliation
+
+    config = path.with_suffix(".toml")
+    config.write_text(
+        '[partner_center]\ntenant_id = "t"\nclient_id = "c"\n'
+        f'[database]\nurl = "sqlite:///{path}"\n'
+    )
+    settings = load_settings(config, {})
+    engine = make_engine(settings.database.url)
+    sessions = make_session_factory(engine)
+    started = time.perf_counter()
+    result = run_reconciliation(settings, sessions, AS_OF)
+    seconds = time.perf_counter() - started
+    charged = sum(ledger.charged for ledger in result.ledgers)
+    return {
+        "mode": "pcsync",
+        "seconds": round(seconds, 2),
+        "peak_rss_mb": _rss(),
+        "customers": len(result.ledgers),
+        "check": str(charged),
+    }
+
+
+def run_duckdb(path: Path) -> dict[str, object]:
+    import duckdb
+
+    started = time.perf_counter()
+    db = sqlite3.connect(path)
+    lines = db.execute(
+        "SELECT customer_id, invoice_id, currency, subtotal FROM invoice_line_items"
+    ).fetchall()
+    payments = db.execute("SELECT customer_id, currency, amount FROM payments").fetchall()
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE lines (customer_id VARCHAR, invoice_id VARCHAR, currency VARCHAR,"
+        " subtotal DECIMAL(38, 10))"
+    )
+    import pandas as pd
+
+    frame = pd.DataFrame(lines, columns=["customer_id", "invoice_id", "currency", "subtotal"])
+    con.register("frame", frame)
+    con.execute(
+        "INSERT INTO lines SELECT customer_id, invoice_id, currency,"
+        " CAST(subtotal AS DECIMAL(38, 10)) FROM frame"
+    )
+    pays = pd.DataFrame(payments, columns=["customer_id", "currency", "amount"])
+    con.register("pays", pays)
+    charged = con.execute(
+        "SELECT sum(cost) FROM (SELECT customer_id, invoice_id, currency, sum(subtotal) AS cost"
+        " FROM lines GROUP BY ALL)"
+    ).fetchone()
+    con.execute(
+        "SELECT customer_id, currency, sum(CAST(amount AS DECIMAL(38, 10))) FROM pays GROUP BY ALL"
+    ).fetchall()
+    seconds = time.perf_counter() - started
+    return {
+        "mode": "duckdb",
+        "seconds": round(seconds, 2),
+        "peak_rss_mb": _rss(),
+        "check": str(charged[0] if charged else None),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--payments", type=int, default=100_000)
+    parser.add_argument("--run", nargs=2, metavar=("MODE", "DB"))
+    args = parser.parse_args()
+    if args.run:
+        mode, db = args.run
+        print(json.dumps(run_pcsync(Path(db)) if mode == "pcsync" else run_duckdb(Path(db))))
+        return
+    path = Path(tempfile.mkdtemp(prefix="pcsync-bench-")) / "reconcile.db"
+    started = time.perf_counter()
+    build(path, args.lines, args.payments)
+    print(
+        f"built {args.lines} lines, {args.payments} payments in "
+        f"{time.perf_counter() - started:.1f}s",
+        flush=True,
+    )
+    results = {}
+    for mode in ("duckdb", "pcsync"):
+        out = subprocess.run(
+            [sys.executable, __file__, "--run", mode, str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        results[mode] = json.loads(out.stdout.splitlines()[-1])
+        print(json.dumps(results[mode]), flush=True)
+    ratio = results["pcsync"]["seconds"] / results["duckdb"]["seconds"]
+    print(
+        f"pcsync / duckdb time = {ratio:.2f}; pcsync peak RSS {results['pcsync']['peak_rss_mb']} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -30,5 +30,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check sync connectors reconciliation tests bench
 	$(BIN)/mypy
 
+## bench: the benchmarks (prints lines/s, peak RSS and ratios to their baselines)
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/connector_stream.py
+	$(BIN)/python bench/sync_ingest.py
+	$(BIN)/python bench/reconcile_scale.py
+
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

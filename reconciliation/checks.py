@@ -9,7 +9,7 @@ never an exception. Kinds: ``invoice_total_mismatch``, ``seat_mismatch``,
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -85,13 +85,11 @@ class Finding:
     detail: str
 
 
-def _invoice_totals(invoices: Sequence[InvoiceFact], lines: Sequence[LineFact]) -> list[Finding]:
-    sums: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for line in lines:
-        sums[line.invoice_id] += line.total_for_customer
+def _invoice_totals(invoices: Sequence[InvoiceFact], sums: Mapping[str, Decimal]) -> list[Finding]:
     findings = []
     for invoice in invoices:
-        difference = invoice.total_charges - sums[invoice.id]
+        line_sum = sums.get(invoice.id, ZERO)
+        difference = invoice.total_charges - line_sum
         if abs(difference) > tolerance(invoice.currency):
             findings.append(
                 Finding(
@@ -183,14 +181,9 @@ def _not_billed_checks(
     latest: dict[str, InvoiceFact],
     lines: Sequence[LineFact],
     subscriptions: dict[str, SubscriptionFact],
+    currencies: Mapping[str, set[str]],
 ) -> list[Finding]:
-    currencies: dict[str, set[str]] = defaultdict(set)
-    on_invoice: set[tuple[str, str]] = set()
-    for line in lines:
-        if line.customer_id:
-            currencies[line.customer_id].add(line.currency)
-        if line.subscription_id:
-            on_invoice.add((line.invoice_id, line.subscription_id))
+    on_invoice = {(line.invoice_id, line.subscription_id) for line in lines}
     findings = []
     for sub in sorted(subscriptions.values(), key=lambda s: s.id):
         # Only monthly licences are on every invoice; usage plans may have nothing to bill.
@@ -271,17 +264,37 @@ def check_bill(
     lines: Iterable[LineFact],
     subscriptions: Iterable[SubscriptionFact],
     customers: Iterable[str],
+    *,
+    invoice_sums: Mapping[str, Decimal] | None = None,
+    customer_currencies: Mapping[str, set[str]] | None = None,
 ) -> list[Finding]:
-    """Every finding about the bill, in a stable order."""
+    """Every finding about the bill, in a stable order.
+
+    With ``invoice_sums`` (sum of ``totalForCustomer`` per invoice) and
+    ``customer_currencies`` given, ``lines`` may be only the lines that can
+    raise a finding: those of each currency's latest invoice, repeats, lines of
+    suspended subscriptions and lines of unknown customers or subscriptions.
+    """
     invoice_list = list(invoices)
     line_list = list(lines)
     subs = {sub.id: sub for sub in subscriptions}
     latest = _latest_by_currency(invoice_list)
+    if invoice_sums is None:
+        sums: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        for line in line_list:
+            sums[line.invoice_id] += line.total_for_customer
+        invoice_sums = sums
+    if customer_currencies is None:
+        currencies: dict[str, set[str]] = defaultdict(set)
+        for line in line_list:
+            if line.customer_id:
+                currencies[line.customer_id].add(line.currency)
+        customer_currencies = currencies
     findings = (
-        _invoice_totals(invoice_list, line_list)
+        _invoice_totals(invoice_list, invoice_sums)
         + _seat_checks(latest, line_list, subs)
         + _suspended_checks(line_list, subs)
-        + _not_billed_checks(latest, line_list, subs)
+        + _not_billed_checks(latest, line_list, subs, customer_currencies)
         + _line_identity_checks(line_list, set(customers), subs)
     )
     return sorted(

@@ -8,6 +8,7 @@ written as decimal strings.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -41,6 +42,10 @@ class Inputs:
 
     as_of: date
     invoices: Sequence[tuple[InvoiceFact, Decimal]]  # header, amount paid to Microsoft
+    # Every billed line, or lines pre-summed per invoice, customer and currency (the same to
+    # every rule); customer "" for lines without one.
+    billed: Sequence[BilledLine]
+    # Lines that can raise a finding (all lines will do; see check_bill).
     lines: Sequence[LineFact]
     subscriptions: Sequence[SubscriptionFact]
     customers: Mapping[str, str]  # id → name
@@ -136,21 +141,11 @@ def _finding(finding: Finding) -> dict[str, Any]:
 def reconcile(inputs: Inputs) -> ReconciliationResult:
     """Run every rule over the inputs, counting only what is dated on or before ``as_of``."""
     headers = [(h, paid) for h, paid in inputs.invoices if h.invoice_date <= inputs.as_of]
-    dates = {h.id: h.invoice_date for h, _ in headers}
-    lines = [line for line in inputs.lines if line.invoice_id in dates]
-    billed = [
-        BilledLine(
-            line.invoice_id,
-            dates[line.invoice_id],
-            line.customer_id,
-            line.currency,
-            line.subtotal,
-            line.total_for_customer,
-        )
-        for line in lines
-        if line.customer_id
-    ]
-    ledgers = build_ledgers(build_charges(billed, inputs.terms), inputs.payments, inputs.as_of)
+    counted = {h.id for h, _ in headers}
+    billed = [line for line in inputs.billed if line.invoice_id in counted]
+    lines = [line for line in inputs.lines if line.invoice_id in counted]
+    owed = [line for line in billed if line.customer_id]
+    ledgers = build_ledgers(build_charges(owed, inputs.terms), inputs.payments, inputs.as_of)
     invoices = microsoft_invoices(
         [(h.id, h.invoice_date, h.currency, h.total_charges, paid) for h, paid in headers],
         billed,
@@ -158,14 +153,22 @@ def reconcile(inputs: Inputs) -> ReconciliationResult:
         inputs.as_of,
     )
     paid_by_customer = {(ledger.customer_id, ledger.currency): ledger.paid for ledger in ledgers}
+    currencies: dict[str, set[str]] = defaultdict(set)
+    for line in owed:
+        currencies[line.customer_id].add(line.currency)
     findings = check_bill(
-        [h for h, _ in headers], lines, inputs.subscriptions, list(inputs.customers)
+        [h for h, _ in headers],
+        lines,
+        inputs.subscriptions,
+        list(inputs.customers),
+        invoice_sums={i.id: i.lines_total for i in invoices},
+        customer_currencies=currencies,
     )
     return ReconciliationResult(
         as_of=inputs.as_of,
         ledgers=ledgers,
         invoices=invoices,
-        exposure=customer_exposure(invoices, billed, paid_by_customer),
+        exposure=customer_exposure(invoices, owed, paid_by_customer),
         findings=findings,
         customer_names=inputs.customers,
     )

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import defaultdict
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.aging import age
 from reconciliation.checks import InvoiceFact, LineFact, SubscriptionFact
-from reconciliation.ledger import BillingTerms, Payment
+from reconciliation.ledger import BilledLine, BillingTerms, Payment
 from reconciliation.money import ZERO
 from reconciliation.result import Inputs, ReconciliationResult, reconcile
 from sync.config import Settings
@@ -44,71 +46,121 @@ def _suspended_since(session: Session) -> dict[str, date]:
     return {sub_id: observed.date() for sub_id, observed in rows}
 
 
+def _billed(session: Session, dates: dict[str, date]) -> list[BilledLine]:
+    """Lines summed per invoice, customer and currency, streamed: memory is per group."""
+    lines = models.LineItem
+    sums: dict[tuple[str, str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    rows = session.execute(
+        select(
+            lines.invoice_id,
+            lines.customer_id,
+            lines.currency,
+            lines.subtotal,
+            lines.total_for_customer,
+        ),
+        execution_options={"yield_per": 20_000},
+    )
+    for invoice_id, customer_id, currency, subtotal, total in rows:
+        group = sums[(invoice_id, customer_id or "", currency)]
+        group[0] += subtotal
+        group[1] += total
+    return [
+        BilledLine(invoice_id, dates[invoice_id], customer_id, currency, subtotal, total)
+        for (invoice_id, customer_id, currency), (subtotal, total) in sums.items()
+        if invoice_id in dates
+    ]
+
+
+def _finding_candidates(
+    session: Session, latest: list[str], suspended: list[str]
+) -> list[LineFact]:
+    """Only the lines that can raise a finding, selected by the database."""
+    lines = models.LineItem
+    condition = or_(
+        lines.invoice_id.in_(latest),
+        lines.occurrence > 1,
+        lines.subscription_id.in_(suspended),
+        lines.customer_id.not_in(select(models.Customer.id)),
+        and_(
+            lines.subscription_id.is_not(None),
+            lines.subscription_id.not_in(select(models.Subscription.id)),
+        ),
+    )
+    return [
+        LineFact(
+            invoice_id=line.invoice_id,
+            customer_id=line.customer_id,
+            subscription_id=line.subscription_id,
+            currency=line.currency,
+            subtotal=line.subtotal,
+            total_for_customer=line.total_for_customer,
+            billable_quantity=line.billable_quantity,
+            charge_type=line.charge_type,
+            charge_start=line.charge_start_date,
+            charge_end=line.charge_end_date,
+            content_hash=line.content_hash,
+            occurrence=line.occurrence,
+        )
+        for line in session.execute(
+            select(
+                lines.invoice_id,
+                lines.customer_id,
+                lines.subscription_id,
+                lines.currency,
+                lines.subtotal,
+                lines.total_for_customer,
+                lines.billable_quantity,
+                lines.charge_type,
+                lines.charge_start_date,
+                lines.charge_end_date,
+                lines.content_hash,
+                lines.occurrence,
+            ).where(condition)
+        )
+    ]
+
+
 def load_inputs(session: Session, settings: Settings, as_of: date) -> Inputs:
     """Everything the reconciliation needs, as plain records."""
-    lines = models.LineItem
     suspended = _suspended_since(session)
+    invoices = [
+        (
+            InvoiceFact(
+                i.id,
+                i.invoice_date,
+                i.currency,
+                i.total_charges,
+                i.billing_period_start,
+                i.billing_period_end,
+            ),
+            i.paid_amount,
+        )
+        for i in session.scalars(select(models.Invoice))
+    ]
+    counted = [h for h, _ in invoices if h.invoice_date <= as_of]
+    latest: dict[str, InvoiceFact] = {}
+    for header in sorted(counted, key=lambda h: (h.invoice_date, h.id)):
+        latest[header.currency] = header
+    subscriptions = [
+        SubscriptionFact(
+            s.id,
+            s.customer_id,
+            s.status,
+            s.quantity,
+            s.billing_type,
+            s.billing_cycle,
+            s.effective_start_date.date() if s.effective_start_date else None,
+            suspended.get(s.id) if s.status == "suspended" else None,
+        )
+        for s in session.scalars(select(models.Subscription))
+    ]
+    suspended_ids = [s.id for s in subscriptions if s.status == "suspended"]
     return Inputs(
         as_of=as_of,
-        invoices=[
-            (
-                InvoiceFact(
-                    i.id,
-                    i.invoice_date,
-                    i.currency,
-                    i.total_charges,
-                    i.billing_period_start,
-                    i.billing_period_end,
-                ),
-                i.paid_amount,
-            )
-            for i in session.scalars(select(models.Invoice))
-        ],
-        lines=[
-            LineFact(
-                invoice_id=line.invoice_id,
-                customer_id=line.customer_id,
-                subscription_id=line.subscription_id,
-                currency=line.currency,
-                subtotal=line.subtotal,
-                total_for_customer=line.total_for_customer,
-                billable_quantity=line.billable_quantity,
-                charge_type=line.charge_type,
-                charge_start=line.charge_start_date,
-                charge_end=line.charge_end_date,
-                content_hash=line.content_hash,
-                occurrence=line.occurrence,
-            )
-            for line in session.execute(
-                select(
-                    lines.invoice_id,
-                    lines.customer_id,
-                    lines.subscription_id,
-                    lines.currency,
-                    lines.subtotal,
-                    lines.total_for_customer,
-                    lines.billable_quantity,
-                    lines.charge_type,
-                    lines.charge_start_date,
-                    lines.charge_end_date,
-                    lines.content_hash,
-                    lines.occurrence,
-                )
-            )
-        ],
-        subscriptions=[
-            SubscriptionFact(
-                s.id,
-                s.customer_id,
-                s.status,
-                s.quantity,
-                s.billing_type,
-                s.billing_cycle,
-                s.effective_start_date.date() if s.effective_start_date else None,
-                suspended.get(s.id) if s.status == "suspended" else None,
-            )
-            for s in session.scalars(select(models.Subscription))
-        ],
+        invoices=invoices,
+        billed=_billed(session, {h.id: h.invoice_date for h, _ in invoices}),
+        lines=_finding_candidates(session, [h.id for h in latest.values()], suspended_ids),
+        subscriptions=subscriptions,
         customers=dict(session.execute(select(models.Customer.id, models.Customer.name)).all()),
         payments=[
             Payment(p.reference, p.customer_id, p.payment_date, p.amount, p.currency, p.invoice_id)

@@ -47,23 +47,22 @@ def _suspended_since(session: Session) -> dict[str, date]:
 
 
 def _billed(session: Session, dates: dict[str, date]) -> list[BilledLine]:
-    """Lines summed per invoice, customer and currency, streamed: memory is per group."""
-    lines = models.LineItem
+    """Lines summed per invoice, customer and currency, streamed: memory is per group.
+
+    The one query that reads every line goes to the driver directly: a million
+    rows through ORM result processing cost more than the sums themselves.
+    """
     sums: dict[tuple[str, str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-    rows = session.execute(
-        select(
-            lines.invoice_id,
-            lines.customer_id,
-            lines.currency,
-            lines.subtotal,
-            lines.total_for_customer,
-        ),
-        execution_options={"yield_per": 20_000},
+    cursor = session.connection().exec_driver_sql(
+        "SELECT invoice_id, customer_id, currency, subtotal, total_for_customer "
+        "FROM invoice_line_items"
     )
-    for invoice_id, customer_id, currency, subtotal, total in rows:
-        group = sums[(invoice_id, customer_id or "", currency)]
-        group[0] += subtotal
-        group[1] += total
+    while rows := cursor.fetchmany(20_000):
+        for invoice_id, customer_id, currency, subtotal, total in rows:
+            group = sums[(invoice_id, customer_id or "", currency)]
+            # SQLite keeps money as exact text, PostgreSQL hands NUMERIC over as Decimal.
+            group[0] += Decimal(subtotal)
+            group[1] += Decimal(total)
     return [
         BilledLine(invoice_id, dates[invoice_id], customer_id, currency, subtotal, total)
         for (invoice_id, customer_id, currency), (subtotal, total) in sums.items()

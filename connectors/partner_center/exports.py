@@ -20,6 +20,7 @@ from typing import Any
 import urllib3
 
 from connectors.partner_center.http import HttpClient, display_url, iter_json_lines
+from connectors.partner_center.prefetch import Prefetcher
 from reconciliation.errors import BadResponseError, ExportError, RetriableError
 
 __all__ = ["ExportManifest", "ExportRunner"]
@@ -134,16 +135,17 @@ class ExportRunner:
             delay = int(retry_after) if retry_after and retry_after.isdigit() else None
             self._sleep(delay if delay is not None else self._default_poll)
 
-    def rows(self, manifest: ExportManifest, blob: str, skip: int = 0) -> Iterator[Any]:
-        """Stream the JSON rows of one blob; a cut-off download restarts and skips what was read."""
+    def rows(self, manifest: ExportManifest, blob: str, skip: int = 0) -> Iterator[tuple[Any, str]]:
+        """Stream (row, its JSON text) from one blob; a cut-off download restarts and skips
+        what was read."""
         url = manifest.blob_url(blob)
         where = f"blob {blob}"
         done = skip
         for attempt in range(self._download_retries + 1):
             try:
                 response = self._http.stream(url)
-                with response:
-                    raw = gzip.GzipFile(fileobj=response.raw)
+                with response, Prefetcher(response.raw) as ahead:
+                    raw = gzip.GzipFile(fileobj=ahead)
                     lines = io.BufferedReader(raw, buffer_size=1 << 16)
                     for index, row in enumerate(iter_json_lines(iter(lines), where)):
                         if index < done:

@@ -346,12 +346,13 @@ class HttpClient:
         return base * self._rng.uniform(0.5, 1.0)
 
 
-def iter_json_lines(lines: Iterator[bytes], where: str) -> Iterator[Any]:
-    """Parse JSON Lines with exact decimals, skipping blank lines."""
+def iter_json_lines(lines: Iterator[bytes], where: str) -> Iterator[tuple[Any, str]]:
+    """Parse JSON Lines with exact decimals, skipping blank lines; yield (value, its text)."""
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
+        text = line.strip()
+        if not text:
             continue
         try:
-            yield json.loads(line, parse_float=Decimal)
+            yield json.loads(text, parse_float=Decimal), text.decode()
         except ValueError as exc:
             raise BadResponseError(f"{where}: line {number} is not valid JSON") from exc

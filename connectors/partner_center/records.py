@@ -332,9 +332,13 @@ class LineItem:
     charge_end_date: date | None
     credit_reason_code: str | None
     raw: Raw = field(repr=False, compare=False)
+    # The line's JSON text exactly as received, when it arrived as a line of its own (v2).
+    raw_text: str | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_api(cls, raw: Raw, invoice_id: str, provider: Provider, source: str) -> LineItem:
+    def from_api(
+        cls, raw: Raw, invoice_id: str, provider: Provider, source: str, text: str | None = None
+    ) -> LineItem:
         """Build from a v1 line item (any provider) or a v2 export row (PascalCase)."""
         f = _Fields(raw)
         if provider is Provider.OFFICE:
@@ -382,4 +386,5 @@ class LineItem:
             charge_end_date=parse_date(f.get("chargeEndDate")),
             credit_reason_code=f.text("creditReasonCode"),
             raw=raw,
+            raw_text=text,
         )

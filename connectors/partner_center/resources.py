@@ -243,8 +243,8 @@ class PartnerCenter:
         """
         manifest = self.exports.wait(operation or self.exports.request_billed(invoice_id))
         for blob in manifest.blobs:
-            for raw in self.exports.rows(manifest, blob):
-                yield LineItem.from_api(raw, invoice_id, Provider.ONE_TIME, "v2")
+            for raw, text in self.exports.rows(manifest, blob):
+                yield LineItem.from_api(raw, invoice_id, Provider.ONE_TIME, "v2", text)
 
     def usage_line_items(self, invoice_id: str, currency: str) -> Iterator[LineItem]:
         """Billed daily-rated usage of an invoice (v1, seek paging; ``unbilled`` for the open

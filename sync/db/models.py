@@ -229,8 +229,8 @@ class _LineColumns:
     currency: Mapped[str] = mapped_column(CURRENCY)
     charge_start_date: Mapped[date | None]
     charge_end_date: Mapped[date | None]
-    # The line as received, as canonical JSON text (sorted keys, exact decimals): written
-    # once per line, the same text its content_hash is taken of.
+    # The line as JSON text — as received for v2 export lines, canonical (sorted keys, exact
+    # decimals) otherwise; its content_hash is taken of this same text.
     raw: Mapped[str] = mapped_column(Text)
 
 

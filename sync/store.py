@@ -64,6 +64,30 @@ def content_hash(raw: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(raw).encode()).hexdigest()
 
 
+def _save(
+    session: Session,
+    model: type[CustomerRow] | type[InvoiceRow],
+    key: str,
+    values: dict[str, Any],
+    known: dict[str, str],
+    now: datetime,
+    run: RunRecorder,
+    resource: str,
+) -> None:
+    """Insert, update or leave one mirrored record, by its content hash."""
+    run.count(resource, "fetched")
+    if key not in known:
+        session.add(model(id=key, first_seen_at=now, synced_at=now, **values))
+        run.count(resource, "inserted")
+    elif known[key] != values["content_hash"]:
+        row = session.get_one(model, key)
+        for name, value in {**values, "synced_at": now}.items():
+            setattr(row, name, value)
+        run.count(resource, "updated")
+    else:
+        run.count(resource, "unchanged")
+
+
 def upsert_customers(
     session: Session, customers: Iterable[Customer], now: datetime, run: RunRecorder
 ) -> list[str]:
@@ -72,26 +96,14 @@ def upsert_customers(
     seen = []
     for customer in customers:
         seen.append(customer.id)
-        run.count("customers", "fetched")
-        digest = content_hash(customer.raw)
         values = {
             "name": customer.name,
             "domain": customer.domain,
             "relationship": customer.relationship,
             "raw": json_ready(customer.raw),
-            "content_hash": digest,
-            "synced_at": now,
+            "content_hash": content_hash(customer.raw),
         }
-        if customer.id not in known:
-            session.add(CustomerRow(id=customer.id, first_seen_at=now, **values))
-            run.count("customers", "inserted")
-        elif known[customer.id] != digest:
-            row = session.get_one(CustomerRow, customer.id)
-            for key, value in values.items():
-                setattr(row, key, value)
-            run.count("customers", "updated")
-        else:
-            run.count("customers", "unchanged")
+        _save(session, CustomerRow, customer.id, values, known, now, run, "customers")
     return seen
 
 
@@ -166,8 +178,6 @@ def upsert_invoices(
     seen = []
     for invoice in invoices:
         seen.append(invoice)
-        run.count("invoices", "fetched")
-        digest = content_hash(invoice.raw)
         values = {
             "invoice_date": invoice.invoice_date,
             "billing_period_start": invoice.billing_period_start,
@@ -178,19 +188,9 @@ def upsert_invoices(
             "invoice_type": invoice.invoice_type,
             "document_type": invoice.document_type,
             "raw": json_ready(invoice.raw),
-            "content_hash": digest,
-            "synced_at": now,
+            "content_hash": content_hash(invoice.raw),
         }
-        if invoice.id not in known:
-            session.add(InvoiceRow(id=invoice.id, first_seen_at=now, **values))
-            run.count("invoices", "inserted")
-        elif known[invoice.id] != digest:
-            row = session.get_one(InvoiceRow, invoice.id)
-            for key, value in values.items():
-                setattr(row, key, value)
-            run.count("invoices", "updated")
-        else:
-            run.count("invoices", "unchanged")
+        _save(session, InvoiceRow, invoice.id, values, known, now, run, "invoices")
     return seen
 
 

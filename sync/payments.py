@@ -60,7 +60,7 @@ def _digest(row: PaymentRow) -> str:
     )
 
 
-def _write_rejects(path: Path, header: tuple[str, ...], problems: list[RowProblem]) -> Path:
+def _write_rejects(path: Path, problems: list[RowProblem]) -> Path:
     target = path.with_name(path.stem + ".rejected.csv")
     by_row: dict[int, RowProblem] = {}
     reasons: dict[int, list[str]] = {}
@@ -118,7 +118,7 @@ def import_payments(
             "(fix them, or use --skip-bad-rows)",
             tuple(str(p) for p in problems),
         )
-    rejects = _write_rejects(path, parsed.header, problems) if problems and not dry_run else None
+    rejects = _write_rejects(path, problems) if problems and not dry_run else None
     rows_read = len(parsed.rows) + len({p.row for p in parsed.problems})
     result = ImportResult(
         rows_read, len(new_rows), unchanged, len({p.row for p in problems}), rejects, dry_run

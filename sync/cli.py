@@ -216,14 +216,22 @@ def sync(app: App, only: str, full: bool, wait: bool) -> None:
 
 @cli.command()
 @click.option("--sync-now", is_flag=True, help="Also run the sync once right at start.")
+@click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port.")
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address for the metrics endpoint.",
+)
 @click.pass_obj
-def daemon(app: App, sync_now: bool) -> None:
+def daemon(app: App, sync_now: bool, metrics_port: int | None, metrics_host: str) -> None:
     """Run the scheduled jobs until SIGTERM/SIGINT."""
     from sync.daemon import Daemon
 
     service = Daemon(app.settings, app.engine, app.sessions)
+    metrics = (metrics_host, metrics_port) if metrics_port is not None else None
     with _stop_on_signals(service.stop):
-        service.run(sync_now=sync_now)
+        service.run(sync_now=sync_now, metrics=metrics)
 
 
 @contextmanager

@@ -12,22 +12,61 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import LockedError, PcsyncError
 from sync.config import Settings
 from sync.jobs import StopRequested, SyncOptions, run_sync
+from sync.runs import RunView, list_runs
 
 __all__ = ["Daemon"]
 
 log = logging.getLogger(__name__)
+
+
+class _Metrics:
+    """Prometheus metrics of the scheduled jobs, on their own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.last_success = Gauge(
+            "pcsync_job_last_success_timestamp_seconds",
+            "When the job last succeeded (Unix time).",
+            ["job"],
+            registry=self.registry,
+        )
+        self.failures = Counter(
+            "pcsync_job_failures", "Scheduled runs that failed.", ["job"], registry=self.registry
+        )
+        self.rows = Counter(
+            "pcsync_rows_synced", "Records fetched by syncs.", ["resource"], registry=self.registry
+        )
+        self.requests = Counter(
+            "pcsync_requests", "Requests sent to Microsoft.", registry=self.registry
+        )
+        self.throttled = Counter(
+            "pcsync_throttled_requests", "Requests answered 429.", registry=self.registry
+        )
+
+    def record(self, view: RunView) -> None:
+        """Count what a finished run did."""
+        for resource, numbers in view.counts.items():
+            self.rows.labels(resource).inc(numbers.get("fetched", 0))
+        self.requests.inc(view.requests)
+        self.throttled.inc(view.throttled)
+        if view.status == "succeeded":
+            self.last_success.labels(view.kind).set(time.time())
+        else:
+            self.failures.labels(view.kind).inc()
 
 
 class Daemon:
@@ -46,6 +85,7 @@ class Daemon:
         self.stop = stop or threading.Event()
         zone = ZoneInfo(settings.schedule.timezone)
         self.scheduler = BackgroundScheduler(timezone=zone)
+        self.metrics = _Metrics()
 
     def sync_job(self) -> None:
         """The scheduled sync: same function as ``pcsync sync``; failures are logged, not fatal."""
@@ -55,10 +95,14 @@ class Daemon:
             log.info("scheduled sync run %d succeeded", run_id)
         except LockedError as exc:
             log.warning("scheduled sync skipped: %s", exc)
+            return
         except StopRequested as exc:
             log.info("scheduled sync stopped: %s", exc)
         except PcsyncError as exc:
             log.error("scheduled sync failed: %s", exc)
+        latest = next((v for v in list_runs(self.sessions, 5) if v.kind == "sync"), None)
+        if latest is not None:
+            self.metrics.record(latest)
 
     def _add(self, job_id: str, cron: str, func: Callable[[], None], run_now: bool) -> None:
         schedule = self.settings.schedule
@@ -75,9 +119,16 @@ class Daemon:
             **extra,
         )
 
-    def run(self, *, sync_now: bool = False) -> None:
-        """Schedule the jobs, log when they next run, and serve until stopped."""
+    def run(self, *, sync_now: bool = False, metrics: tuple[str, int] | None = None) -> None:
+        """Schedule the jobs, log when they next run, and serve until stopped.
+
+        ``metrics`` (host, port) also serves Prometheus metrics over HTTP.
+        """
         schedule = self.settings.schedule
+        server = None
+        if metrics is not None:
+            server, _ = start_http_server(metrics[1], metrics[0], registry=self.metrics.registry)
+            log.info("metrics on http://%s:%d/metrics", *metrics)
         if schedule.sync:
             self._add("sync", schedule.sync, self.sync_job, sync_now)
         for name in ("reconcile", "collections"):
@@ -91,4 +142,6 @@ class Daemon:
         finally:
             log.info("stopping: waiting for the running job to reach a safe point")
             self.scheduler.shutdown(wait=True)
+            if server is not None:
+                server.shutdown()
             log.info("stopped")

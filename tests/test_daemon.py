@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import sqlalchemy as sa
 
@@ -41,16 +43,12 @@ def test_daemon_runs_a_scheduled_sync_survives_a_failure_and_stops_on_sigterm(
     sim.config.failing_exports = (sim.data.invoices[0].id,)
     settings, engine, _ = setup(sim, db_url, tmp_path)
     env = {**os.environ, "PCSYNC_CLIENT_SECRET": sim.config.client_secret}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "sync.cli", "--config", str(settings.source), "daemon"]
     daemon = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sync.cli",
-            "--config",
-            str(settings.source),
-            "daemon",
-            "--sync-now",
-        ],
+        [*command, "--sync-now", "--metrics-port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -63,6 +61,10 @@ def test_daemon_runs_a_scheduled_sync_survives_a_failure_and_stops_on_sigterm(
         assert ("sync", "schedule", "failed") in _runs(engine)
         time.sleep(0.5)
         assert daemon.poll() is None  # a failing job does not kill the daemon
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
+            text = page.read().decode()
+        assert 'pcsync_job_failures_total{job="sync"} 1.0' in text
+        assert 'pcsync_rows_synced_total{resource="customers"} 12.0' in text
         started = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
         _, err = daemon.communicate(timeout=20)

@@ -133,3 +133,9 @@ def test_unreachable_database_is_one_line() -> None:
     assert message.startswith("cannot open database postgresql+psycopg://nobody@127.0.0.1:1/none")
     assert "check [database] url" in message
     assert "\n" not in message
+
+
+def test_head_constant_is_the_newest_migration() -> None:
+    from sync.db.migrate import HEAD
+
+    assert head_revision() == HEAD

@@ -1,24 +1,39 @@
-"""Schema migrations: Alembic, shipped inside the package and run by ``pcsync init``."""
+"""Schema migrations: Alembic, shipped inside the package and run by ``pcsync init``.
+
+Alembic is imported only to migrate. Everyday commands check the schema version
+with one query against ``alembic_version`` and the ``HEAD`` constant below (a
+test keeps it equal to the newest migration), which keeps a sync's memory lean.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, text
 
 from reconciliation.errors import DatabaseError
 
-__all__ = ["alembic_config", "current_revision", "head_revision", "require_current", "upgrade"]
+if TYPE_CHECKING:
+    from alembic.config import Config
 
+__all__ = [
+    "HEAD",
+    "alembic_config",
+    "current_revision",
+    "head_revision",
+    "require_current",
+    "upgrade",
+]
+
+HEAD = "0001"  # the newest migration under migrations/versions
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
     """An Alembic config pointing at the shipped migrations (no alembic.ini needed)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["engine"] = engine
@@ -26,7 +41,9 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 
 def head_revision() -> str:
-    """The newest migration shipped with this version of pcsync."""
+    """The newest migration shipped with this version of pcsync, read from the scripts."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -35,7 +52,9 @@ def head_revision() -> str:
 def current_revision(engine: Engine) -> str | None:
     """The migration the database is at, or None for an empty database."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
@@ -43,6 +62,8 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 
     Idempotent: on an up-to-date database it changes nothing.
     """
+    from alembic import command
+
     before = current_revision(engine)
     command.upgrade(alembic_config(engine), "head")
     return before, head_revision()
@@ -51,9 +72,9 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 def require_current(engine: Engine) -> None:
     """Refuse to work on a database that is empty or not at this version's schema."""
     current = current_revision(engine)
-    if current != head_revision():
+    if current != HEAD:
         state = "has no pcsync schema" if current is None else f"is at schema {current}"
         raise DatabaseError(
             f"database {engine.url.render_as_string(hide_password=True)} {state}, "
-            f"this pcsync needs {head_revision()}: run `pcsync init`"
+            f"this pcsync needs {HEAD}: run `pcsync init`"
         )

@@ -23,9 +23,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import Invoice, LineItem, PartnerCenter, Provider
 from reconciliation.errors import (
+    ApiError,
     AuthenticationError,
     ConfigError,
     ConnectorError,
+    NotFoundError,
     PcsyncError,
 )
 from sync.config import Settings
@@ -107,7 +109,15 @@ def _sync_subscriptions(
     for customer_id in customer_ids:
         if options.stop.is_set():
             raise StopRequested("stopped between customers' subscriptions")
-        subscriptions = list(pc.subscriptions(customer_id))
+        try:
+            subscriptions = list(pc.subscriptions(customer_id))
+        except (NotFoundError, ApiError) as exc:
+            if not isinstance(exc, NotFoundError) and exc.status != 403:
+                raise
+            # A customer whose relationship ended: keep what is stored, note it, go on.
+            log.warning("customer %s: subscriptions not readable (%s)", customer_id, exc.status)
+            run.count("subscriptions", "customers_skipped")
+            continue
         with sessions.begin() as session:
             upsert_subscriptions(session, customer_id, subscriptions, _now(), run)
 

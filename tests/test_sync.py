@@ -258,3 +258,21 @@ def test_repeated_lines_are_numbered_across_batches(migrated, monkeypatch) -> No
         (2, 2),
         (1, 4),
     ]
+
+
+def test_a_customer_whose_subscriptions_are_gone_is_skipped(
+    start_simulator, db_url, tmp_path
+) -> None:
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    run_sync(settings, engine, sessions, SyncOptions(only=("customers",)))
+    gone = sim.data.customers[5]["id"]
+    del sim.data.subscriptions[gone]  # the simulator now answers 404 for this customer
+    run_id = run_sync(settings, engine, sessions, SyncOptions(only=("subscriptions",)))
+    counts = next(v for v in list_runs(sessions) if v.id == run_id).counts
+    assert counts["subscriptions"]["customers_skipped"] == 1
+    with engine.connect() as c:
+        owners = set(c.scalars(sa.text("SELECT DISTINCT customer_id FROM subscriptions")))
+    assert gone not in owners
+    assert len(owners) == len(sim.data.customers) - 1
+    engine.dispose()

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openpyxl import Workbook
 
 from reconciliation.errors import InputError
@@ -202,3 +204,34 @@ def test_missing_required_column_names_the_header(books, tmp_path) -> None:
         import_payments(
             settings, sessions, write(tmp_path / "p.csv", "customer,date,amount,currency\n")
         )
+
+
+rows_strategy = st.lists(
+    st.tuples(
+        st.sampled_from([C1, C2, "contoso.onmicrosoft.com"]),
+        st.dates(min_value=date(2026, 1, 1), max_value=date(2026, 12, 31)),
+        st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99999"), places=2),
+        st.sampled_from(["USD", "EUR"]),
+    ),
+    max_size=15,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=rows_strategy)
+def test_import_twice_equals_import_once(books, tmp_path, rows) -> None:  # type: ignore[no-untyped-def]
+    settings_, sessions = books
+    with sessions.begin() as session:
+        session.execute(sa.delete(Payment))
+    lines = ["customer,date,amount,currency,reference"]
+    lines += [f"{c},{d},{a},{cur},R{n}" for n, (c, d, a, cur) in enumerate(rows)]
+    path = write(tmp_path / "prop.csv", "\n".join(lines) + "\n")
+    import_payments(settings_, sessions, path)
+    once = stored(sessions)
+    second = import_payments(settings_, sessions, path)
+    assert second.imported == 0
+    assert second.unchanged == len(rows)
+    assert stored(sessions) == once
+    assert len(once) == len(rows)

@@ -162,8 +162,17 @@ def load_inputs(session: Session, settings: Settings, as_of: date) -> Inputs:
         subscriptions=subscriptions,
         customers=dict(session.execute(select(models.Customer.id, models.Customer.name)).all()),
         payments=[
-            Payment(p.reference, p.customer_id, p.payment_date, p.amount, p.currency, p.invoice_id)
-            for p in session.scalars(select(models.Payment))
+            Payment(*row)
+            for row in session.execute(
+                select(
+                    models.Payment.reference,
+                    models.Payment.customer_id,
+                    models.Payment.payment_date,
+                    models.Payment.amount,
+                    models.Payment.currency,
+                    models.Payment.invoice_id,
+                )
+            ).tuples()
         ],
         terms=_terms(settings),
         microsoft_terms_days=settings.billing.microsoft_payment_terms_days,

@@ -172,7 +172,7 @@ def load_inputs(session: Session, settings: Settings, as_of: date) -> Inputs:
                     models.Payment.currency,
                     models.Payment.invoice_id,
                 )
-            ).tuples()
+            )
         ],
         terms=_terms(settings),
         microsoft_terms_days=settings.billing.microsoft_payment_terms_days,

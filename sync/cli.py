@@ -41,6 +41,7 @@ from sync.jobs import RESOURCES, SyncOptions, run_sync
 from sync.logs import LogFormat, configure_logging, redact
 from sync.payments import import_payments
 from sync.reconcile import run_reconciliation, to_json
+from sync.report import write_reports
 from sync.runs import list_runs, recorded_run
 
 __all__ = ["cli", "main"]
@@ -402,6 +403,33 @@ def reconcile_command(app: App, as_of: str | None, as_json: bool) -> None:
     )
     for kind, count in sorted(kinds.items()):
         click.echo(f"  {kind}: {count}")
+
+
+@cli.command()
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Default: today.")
+@click.option(
+    "--format",
+    "formats",
+    default="xlsx,csv,json",
+    show_default=True,
+    help="Comma-separated: xlsx, csv, json.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    help="Folder for the files (default: [reports] out_dir).",
+)
+@click.pass_obj
+def report(app: App, as_of: str | None, formats: str, out_dir: Path | None) -> None:
+    """Write finance reports from the stored reconciliation (reconciling first if needed)."""
+    day = _as_of(as_of, app.settings)
+    chosen = tuple(part.strip() for part in formats.split(",") if part.strip())
+    result = write_reports(
+        app.settings, app.sessions, day, chosen, out_dir or app.settings.reports.out_dir
+    )
+    for path in result.files:
+        click.echo(str(path))
 
 
 @cli.group()

@@ -1,0 +1,1 @@
+"""Finance reports rendered from a reconciliation document: tables, CSV, XLSX."""

@@ -1,0 +1,172 @@
+"""The report's tables, built from the ``pcsync reconcile --json`` document.
+
+A table is a name, typed columns and rows. Column kinds tell the renderers how
+to write a cell: ``text`` and ``id`` stay text (Excel must not turn a GUID or
+a long number into something else), ``money`` is a Decimal in the row's
+currency, ``date`` a calendar date, ``int`` a count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+__all__ = ["Column", "Table", "report_tables"]
+
+Kind = Literal["text", "id", "money", "date", "int"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column: its key in the rows, its header, and how to write it."""
+
+    key: str
+    header: str
+    kind: Kind = "text"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A named table; every row is a dict keyed by the columns' keys."""
+
+    name: str
+    columns: tuple[Column, ...]
+    rows: list[dict[str, Any]]
+
+
+def _money(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _customers(document: dict[str, Any]) -> Table:
+    columns = (
+        Column("customer_id", "Customer ID", "id"),
+        Column("customer_name", "Customer"),
+        Column("currency", "Currency"),
+        Column("microsoft_cost", "Microsoft cost", "money"),
+        Column("charged", "Charged", "money"),
+        Column("paid", "Paid", "money"),
+        Column("unapplied_credit", "Credit", "money"),
+        Column("balance", "Balance", "money"),
+        Column("overdue_amount", "Overdue", "money"),
+        Column("days_overdue", "Days overdue", "int"),
+        Column("owed_to_microsoft", "Owed to Microsoft", "money"),
+        Column("exposure", "Exposure", "money"),
+    )
+    rows = [
+        {**c, **{k: _money(c[k]) for k in (col.key for col in columns if col.kind == "money")}}
+        for c in document["customers"]
+    ]
+    return Table("Customers", columns, rows)
+
+
+def _aging(document: dict[str, Any]) -> Table:
+    buckets = ("current", "1-30", "31-60", "61-90", "over_90")
+    columns = (
+        Column("customer_id", "Customer ID", "id"),
+        Column("customer_name", "Customer"),
+        Column("currency", "Currency"),
+        *(
+            Column(b, {"current": "Current", "over_90": "Over 90"}.get(b, f"{b} days"), "money")
+            for b in buckets
+        ),
+        Column("balance", "Balance", "money"),
+    )
+    rows = [
+        {
+            "customer_id": c["customer_id"],
+            "customer_name": c["customer_name"],
+            "currency": c["currency"],
+            "balance": _money(c["balance"]),
+            **{b: _money(c["aging"][b]) for b in buckets},
+        }
+        for c in document["customers"]
+    ]
+    return Table("Aging", columns, rows)
+
+
+def _findings(document: dict[str, Any]) -> Table:
+    columns = (
+        Column("kind", "Finding"),
+        Column("customer_id", "Customer ID", "id"),
+        Column("subscription_id", "Subscription ID", "id"),
+        Column("invoice_id", "Invoice", "id"),
+        Column("amount", "Amount", "money"),
+        Column("currency", "Currency"),
+        Column("detail", "Detail"),
+    )
+    rows = [{**f, "amount": _money(f["amount"])} for f in document["findings"]]
+    return Table("Findings", columns, rows)
+
+
+def _invoices(document: dict[str, Any]) -> Table:
+    columns = (
+        Column("invoice_id", "Invoice", "id"),
+        Column("invoice_date", "Date", "date"),
+        Column("currency", "Currency"),
+        Column("total", "Total", "money"),
+        Column("lines_total", "Lines", "money"),
+        Column("difference", "Difference", "money"),
+        Column("paid", "Paid", "money"),
+        Column("due_date", "Due", "date"),
+        Column("outstanding", "Outstanding", "money"),
+        Column("days_to_due", "Days to due", "int"),
+    )
+    money = [c.key for c in columns if c.kind == "money"]
+    rows = [
+        {
+            **i,
+            **{k: _money(i[k]) for k in money},
+            "invoice_date": date.fromisoformat(i["invoice_date"]),
+            "due_date": date.fromisoformat(i["due_date"]),
+        }
+        for i in document["invoices"]
+    ]
+    return Table("Microsoft invoices", columns, rows)
+
+
+def _summary(document: dict[str, Any]) -> Table:
+    columns = (
+        Column("currency", "Currency"),
+        Column("charged", "Charged", "money"),
+        Column("paid", "Paid", "money"),
+        Column("balance", "Receivables", "money"),
+        Column("overdue_amount", "Overdue", "money"),
+        Column("owed_to_microsoft", "Owed to Microsoft", "money"),
+        Column("exposure", "Exposure", "money"),
+        Column("overdue_customers", "Overdue customers", "int"),
+    )
+    totals: dict[str, dict[str, Any]] = {}
+    for c in document["customers"]:
+        row = totals.setdefault(
+            c["currency"],
+            {
+                "currency": c["currency"],
+                "overdue_customers": 0,
+                **{k.key: Decimal(0) for k in columns if k.kind == "money"},
+            },
+        )
+        for key in (
+            "charged",
+            "paid",
+            "balance",
+            "overdue_amount",
+            "owed_to_microsoft",
+            "exposure",
+        ):
+            row[key] += Decimal(c[key])
+        row["overdue_customers"] += 1 if c["days_overdue"] > 0 else 0
+    return Table("Summary", columns, [totals[k] for k in sorted(totals)])
+
+
+def report_tables(document: dict[str, Any]) -> list[Table]:
+    """Summary, Customers, Aging, Findings and Microsoft invoices, in that order."""
+    return [
+        _summary(document),
+        _customers(document),
+        _aging(document),
+        _findings(document),
+        _invoices(document),
+    ]

@@ -1,0 +1,85 @@
+"""``pcsync report``: the stored reconciliation for a date, written as finance files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from reconciliation.errors import InputError
+from reconciliation.reports.render import to_csv, to_xlsx
+from reconciliation.reports.tables import report_tables
+from sync.config import Settings
+from sync.db.models import ReconciliationRun
+from sync.reconcile import run_reconciliation
+
+__all__ = ["FORMATS", "ReportFiles", "write_reports"]
+
+FORMATS = ("xlsx", "csv", "json")
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What was written, and from which reconciliation."""
+
+    as_of: date
+    reconciliation_id: int | None
+    files: list[Path]
+
+
+def _stored_document(
+    sessions: sessionmaker[Session], as_of: date
+) -> tuple[int, dict[str, Any]] | None:
+    with sessions() as session:
+        row = session.scalars(
+            select(ReconciliationRun)
+            .where(ReconciliationRun.as_of == as_of)
+            .order_by(ReconciliationRun.id.desc())
+            .limit(1)
+        ).first()
+        return (row.id, row.document) if row is not None else None
+
+
+def write_reports(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    as_of: date,
+    formats: tuple[str, ...],
+    out_dir: Path,
+) -> ReportFiles:
+    """Write the chosen formats for ``as_of``, reconciling first if that date has no result."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise InputError(f"--format: unknown format {unknown[0]!r}; use {', '.join(FORMATS)}")
+    stored = _stored_document(sessions, as_of)
+    if stored is None:
+        run_reconciliation(settings, sessions, as_of)
+        stored = _stored_document(sessions, as_of)
+    assert stored is not None
+    reconciliation_id, document = stored
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"pcsync-{as_of.isoformat()}"
+    tables = report_tables(document)
+    files = []
+    if "xlsx" in formats:
+        path = out_dir / f"{stem}.xlsx"
+        path.write_bytes(to_xlsx(tables, f"{settings.reports.title} as of {as_of}"))
+        files.append(path)
+    if "csv" in formats:
+        for table in tables:
+            slug = table.name.lower().replace(" ", "-")
+            path = out_dir / f"{stem}-{slug}.csv"
+            path.write_text(to_csv(table), encoding="utf-8")
+            files.append(path)
+    if "json" in formats:
+        path = out_dir / f"{stem}.json"
+        path.write_text(
+            json.dumps({**document, "flags": []}, indent=2, sort_keys=True), encoding="utf-8"
+        )
+        files.append(path)
+    return ReportFiles(as_of, reconciliation_id, files)

@@ -1,0 +1,159 @@
+"""Reports: XLSX cells typed and safe, CSV exact, totals equal to the reconciliation."""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+from openpyxl import load_workbook
+
+from reconciliation.reports.render import neutralise, to_csv, to_xlsx
+from reconciliation.reports.tables import report_tables
+from sync.cli import main
+from sync.jobs import SyncOptions, run_sync
+from sync.payments import import_payments
+from tests.test_sync import setup
+
+GUID = "00000123-0000-4000-8000-000000000001"
+AGING = {"current": "0.00", "1-30": "10.00", "31-60": "0.00", "61-90": "0.00", "over_90": "0.00"}
+DOCUMENT = {
+    "as_of": "2026-11-25",
+    "customers": [
+        {
+            "customer_id": GUID,
+            "customer_name": '=HYPERLINK("x")',
+            "currency": "USD",
+            "microsoft_cost": "1234.50",
+            "microsoft_cost_with_tax": "1333.26",
+            "charged": "1234.50",
+            "paid": "1224.50",
+            "unapplied_credit": "0.00",
+            "balance": "10.00",
+            "overdue_amount": "10.00",
+            "days_overdue": 12,
+            "aging": AGING,
+            "paid_to_microsoft": "0.00",
+            "owed_to_microsoft": "1333.26",
+            "exposure": "108.76",
+        },
+        {
+            "customer_id": "00000123",
+            "customer_name": "Yen Co",
+            "currency": "JPY",
+            "microsoft_cost": "1000",
+            "microsoft_cost_with_tax": "1100",
+            "charged": "1000",
+            "paid": "0",
+            "unapplied_credit": "0",
+            "balance": "1000",
+            "overdue_amount": "0",
+            "days_overdue": 0,
+            "aging": {**AGING, "1-30": "0", "current": "1000"},
+            "paid_to_microsoft": "0",
+            "owed_to_microsoft": "1100",
+            "exposure": "1100",
+        },
+    ],
+    "invoices": [
+        {
+            "invoice_id": "G000000001",
+            "invoice_date": "2026-10-05",
+            "currency": "USD",
+            "total": "1333.26",
+            "lines_total": "1333.26",
+            "difference": "0.00",
+            "paid": "0.00",
+            "due_date": "2026-12-04",
+            "outstanding": "1333.26",
+            "days_to_due": 9,
+        },
+    ],
+    "findings": [
+        {
+            "kind": "duplicate_line",
+            "customer_id": GUID,
+            "subscription_id": None,
+            "invoice_id": "G000000001",
+            "amount": "12.34",
+            "currency": "USD",
+            "detail": "+1 seat billed twice",
+        },
+    ],
+}
+
+
+def test_xlsx_has_every_sheet_typed_cells_and_no_formulas() -> None:
+    book = load_workbook(io.BytesIO(to_xlsx(report_tables(DOCUMENT), "Billing")))
+    assert book.sheetnames == ["Summary", "Customers", "Aging", "Findings", "Microsoft invoices"]
+    customers = book["Customers"]
+    assert customers.freeze_panes == "A2"
+    assert customers.auto_filter.ref
+    header = [cell.value for cell in customers[1]]
+    row = {h: cell for h, cell in zip(header, customers[2], strict=True)}
+    assert row["Customer ID"].data_type == "s"
+    assert row["Customer ID"].value == GUID
+    assert row["Customer"].value == '\'=HYPERLINK("x")'  # neutralised, not a formula
+    assert row["Customer"].data_type == "s"
+    assert row["Charged"].data_type == "n"
+    assert row["Charged"].value == 1234.5
+    assert '"USD"' in row["Charged"].number_format
+    yen = {h: cell for h, cell in zip(header, customers[3], strict=True)}
+    assert yen["Customer ID"].value == "00000123"  # a numeric-looking id stays text
+    assert yen["Charged"].number_format.startswith('#,##0 "JPY"')
+    invoices = book["Microsoft invoices"]
+    assert invoices["B2"].is_date
+    findings = book["Findings"]
+    assert findings["G2"].value == "'+1 seat billed twice"
+
+
+def test_csv_round_trips_through_pandas_with_exact_totals() -> None:
+    customers = next(t for t in report_tables(DOCUMENT) if t.name == "Customers")
+    frame = pd.read_csv(io.StringIO(to_csv(customers)), dtype=str)
+    usd = frame[frame["Currency"] == "USD"]
+    assert sum(Decimal(v) for v in usd["Charged"]) == Decimal("1234.50")
+    assert list(frame["Customer ID"]) == [GUID, "00000123"]
+    assert frame["Customer"][0] == '\'=HYPERLINK("x")'
+
+
+def test_neutralise() -> None:
+    assert [neutralise(t) for t in ("=1", "+1", "-1", "@a", "\tx", "\rx", "ok", "")] == [
+        "'=1",
+        "'+1",
+        "'-1",
+        "'@a",
+        "'\tx",
+        "'\rx",
+        "ok",
+        "",
+    ]
+
+
+def test_report_totals_equal_the_reconciliation(
+    start_simulator, db_url, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    run_sync(settings, engine, sessions, SyncOptions())
+    payments = tmp_path / "payments.csv"
+    payments.write_text(sim.data.payments_csv())
+    import_payments(settings, sessions, payments)
+    base = ["--config", str(settings.source)]
+    assert main([*base, "reconcile", "--as-of", "2026-11-25", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    out = tmp_path / "reports"
+    assert main([*base, "report", "--as-of", "2026-11-25", "--out", str(out)]) == 0
+    written = json.loads((out / "pcsync-2026-11-25.json").read_text())
+    assert {k: written[k] for k in document} == document
+    frame = pd.read_csv(out / "pcsync-2026-11-25-customers.csv", dtype=str)
+    for currency in {c["currency"] for c in document["customers"]}:
+        expected = sum(
+            Decimal(c["balance"]) for c in document["customers"] if c["currency"] == currency
+        )
+        got = sum(Decimal(v) for v in frame[frame["Currency"] == currency]["Balance"])
+        assert got == expected
+    book = load_workbook(out / "pcsync-2026-11-25.xlsx")
+    assert len(list(book["Customers"].iter_rows())) == len(document["customers"]) + 1
+    engine.dispose()

@@ -503,6 +503,10 @@ def demo(folder: str) -> None:
                 f"reconcile: as of {today}: {len(result.ledgers)} customer balance(s), "
                 f"{overdue} overdue, {len(result.findings)} finding(s)"
             )
+            written = write_reports(
+                settings, sessions, today, ("xlsx", "html", "csv", "json"), work / "reports"
+            )
+            click.echo(f"reports:   {work / 'reports'} ({len(written.files)} files)")
 
             click.echo(f"config:    {config_path}")
         finally:

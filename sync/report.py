@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import InputError
+from reconciliation.reports.html import to_html
 from reconciliation.reports.render import to_csv, to_xlsx
 from reconciliation.reports.tables import report_tables
 from sync.config import Settings
@@ -20,7 +21,7 @@ from sync.reconcile import run_reconciliation
 
 __all__ = ["FORMATS", "ReportFiles", "write_reports"]
 
-FORMATS = ("xlsx", "csv", "json")
+FORMATS = ("xlsx", "html", "csv", "json")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,11 @@ def write_reports(
     if "xlsx" in formats:
         path = out_dir / f"{stem}.xlsx"
         path.write_bytes(to_xlsx(tables, f"{settings.reports.title} as of {as_of}"))
+        files.append(path)
+    if "html" in formats:
+        path = out_dir / f"{stem}.html"
+        page = to_html({**document, "flags": None}, f"{settings.reports.title} — {as_of}")
+        path.write_text(page, encoding="utf-8")
         files.append(path)
     if "csv" in formats:
         for table in tables:

@@ -157,3 +157,78 @@ def test_report_totals_equal_the_reconciliation(
     book = load_workbook(out / "pcsync-2026-11-25.xlsx")
     assert len(list(book["Customers"].iter_rows())) == len(document["customers"]) + 1
     engine.dispose()
+
+
+def _html(document: dict[str, object]) -> str:
+    from reconciliation.reports.html import to_html
+
+    return to_html(document, "Partner Center billing — 2026-11-25")
+
+
+def test_html_is_self_contained_and_escapes_user_data() -> None:
+    import re
+    from html.parser import HTMLParser
+
+    hostile = {
+        **DOCUMENT,
+        "customers": [
+            {
+                **DOCUMENT["customers"][0],
+                "customer_name": "<script>alert(1)</script>",  # type: ignore[index]
+                "overdue_amount": "10.00",
+            },
+            DOCUMENT["customers"][1],
+        ],
+    }  # type: ignore[index]
+    page = _html(hostile)
+    HTMLParser().feed(page)  # parses
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert not re.search(r"""(src|href)\s*=|url\(|@import|https?://""", page)
+    assert "<title>Partner Center billing — 2026-11-25</title>" in page
+    assert page.count("<svg") == 4  # aging + top overdue, per currency
+
+
+def test_html_report_renders_in_a_real_browser(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    import pytest
+    from PIL import Image
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no Chromium installed (.ci/run installs Debian's chromium package)")
+    page = tmp_path / "report.html"
+    page.write_text(_html(DOCUMENT), encoding="utf-8")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [browser, *flags, "--window-size=1280,1200", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "<title>Partner Center billing — 2026-11-25</title>" in dom
+    with Image.open(shot) as image:
+        assert image.size == (1280, 1200)
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None
+    assert len(colours) > 50  # text, bars and tables, not a blank page

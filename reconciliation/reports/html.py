@@ -1,0 +1,188 @@
+"""The HTML report: one self-contained file (inline CSS, inline SVG charts, no fetches).
+
+Headline figures, an aging chart, the top overdue customers, and the tables.
+Every piece of user data goes through Jinja2's autoescaping; the SVG is built
+here with escaped labels. Readable on a laptop and in print.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from html import escape
+from typing import Any
+
+from jinja2 import Environment
+from markupsafe import Markup
+
+__all__ = ["to_html"]
+
+BUCKETS = (
+    ("current", "Current"),
+    ("1-30", "1–30"),
+    ("31-60", "31–60"),
+    ("61-90", "61–90"),
+    ("over_90", "Over 90"),
+)
+COLOURS = ("#4c78a8", "#f2b134", "#e4572e", "#a23b72", "#3b1f2b")
+
+_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;margin:0;
+background:#f6f7f9}
+main{max-width:1180px;margin:0 auto;padding:24px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 10px}
+.muted{color:#5b6475}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:12px;margin-top:16px}
+.card{background:#fff;border:1px solid #e1e4ea;border-radius:8px;padding:12px 14px}
+.card .label{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:#5b6475}
+.card .value{font-size:18px;font-weight:600;margin-top:4px}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:12px}
+.panel{background:#fff;border:1px solid #e1e4ea;border-radius:8px;padding:12px;overflow-x:auto}
+table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}
+th,td{padding:6px 8px;border-bottom:1px solid #eceef2;text-align:left;white-space:nowrap}
+th{background:#f0f2f5;position:sticky;top:0}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+td.detail{white-space:normal}
+@media print{body{background:#fff}main{padding:0}.panel,.card{border-color:#bbb}
+th{position:static}h2{break-after:avoid}tr{break-inside:avoid}}
+</style></head>
+<body><main>
+<h1>{{ title }}</h1>
+<div class="muted">As of {{ as_of }} · {{ customers|length }} customer balances ·
+{{ invoices|length }} Microsoft invoices · {{ findings|length }} findings</div>
+<div class="cards">
+{% for card in cards %}<div class="card"><div class="label">{{ card.label }}</div>
+<div class="value">{{ card.value }}</div>{% if card.note %}<div class="muted">{{ card.note }}</div>
+{% endif %}</div>{% endfor %}
+</div>
+<h2>Aging and top overdue customers</h2>
+<div class="charts">{% for chart in charts %}<div class="panel">{{ chart }}</div>{% endfor %}</div>
+<h2>Customers</h2>
+<div class="panel"><table><thead><tr><th>Customer</th><th>Currency</th>
+<th class="num">Charged</th><th class="num">Paid</th><th class="num">Balance</th>
+<th class="num">Overdue</th><th class="num">Days overdue</th><th class="num">Owed to Microsoft</th>
+<th class="num">Exposure</th></tr></thead><tbody>
+{% for c in customers %}<tr><td>{{ c.customer_name }}</td><td>{{ c.currency }}</td>
+<td class="num">{{ c.charged }}</td><td class="num">{{ c.paid }}</td>
+<td class="num">{{ c.balance }}</td><td class="num">{{ c.overdue_amount }}</td>
+<td class="num">{{ c.days_overdue }}</td><td class="num">{{ c.owed_to_microsoft }}</td>
+<td class="num">{{ c.exposure }}</td></tr>{% endfor %}
+</tbody></table></div>
+<h2>Microsoft invoices</h2>
+<div class="panel"><table><thead><tr><th>Invoice</th><th>Date</th><th>Currency</th>
+<th class="num">Total</th><th class="num">Lines</th><th class="num">Difference</th>
+<th class="num">Paid</th><th>Due</th><th class="num">Outstanding</th></tr></thead><tbody>
+{% for i in invoices %}<tr><td>{{ i.invoice_id }}</td><td>{{ i.invoice_date }}</td>
+<td>{{ i.currency }}</td><td class="num">{{ i.total }}</td><td class="num">{{ i.lines_total }}</td>
+<td class="num">{{ i.difference }}</td><td class="num">{{ i.paid }}</td><td>{{ i.due_date }}</td>
+<td class="num">{{ i.outstanding }}</td></tr>{% endfor %}
+</tbody></table></div>
+<h2>Findings</h2>
+<div class="panel"><table><thead><tr><th>Finding</th><th>Invoice</th><th>Customer</th>
+<th class="num">Amount</th><th>Detail</th></tr></thead><tbody>
+{% for f in findings %}<tr><td>{{ f.kind }}</td><td>{{ f.invoice_id or "" }}</td>
+<td>{{ names.get(f.customer_id, f.customer_id or "") }}</td>
+<td class="num">{{ f.amount or "" }} {{ f.currency or "" }}</td>
+<td class="detail">{{ f.detail }}</td></tr>{% else %}<tr><td colspan="5">No findings.</td></tr>
+{% endfor %}</tbody></table></div>
+</main></body></html>
+"""
+
+
+def _sum_by_currency(rows: list[dict[str, Any]], key: str) -> str:
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        totals[row["currency"]] += Decimal(row[key])
+    return " · ".join(f"{totals[c]:,} {c}" for c in sorted(totals)) or "0"
+
+
+def _bars(title: str, items: list[tuple[str, Decimal, str]]) -> Markup:
+    """A horizontal bar chart as inline SVG; labels are escaped here."""
+    width, row_height, label_width = 520, 26, 190
+    height = 34 + row_height * max(1, len(items))
+    top = max((value for _, value, _ in items), default=Decimal(0)) or Decimal(1)
+    parts = [
+        f'<svg role="img" width="100%" '
+        f'viewBox="0 0 {width} {height}" aria-label="{escape(title)}">',
+        f'<text x="0" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
+    ]
+    for n, (label, value, colour) in enumerate(items):
+        y = 30 + n * row_height
+        bar = int((width - label_width - 110) * (value / top)) if value > 0 else 0
+        parts.append(
+            f'<text x="0" y="{y + 14}" font-size="12">{escape(label[:28])}</text>'
+            f'<rect x="{label_width}" y="{y + 2}" width="{bar}" height="16" fill="{colour}"/>'
+            f'<text x="{label_width + bar + 6}" y="{y + 14}" font-size="12">{value:,}</text>'
+        )
+    if not items:
+        parts.append('<text x="0" y="46" font-size="12">Nothing overdue.</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every label above is escaped
+
+
+def _charts(customers: list[dict[str, Any]]) -> list[Markup]:
+    charts = []
+    for currency in sorted({c["currency"] for c in customers}):
+        own = [c for c in customers if c["currency"] == currency]
+        buckets = [
+            (
+                f"{label} ({currency})",
+                sum((Decimal(c["aging"][key]) for c in own), Decimal(0)),
+                COLOURS[n],
+            )
+            for n, (key, label) in enumerate(BUCKETS)
+        ]
+        charts.append(_bars(f"Aging, {currency}", buckets))
+        top = sorted(own, key=lambda c: Decimal(c["overdue_amount"]), reverse=True)[:8]
+        overdue = [
+            (c["customer_name"], Decimal(c["overdue_amount"]), "#e4572e")
+            for c in top
+            if Decimal(c["overdue_amount"]) > 0
+        ]
+        charts.append(_bars(f"Top overdue customers, {currency}", overdue))
+    return charts
+
+
+def to_html(document: dict[str, Any], title: str) -> str:
+    """The whole report as one HTML page."""
+    customers = document["customers"]
+    invoices = document["invoices"]
+    flags = document.get("flags")
+    open_invoices = [i for i in invoices if Decimal(i["outstanding"]) > 0]
+    next_due = min((i["due_date"] for i in open_invoices), default=None)
+    cards = [
+        {
+            "label": "Owed to Microsoft",
+            "value": _sum_by_currency(open_invoices, "outstanding"),
+            "note": f"next due {next_due}" if next_due else "nothing outstanding",
+        },
+        {"label": "Receivables", "value": _sum_by_currency(customers, "balance")},
+        {
+            "label": "Overdue",
+            "value": _sum_by_currency(customers, "overdue_amount"),
+            "note": f"{sum(1 for c in customers if c['days_overdue'] > 0)} customers",
+        },
+        {"label": "Exposure", "value": _sum_by_currency(customers, "exposure")},
+        {
+            "label": "Customers to suspend",
+            "value": str(sum(1 for f in flags if f.get("action") == "suspend"))
+            if flags is not None
+            else "—",
+            "note": None if flags is not None else "collections plan not run",
+        },
+    ]
+    environment = Environment(autoescape=True, keep_trailing_newline=True)
+    return environment.from_string(_TEMPLATE).render(
+        title=title,
+        as_of=document["as_of"],
+        cards=cards,
+        charts=_charts(customers),
+        customers=customers,
+        invoices=invoices,
+        findings=document["findings"],
+        names={c["customer_id"]: c["customer_name"] for c in customers},
+    )

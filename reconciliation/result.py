@@ -72,7 +72,33 @@ class ReconciliationResult:
             "customers": self._customers(),
             "invoices": [self._invoice(invoice) for invoice in self.invoices],
             "findings": [_finding(f) for f in self.findings],
+            "payments": self._payments(),
         }
+
+    def _payments(self) -> list[dict[str, Any]]:
+        """Each payment counted, with where it went: the invoices it paid, and any credit."""
+        rows = []
+        for ledger in self.ledgers:
+            c = ledger.currency
+            for payment in ledger.payments:
+                parts = [a for a in ledger.applications if a.reference == payment.reference]
+                applied = sum((a.amount for a in parts if a.invoice_id), ZERO)
+                rows.append(
+                    {
+                        "reference": payment.reference,
+                        "customer_id": payment.customer_id,
+                        "customer_name": self.customer_names.get(
+                            payment.customer_id, payment.customer_id
+                        ),
+                        "payment_date": payment.payment_date.isoformat(),
+                        "currency": c,
+                        "amount": _money(payment.amount, c),
+                        "applied": _money(applied, c),
+                        "unapplied": _money(payment.amount - applied, c),
+                        "applied_to": [a.invoice_id for a in parts if a.invoice_id],
+                    }
+                )
+        return sorted(rows, key=lambda r: (r["customer_id"], r["payment_date"], r["reference"]))
 
     def _customers(self) -> list[dict[str, Any]]:
         exposure = {(e.customer_id, e.currency): e for e in self.exposure}

@@ -50,6 +50,19 @@ def test_reconcile_json_is_reproducible_and_complete(
         assert Decimal(customer["charged"]) - Decimal(customer["paid"]) == Decimal(
             customer["balance"]
         )
+    counted = [
+        line for line in payments.read_text().splitlines()[1:] if line.split(",")[1] <= "2026-11-25"
+    ]
+    assert len(document["payments"]) == len(counted)
+    for payment in document["payments"]:
+        assert Decimal(payment["applied"]) + Decimal(payment["unapplied"]) == Decimal(
+            payment["amount"]
+        )
+    overpayer = sim.data.customers[6]["id"]  # pays 110% of its first invoice
+    assert any(
+        p["customer_id"] == overpayer and Decimal(p["unapplied"]) == 0 and len(p["applied_to"]) >= 1
+        for p in document["payments"]
+    )
     with engine.connect() as c:
         assert c.execute(sa.text("SELECT count(*) FROM reconciliation_runs")).scalar() == 2
         stored = c.execute(sa.text("SELECT count(*) FROM reconciliation_findings")).scalar()

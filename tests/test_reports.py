@@ -87,7 +87,14 @@ DOCUMENT = {
 
 def test_xlsx_has_every_sheet_typed_cells_and_no_formulas() -> None:
     book = load_workbook(io.BytesIO(to_xlsx(report_tables(DOCUMENT), "Billing")))
-    assert book.sheetnames == ["Summary", "Customers", "Aging", "Findings", "Microsoft invoices"]
+    assert book.sheetnames == [
+        "Summary",
+        "Customers",
+        "Aging",
+        "Findings",
+        "Microsoft invoices",
+        "Payments",
+    ]
     customers = book["Customers"]
     assert customers.freeze_panes == "A2"
     assert customers.auto_filter.ref
@@ -156,6 +163,7 @@ def test_report_totals_equal_the_reconciliation(
         assert got == expected
     book = load_workbook(out / "pcsync-2026-11-25.xlsx")
     assert len(list(book["Customers"].iter_rows())) == len(document["customers"]) + 1
+    assert len(list(book["Payments"].iter_rows())) == len(document["payments"]) + 1
     engine.dispose()
 
 

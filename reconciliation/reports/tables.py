@@ -161,12 +161,39 @@ def _summary(document: dict[str, Any]) -> Table:
     return Table("Summary", columns, [totals[k] for k in sorted(totals)])
 
 
+def _payments(document: dict[str, Any]) -> Table:
+    columns = (
+        Column("reference", "Reference", "id"),
+        Column("customer_id", "Customer ID", "id"),
+        Column("customer_name", "Customer"),
+        Column("payment_date", "Date", "date"),
+        Column("currency", "Currency"),
+        Column("amount", "Amount", "money"),
+        Column("applied", "Applied", "money"),
+        Column("unapplied", "Unapplied", "money"),
+        Column("applied_to", "Applied to invoices", "id"),
+    )
+    rows = [
+        {
+            **p,
+            "payment_date": date.fromisoformat(p["payment_date"]),
+            "amount": _money(p["amount"]),
+            "applied": _money(p["applied"]),
+            "unapplied": _money(p["unapplied"]),
+            "applied_to": " ".join(p["applied_to"]),
+        }
+        for p in document.get("payments", [])
+    ]
+    return Table("Payments", columns, rows)
+
+
 def report_tables(document: dict[str, Any]) -> list[Table]:
-    """Summary, Customers, Aging, Findings and Microsoft invoices, in that order."""
+    """Summary, Customers, Aging, Findings, Microsoft invoices and Payments, in that order."""
     return [
         _summary(document),
         _customers(document),
         _aging(document),
         _findings(document),
         _invoices(document),
+        _payments(document),
     ]

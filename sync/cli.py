@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import ConfigError, InputError, PcsyncError
 from sync import __version__
+from sync.collections import plan_collections
 from sync.config import Settings, load_settings, resolve_config_path
 from sync.db.engine import make_engine, make_session_factory, ping
 from sync.db.migrate import require_current, upgrade
@@ -410,9 +411,9 @@ def reconcile_command(app: App, as_of: str | None, as_json: bool) -> None:
 @click.option(
     "--format",
     "formats",
-    default="xlsx,csv,json",
+    default="xlsx,html,csv,json",
     show_default=True,
-    help="Comma-separated: xlsx, csv, json.",
+    help="Comma-separated: xlsx, html, csv, json.",
 )
 @click.option(
     "--out",
@@ -430,6 +431,37 @@ def report(app: App, as_of: str | None, formats: str, out_dir: Path | None) -> N
     )
     for path in result.files:
         click.echo(str(path))
+
+
+@cli.group()
+def collections() -> None:
+    """Collections: who to follow up, suspend or reactivate under the policy."""
+
+
+@collections.command("plan")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Default: today.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as one JSON document.")
+@click.pass_obj
+def collections_plan(app: App, as_of: str | None, as_json: bool) -> None:
+    """Flag each customer and currency under the [collections] policy (changes nothing)."""
+    day = _as_of(as_of, app.settings)
+    flags = plan_collections(app.settings, app.sessions, day)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"as_of": day.isoformat(), "flags": [f.as_json() for f in flags]},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return
+    click.echo(f"collections plan as of {day}: {len(flags)} customer balance(s) flagged")
+    for flag in sorted(flags, key=lambda f: (-f.days_overdue, f.customer_name)):
+        amount = flag.as_json()["overdue_amount"]
+        click.echo(
+            f"  {flag.action:<10} {flag.stage or '-':<14} {flag.customer_name} "
+            f"({flag.currency}): {amount} overdue, {flag.days_overdue} days"
+        )
 
 
 @cli.group()
@@ -502,6 +534,15 @@ def demo(folder: str) -> None:
             click.echo(
                 f"reconcile: as of {today}: {len(result.ledgers)} customer balance(s), "
                 f"{overdue} overdue, {len(result.findings)} finding(s)"
+            )
+            flags = plan_collections(settings, sessions, today)
+            counts = {
+                a: sum(1 for f in flags if f.action == a)
+                for a in ("suspend", "follow_up", "reactivate")
+            }
+            click.echo(
+                f"collections: {counts['suspend']} to suspend (needs approval), "
+                f"{counts['follow_up']} to follow up, {counts['reactivate']} to reactivate"
             )
             written = write_reports(
                 settings, sessions, today, ("xlsx", "html", "csv", "json"), work / "reports"

@@ -15,6 +15,7 @@ from reconciliation.errors import InputError
 from reconciliation.reports.html import to_html
 from reconciliation.reports.render import to_csv, to_xlsx
 from reconciliation.reports.tables import report_tables
+from sync.collections import plan_collections
 from sync.config import Settings
 from sync.db.models import ReconciliationRun
 from sync.reconcile import run_reconciliation
@@ -62,7 +63,9 @@ def write_reports(
         run_reconciliation(settings, sessions, as_of)
         stored = _stored_document(sessions, as_of)
     assert stored is not None
-    reconciliation_id, document = stored
+    reconciliation_id, stored_document = stored
+    flags = [flag.as_json() for flag in plan_collections(settings, sessions, as_of)]
+    document = {**stored_document, "flags": flags}
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"pcsync-{as_of.isoformat()}"
     tables = report_tables(document)
@@ -73,7 +76,7 @@ def write_reports(
         files.append(path)
     if "html" in formats:
         path = out_dir / f"{stem}.html"
-        page = to_html({**document, "flags": None}, f"{settings.reports.title} — {as_of}")
+        page = to_html(document, f"{settings.reports.title} — {as_of}")
         path.write_text(page, encoding="utf-8")
         files.append(path)
     if "csv" in formats:
@@ -84,8 +87,6 @@ def write_reports(
             files.append(path)
     if "json" in formats:
         path = out_dir / f"{stem}.json"
-        path.write_text(
-            json.dumps({**document, "flags": []}, indent=2, sort_keys=True), encoding="utf-8"
-        )
+        path.write_text(json.dumps(document, indent=2, sort_keys=True), encoding="utf-8")
         files.append(path)
     return ReportFiles(as_of, reconciliation_id, files)

@@ -94,6 +94,7 @@ def test_xlsx_has_every_sheet_typed_cells_and_no_formulas() -> None:
         "Findings",
         "Microsoft invoices",
         "Payments",
+        "Flags & actions",
     ]
     customers = book["Customers"]
     assert customers.freeze_panes == "A2"
@@ -154,6 +155,9 @@ def test_report_totals_equal_the_reconciliation(
     assert main([*base, "report", "--as-of", "2026-11-25", "--out", str(out)]) == 0
     written = json.loads((out / "pcsync-2026-11-25.json").read_text())
     assert {k: written[k] for k in document} == document
+    capsys.readouterr()
+    assert main([*base, "collections", "plan", "--as-of", "2026-11-25", "--json"]) == 0
+    assert written["flags"] == json.loads(capsys.readouterr().out)["flags"]
     frame = pd.read_csv(out / "pcsync-2026-11-25-customers.csv", dtype=str)
     for currency in {c["currency"] for c in document["customers"]}:
         expected = sum(
@@ -164,6 +168,10 @@ def test_report_totals_equal_the_reconciliation(
     book = load_workbook(out / "pcsync-2026-11-25.xlsx")
     assert len(list(book["Customers"].iter_rows())) == len(document["customers"]) + 1
     assert len(list(book["Payments"].iter_rows())) == len(document["payments"]) + 1
+    assert len(list(book["Flags & actions"].iter_rows())) == len(written["flags"]) + 1
+    html = (out / "pcsync-2026-11-25.html").read_text()
+    suspends = sum(1 for f in written["flags"] if f["action"] == "suspend")
+    assert f'Customers to suspend</div>\n<div class="value">{suspends}</div>' in html
     engine.dispose()
 
 

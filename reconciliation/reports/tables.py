@@ -41,7 +41,7 @@ def _money(value: str | None) -> Decimal | None:
 
 
 def _customers(document: dict[str, Any]) -> Table:
-    columns = (
+    columns: tuple[Column, ...] = (
         Column("customer_id", "Customer ID", "id"),
         Column("customer_name", "Customer"),
         Column("currency", "Currency"),
@@ -55,8 +55,14 @@ def _customers(document: dict[str, Any]) -> Table:
         Column("owed_to_microsoft", "Owed to Microsoft", "money"),
         Column("exposure", "Exposure", "money"),
     )
+    actions = {(f["customer_id"], f["currency"]): f["action"] for f in document.get("flags") or []}
+    columns = (*columns, Column("action", "Action"))
     rows = [
-        {**c, **{k: _money(c[k]) for k in (col.key for col in columns if col.kind == "money")}}
+        {
+            **c,
+            **{k: _money(c[k]) for k in (col.key for col in columns if col.kind == "money")},
+            "action": actions.get((c["customer_id"], c["currency"]), "none"),
+        }
         for c in document["customers"]
     ]
     return Table("Customers", columns, rows)
@@ -187,8 +193,26 @@ def _payments(document: dict[str, Any]) -> Table:
     return Table("Payments", columns, rows)
 
 
+def _flags(document: dict[str, Any]) -> Table:
+    columns = (
+        Column("customer_id", "Customer ID", "id"),
+        Column("customer_name", "Customer"),
+        Column("currency", "Currency"),
+        Column("action", "Action"),
+        Column("stage", "Stage"),
+        Column("overdue_amount", "Overdue", "money"),
+        Column("days_overdue", "Days overdue", "int"),
+        Column("reasons", "Evidence"),
+    )
+    rows = [
+        {**f, "overdue_amount": _money(f["overdue_amount"]), "reasons": "; ".join(f["reasons"])}
+        for f in document.get("flags") or []
+    ]
+    return Table("Flags & actions", columns, rows)
+
+
 def report_tables(document: dict[str, Any]) -> list[Table]:
-    """Summary, Customers, Aging, Findings, Microsoft invoices and Payments, in that order."""
+    """Summary, Customers, Aging, Findings, Microsoft invoices, Payments and Flags & actions."""
     return [
         _summary(document),
         _customers(document),
@@ -196,4 +220,5 @@ def report_tables(document: dict[str, Any]) -> list[Table]:
         _findings(document),
         _invoices(document),
         _payments(document),
+        _flags(document),
     ]

@@ -342,6 +342,27 @@ def _bulk_insert(session: Session, batch: list[dict[str, Any]]) -> None:
     connection.exec_driver_sql(statement, rows)
 
 
+def _replace(
+    session: Session,
+    model: type[LineItemRow] | type[UnbilledLineItem],
+    scope: Mapping[str, Any],
+    lines: Iterable[LineItem],
+    extra: Mapping[str, Any],
+) -> int:
+    """Delete the lines in ``scope``, then insert ``lines`` in numbered batches."""
+    session.execute(delete(model).filter_by(**scope))
+    count = 0
+    seen = _SeenFilter()
+    for batch in _batches(lines, extra):
+        _number_occurrences(session, model, scope, batch, seen)
+        if model is LineItemRow:
+            _bulk_insert(session, batch)
+        else:
+            session.connection().execute(insert(model), batch)
+        count += len(batch)
+    return count
+
+
 def replace_lines(
     session: Session,
     invoice_id: str,
@@ -355,15 +376,11 @@ def replace_lines(
     invoice's previous lines (or none) — never half an invoice.
     """
     scope = {"invoice_id": invoice_id, "provider": provider}
-    session.execute(delete(LineItemRow).filter_by(**scope))
-    count = 0
-    seen = _SeenFilter()
-    for batch in _batches(lines, {"invoice_id": invoice_id, "run_id": run.run_id}):
-        _number_occurrences(session, LineItemRow, scope, batch, seen)
-        _bulk_insert(session, batch)
-        count += len(batch)
-        run.count("lineitems", "fetched", len(batch))
-        run.count("lineitems", "inserted", len(batch))
+    count = _replace(
+        session, LineItemRow, scope, lines, {"invoice_id": invoice_id, "run_id": run.run_id}
+    )
+    run.count("lineitems", "fetched", count)
+    run.count("lineitems", "inserted", count)
     return count
 
 
@@ -377,14 +394,8 @@ def replace_unbilled_lines(
 ) -> int:
     """Replace the open period's lines of one currency."""
     scope = {"currency": currency, "period": period}
-    session.execute(delete(UnbilledLineItem).filter_by(**scope))
-    count = 0
-    seen = _SeenFilter()
-    for batch in _batches(lines, {"period": period, "synced_at": now}):
-        _number_occurrences(session, UnbilledLineItem, scope, batch, seen)
-        session.connection().execute(insert(UnbilledLineItem), batch)
-        count += len(batch)
-        run.count("unbilled", "fetched", len(batch))
+    count = _replace(session, UnbilledLineItem, scope, lines, {"period": period, "synced_at": now})
+    run.count("unbilled", "fetched", count)
     return count
 
 

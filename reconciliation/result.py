@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from reconciliation.aging import age
@@ -65,8 +66,9 @@ class ReconciliationResult:
     findings: list[Finding]
     customer_names: Mapping[str, str]
 
+    @cached_property
     def document(self) -> dict[str, Any]:
-        """The ``pcsync reconcile --json`` document."""
+        """The ``pcsync reconcile --json`` document (built once)."""
         return {
             "as_of": self.as_of.isoformat(),
             "customers": self._customers(),

@@ -391,9 +391,9 @@ def reconcile_command(app: App, as_of: str | None, as_json: bool) -> None:
     day = _as_of(as_of, app.settings)
     result = run_reconciliation(app.settings, app.sessions, day)
     if as_json:
-        click.echo(to_json(result.document()))
+        click.echo(to_json(result.document))
         return
-    document = result.document()
+    document = result.document
     overdue = [c for c in document["customers"] if c["days_overdue"] > 0]
     kinds: dict[str, int] = {}
     for finding in document["findings"]:

@@ -191,7 +191,7 @@ def run_reconciliation(
     with recorded_run(sessions, "reconcile", trigger, {"as_of": as_of.isoformat()}) as run:
         with sessions() as session:
             result = reconcile(load_inputs(session, settings, as_of))
-        document = result.document()
+        document = result.document
         with sessions.begin() as session:
             stored = models.ReconciliationRun(
                 run_id=run.run_id,

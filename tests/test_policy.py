@@ -13,10 +13,8 @@ from hypothesis import strategies as st
 from reconciliation.ledger import BilledLine, BillingTerms, Payment, build_charges, build_ledgers
 from reconciliation.policy import Policy, Stage, plan
 from sync.cli import main
-from sync.jobs import SyncOptions, run_sync
-from sync.payments import import_payments
 from tests.test_ledger import books
-from tests.test_sync import setup
+from tests.test_sync import synced_with_payments
 
 D = Decimal
 STAGES = (
@@ -96,11 +94,7 @@ def test_nothing_overdue_is_never_suspended(book, zero_stage_days: int) -> None:
 
 def test_plan_json_on_synced_data(start_simulator, db_url, tmp_path: Path, capsys) -> None:
     sim = start_simulator()
-    settings_, engine, sessions = setup(sim, db_url, tmp_path)
-    run_sync(settings_, engine, sessions, SyncOptions())
-    payments = tmp_path / "payments.csv"
-    payments.write_text(sim.data.payments_csv())
-    import_payments(settings_, sessions, payments)
+    settings_, engine, _ = synced_with_payments(sim, db_url, tmp_path)
     argv = [
         "--config",
         str(settings_.source),

@@ -9,20 +9,15 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from sync.cli import main
-from sync.jobs import SyncOptions, run_sync
-from sync.payments import import_payments
-from tests.test_sync import setup
+from tests.test_sync import synced_with_payments
 
 
 def test_reconcile_json_is_reproducible_and_complete(
     start_simulator, db_url, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     sim = start_simulator()
-    settings, engine, sessions = setup(sim, db_url, tmp_path)
-    run_sync(settings, engine, sessions, SyncOptions())
+    settings, engine, _ = synced_with_payments(sim, db_url, tmp_path)
     payments = tmp_path / "payments.csv"
-    payments.write_text(sim.data.payments_csv())
-    import_payments(settings, sessions, payments)
     monkeypatch.setenv("PCSYNC_CLIENT_SECRET", sim.config.client_secret)
     argv = ["--config", str(settings.source), "reconcile", "--as-of", "2026-11-25", "--json"]
     assert main(argv) == 0

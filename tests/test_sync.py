@@ -66,6 +66,18 @@ def _plain(value: object) -> str:
     return repr(value)
 
 
+def synced_with_payments(sim: Any, db_url: str, tmp_path: Path) -> tuple[Settings, Any, Any]:
+    """``setup`` plus a full sync and the simulator's sample payments imported."""
+    from sync.payments import import_payments
+
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    run_sync(settings, engine, sessions, SyncOptions())
+    payments = tmp_path / "payments.csv"
+    payments.write_text(sim.data.payments_csv())
+    import_payments(settings, sessions, payments)
+    return settings, engine, sessions
+
+
 def dump(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every mirrored table's content without volatile columns, in a stable order."""
     result = {}

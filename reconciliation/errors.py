@@ -14,6 +14,8 @@ The tree is organised by what the caller should do::
     ├── DatabaseError                the database is unreachable or out of date
     ├── LockedError                  another run holds the lock; retry later
     ├── SafetyLimitError             a destructive action was refused
+    ├── ApplyError                   some changes failed; rerun to finish
+    ├── NoticeError                  a notice could not be sent; retried next run
     └── ConnectorError               talking to Microsoft failed
         ├── AuthenticationError      credentials rejected (AADSTS…)
         ├── ApiError                 Microsoft answered with an error
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 __all__ = [
     "ApiError",
+    "ApplyError",
     "AuthenticationError",
     "BadResponseError",
     "ConfigError",
@@ -47,6 +50,7 @@ __all__ = [
     "InputError",
     "LockedError",
     "NotFoundError",
+    "NoticeError",
     "PcsyncError",
     "RetriableError",
     "SafetyLimitError",
@@ -111,6 +115,14 @@ class LockedError(PcsyncError):
 
 class SafetyLimitError(PcsyncError):
     """A destructive action was refused as a whole by a configured safety limit."""
+
+
+class ApplyError(PcsyncError):
+    """Some changes of an apply failed; the rest were made and a rerun finishes the work."""
+
+
+class NoticeError(PcsyncError):
+    """A notice could not be sent; the others were, and the next run retries it."""
 
 
 class ConnectorError(PcsyncError):

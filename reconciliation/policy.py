@@ -3,22 +3,25 @@
 A customer (per currency) is at the last stage whose ``days_overdue`` it has
 reached and whose minimum amount its overdue amount reaches — and only if
 something is overdue at all. Exempt customers are never flagged beyond
-``none``. A customer whose subscriptions pcsync suspended and who is no longer
-at a suspend stage is flagged ``reactivate``. Pure: ledgers and settings in,
-flags out.
+``none``; a customer may follow another named policy. A customer whose
+subscriptions pcsync suspended and who is no longer at a suspend stage is
+flagged ``reactivate``. A suspension's reasons say what it costs: new-commerce
+subscriptions stay billed while suspended, and one still suspended at the end
+of its term expires. Pure: ledgers, terms and settings in, flags out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
 from reconciliation.ledger import CustomerLedger
 from reconciliation.money import round_money
 
-__all__ = ["Flag", "Policy", "Stage", "plan"]
+__all__ = ["Flag", "Policy", "Stage", "Term", "plan"]
 
 Action = Literal["none", "follow_up", "suspend", "reactivate"]
 
@@ -40,6 +43,23 @@ class Policy:
     stages: Sequence[Stage]
     min_overdue_amount: Decimal = Decimal(0)
     exempt_customers: frozenset[str] = frozenset()
+    # Customers who follow another policy, by customer id.
+    per_customer: Mapping[str, Policy] = field(default_factory=dict)
+    # A suspension's reasons name the subscriptions whose term ends within this many days.
+    terms_ending_days: int = 30
+
+    def for_customer(self, customer_id: str) -> Policy:
+        """The policy this customer follows."""
+        return self.per_customer.get(customer_id, self)
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """An active subscription's term, for what a suspension would cost."""
+
+    subscription_id: str
+    name: str
+    term_end: date | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +118,24 @@ def _evidence(ledger: CustomerLedger) -> list[str]:
     return reasons
 
 
-def _suspension_cost(ledger: CustomerLedger) -> str:
+def _suspension_cost(ledger: CustomerLedger, terms: Sequence[Term], within_days: int) -> list[str]:
     c = ledger.currency
     latest = ledger.charges[-1] if ledger.charges else None
     monthly = round_money(latest.cost, c) if latest else Decimal(0)
-    return (
+    reasons = [
         f"suspending does not stop Microsoft's bill: new-commerce subscriptions stay billed "
         f"(about {monthly} {c} a month, the latest invoice's cost) and auto-renew is turned off"
-    )
+    ]
+    for term in sorted(terms, key=lambda t: (t.term_end or date.max, t.subscription_id)):
+        if term.term_end is None:
+            continue
+        days = (term.term_end - ledger.as_of).days
+        if 0 <= days <= within_days:
+            reasons.append(
+                f"{term.name} ({term.subscription_id}): term ends {term.term_end} "
+                f"(in {days} days); still suspended then, it expires instead of renewing"
+            )
+    return reasons
 
 
 def plan(
@@ -113,8 +143,13 @@ def plan(
     policy: Policy,
     names: Mapping[str, str],
     suspended_by_pcsync: Iterable[str] = (),
+    terms: Mapping[str, Sequence[Term]] | None = None,
 ) -> list[Flag]:
-    """One flag per customer and currency with anything owed, overdue, or to reactivate."""
+    """One flag per customer and currency with anything owed, overdue, or to reactivate.
+
+    ``terms`` lists each customer's active subscriptions, for the cost of suspending.
+    """
+    terms = terms or {}
     to_reactivate = set(suspended_by_pcsync)
     flags = []
     for ledger in ledgers:
@@ -122,7 +157,8 @@ def plan(
         owes = ledger.balance > 0
         if not owes and customer not in to_reactivate:
             continue
-        stage = _stage(policy, ledger)
+        own = policy.for_customer(customer)
+        stage = _stage(own, ledger)
         action: Action = stage.action if stage else "none"
         reasons = (
             _evidence(ledger)
@@ -141,7 +177,7 @@ def plan(
                 *reasons,
             ]
         elif action == "suspend":
-            reasons.append(_suspension_cost(ledger))
+            reasons.extend(_suspension_cost(ledger, terms.get(customer, ()), own.terms_ending_days))
         flags.append(
             Flag(
                 customer,

@@ -32,14 +32,19 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from reconciliation.errors import ConfigError, InputError, PcsyncError
+from reconciliation.errors import ConfigError, InputError, PcsyncError, SafetyLimitError
 from sync import __version__
+from sync.audit import current_actor, list_audit
 from sync.collections import plan_collections
+from sync.collections.apply import ApplyPlan, Change, execute_apply, prepare_apply
+from sync.collections.approvals import approve, resolve_customers, revoke
+from sync.collections.job import run_collections_round
 from sync.config import Settings, load_settings, resolve_config_path
 from sync.db.engine import make_engine, make_session_factory, ping
 from sync.db.migrate import require_current, upgrade
 from sync.jobs import RESOURCES, SyncOptions, run_sync
 from sync.logs import LogFormat, configure_logging, redact
+from sync.partner import connect
 from sync.payments import import_payments
 from sync.reconcile import run_reconciliation, to_json
 from sync.report import write_reports
@@ -443,17 +448,14 @@ def collections() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as one JSON document.")
 @click.pass_obj
 def collections_plan(app: App, as_of: str | None, as_json: bool) -> None:
-    """Flag each customer and currency under the [collections] policy (changes nothing)."""
+    """Flag each customer and currency under the [collections] policy (changes nothing).
+
+    The flags are kept as history: when each customer entered and left each stage.
+    """
     day = _as_of(as_of, app.settings)
-    flags = plan_collections(app.settings, app.sessions, day)
+    flags = plan_collections(app.settings, app.sessions, day).flags
     if as_json:
-        click.echo(
-            json.dumps(
-                {"as_of": day.isoformat(), "flags": [f.as_json() for f in flags]},
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
+        _echo_json({"as_of": day.isoformat(), "flags": [f.as_json() for f in flags]})
         return
     click.echo(f"collections plan as of {day}: {len(flags)} customer balance(s) flagged")
     for flag in sorted(flags, key=lambda f: (-f.days_overdue, f.customer_name)):
@@ -462,6 +464,153 @@ def collections_plan(app: App, as_of: str | None, as_json: bool) -> None:
             f"  {flag.action:<10} {flag.stage or '-':<14} {flag.customer_name} "
             f"({flag.currency}): {amount} overdue, {flag.days_overdue} days"
         )
+        if app.verbosity > 0:
+            for reason in flag.reasons:
+                click.echo(f"      {reason}")
+
+
+_BY = click.option("--by", "by", metavar="NAME", help="Who is acting (default: the OS user).")
+
+
+@collections.command("approve")
+@click.argument("customers", nargs=-1, required=True, metavar="CUSTOMER...")
+@_BY
+@click.option("--note", metavar="TEXT", help="Why, for the audit log.")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Plan date (default: today).")
+@click.pass_obj
+def collections_approve(
+    app: App, customers: tuple[str, ...], by: str | None, note: str | None, as_of: str | None
+) -> None:
+    """Approve suspending these customers (tenant id or domain); they must be flagged suspend.
+
+    An approval lapses after [collections] approval_valid_days, when the customer
+    pays anything, or when it is no longer at a suspend stage.
+    """
+    day = _as_of(as_of, app.settings)
+    views = approve(app.settings, app.sessions, list(customers), day, by or current_actor(), note)
+    for view in views:
+        click.echo(
+            f"approved suspending {view.customer_name} ({view.customer_id}) by {view.approved_by}, "
+            f"valid until {view.expires_at:%Y-%m-%d %H:%M} UTC (approval {view.id})"
+        )
+    click.echo("run `pcsync collections apply` to review, then add --apply to make the changes")
+
+
+@collections.command("revoke")
+@click.argument("customers", nargs=-1, required=True, metavar="CUSTOMER...")
+@_BY
+@click.option("--note", metavar="TEXT", help="Why, for the audit log.")
+@click.pass_obj
+def collections_revoke(
+    app: App, customers: tuple[str, ...], by: str | None, note: str | None
+) -> None:
+    """Withdraw the approvals in force for these customers."""
+    withdrawn = revoke(app.sessions, list(customers), by or current_actor(), note)
+    click.echo(f"withdrew {len(withdrawn)} approval(s)")
+
+
+@collections.command("apply")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Plan date (default: today).")
+@click.option("--apply", "really", is_flag=True, help="Make the changes (default: dry run).")
+@_BY
+@click.pass_obj
+def collections_apply(app: App, as_of: str | None, really: bool, by: str | None) -> None:
+    """Suspend approved customers and reactivate paid ones in Partner Center.
+
+    Without --apply, prints exactly which subscriptions would change and why, and
+    changes nothing. A run past [collections] max_suspend_customers or
+    max_suspend_share is refused as a whole.
+    """
+    settings = app.settings
+    actor = by or current_actor()
+    prepared = prepare_apply(settings, app.sessions, _as_of(as_of, settings), actor)
+    _show_apply(prepared, really)
+    if not really:
+        if prepared.refusal:
+            raise SafetyLimitError(f"{prepared.refusal}: --apply would be refused")
+        if prepared.changes:
+            click.echo("dry run: nothing changed; add --apply to make these changes")
+        return
+
+    def progress(change: Change, result: str, error: str | None) -> None:
+        click.echo(
+            f"  {change.action} {change.subscription_id} ({change.customer_name}): {result}"
+            + (f": {error}" if error else "")
+        )
+
+    outcome = execute_apply(
+        settings,
+        app.sessions,
+        prepared,
+        lambda: connect(settings.partner_center),
+        actor,
+        progress,
+    )
+    done = ", ".join(f"{n} {what}" for what, n in outcome.counts.items()) or "nothing to do"
+    click.echo(f"apply run {outcome.run_id}: {done}")
+
+
+def _show_apply(prepared: ApplyPlan, really: bool) -> None:
+    verb = "changing" if really else "would change"
+    click.echo(
+        f"collections apply as of {prepared.as_of}: {verb} {len(prepared.changes)} "
+        f"subscription(s); suspending {prepared.suspend_customers} of the "
+        f"{prepared.active_customers} customers with active subscriptions"
+    )
+    if prepared.interrupted:
+        click.echo(f"  {prepared.interrupted} interrupted attempt(s) of an earlier run to settle")
+    for change in prepared.changes:
+        click.echo(
+            f"  {change.action:<10} {change.customer_name} ({change.customer_id}) "
+            f"{change.subscription_name} [{change.subscription_id}], now {change.status_now}: "
+            f"{change.why}"
+        )
+    for waiting in prepared.waiting:
+        click.echo(f"  waiting    {waiting.customer_name} ({waiting.customer_id}): {waiting.why}")
+
+
+@collections.command("notify")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Plan date (default: today).")
+@_BY
+@click.pass_obj
+def collections_notify(app: App, as_of: str | None, by: str | None) -> None:
+    """Send each flagged customer its stage's notice, once (SMTP, else .eml files)."""
+    result = run_collections_round(
+        app.settings, app.sessions, _as_of(as_of, app.settings), by or current_actor()
+    )
+    for path in result.notices.written:
+        click.echo(str(path))
+    click.echo(result.summary())
+
+
+@cli.command("audit")
+@click.option("--customer", metavar="ID", help="Only this customer (tenant id or domain).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N entries.")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as one JSON document.")
+@click.pass_obj
+def audit_command(app: App, customer: str | None, limit: int | None, as_json: bool) -> None:
+    """The audit log: approvals, suspensions, reactivations, notices and refusals."""
+    customer_id = None
+    if customer is not None:
+        with app.sessions() as session:
+            customer_id = resolve_customers(session, [customer])[customer]
+    entries = list_audit(app.sessions, customer_id, limit)
+    if as_json:
+        _echo_json({"entries": [entry.as_json() for entry in entries]})
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("at (UTC)", "actor", "event", "customer", "subscription", "details"):
+        table.add_column(column)
+    for entry in entries:
+        table.add_row(
+            f"{entry.at:%Y-%m-%d %H:%M:%S}",
+            entry.actor,
+            entry.event,
+            entry.customer_id or "",
+            entry.subscription_id or "",
+            ", ".join(f"{k}={v}" for k, v in sorted(entry.details.items())),
+        )
+    Console(soft_wrap=True).print(table)
 
 
 @cli.group()
@@ -535,7 +684,7 @@ def demo(folder: str) -> None:
                 f"reconcile: as of {today}: {len(result.ledgers)} customer balance(s), "
                 f"{overdue} overdue, {len(result.findings)} finding(s)"
             )
-            flags = plan_collections(settings, sessions, today)
+            flags = plan_collections(settings, sessions, today).flags
             counts = {
                 a: sum(1 for f in flags if f.action == a)
                 for a in ("suspend", "follow_up", "reactivate")

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -42,14 +43,18 @@ __all__ = [
     "DEFAULT_CONFIG_NAME",
     "BillingSettings",
     "CloudPreset",
+    "CollectionOverride",
     "CollectionStage",
     "CollectionsSettings",
     "DatabaseSettings",
+    "NamedPolicy",
+    "NotificationsSettings",
     "PartnerCenterSettings",
     "PaymentsSettings",
     "ReportsSettings",
     "ScheduleSettings",
     "Settings",
+    "SmtpSettings",
     "load_settings",
     "resolve_config_path",
 ]
@@ -370,6 +375,35 @@ def _default_stages() -> tuple[CollectionStage, ...]:
     )
 
 
+def _ordered_stages(stages: tuple[CollectionStage, ...]) -> tuple[CollectionStage, ...]:
+    days = [stage.days_overdue for stage in stages]
+    if days != sorted(days):
+        raise PydanticCustomError(
+            "pcsync", "stages must be ordered by days_overdue, got {days}", {"days": days}
+        )
+    names = [stage.name for stage in stages]
+    if len(set(names)) != len(names):
+        raise PydanticCustomError("pcsync", "stage names must be unique, got {n}", {"n": names})
+    return stages
+
+
+Stages = Annotated[tuple[CollectionStage, ...], AfterValidator(_ordered_stages)]
+
+
+class NamedPolicy(_Section):
+    """An alternative policy for some customers (``[collections.policies.<name>]``)."""
+
+    min_overdue_amount: Money | None = None
+    stages: Stages
+
+
+class CollectionOverride(_Section):
+    """One customer's exception (``[collections.overrides."<customer id>"]``)."""
+
+    exempt: bool = False
+    policy: Name | None = None
+
+
 class CollectionsSettings(_Section):
     """The collections policy and its safety limits (``[collections]``)."""
 
@@ -378,20 +412,56 @@ class CollectionsSettings(_Section):
     max_suspend_customers: NonNegativeInt = 5
     max_suspend_share: Fraction = Decimal("0.25")
     approval_valid_days: PositiveInt = 7
-    stages: tuple[CollectionStage, ...] = Field(default_factory=_default_stages)
+    terms_ending_days: NonNegativeInt = 30
+    stages: Stages = Field(default_factory=_default_stages)
+    policies: dict[str, NamedPolicy] = {}
+    overrides: dict[str, CollectionOverride] = {}
 
-    @field_validator("stages")
+    @model_validator(mode="after")
+    def _known_policies(self) -> CollectionsSettings:
+        for customer, override in self.overrides.items():
+            if override.policy is not None and override.policy not in self.policies:
+                known = ", ".join(sorted(self.policies)) or "none defined"
+                raise PydanticCustomError(
+                    "pcsync",
+                    'overrides."{customer}" names policy "{name}", which no '
+                    "[collections.policies.{name}] defines (defined: {known})",
+                    {"customer": customer, "name": override.policy, "known": known},
+                )
+        return self
+
+    def customer_ids(self) -> set[str]:
+        """Every customer id the section names: exemptions and overrides."""
+        return {c.lower() for c in self.exempt_customers} | {c.lower() for c in self.overrides}
+
+
+class SmtpSettings(_Section):
+    """The mail server notices go through (``[notifications.smtp]``); STARTTLS always."""
+
+    host: Name
+    port: PositiveInt = 587
+    username_env: Text = ""
+    password_env: Text = "PCSYNC_SMTP_PASSWORD"  # noqa: S105 - a variable name
+    ca_file: ConfigPath | None = None
+    timeout_seconds: PositiveInt = 30
+
+
+class NotificationsSettings(_Section):
+    """Customer notices and the run summary webhook (``[notifications]``)."""
+
+    from_address: Text = "billing@example.com"
+    reply_to: Text = ""
+    sender_name: Text = "Accounts receivable"
+    templates_dir: ConfigPath | None = None
+    out_dir: ConfigPath = Path("notices")
+    webhook_url: Text = ""
+    recipients: dict[str, Name] = {}
+    smtp: SmtpSettings | None = None
+
+    @field_validator("webhook_url")
     @classmethod
-    def _ordered(cls, stages: tuple[CollectionStage, ...]) -> tuple[CollectionStage, ...]:
-        days = [stage.days_overdue for stage in stages]
-        if days != sorted(days):
-            raise PydanticCustomError(
-                "pcsync", "stages must be ordered by days_overdue, got {days}", {"days": days}
-            )
-        names = [stage.name for stage in stages]
-        if len(set(names)) != len(names):
-            raise PydanticCustomError("pcsync", "stage names must be unique, got {n}", {"n": names})
-        return stages
+    def _webhook(cls, value: str) -> str:
+        return value and _https_url(value)
 
 
 class ReportsSettings(_Section):
@@ -411,6 +481,7 @@ class Settings(_Section):
     payments: PaymentsSettings = Field(default_factory=_empty_table)
     billing: BillingSettings = Field(default_factory=_empty_table)
     collections: CollectionsSettings = Field(default_factory=_empty_table)
+    notifications: NotificationsSettings = Field(default_factory=_empty_table)
     reports: ReportsSettings = Field(default_factory=_empty_table)
     source: Path | None = Field(default=None, exclude=True)
 
@@ -438,9 +509,18 @@ def _where_key(parts: tuple[str, ...]) -> str:
     if len(parts) >= 3 and parts[:2] == ("collections", "stages") and parts[2].isdigit():
         rest = " ".join(parts[3:])
         return f"[[collections.stages]] #{int(parts[2]) + 1}" + (f" {rest}" if rest else "")
-    if len(parts) >= 3 and parts[:2] == ("billing", "overrides"):
+    keyed = {
+        ("billing", "overrides"),
+        ("collections", "overrides"),
+        ("notifications", "recipients"),
+    }
+    if len(parts) >= 3 and parts[:2] in keyed:
         rest = " ".join(parts[3:])
-        return f'[billing.overrides."{parts[2]}"]' + (f" {rest}" if rest else "")
+        return f'[{parts[0]}.{parts[1]}."{parts[2]}"]' + (f" {rest}" if rest else "")
+    if len(parts) >= 5 and parts[:2] == ("collections", "policies") and parts[3] == "stages":
+        rest = " ".join(parts[5:])
+        where = f"[[collections.policies.{parts[2]}.stages]] #{int(parts[4]) + 1}"
+        return where + (f" {rest}" if rest else "")
     section = ".".join(parts[:-1])
     return f"[{section}] {parts[-1]}"
 

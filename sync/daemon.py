@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -24,9 +24,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import LockedError, PcsyncError
+from sync.collections.job import run_collections_round
 from sync.config import Settings
 from sync.jobs import StopRequested, SyncOptions, run_sync
+from sync.reconcile import run_reconciliation
 from sync.runs import RunView, list_runs
+from sync.webhook import post_summary
 
 __all__ = ["Daemon"]
 
@@ -100,9 +103,50 @@ class Daemon:
             log.info("scheduled sync stopped: %s", exc)
         except PcsyncError as exc:
             log.error("scheduled sync failed: %s", exc)
-        latest = next((v for v in list_runs(self.sessions, 5) if v.kind == "sync"), None)
-        if latest is not None:
-            self.metrics.record(latest)
+        self._record_latest("sync")
+
+    def reconcile_job(self) -> None:
+        """The scheduled reconciliation, as of today in the schedule's time zone."""
+        try:
+            result = run_reconciliation(self.settings, self.sessions, self._today(), "schedule")
+            log.info("scheduled reconcile: %d finding(s)", len(result.findings))
+        except PcsyncError as exc:
+            log.error("scheduled reconcile failed: %s", exc)
+        self._record_latest("reconcile")
+
+    def collections_job(self) -> None:
+        """The scheduled collections round: plan, notices, webhook summary — never suspends."""
+        try:
+            result = run_collections_round(
+                self.settings, self.sessions, self._today(), "pcsync daemon", "schedule"
+            )
+            log.info("%s", result.summary())
+            summary: str | None = result.summary()
+        except PcsyncError as exc:
+            log.error("scheduled collections round failed: %s", exc)
+            summary = None
+        self._record_latest("collections", summary)
+
+    def _today(self) -> date:
+        return datetime.now(ZoneInfo(self.settings.schedule.timezone)).date()
+
+    def _record_latest(self, kind: str, summary: str | None = None) -> None:
+        """Count the job's latest run in the metrics and post its summary to the webhook."""
+        latest = next((v for v in list_runs(self.sessions, 5) if v.kind == kind), None)
+        if latest is None:
+            return
+        self.metrics.record(latest)
+        if summary is None or latest.status != "succeeded":
+            counts = "; ".join(
+                f"{what}: " + ", ".join(f"{k}={n}" for k, n in sorted(numbers.items()))
+                for what, numbers in sorted(latest.counts.items())
+            )
+            summary = f"pcsync {kind} run {latest.id} {latest.status}" + (
+                f": {counts}" if counts else ""
+            )
+            if latest.error:
+                summary += f" — {latest.error}"
+        post_summary(self.settings.notifications.webhook_url, summary)
 
     def _add(self, job_id: str, cron: str, func: Callable[[], None], run_now: bool) -> None:
         schedule = self.settings.schedule
@@ -131,9 +175,10 @@ class Daemon:
             log.info("metrics on http://%s:%d/metrics", *metrics)
         if schedule.sync:
             self._add("sync", schedule.sync, self.sync_job, sync_now)
-        for name in ("reconcile", "collections"):
-            if getattr(schedule, name):
-                log.warning("[schedule] %s is set, but this version has no %s job yet", name, name)
+        if schedule.reconcile:
+            self._add("reconcile", schedule.reconcile, self.reconcile_job, False)
+        if schedule.collections:
+            self._add("collections", schedule.collections, self.collections_job, False)
         self.scheduler.start()
         for job in self.scheduler.get_jobs():
             log.info("job %s: next run %s (%s)", job.id, job.next_run_time, schedule.timezone)

@@ -64,7 +64,9 @@ def write_reports(
         stored = _stored_document(sessions, as_of)
     assert stored is not None
     reconciliation_id, stored_document = stored
-    flags = [flag.as_json() for flag in plan_collections(settings, sessions, as_of)]
+    flags = [
+        flag.as_json() for flag in plan_collections(settings, sessions, as_of, store=False).flags
+    ]
     document = {**stored_document, "flags": flags}
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"pcsync-{as_of.isoformat()}"

@@ -125,3 +125,16 @@ def connect_to(tmp_path: Path):  # type: ignore[no-untyped-def]
         )
 
     return connect
+
+
+@pytest.fixture
+def world(start_simulator, db_url, tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
+    """A simulator, its data synced with the sample payments, and a CLI bound to it."""
+    from tests.test_sync import synced_with_payments
+    from tests.world import World
+
+    sim = start_simulator()
+    monkeypatch.setenv("PCSYNC_CLIENT_SECRET", sim.config.client_secret)
+    settings, engine, sessions = synced_with_payments(sim, db_url, tmp_path)
+    yield World(sim, settings, engine, sessions, tmp_path)
+    engine.dispose()

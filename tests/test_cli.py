@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sync.cli import main
+from sync.db.migrate import HEAD
 
 SECRET = "Sup3r-Secret-Value-0123456789"
 
@@ -25,10 +26,10 @@ def test_init_creates_schema_then_is_a_no_op(write_config, db_url: str, capsys) 
     path = write_config(db_url=db_url)
     code, out, _ = run(capsys, "--config", str(path), "init")
     assert code == 0
-    assert "schema empty -> 0001" in out
+    assert f"schema empty -> {HEAD}" in out
     code, out, _ = run(capsys, "--config", str(path), "init")
     assert code == 0
-    assert "schema 0001 is current, nothing to do" in out
+    assert f"schema {HEAD} is current, nothing to do" in out
 
 
 def test_runs_lists_init_runs_as_json(write_config, db_url: str, capsys) -> None:
@@ -76,7 +77,7 @@ def test_config_from_environment_variable(write_config, db_url, capsys, monkeypa
     monkeypatch.setenv("PCSYNC_CONFIG", str(write_config(db_url=db_url)))
     code, out, _ = run(capsys, "init")
     assert code == 0
-    assert "schema empty -> 0001" in out
+    assert f"schema empty -> {HEAD}" in out
 
 
 def test_bad_config_lists_each_problem_and_exits_2(write_config, capsys) -> None:

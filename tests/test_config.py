@@ -39,7 +39,10 @@ def test_example_config_documents_every_key() -> None:
         assert f"[{section_name}]" in text, section_name
         model = section.annotation
         for key in getattr(model, "model_fields", {}):
-            if key in ("client_secret", "columns", "overrides", "stages"):
+            if key in ("client_secret", "columns", "overrides", "stages", "policies", "recipients"):
+                continue  # tables, shown by example
+            if key == "smtp":
+                assert "[notifications.smtp]" in text
                 continue
             assert f"{key} =" in text, f"[{section_name}] {key} is not documented"
 
@@ -118,6 +121,25 @@ def test_float_money_is_refused_with_the_expected_form(write_config) -> None:
             "[collections] stages: stages must be ordered by days_overdue, got [9, 3]",
         ),
         (
+            '[collections.overrides."c1"]\npolicy = "gentle"\n',
+            '[collections]: overrides."c1" names policy "gentle", which no '
+            "[collections.policies.gentle] defines (defined: none defined)",
+        ),
+        (
+            '[[collections.policies.gentle.stages]]\nname = "x"\ndays_overdue = 3\naction = "x"\n',
+            "[[collections.policies.gentle.stages]] #1 action: expected 'follow_up' or 'suspend', "
+            'got "x"',
+        ),
+        (
+            '[notifications]\nwebhook_url = "http://hooks.example.com/x"\n',
+            '[notifications] webhook_url: expected an https URL like "https://example.com", '
+            'got "http://hooks.example.com/x"',
+        ),
+        (
+            "[notifications.smtp]\nport = 25\n",
+            "[notifications.smtp] host: required key is missing",
+        ),
+        (
             '[schedule]\ntimezone = "Mars/Olympus"\n',
             '[schedule] timezone: expected an IANA time zone like "Europe/Berlin", '
             'got "Mars/Olympus"',
@@ -140,7 +162,7 @@ def test_float_money_is_refused_with_the_expected_form(write_config) -> None:
             "[reports] formats #1: expected 'xlsx', 'html', 'csv' or 'json', got \"pdf\"",
         ),
         ("[payments.columns]\namount = 3\n", "[payments.columns] amount: expected a string, got 3"),
-        ("[notifications]\n", "[notifications]: unknown section (see config.example.toml)"),
+        ("[notify]\n", "[notify]: unknown section (see config.example.toml)"),
     ],
 )
 def test_each_bad_setting_names_its_key(write_config, extra: str, expected: str) -> None:

@@ -139,3 +139,15 @@ def test_head_constant_is_the_newest_migration() -> None:
     from sync.db.migrate import HEAD
 
     assert head_revision() == HEAD
+
+
+def test_audit_log_is_append_only(migrated: sa.Engine) -> None:
+    from sync.db.models import AuditEntry
+
+    with make_session_factory(migrated).begin() as session:
+        session.add(AuditEntry(at=datetime.now(UTC), actor="ops", event="approved", details={}))
+    for statement in ("UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), migrated.begin() as c:
+            c.execute(sa.text(statement))
+    with migrated.connect() as c:
+        assert c.execute(sa.text("SELECT actor FROM audit_log")).scalars().all() == ["ops"]

@@ -116,3 +116,33 @@ def test_plan_json_on_synced_data(start_simulator, db_url, tmp_path: Path, capsy
     )
     assert all(f["action"] != "suspend" or f["days_overdue"] >= 60 for f in flags.values())
     engine.dispose()
+
+
+def test_a_suspension_names_the_terms_ending_soon() -> None:
+    from reconciliation.policy import Term
+
+    terms = {
+        "c1": [
+            Term("s-soon", "Microsoft 365 E3", date(2026, 12, 10)),
+            Term("s-later", "Exchange Online", date(2027, 6, 1)),
+            Term("s-azure", "Azure plan", None),
+        ]
+    }
+    as_of = date(2026, 11, 25)
+    (flag,) = plan(ledgers("500", date(2026, 6, 1), as_of), POLICY, {}, terms=terms)
+    assert flag.action == "suspend"
+    ending = [r for r in flag.reasons if "term ends" in r]
+    assert ending == [
+        "Microsoft 365 E3 (s-soon): term ends 2026-12-10 (in 15 days); still suspended then, "
+        "it expires instead of renewing"
+    ]
+
+
+def test_a_customer_can_follow_another_policy() -> None:
+    patient = Policy((Stage("late", 365, "suspend"),))
+    policy = Policy(STAGES, per_customer={"c1": patient})
+    as_of = date(2026, 11, 25)
+    (flag,) = plan(ledgers("500", date(2026, 6, 1), as_of), policy, {})
+    assert (flag.action, flag.stage) == ("none", None)
+    (other,) = plan(ledgers("500", date(2026, 6, 1), as_of, customer="c2"), policy, {})
+    assert other.action == "suspend"

@@ -144,6 +144,15 @@ class PartnerCenter:
         for raw in self._pages(first, SeekPaginator(self._api), "customers"):
             yield Customer.from_api(raw)
 
+    def billing_email(self, customer_id: str) -> str | None:
+        """The customer's billing contact address (its billing profile), if it has one."""
+        reply = self.http.get_json(
+            f"{self._api}/v1/customers/{quote(customer_id)}", scope=self._scope, family="customers"
+        )
+        profile = reply.body.get("billingProfile") if isinstance(reply.body, Mapping) else None
+        email = profile.get("email") if isinstance(profile, Mapping) else None
+        return email if isinstance(email, str) and "@" in email else None
+
     def subscriptions(self, customer_id: str) -> Iterator[Subscription]:
         """Every subscription of one customer (one unpaged collection)."""
         url = f"{self._api}/v1/customers/{quote(customer_id)}/subscriptions"

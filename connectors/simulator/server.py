@@ -467,7 +467,19 @@ class _Handler(BaseHTTPRequestHandler):
         if found is None:
             self._error(404, "600001", f"customer {customer} was not found")
             return
-        self._json(found)
+        # The single-customer resource adds the billing profile that the list leaves out.
+        profile = found["companyProfile"]
+        billing = {
+            "id": found["commerceId"],
+            "firstName": "Accounts",
+            "lastName": "Payable",
+            "email": f"ap@{profile['domain']}",
+            "culture": "en-US",
+            "language": "en",
+            "companyName": profile["companyName"],
+            "attributes": {"etag": found["commerceId"], "objectType": "CustomerBillingProfile"},
+        }
+        self._json({**found, "billingProfile": billing})
 
     def _subscriptions(self, customer: str) -> None:
         self._guard("pc")

@@ -391,6 +391,9 @@ class Approval(Base):
     note: Mapped[str | None] = mapped_column(Text)
     approved_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+    # What the approver saw, per currency: {"USD": {"stage": "suspend", "paid": "120.00"}};
+    # a payment or a stage change since then voids the approval.
+    basis: Mapped[dict[str, Any]] = mapped_column(default=dict)
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(Text)
 
@@ -408,7 +411,8 @@ class Action(Base):
     action: Mapped[str] = mapped_column(String(16))  # suspend | reactivate
     status_before: Mapped[str | None] = mapped_column(String(16))
     status_after: Mapped[str | None] = mapped_column(String(16))
-    result: Mapped[str] = mapped_column(String(16))  # succeeded | failed | skipped
+    # pending (written before the request) → succeeded | unchanged (already so) | failed
+    result: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     ms_request_id: Mapped[str | None] = mapped_column(String(64))
     requested_by: Mapped[str] = mapped_column(String(255))

@@ -1,0 +1,385 @@
+"""``pcsync collections apply``: suspend approved customers, reactivate paid ones — safely.
+
+Preparing an apply changes nothing at Microsoft: it lists every subscription
+that would change and why, the customers still waiting for an approval, and
+whether a safety limit refuses the whole apply. Executing it:
+
+* refuses everything when the safety limits are exceeded;
+* writes each attempt as ``pending`` *before* asking Microsoft, so a run killed
+  mid-request is found and settled by the next run (the live status decides);
+* changes one subscription per transaction, keeping the mirror and the audit
+  log in step with what Microsoft answered;
+* goes on past a refused subscription and reports the failures at the end — a
+  rerun only retries what is not yet in its target state.
+
+Reactivation touches only subscriptions pcsync itself suspended.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.partner_center import PartnerCenter, StatusChange, SubscriptionStatus
+from reconciliation.errors import ApplyError, ConnectorError, SafetyLimitError
+from sync import audit
+from sync.collections.approvals import valid_approvals
+from sync.collections.plan import CollectionsPlan, plan_collections, suspended_by_pcsync
+from sync.config import Settings
+from sync.db.models import Action, Subscription
+from sync.runs import RunRecorder, recorded_run
+from sync.store import upsert_subscriptions
+
+__all__ = ["ApplyOutcome", "ApplyPlan", "Change", "Waiting", "execute_apply", "prepare_apply"]
+
+Verb = Literal["suspend", "reactivate"]
+TARGET = {"suspend": SubscriptionStatus.SUSPENDED, "reactivate": SubscriptionStatus.ACTIVE}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One subscription to move to another status, and why."""
+
+    customer_id: str
+    customer_name: str
+    subscription_id: str
+    subscription_name: str
+    action: Verb
+    status_now: str
+    approval_id: int | None
+    why: str
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A customer the plan would suspend but this apply will not touch, and why."""
+
+    customer_id: str
+    customer_name: str
+    why: str
+
+
+@dataclass(frozen=True)
+class ApplyPlan:
+    """Everything an apply would do, decided before anything is sent."""
+
+    as_of: date
+    changes: list[Change]
+    waiting: list[Waiting]
+    interrupted: int  # attempts of an earlier run that never heard back
+    suspend_customers: int
+    active_customers: int
+    refusal: str | None
+
+
+@dataclass
+class ApplyOutcome:
+    """What an executed apply did."""
+
+    run_id: int
+    counts: dict[str, int] = field(default_factory=dict)
+    failures: list[tuple[Change, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Sub:
+    id: str
+    customer_id: str
+    name: str
+    status: str
+
+
+def _subscriptions(session: Session) -> dict[str, list[_Sub]]:
+    found: dict[str, list[_Sub]] = defaultdict(list)
+    rows = session.execute(
+        select(
+            Subscription.id,
+            Subscription.customer_id,
+            Subscription.friendly_name,
+            Subscription.offer_name,
+            Subscription.status,
+        ).order_by(Subscription.customer_id, Subscription.id)
+    )
+    for sub_id, customer, friendly, offer, status in rows:
+        found[customer].append(_Sub(sub_id, customer, friendly or offer or sub_id, status))
+    return dict(found)
+
+
+def _refusal(settings: Settings, suspend_customers: int, active_customers: int) -> str | None:
+    limits = settings.collections
+    if suspend_customers > limits.max_suspend_customers:
+        return (
+            f"this apply would suspend {suspend_customers} customers, more than "
+            f"[collections] max_suspend_customers = {limits.max_suspend_customers}"
+        )
+    if (
+        active_customers
+        and Decimal(suspend_customers) / active_customers > limits.max_suspend_share
+    ):
+        return (
+            f"this apply would suspend {suspend_customers} of the {active_customers} customers "
+            f"with active subscriptions, more than [collections] max_suspend_share = "
+            f"{limits.max_suspend_share}"
+        )
+    return None
+
+
+def _changes(
+    plan: CollectionsPlan,
+    subs: dict[str, list[_Sub]],
+    approvals: dict[str, int],
+    ours: dict[str, list[str]],
+) -> tuple[list[Change], list[Waiting]]:
+    changes: list[Change] = []
+    waiting: list[Waiting] = []
+    by_customer: dict[str, list[str]] = defaultdict(list)
+    names: dict[str, str] = {}
+    for flag in plan.flags:
+        by_customer[flag.customer_id].append(flag.action)
+        names[flag.customer_id] = flag.customer_name
+    # Restoring service first: it is never limited and never waits for approval.
+    for customer, actions in sorted(by_customer.items()):
+        if "reactivate" not in actions or "suspend" in actions:
+            continue
+        status = {s.id: s for s in subs.get(customer, [])}
+        for sub_id in ours.get(customer, []):
+            sub = status.get(sub_id)
+            changes.append(
+                Change(
+                    customer,
+                    names[customer],
+                    sub_id,
+                    sub.name if sub else sub_id,
+                    "reactivate",
+                    sub.status if sub else "unknown",
+                    None,
+                    "pcsync suspended it; the customer is no longer at a suspend stage",
+                )
+            )
+    for customer, actions in sorted(by_customer.items()):
+        if "suspend" not in actions:
+            continue
+        approval = approvals.get(customer)
+        if approval is None:
+            waiting.append(
+                Waiting(
+                    customer,
+                    names[customer],
+                    f"needs approval: pcsync collections approve {customer}",
+                )
+            )
+            continue
+        active = [s for s in subs.get(customer, []) if s.status == "active"]
+        if not active:
+            waiting.append(Waiting(customer, names[customer], "no active subscriptions"))
+        stages = sorted({f.stage or "" for f in plan.for_customer(customer)} - {""})
+        changes.extend(
+            Change(
+                customer,
+                names[customer],
+                sub.id,
+                sub.name,
+                "suspend",
+                sub.status,
+                approval,
+                f"at stage {', '.join(stages)}; approved (approval {approval})",
+            )
+            for sub in active
+        )
+    return changes, waiting
+
+
+def prepare_apply(
+    settings: Settings, sessions: sessionmaker[Session], as_of: date, actor: str
+) -> ApplyPlan:
+    """Decide what an apply as of this date would change (changes nothing at Microsoft)."""
+    plan = plan_collections(settings, sessions, as_of)
+    with sessions.begin() as session:
+        approvals = {
+            c: a.id for c, a in valid_approvals(session, plan, actor, datetime.now(UTC)).items()
+        }
+        subs = _subscriptions(session)
+        ours = suspended_by_pcsync(session)
+        interrupted = len(
+            session.scalars(select(Action.id).where(Action.result == "pending")).all()
+        )
+    changes, waiting = _changes(plan, subs, approvals, ours)
+    suspending = len({c.customer_id for c in changes if c.action == "suspend"})
+    active = sum(1 for rows in subs.values() if any(s.status == "active" for s in rows))
+    return ApplyPlan(
+        as_of,
+        changes,
+        waiting,
+        interrupted,
+        suspending,
+        active,
+        _refusal(settings, suspending, active),
+    )
+
+
+def _settle_interrupted(
+    sessions: sessionmaker[Session], pc: PartnerCenter, actor: str, run: RunRecorder
+) -> set[tuple[str, str]]:
+    """Attempts left ``pending`` by a killed run: Microsoft's live status says how they ended.
+
+    Returns the (subscription, action) pairs found done, which need no new attempt.
+    """
+    with sessions() as session:
+        pending = session.scalars(select(Action).where(Action.result == "pending")).all()
+        todo = [(a.id, a.customer_id, a.subscription_id, a.action) for a in pending]
+    settled = set()
+    for action_id, customer, sub_id, verb in todo:
+        live = None
+        try:
+            live = pc.subscription(customer, sub_id)
+            done = live.status is TARGET[verb]
+            error = None if done else "interrupted before Microsoft answered; not applied"
+            after: str | None = live.status.value
+        except ConnectorError as exc:
+            done, error, after = False, f"interrupted; its outcome could not be read: {exc}", None
+        if done:
+            settled.add((sub_id, verb))
+        with sessions.begin() as session:
+            if live is not None:
+                upsert_subscriptions(session, customer, [live], datetime.now(UTC), run)
+            row = session.get_one(Action, action_id)
+            row.result, row.status_after, row.error = (
+                "succeeded" if done else "failed",
+                after,
+                error,
+            )
+            audit.record(
+                session,
+                verb,
+                actor,
+                customer_id=customer,
+                subscription_id=sub_id,
+                run_id=run.run_id,
+                result=row.result,
+                status_before=row.status_before,
+                status_after=after,
+                ms_request_id=row.ms_request_id,
+                error=error,
+                settled_after_interruption=True,
+            )
+    return settled
+
+
+def _attempt(
+    sessions: sessionmaker[Session],
+    pc: PartnerCenter,
+    change: Change,
+    actor: str,
+    run: RunRecorder,
+) -> tuple[str, str | None]:
+    """Make one change; returns the result (succeeded, unchanged, failed) and the error."""
+    with sessions.begin() as session:
+        row = Action(
+            run_id=run.run_id,
+            approval_id=change.approval_id,
+            customer_id=change.customer_id,
+            subscription_id=change.subscription_id,
+            action=change.action,
+            status_before=change.status_now,
+            result="pending",
+            requested_by=actor,
+            requested_at=datetime.now(UTC),
+        )
+        session.add(row)
+        session.flush()
+        action_id = row.id
+    outcome: StatusChange | None = None
+    error = request_id = None
+    try:
+        outcome = pc.set_status(change.customer_id, change.subscription_id, TARGET[change.action])
+        request_id = outcome.request_id
+    except ConnectorError as exc:
+        error, request_id = str(exc), getattr(exc, "request_id", None)
+    with sessions.begin() as session:
+        row = session.get_one(Action, action_id)
+        row.ms_request_id = request_id
+        if outcome is None:
+            row.result, row.error = "failed", error
+        else:
+            row.result = "succeeded" if outcome.changed else "unchanged"
+            row.status_before = outcome.before.status.value
+            row.status_after = outcome.after.status.value
+            upsert_subscriptions(
+                session, change.customer_id, [outcome.after], datetime.now(UTC), run
+            )
+        run.count(change.action, row.result)
+        audit.record(
+            session,
+            change.action,
+            actor,
+            customer_id=change.customer_id,
+            subscription_id=change.subscription_id,
+            run_id=run.run_id,
+            result=row.result,
+            status_before=row.status_before,
+            status_after=row.status_after,
+            ms_request_id=request_id,
+            approval_id=change.approval_id,
+            error=error,
+            why=change.why,
+        )
+        return row.result, error
+
+
+def execute_apply(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    plan: ApplyPlan,
+    connect: Callable[[], PartnerCenter],
+    actor: str,
+    progress: Callable[[Change, str, str | None], None] = lambda change, result, error: None,
+) -> ApplyOutcome:
+    """Make the prepared changes in Partner Center; raise ApplyError if any failed.
+
+    ``progress`` hears each change's result as it is made.
+    """
+    if plan.refusal is not None:
+        with sessions.begin() as session:
+            audit.record(
+                session,
+                "apply_refused",
+                actor,
+                as_of=plan.as_of.isoformat(),
+                reason=plan.refusal,
+                suspend_customers=plan.suspend_customers,
+            )
+        raise SafetyLimitError(f"{plan.refusal}: nothing was changed")
+    params = {"as_of": plan.as_of.isoformat(), "by": actor, "changes": len(plan.changes)}
+    with recorded_run(sessions, "collections_apply", "manual", params) as run:
+        outcome = ApplyOutcome(run.run_id)
+        if not plan.changes and not plan.interrupted:
+            return outcome
+        pc = connect()
+        settled = _settle_interrupted(sessions, pc, actor, run)
+        for change in plan.changes:
+            if (change.subscription_id, change.action) in settled:
+                continue
+            result, error = _attempt(sessions, pc, change, actor, run)
+            progress(change, result, error)
+            if error is not None:
+                outcome.failures.append((change, error))
+        outcome.counts = {
+            f"{verb} {result}": n
+            for verb in TARGET
+            for result, n in sorted(run.counts.get(verb, {}).items())
+        }
+        if outcome.failures:
+            raise ApplyError(
+                f"{len(outcome.failures)} of {len(plan.changes)} change(s) failed (first: "
+                f"{outcome.failures[0][0].subscription_id}: {outcome.failures[0][1]}); the others "
+                "were made — see `pcsync audit`, then rerun `pcsync collections apply --apply` "
+                "to finish"
+            )
+    return outcome

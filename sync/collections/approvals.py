@@ -1,0 +1,209 @@
+"""Approvals: an admin's go-ahead to suspend one customer, valid while nothing has changed.
+
+An approval records what the approver saw — per currency, the suspend stage
+and how much the customer had paid. It lapses after ``approval_valid_days``,
+when the customer pays anything more, or when it is no longer at a suspend
+stage; a lapsed approval is marked revoked, with the reason, and audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from reconciliation.errors import InputError
+from reconciliation.money import round_money
+from sync import audit
+from sync.collections.plan import CollectionsPlan, plan_collections
+from sync.config import Settings
+from sync.db.models import Approval, Customer
+
+__all__ = [
+    "ApprovalView",
+    "approve",
+    "lapse_reason",
+    "resolve_customers",
+    "revoke",
+    "valid_approvals",
+]
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    """An approval as the CLI reports it."""
+
+    id: int
+    customer_id: str
+    customer_name: str
+    approved_by: str
+    expires_at: datetime
+
+
+def resolve_customers(session: Session, given: Iterable[str]) -> dict[str, str]:
+    """Map each argument (tenant id or primary domain, any case) to a customer id."""
+    rows = session.execute(select(Customer.id, Customer.domain)).all()
+    by_name = {cid.lower(): cid for cid, _ in rows}
+    by_name |= {domain.lower(): cid for cid, domain in rows if domain}
+    found, unknown = {}, []
+    for name in given:
+        customer = by_name.get(name.strip().lower())
+        if customer is None:
+            unknown.append(name)
+        else:
+            found[name] = customer
+    if unknown:
+        raise InputError(
+            f"unknown customer(s): {', '.join(unknown)} (give a tenant id or primary domain; "
+            "run `pcsync sync` if the customer is new)",
+            tuple(f"{name}: no such customer" for name in unknown) if len(unknown) > 1 else (),
+        )
+    return found
+
+
+def _basis(plan: CollectionsPlan, customer_id: str) -> dict[str, dict[str, str]]:
+    basis = {}
+    for flag in plan.for_customer(customer_id):
+        if flag.action == "suspend":
+            paid = plan.ledgers[(customer_id, flag.currency)].paid
+            basis[flag.currency] = {"stage": flag.stage or "", "paid": str(paid)}
+    return basis
+
+
+def lapse_reason(approval: Approval, plan: CollectionsPlan, now: datetime) -> str | None:
+    """Why this approval no longer holds, or None while it does."""
+    if approval.expires_at <= now:
+        return f"expired {approval.expires_at:%Y-%m-%d %H:%M} UTC"
+    for currency, seen in sorted(approval.basis.items()):
+        flag = plan.flag(approval.customer_id, currency)
+        if flag is None or flag.action != "suspend":
+            now_at = f"{flag.action} at {flag.stage or 'no stage'}" if flag else "nothing owed"
+            return f"no longer at a suspend stage in {currency} (now {now_at})"
+        paid = plan.ledgers[(approval.customer_id, currency)].paid
+        more = paid - Decimal(seen["paid"])
+        if more > 0:
+            return f"the customer paid {round_money(more, currency)} {currency} since the approval"
+    return None
+
+
+def valid_approvals(
+    session: Session, plan: CollectionsPlan, actor: str, now: datetime
+) -> dict[str, Approval]:
+    """The approval in force per customer; lapsed ones are revoked with their reason."""
+    valid = {}
+    for approval in session.scalars(
+        select(Approval).where(Approval.revoked_at.is_(None)).order_by(Approval.id)
+    ):
+        reason = lapse_reason(approval, plan, now)
+        if reason is None:
+            valid[approval.customer_id] = approval
+            continue
+        approval.revoked_at, approval.revoked_reason = now, f"lapsed: {reason}"
+        audit.record(
+            session,
+            "approval_lapsed",
+            actor,
+            customer_id=approval.customer_id,
+            approval_id=approval.id,
+            reason=reason,
+        )
+    return valid
+
+
+def approve(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    customers: list[str],
+    as_of: date,
+    actor: str,
+    note: str | None = None,
+) -> list[ApprovalView]:
+    """Approve suspending each customer at a suspend stage; all or none.
+
+    A customer not flagged ``suspend`` as of the date is an input error: the
+    approval would authorise nothing the plan proposes.
+    """
+    plan = plan_collections(settings, sessions, as_of)
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        ids = resolve_customers(session, customers)
+        names = {cid: name for cid, name in session.execute(select(Customer.id, Customer.name))}
+        problems = []
+        for given, customer in ids.items():
+            if not _basis(plan, customer):
+                actions = [f"{f.action} ({f.currency})" for f in plan.for_customer(customer)]
+                problems.append(
+                    f"{given}: not flagged suspend as of {as_of} "
+                    f"(plan: {', '.join(actions) or 'nothing owed'}); nothing to approve"
+                )
+        if problems:
+            raise InputError(problems[0] if len(problems) == 1 else "; ".join(problems))
+        in_force = valid_approvals(session, plan, actor, now)
+        views = []
+        for customer in dict.fromkeys(ids.values()):
+            previous = in_force.get(customer)
+            basis = _basis(plan, customer)
+            approval = Approval(
+                customer_id=customer,
+                flag_id=plan.flag_ids[(customer, min(basis))],
+                approved_by=actor,
+                note=note,
+                approved_at=now,
+                expires_at=now + timedelta(days=settings.collections.approval_valid_days),
+                basis=basis,
+                revoked_at=None,
+            )
+            session.add(approval)
+            session.flush()
+            if previous is not None:
+                previous.revoked_at = now
+                previous.revoked_reason = f"superseded by approval {approval.id}"
+            audit.record(
+                session,
+                "approved",
+                actor,
+                customer_id=customer,
+                approval_id=approval.id,
+                note=note,
+                as_of=as_of.isoformat(),
+                expires_at=approval.expires_at.isoformat(),
+                basis=basis,
+            )
+            views.append(
+                ApprovalView(
+                    approval.id, customer, names.get(customer, customer), actor, approval.expires_at
+                )
+            )
+    return views
+
+
+def revoke(
+    sessions: sessionmaker[Session], customers: list[str], actor: str, reason: str | None
+) -> list[str]:
+    """Withdraw the approvals in force for these customers; the ids of those withdrawn."""
+    now = datetime.now(UTC)
+    withdrawn = []
+    with sessions.begin() as session:
+        ids = set(resolve_customers(session, customers).values())
+        for approval in session.scalars(
+            select(Approval).where(
+                Approval.revoked_at.is_(None),
+                Approval.expires_at > now,
+                Approval.customer_id.in_(ids),
+            )
+        ):
+            approval.revoked_at, approval.revoked_reason = now, f"revoked: {reason or 'by admin'}"
+            audit.record(
+                session,
+                "approval_revoked",
+                actor,
+                customer_id=approval.customer_id,
+                approval_id=approval.id,
+                reason=reason,
+            )
+            withdrawn.append(approval.customer_id)
+    return withdrawn

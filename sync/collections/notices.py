@@ -1,0 +1,243 @@
+"""Notices to customers: one message per customer, currency and stay at a stage.
+
+Messages are rendered from Jinja2 templates — ``<stage>.txt.j2``, else
+``<action>.txt.j2`` — looked up first in ``[notifications] templates_dir``,
+then among the shipped defaults. A template's first line is ``Subject: …``.
+With ``[notifications.smtp]`` they are sent over STARTTLS (credentials from
+the environment); otherwise they are written as ``.eml`` files for a person
+to send. A notice is recorded against the flag it was sent for, so a customer
+hears once per stage, and again only when it reaches another stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid
+from pathlib import Path
+from typing import Any
+
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from reconciliation.errors import ConfigError, NoticeError
+from reconciliation.money import round_money
+from reconciliation.policy import Flag
+from sync import audit
+from sync.collections.plan import CollectionsPlan
+from sync.config import NotificationsSettings, SmtpSettings
+from sync.db.models import Notice
+
+__all__ = ["NoticeOutcome", "render_notice", "send_notices"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NoticeOutcome:
+    """What one notices pass did."""
+
+    sent: list[str] = field(default_factory=list)  # recipients reached by SMTP
+    written: list[Path] = field(default_factory=list)  # .eml files
+    already: int = 0  # notices sent before for the same flag
+    no_recipient: list[str] = field(default_factory=list)  # customer ids
+
+
+def _environment(settings: NotificationsSettings) -> Environment:
+    loaders: list[Any] = []
+    if settings.templates_dir is not None:
+        loaders.append(FileSystemLoader(settings.templates_dir))
+    loaders.append(PackageLoader("sync.collections", "templates"))
+    return Environment(
+        loader=ChoiceLoader(loaders),
+        undefined=StrictUndefined,
+        autoescape=False,  # plain-text mail, never HTML  # noqa: S701
+        keep_trailing_newline=True,
+    )
+
+
+def _context(flag: Flag, plan: CollectionsPlan, settings: NotificationsSettings) -> dict[str, Any]:
+    ledger = plan.ledgers[(flag.customer_id, flag.currency)]
+    c = flag.currency
+    return {
+        "customer_id": flag.customer_id,
+        "customer_name": flag.customer_name,
+        "currency": c,
+        "stage": flag.stage,
+        "action": flag.action,
+        "as_of": plan.as_of.isoformat(),
+        "overdue_amount": str(round_money(flag.overdue_amount, c)),
+        "days_overdue": flag.days_overdue,
+        "charges": [
+            {
+                "invoice_id": charge.invoice_id,
+                "due_date": charge.due_date.isoformat(),
+                "amount": str(round_money(charge.amount, c)),
+                "unpaid": str(round_money(part, c)),
+            }
+            for charge, part in ledger.overdue_charges()
+        ],
+        "sender_name": settings.sender_name,
+    }
+
+
+def render_notice(
+    flag: Flag, plan: CollectionsPlan, settings: NotificationsSettings, recipient: str | None
+) -> EmailMessage:
+    """The message for one flag, from its stage's template (or its action's)."""
+    env = _environment(settings)
+    names = [f"{flag.stage}.txt.j2", f"{flag.action}.txt.j2"]
+    try:
+        template = env.select_template(names)
+        text = template.render(_context(flag, plan, settings))
+    except TemplateNotFound as exc:
+        raise ConfigError(
+            f"[notifications] templates_dir: no template {' or '.join(names)} for stage "
+            f"{flag.stage!r}; add one or remove templates_dir to use the shipped ones"
+        ) from exc
+    except TemplateError as exc:
+        where = getattr(exc, "filename", None) or names[0]
+        line = getattr(exc, "lineno", None)
+        raise ConfigError(
+            f"notice template {where}{f':{line}' if line else ''}: {exc.message}"
+        ) from exc
+    head, _, body = text.partition("\n")
+    if not head.startswith("Subject:"):
+        raise ConfigError(
+            f"notice template {template.filename or names[0]}: the first line must be 'Subject: …'"
+        )
+    message = EmailMessage()
+    message["Subject"] = head.removeprefix("Subject:").strip()
+    message["From"] = formataddr((settings.sender_name, settings.from_address))
+    if recipient:
+        message["To"] = recipient
+    if settings.reply_to:
+        message["Reply-To"] = settings.reply_to
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = make_msgid(domain=settings.from_address.rpartition("@")[2] or None)
+    message.set_content(body.lstrip("\n"))
+    return message
+
+
+def _smtp_send(smtp: SmtpSettings, message: EmailMessage) -> None:
+    context = ssl.create_default_context(cafile=str(smtp.ca_file) if smtp.ca_file else None)
+    user = os.environ.get(smtp.username_env, "") if smtp.username_env else ""
+    password = os.environ.get(smtp.password_env, "")
+    if user and not password:
+        raise ConfigError(
+            f"[notifications.smtp] password_env: set the environment variable {smtp.password_env}"
+        )
+    try:
+        with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds) as server:
+            server.starttls(context=context)  # never send credentials or mail in clear
+            if user:
+                server.login(user, password)
+            server.send_message(message)
+    except (smtplib.SMTPException, OSError) as exc:
+        # smtplib's texts carry the server's answer, never our password.
+        raise NoticeError(f"SMTP {smtp.host}:{smtp.port}: {exc}") from exc
+
+
+def _eml_path(folder: Path, plan: CollectionsPlan, flag: Flag) -> Path:
+    name = f"{plan.as_of}-{flag.customer_id}-{flag.currency}-{flag.stage}.eml"
+    return folder / name
+
+
+def _already_sent(session: Session) -> set[int]:
+    return set(session.scalars(select(Notice.flag_id)))
+
+
+def send_notices(
+    settings: NotificationsSettings,
+    sessions: sessionmaker[Session],
+    plan: CollectionsPlan,
+    recipient_for: Callable[[str], str | None],
+    actor: str,
+) -> NoticeOutcome:
+    """Send (or write) the notice of every flagged customer that has not had it yet.
+
+    ``recipient_for`` gives a customer's billing address; a customer without
+    one is skipped (and retried next time) when mailing by SMTP.
+    """
+    outcome = NoticeOutcome()
+    with sessions() as session:
+        done = _already_sent(session)
+    failures = []
+    for flag in plan.flags:
+        if flag.action not in ("follow_up", "suspend") or flag.stage is None:
+            continue
+        flag_id = plan.flag_ids.get((flag.customer_id, flag.currency))
+        if flag_id is None:
+            continue  # the plan was not stored
+        if flag_id in done:
+            outcome.already += 1
+            continue
+        recipient = settings.recipients.get(flag.customer_id) or recipient_for(flag.customer_id)
+        if settings.smtp is not None and not recipient:
+            log.warning(
+                'no billing address for %s (%s): set [notifications.recipients."%s"]',
+                flag.customer_name,
+                flag.customer_id,
+                flag.customer_id,
+            )
+            outcome.no_recipient.append(flag.customer_id)
+            continue
+        message = render_notice(flag, plan, settings, recipient)
+        if settings.smtp is not None:
+            try:
+                _smtp_send(settings.smtp, message)
+            except NoticeError as exc:
+                failures.append(f"{flag.customer_name} ({flag.currency}): {exc}")
+                continue
+            channel, where = "smtp", recipient
+            outcome.sent.append(str(recipient))
+        else:
+            path = _eml_path(settings.out_dir, plan, flag)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(bytes(message))
+            channel, where = "eml", recipient
+            outcome.written.append(path)
+        with sessions.begin() as session:
+            session.add(
+                Notice(
+                    customer_id=flag.customer_id,
+                    currency=flag.currency,
+                    stage=flag.stage,
+                    flag_id=flag_id,
+                    channel=channel,
+                    recipient=where,
+                    message_id=message["Message-ID"],
+                    sent_at=datetime.now(UTC),
+                )
+            )
+            audit.record(
+                session,
+                "notice_sent" if channel == "smtp" else "notice_written",
+                actor,
+                customer_id=flag.customer_id,
+                currency=flag.currency,
+                stage=flag.stage,
+                recipient=where,
+                subject=message["Subject"],
+                file=None if channel == "smtp" else str(_eml_path(settings.out_dir, plan, flag)),
+            )
+    if failures:
+        raise NoticeError(
+            f"{len(failures)} notice(s) not sent ({failures[0]}); they are retried next time"
+        )
+    return outcome

@@ -1,0 +1,201 @@
+"""The collections plan: the policy applied to today's ledgers, with the flags kept as history.
+
+Every plan that is stored updates ``collection_flags``: a customer's open flag
+(per currency) is kept while its action and stage stay the same, and closed
+(``left_at``) when they change or the customer drops out of the plan. So the
+table answers "when did this customer enter and leave each stage", and a
+flag's id names one stay at one stage — approvals and notices hang off it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from reconciliation.errors import ConfigError
+from reconciliation.ledger import CustomerLedger
+from reconciliation.policy import Flag, Policy, Stage, Term, plan
+from reconciliation.result import reconcile
+from sync.config import CollectionsSettings, CollectionStage, Settings
+from sync.db.models import Action, CollectionFlag, Customer, Subscription
+from sync.reconcile import load_inputs
+
+__all__ = ["CollectionsPlan", "plan_collections", "policy_from_settings", "suspended_by_pcsync"]
+
+Key = tuple[str, str]  # customer id, currency
+
+
+@dataclass(frozen=True)
+class CollectionsPlan:
+    """Flags as of a date, the ledgers behind them, and the stored flag ids."""
+
+    as_of: date
+    flags: list[Flag]
+    ledgers: dict[Key, CustomerLedger]
+    flag_ids: dict[Key, int]
+
+    def flag(self, customer_id: str, currency: str) -> Flag | None:
+        """This customer's flag in this currency, if it has one."""
+        return next(
+            (f for f in self.flags if (f.customer_id, f.currency) == (customer_id, currency)),
+            None,
+        )
+
+    def for_customer(self, customer_id: str) -> list[Flag]:
+        """This customer's flags, one per currency."""
+        return [f for f in self.flags if f.customer_id == customer_id]
+
+
+def _stages(stages: tuple[CollectionStage, ...]) -> list[Stage]:
+    return [Stage(s.name, s.days_overdue, s.action, s.min_amount) for s in stages]
+
+
+def policy_from_settings(settings: Settings) -> Policy:
+    """The validated ``[collections]`` section as a policy, with named policies and overrides."""
+    section: CollectionsSettings = settings.collections
+    named = {
+        name: Policy(
+            stages=_stages(p.stages),
+            min_overdue_amount=(
+                section.min_overdue_amount if p.min_overdue_amount is None else p.min_overdue_amount
+            ),
+            terms_ending_days=section.terms_ending_days,
+        )
+        for name, p in section.policies.items()
+    }
+    exempt = {c.lower() for c in section.exempt_customers}
+    exempt |= {c.lower() for c, o in section.overrides.items() if o.exempt}
+    return Policy(
+        stages=_stages(section.stages),
+        min_overdue_amount=section.min_overdue_amount,
+        exempt_customers=frozenset(exempt),
+        per_customer={
+            customer.lower(): named[o.policy]
+            for customer, o in section.overrides.items()
+            if o.policy is not None
+        },
+        terms_ending_days=section.terms_ending_days,
+    )
+
+
+def _check_customers_known(session: Session, section: CollectionsSettings) -> None:
+    # A mistyped exempt id would leave the customer it meant unprotected: refuse it.
+    named = section.customer_ids()
+    if not named:
+        return
+    known = set(session.scalars(select(Customer.id)))
+    unknown = sorted(named - known)
+    if known and unknown:
+        raise ConfigError(
+            f"[collections] names customer id(s) not in Partner Center: {', '.join(unknown)}; "
+            "fix exempt_customers / [collections.overrides] (ids are customer tenant ids)"
+        )
+
+
+def suspended_by_pcsync(session: Session) -> dict[str, list[str]]:
+    """Per customer, the subscriptions pcsync itself suspended and has not reactivated.
+
+    A subscription is pcsync's when its latest change was a suspension that
+    succeeded. A suspension that found it already suspended ("unchanged")
+    changes nothing — someone else's suspension stays theirs, pcsync's stays
+    pcsync's — while a reactivation, made or found already done, ends it.
+    """
+    decisive = or_(
+        Action.result == "succeeded",
+        and_(Action.result == "unchanged", Action.action == "reactivate"),
+    )
+    latest = (
+        select(Action.subscription_id, func.max(Action.id).label("last"))
+        .where(decisive)
+        .group_by(Action.subscription_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Action.customer_id, Action.subscription_id)
+        .join(latest, Action.id == latest.c.last)
+        .where(Action.action == "suspend", Action.result == "succeeded")
+        .order_by(Action.customer_id, Action.subscription_id)
+    )
+    found: dict[str, list[str]] = defaultdict(list)
+    for customer, subscription in rows:
+        found[customer].append(subscription)
+    return dict(found)
+
+
+def _terms(session: Session) -> dict[str, list[Term]]:
+    terms: dict[str, list[Term]] = defaultdict(list)
+    rows = session.execute(
+        select(
+            Subscription.customer_id,
+            Subscription.id,
+            Subscription.friendly_name,
+            Subscription.offer_name,
+            Subscription.commitment_end_date,
+        ).where(Subscription.status == "active")
+    )
+    for customer, sub_id, friendly, offer, end in rows:
+        terms[customer].append(
+            Term(sub_id, friendly or offer or sub_id, end.date() if end else None)
+        )
+    return dict(terms)
+
+
+def store_flags(session: Session, flags: list[Flag], as_of: date, now: datetime) -> dict[Key, int]:
+    """Keep the flag history: same action and stage → same row; a change closes it."""
+    open_rows = {
+        (row.customer_id, row.currency): row
+        for row in session.scalars(select(CollectionFlag).where(CollectionFlag.left_at.is_(None)))
+    }
+    ids: dict[Key, int] = {}
+    for flag in flags:
+        key = (flag.customer_id, flag.currency)
+        row = open_rows.pop(key, None)
+        if row is not None and (row.action, row.stage) != (flag.action, flag.stage):
+            row.left_at = now
+            row = None
+        if row is None:
+            row = CollectionFlag(
+                customer_id=flag.customer_id,
+                currency=flag.currency,
+                action=flag.action,
+                stage=flag.stage,
+                entered_at=now,
+                left_at=None,
+            )
+            session.add(row)
+        row.overdue_amount = flag.overdue_amount
+        row.days_overdue = flag.days_overdue
+        row.reasons = list(flag.reasons)
+        row.as_of = as_of
+        session.flush()
+        ids[key] = row.id
+    for row in open_rows.values():  # no longer owes anything, nor has anything to reactivate
+        row.left_at = now
+    return ids
+
+
+def plan_collections(
+    settings: Settings, sessions: sessionmaker[Session], as_of: date, *, store: bool = True
+) -> CollectionsPlan:
+    """Flags per customer and currency as of a date, from a fresh reconciliation.
+
+    ``store`` records them in the flag history (reports, which may look at any
+    date, pass False).
+    """
+    with sessions() as session:
+        _check_customers_known(session, settings.collections)
+        inputs = load_inputs(session, settings, as_of)
+        suspended = suspended_by_pcsync(session)
+        terms = _terms(session)
+    result = reconcile(inputs)
+    flags = plan(result.ledgers, policy_from_settings(settings), inputs.customers, suspended, terms)
+    ids: dict[Key, int] = {}
+    if store:
+        with sessions.begin() as session:
+            ids = store_flags(session, flags, as_of, datetime.now(UTC))
+    ledgers = {(ledger.customer_id, ledger.currency): ledger for ledger in result.ledgers}
+    return CollectionsPlan(as_of, flags, ledgers, ids)

@@ -1,0 +1,226 @@
+"""Approvals, apply (suspend / reactivate), safety limits, audit and flag history.
+
+Against the simulator on SQLite and PostgreSQL, through the command line.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from sync.db.models import Action, Approval, CollectionFlag
+from tests.world import AS_OF, World
+
+
+def _no_azure_refusal(world: World, customer: str) -> None:
+    # The customer's Azure subscriptions were cancelled, so its Azure plan may be suspended.
+    for sub in world.subs_of(customer):
+        sub.pop("_hasActiveAzureSubscriptions", None)
+
+
+def test_dry_run_changes_nothing(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert world.cli("collections", "approve", world.never, "--as-of", AS_OF, "--by", "ana") == 0
+    before = world.statuses()
+    assert world.cli("collections", "apply", "--as-of", AS_OF) == 0
+    out = capsys.readouterr().out
+    active = [s["id"] for s in world.subs_of(world.never) if s["status"] == "active"]
+    assert active
+    assert all(f"[{sub}], now active" in out for sub in active)
+    assert "dry run: nothing changed" in out
+    assert world.patches() == 0
+    assert world.statuses() == before
+    with world.engine.connect() as c:
+        assert c.scalar(sa.select(sa.func.count()).select_from(Action.__table__)) == 0
+
+
+def test_apply_suspends_the_approved_then_payment_reactivates_exactly_those(
+    world: World, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    never = world.never
+    _no_azure_refusal(world, never)
+    # Someone else suspended one of its subscriptions: pcsync must leave that one alone.
+    theirs = world.subs_of(never)[0]
+    theirs["status"] = "suspended"
+    assert world.cli("sync", "--only", "subscriptions") == 0
+    unapproved = [c for c in world.suspend_customers() if c != never]
+    assert unapproved, "the simulator has a second customer at the suspend stage"
+    before = world.statuses()
+
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF, "--by", "ana") == 0
+    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply", "--by", "ana") == 0
+    after = world.statuses()
+    ours = {s["id"] for s in world.subs_of(never) if before[s["id"]] == "active"}
+    assert ours
+    assert {sub for sub in after if after[sub] != before[sub]} == ours
+    assert all(after[sub] == "suspended" for sub in ours)
+    events = [e for e in world.audit(never) if e["event"] == "suspend"]
+    assert {e["subscription_id"] for e in events} == ours
+    assert all(e["actor"] == "ana" and e["details"]["result"] == "succeeded" for e in events)
+    assert all(e["details"]["status_before"] == "active" for e in events)
+    assert all(e["details"]["ms_request_id"] for e in events)
+    for customer in unapproved:  # not approved: not touched, not even read
+        assert all(after[s["id"]] == before[s["id"]] for s in world.subs_of(customer))
+
+    patches = world.patches()
+    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.patches() == patches  # nothing left to do
+
+    world.pay_everything(never)
+    capsys.readouterr()
+    assert world.cli("collections", "apply", "--as-of", AS_OF) == 0
+    assert "reactivate" in capsys.readouterr().out
+    assert world.statuses() == after  # the dry run did not reactivate
+    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    final = world.statuses()
+    assert all(final[sub] == "active" for sub in ours)
+    assert final[theirs["id"]] == "suspended"  # not pcsync's to reactivate
+    assert final == {**before, theirs["id"]: "suspended"}
+    events = world.audit(never)
+    assert any(e["event"] == "approval_lapsed" for e in events)
+    assert {e["subscription_id"] for e in events if e["event"] == "reactivate"} == ours
+    plan = world._json("collections", "plan", "--as-of", AS_OF, "--json")
+    assert all(f["action"] != "reactivate" for f in plan["flags"] if f["customer_id"] == never)
+
+
+@pytest.mark.parametrize(
+    "limit", ["max_suspend_customers = 1", "max_suspend_share = 0.1"], ids=["count", "share"]
+)
+def test_a_safety_limit_refuses_the_whole_apply(world: World, limit: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    world.configure(f"[collections]\n{limit}")
+    both = world.suspend_customers()
+    assert len(both) == 2  # 2 of 12 customers: over one customer and over a tenth
+    assert world.cli("collections", "approve", *both, "--as-of", AS_OF) == 0
+    before = world.statuses()
+    capsys.readouterr()
+    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 1
+    err = capsys.readouterr().err
+    assert limit.split(" = ")[0] in err
+    assert "nothing was changed" in err
+    assert world.patches() == 0
+    assert world.statuses() == before
+    assert [e["event"] for e in world.audit()].count("apply_refused") == 1
+    assert world.cli("collections", "apply", "--as-of", AS_OF) == 1  # the dry run says so too
+
+
+def test_a_refusal_midway_then_a_rerun_finishes_without_repeating(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    never = world.never
+    azure = next(s for s in world.subs_of(never) if s.get("_hasActiveAzureSubscriptions"))
+    others = [s["id"] for s in world.subs_of(never) if s is not azure]
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF) == 0
+    capsys.readouterr()
+    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 1
+    captured = capsys.readouterr()
+    assert "900115" in captured.out
+    assert "Azure plan cannot be moved to suspended" in captured.out
+    assert "1 of 3 change(s) failed" in captured.err
+    assert "rerun" in captured.err
+    assert all(world.statuses()[sub] == "suspended" for sub in others)
+    assert world.statuses()[azure["id"]] == "active"
+
+    _no_azure_refusal(world, never)  # the partner cancels the Azure subscriptions
+    patches = world.patches()
+    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.patches() == patches + 1  # only the one that failed
+    assert all(status == "suspended" for sub, status in world.statuses().items() if sub in others)
+    assert world.statuses()[azure["id"]] == "suspended"
+    attempts = [e for e in world.audit(never) if e["event"] == "suspend"]
+    assert len(attempts) == 4  # one row per attempt: 3, then the retry
+    failed = [e for e in attempts if e["details"]["result"] == "failed"]
+    assert [e["subscription_id"] for e in failed] == [azure["id"]]
+    assert "900115" in failed[0]["details"]["error"]
+
+
+def test_an_interrupted_attempt_is_settled_from_microsofts_answer(world: World) -> None:
+    never = world.never
+    _no_azure_refusal(world, never)
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF) == 0
+    # A run killed after Microsoft suspended the subscription but before it heard back.
+    sub = world.subs_of(never)[0]
+    sub["status"] = "suspended"
+    with world.sessions.begin() as session:
+        session.add(
+            Action(
+                customer_id=never,
+                subscription_id=sub["id"],
+                action="suspend",
+                status_before="active",
+                result="pending",
+                requested_by="ana",
+                requested_at=datetime.now(UTC),
+            )
+        )
+    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    with world.engine.connect() as c:
+        results = dict(
+            c.execute(
+                sa.select(Action.subscription_id, Action.result).where(
+                    Action.subscription_id == sub["id"]
+                )
+            ).all()
+        )
+    assert results == {sub["id"]: "succeeded"}  # pcsync's own suspension: it will reactivate it
+    world.pay_everything(never)
+    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.statuses()[sub["id"]] == "active"
+
+
+def test_exempt_customers_are_never_flagged_and_cannot_be_approved(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    world.configure(f'[collections]\nexempt_customers = ["{world.never}"]')
+    plan = world._json("collections", "plan", "--as-of", AS_OF, "--json")
+    (flag,) = [f for f in plan["flags"] if f["customer_id"] == world.never]
+    assert (flag["action"], flag["reasons"][0]) == ("none", "exempt")
+    capsys.readouterr()
+    assert world.cli("collections", "approve", world.never, "--as-of", AS_OF) == 2
+    assert "nothing to approve" in capsys.readouterr().err
+    with world.engine.connect() as c:
+        assert c.scalar(sa.select(sa.func.count()).select_from(Approval.__table__)) == 0
+
+
+def test_an_unknown_exempt_id_is_a_config_error(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    world.configure('[collections]\nexempt_customers = ["not-a-customer"]')
+    assert world.cli("collections", "plan", "--as-of", AS_OF) == 2
+    assert "not-a-customer" in capsys.readouterr().err
+
+
+def test_a_customer_policy_override(world: World) -> None:
+    world.configure(
+        f'[collections.overrides."{world.never}"]\npolicy = "patient"\n'
+        "[[collections.policies.patient.stages]]\n"
+        'name = "late"\ndays_overdue = 365\naction = "suspend"\n'
+    )
+    plan = world._json("collections", "plan", "--as-of", AS_OF, "--json")
+    (flag,) = [f for f in plan["flags"] if f["customer_id"] == world.never]
+    assert (flag["action"], flag["stage"]) == ("none", None)
+
+
+def test_an_approval_expires(world: World) -> None:
+    assert world.cli("collections", "approve", world.never, "--as-of", AS_OF) == 0
+    with world.sessions.begin() as session:
+        session.execute(
+            sa.update(Approval).values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.patches() == 0
+    lapsed = [e for e in world.audit(world.never) if e["event"] == "approval_lapsed"]
+    assert len(lapsed) == 1
+    assert "expired" in lapsed[0]["details"]["reason"]
+
+
+def test_flags_keep_their_history(world: World) -> None:
+    (tailspin,) = [c for c in world.suspend_customers() if c != world.never]
+    assert world.cli("collections", "plan", "--as-of", "2026-10-01") == 0
+    assert world.cli("collections", "plan", "--as-of", "2026-10-02") == 0  # same stage: same row
+    assert world.cli("collections", "plan", "--as-of", AS_OF) == 0
+    with world.engine.connect() as c:
+        rows = c.execute(
+            sa.select(CollectionFlag.stage, CollectionFlag.as_of, CollectionFlag.left_at)
+            .where(CollectionFlag.customer_id == tailspin)
+            .order_by(CollectionFlag.id)
+        ).all()
+    assert [row.stage for row in rows] == ["final_notice", "suspend"]  # one row per stay
+    assert rows[-1].stage == "suspend"
+    assert rows[-1].left_at is None
+    assert all(row.left_at is not None for row in rows[:-1])
+    assert str(rows[0].as_of) == "2026-10-02"  # the stay was refreshed, not duplicated

@@ -1,0 +1,169 @@
+"""Notices: rendered from templates, sent over STARTTLS to a local SMTP server, once per stage."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from sync.daemon import Daemon
+from tests.world import World
+
+SMTP_USER, SMTP_PASSWORD = "pcsync", "smtp-test-password"
+
+
+class Mailbox:
+    """What the SMTP server received, and who logged in."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], Message]] = []
+        self.logins: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
+        return "250 OK"
+
+    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any):  # type: ignore[no-untyped-def]
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            SMTP_USER.encode(),
+            SMTP_PASSWORD.encode(),
+        )
+        if ok:
+            self.logins.append(SMTP_USER)
+        return AuthResult(success=ok)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server(world: World, monkeypatch):  # type: ignore[no-untyped-def]
+    """A local SMTP server that demands STARTTLS and a login, with the simulator's certificate."""
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(world.sim.tls.cert, world.sim.tls.key)
+    mailbox = Mailbox()
+    port = _free_port()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=tls,
+        require_starttls=True,
+        auth_require_tls=True,
+        authenticator=mailbox.authenticate,
+    )
+    controller.start()
+    monkeypatch.setenv("PCSYNC_SMTP_USER", SMTP_USER)
+    monkeypatch.setenv("PCSYNC_SMTP_PASSWORD", SMTP_PASSWORD)
+    world.configure(
+        '[notifications]\nfrom_address = "ar@partner.example"\nsender_name = "Partner AR"\n'
+        f'[notifications.smtp]\nhost = "localhost"\nport = {port}\n'
+        'username_env = "PCSYNC_SMTP_USER"\npassword_env = "PCSYNC_SMTP_PASSWORD"\n'
+        f'ca_file = "{world.sim.tls.ca}"\n'
+    )
+    yield mailbox
+    controller.stop()
+
+
+def _stages(world: World, as_of: str) -> dict[tuple[str, str], str]:
+    plan = world._json("collections", "plan", "--as-of", as_of, "--json")
+    return {
+        (f["customer_id"], f["currency"]): f["stage"]
+        for f in plan["flags"]
+        if f["action"] in ("follow_up", "suspend")
+    }
+
+
+def test_notices_go_out_over_starttls_once_per_stage(world: World, smtp_server: Mailbox) -> None:
+    early = _stages(world, "2026-10-01")
+    assert world.cli("collections", "notify", "--as-of", "2026-10-01") == 0
+    assert len(smtp_server.messages) == len(early) > 0
+    assert len(smtp_server.logins) == len(early)  # every session logged in, after STARTTLS
+    domains = {c["id"]: c["companyProfile"]["domain"] for c in world.sim.data.customers}
+    for recipients, message in smtp_server.messages:
+        customer = next(c for c, d in domains.items() if recipients == [f"ap@{d}"])
+        assert message["To"] == recipients[0]  # the billing profile's address
+        assert message["From"] == "Partner AR <ar@partner.example>"
+        assert "overdue" in message["Subject"]
+        body = message.get_payload()
+        assert "invoice G" in body
+        assert customer not in body
+
+    assert world.cli("collections", "notify", "--as-of", "2026-10-01") == 0
+    assert len(smtp_server.messages) == len(early)  # nothing twice
+
+    late = _stages(world, "2026-11-25")
+    moved = {key for key, stage in late.items() if early.get(key) != stage}
+    assert moved  # e.g. final notice → suspend
+    assert world.cli("collections", "notify", "--as-of", "2026-11-25") == 0
+    assert len(smtp_server.messages) == len(early) + len(moved)
+    subjects = [m["Subject"] for _, m in smtp_server.messages[len(early) :]]
+    assert any(s.startswith("Service suspension") for s in subjects)
+    sent = [e for e in world.audit() if e["event"] == "notice_sent"]
+    assert len(sent) == len(smtp_server.messages)
+
+
+def test_without_smtp_notices_are_written_as_eml_files(world: World, tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "suspend.txt.j2").write_text(
+        "Subject: Account on hold ({{ currency }})\n\nDear {{ customer_name }}, "
+        "{{ overdue_amount }} {{ currency }} is {{ days_overdue }} days late.\n"
+    )
+    world.configure(
+        f'[notifications]\ntemplates_dir = "{templates}"\nout_dir = "{tmp_path / "out"}"'
+    )
+    assert world.cli("collections", "notify", "--as-of", "2026-11-25") == 0
+    files = sorted((tmp_path / "out").glob("*.eml"))
+    expected = _stages(world, "2026-11-25")
+    assert len(files) == len(expected)
+    held = [
+        message_from_bytes(f.read_bytes())
+        for f in files
+        if message_from_bytes(f.read_bytes())["Subject"].startswith("Account on hold")
+    ]
+    assert len(held) == sum(1 for stage in expected.values() if stage == "suspend")
+    assert all(m["To"].startswith("ap@") for m in held)
+    assert world.cli("collections", "notify", "--as-of", "2026-11-25") == 0
+    assert sorted((tmp_path / "out").glob("*.eml")) == files
+
+
+def test_a_broken_template_is_one_clear_error(world: World, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "reminder.txt.j2").write_text("Subject: hi\n\n{{ customer_name }\n")
+    world.configure(f'[notifications]\ntemplates_dir = "{templates}"\nout_dir = "{tmp_path}"')
+    capsys.readouterr()
+    assert world.cli("collections", "notify", "--as-of", "2026-11-25") == 2
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert error.startswith("pcsync: error: notice template ")
+    assert "reminder.txt.j2:3" in error
+
+
+def test_the_scheduled_round_posts_a_summary_to_the_webhook(world: World, tmp_path: Path) -> None:
+    world.configure(
+        '[notifications]\nwebhook_url = "https://hooks.example.com/services/T0/B0/secret"\n'
+        f'out_dir = "{tmp_path / "out"}"'
+    )
+    daemon = Daemon(world.settings, world.engine, world.sessions)
+    with responses.RequestsMock() as mock:
+        mock.add_passthru(world.sim.base_url)
+        hook = mock.post("https://hooks.example.com/services/T0/B0/secret", status=200)
+        daemon.collections_job()
+    (call,) = hook.calls
+    text = json.loads(call.request.body)["text"]
+    assert text.startswith("pcsync collections as of ")
+    assert "to suspend" in text
+    assert "notices:" in text

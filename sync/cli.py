@@ -684,14 +684,16 @@ def demo(folder: str) -> None:
                 f"reconcile: as of {today}: {len(result.ledgers)} customer balance(s), "
                 f"{overdue} overdue, {len(result.findings)} finding(s)"
             )
-            flags = plan_collections(settings, sessions, today).flags
+            round_ = run_collections_round(settings, sessions, today, "pcsync demo")
+            flags = round_.plan.flags
             counts = {
                 a: sum(1 for f in flags if f.action == a)
                 for a in ("suspend", "follow_up", "reactivate")
             }
             click.echo(
                 f"collections: {counts['suspend']} to suspend (needs approval), "
-                f"{counts['follow_up']} to follow up, {counts['reactivate']} to reactivate"
+                f"{counts['follow_up']} to follow up, {counts['reactivate']} to reactivate; "
+                f"{len(round_.notices.written)} notice(s) in {settings.notifications.out_dir}"
             )
             written = write_reports(
                 settings, sessions, today, ("xlsx", "html", "csv", "json"), work / "reports"

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import PartnerCenter, StatusChange, SubscriptionStatus
-from reconciliation.errors import ApplyError, ConnectorError, SafetyLimitError
+from reconciliation.errors import ApiError, ApplyError, ConnectorError, SafetyLimitError
 from sync import audit
 from sync.collections.approvals import valid_approvals
 from sync.collections.plan import CollectionsPlan, plan_collections, suspended_by_pcsync
@@ -272,6 +272,13 @@ def _settle_interrupted(
     return settled
 
 
+def _refusal_text(exc: ConnectorError) -> str:
+    # Microsoft's own code and words are what a support case and the admin need.
+    if isinstance(exc, ApiError) and exc.code and exc.description:
+        return f"Microsoft refused ({exc.status} {exc.code}): {exc.description}"
+    return str(exc)
+
+
 def _attempt(
     sessions: sessionmaker[Session],
     pc: PartnerCenter,
@@ -301,7 +308,7 @@ def _attempt(
         outcome = pc.set_status(change.customer_id, change.subscription_id, TARGET[change.action])
         request_id = outcome.request_id
     except ConnectorError as exc:
-        error, request_id = str(exc), getattr(exc, "request_id", None)
+        error, request_id = _refusal_text(exc), getattr(exc, "request_id", None)
     with sessions.begin() as session:
         row = session.get_one(Action, action_id)
         row.ms_request_id = request_id

@@ -39,6 +39,7 @@ from sync.collections import plan_collections
 from sync.collections.apply import ApplyPlan, Change, execute_apply, prepare_apply
 from sync.collections.approvals import approve, resolve_customers, revoke
 from sync.collections.job import run_collections_round
+from sync.collections.plan import flag_history
 from sync.config import Settings, load_settings, resolve_config_path
 from sync.db.engine import make_engine, make_session_factory, ping
 from sync.db.migrate import require_current, upgrade
@@ -68,11 +69,14 @@ class App:
     def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings(self.config_path)
-            secret = self._settings.partner_center.client_secret
+            secrets = (
+                self._settings.partner_center.client_secret,
+                self._settings.notifications.webhook_url,
+            )
             configure_logging(
                 self.verbosity,
                 self.log_format,
-                [secret.get_secret_value()] if secret else [],
+                [secret.get_secret_value() for secret in secrets if secret],
             )
         return self._settings
 
@@ -469,6 +473,42 @@ def collections_plan(app: App, as_of: str | None, as_json: bool) -> None:
                 click.echo(f"      {reason}")
 
 
+def _customer_id(app: App, given: str | None) -> str | None:
+    """A ``--customer`` value (tenant id or domain) as a customer id."""
+    if given is None:
+        return None
+    with app.sessions() as session:
+        return resolve_customers(session, [given])[given]
+
+
+@collections.command("history")
+@click.option("--customer", metavar="ID", help="Only this customer (tenant id or domain).")
+@click.option("--json", "as_json", is_flag=True, help="Print the stays as one JSON document.")
+@click.pass_obj
+def collections_history(app: App, customer: str | None, as_json: bool) -> None:
+    """When each customer entered and left each stage (from the stored plans)."""
+    customer_id = _customer_id(app, customer)
+    stays = flag_history(app.sessions, customer_id)
+    if as_json:
+        _echo_json({"stays": [stay.as_json() for stay in stays]})
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("customer", "currency", "action", "stage", "entered (UTC)", "left (UTC)"):
+        table.add_column(column)
+    table.add_column("overdue at last plan", justify="right")
+    for stay in stays:
+        table.add_row(
+            stay.customer_id,
+            stay.currency,
+            stay.action,
+            stay.stage or "-",
+            f"{stay.entered_at:%Y-%m-%d %H:%M}",
+            f"{stay.left_at:%Y-%m-%d %H:%M}" if stay.left_at else "(current)",
+            f"{stay.as_json()['overdue_amount']} as of {stay.last_as_of}",
+        )
+    Console(soft_wrap=True).print(table)
+
+
 _BY = click.option("--by", "by", metavar="NAME", help="Who is acting (default: the OS user).")
 
 
@@ -590,10 +630,7 @@ def collections_notify(app: App, as_of: str | None, by: str | None) -> None:
 @click.pass_obj
 def audit_command(app: App, customer: str | None, limit: int | None, as_json: bool) -> None:
     """The audit log: approvals, suspensions, reactivations, notices and refusals."""
-    customer_id = None
-    if customer is not None:
-        with app.sessions() as session:
-            customer_id = resolve_customers(session, [customer])[customer]
+    customer_id = _customer_id(app, customer)
     entries = list_audit(app.sessions, customer_id, limit)
     if as_json:
         _echo_json({"entries": [entry.as_json() for entry in entries]})

@@ -454,14 +454,11 @@ class NotificationsSettings(_Section):
     sender_name: Text = "Accounts receivable"
     templates_dir: ConfigPath | None = None
     out_dir: ConfigPath = Path("notices")
-    webhook_url: Text = ""
+    # Webhook URLs carry their own credential, so the URL comes from the environment.
+    webhook_url_env: Text = ""
     recipients: dict[str, Name] = {}
     smtp: SmtpSettings | None = None
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _webhook(cls, value: str) -> str:
-        return value and _https_url(value)
+    webhook_url: SecretStr | None = Field(default=None, exclude=True)  # from webhook_url_env
 
 
 class ReportsSettings(_Section):
@@ -563,6 +560,22 @@ def _config_error(path: Path, problems: list[str]) -> ConfigError:
     return ConfigError(f"config file {path}: {count}: " + "; ".join(problems), tuple(problems))
 
 
+def _with_webhook(path: Path, settings: Settings, environ: Mapping[str, str]) -> Settings:
+    notifications = settings.notifications
+    name = notifications.webhook_url_env
+    url = environ.get(name, "") if name else ""
+    if not url:
+        return settings
+    if not url.startswith("https://") or len(url) <= 8:
+        # Say what is wrong without echoing the URL: it is a credential.
+        raise _config_error(
+            path,
+            [f"[notifications] webhook_url_env: ${name} must hold an https URL"],
+        )
+    notifications = notifications.model_copy(update={"webhook_url": SecretStr(url)})
+    return settings.model_copy(update={"notifications": notifications})
+
+
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the config file at ``path``; raise ConfigError listing every problem.
 
@@ -585,13 +598,17 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         raise ConfigError(f"config file {path}: not valid TOML: {exc}") from exc
 
     problems: list[str] = []
-    section = raw.get("partner_center")
-    if isinstance(section, dict) and "client_secret" in section:
-        raw["partner_center"] = {k: v for k, v in section.items() if k != "client_secret"}
-        problems.append(
-            "[partner_center] client_secret: secrets never live in the file; remove it and "
-            "set the environment variable named by client_secret_env"
-        )
+    for section_name, key, instead in (
+        ("partner_center", "client_secret", "client_secret_env"),
+        ("notifications", "webhook_url", "webhook_url_env"),
+    ):
+        section = raw.get(section_name)
+        if isinstance(section, dict) and key in section:
+            raw[section_name] = {k: v for k, v in section.items() if k != key}
+            problems.append(
+                f"[{section_name}] {key}: secrets never live in the file; remove it and "
+                f"set the environment variable named by {instead}"
+            )
     try:
         settings = Settings.model_validate(
             {**raw, "source": path.resolve()},
@@ -602,6 +619,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         raise _config_error(path, problems) from exc
     if problems:
         raise _config_error(path, problems)
+    settings = _with_webhook(path, settings, environ)
     partner_center = settings.partner_center
     secret = environ.get(partner_center.client_secret_env)
     if secret:

@@ -146,7 +146,9 @@ class Daemon:
             )
             if latest.error:
                 summary += f" — {latest.error}"
-        post_summary(self.settings.notifications.webhook_url, summary)
+        webhook = self.settings.notifications.webhook_url
+        if webhook is not None:
+            post_summary(webhook.get_secret_value(), summary)
 
     def _add(self, job_id: str, cron: str, func: Callable[[], None], run_now: bool) -> None:
         schedule = self.settings.schedule

@@ -224,3 +224,9 @@ def test_flags_keep_their_history(world: World) -> None:
     assert rows[-1].left_at is None
     assert all(row.left_at is not None for row in rows[:-1])
     assert str(rows[0].as_of) == "2026-10-02"  # the stay was refreshed, not duplicated
+
+    stays = world._json("collections", "history", "--customer", tailspin, "--json")["stays"]
+    assert [(s["stage"], s["left_at"] is None) for s in stays] == [
+        ("final_notice", False),
+        ("suspend", True),
+    ]

@@ -39,7 +39,15 @@ def test_example_config_documents_every_key() -> None:
         assert f"[{section_name}]" in text, section_name
         model = section.annotation
         for key in getattr(model, "model_fields", {}):
-            if key in ("client_secret", "columns", "overrides", "stages", "policies", "recipients"):
+            if key in (
+                "client_secret",
+                "webhook_url",
+                "columns",
+                "overrides",
+                "stages",
+                "policies",
+                "recipients",
+            ):
                 continue  # tables, shown by example
             if key == "smtp":
                 assert "[notifications.smtp]" in text
@@ -131,9 +139,9 @@ def test_float_money_is_refused_with_the_expected_form(write_config) -> None:
             'got "x"',
         ),
         (
-            '[notifications]\nwebhook_url = "http://hooks.example.com/x"\n',
-            '[notifications] webhook_url: expected an https URL like "https://example.com", '
-            'got "http://hooks.example.com/x"',
+            '[notifications]\nwebhook_url = "https://hooks.example.com/x"\n',
+            "[notifications] webhook_url: secrets never live in the file; remove it and set "
+            "the environment variable named by webhook_url_env",
         ),
         (
             "[notifications.smtp]\nport = 25\n",
@@ -285,3 +293,14 @@ def test_config_path_precedence() -> None:
     assert resolve_config_path("a.toml", {"PCSYNC_CONFIG": "b.toml"}) == Path("a.toml")
     assert resolve_config_path(None, {"PCSYNC_CONFIG": "b.toml"}) == Path("b.toml")
     assert resolve_config_path(None, {}) == Path("pcsync.toml")
+
+
+def test_the_webhook_url_comes_from_the_environment_and_is_never_echoed(write_config) -> None:
+    path = write_config('[notifications]\nwebhook_url_env = "HOOK"\n')
+    url = "https://hooks.example.com/services/T0/B0/abcdefgh"
+    settings = load_settings(path, {"HOOK": url})
+    assert settings.notifications.webhook_url is not None
+    assert settings.notifications.webhook_url.get_secret_value() == url
+    assert "abcdefgh" not in repr(settings)
+    (problem,) = problems_of(path, {"HOOK": "http://hooks.example.com/services/T0/B0/abcdefgh"})
+    assert problem == "[notifications] webhook_url_env: $HOOK must hold an https URL"

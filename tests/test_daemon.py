@@ -77,3 +77,22 @@ def test_daemon_runs_a_scheduled_sync_survives_a_failure_and_stops_on_sigterm(
     assert "scheduled sync failed" in err
     assert "stopped" in err
     engine.dispose()
+
+
+def test_the_scheduled_reconcile_and_collections_jobs_record_their_runs(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    world.configure(
+        '[schedule]\nreconcile = "30 5 * * *"\ncollections = "0 7 * * 1-5"\n'
+        f'[notifications]\nout_dir = "{tmp_path / "notices"}"'
+    )
+    service = Daemon(world.settings, world.engine, world.sessions)
+    service._add("reconcile", world.settings.schedule.reconcile, service.reconcile_job, False)
+    service._add("collections", world.settings.schedule.collections, service.collections_job, False)
+    assert {job.id for job in service.scheduler.get_jobs()} == {"reconcile", "collections"}
+    service.reconcile_job()
+    service.collections_job()
+    assert _runs(world.engine)[-2:] == [
+        ("reconcile", "schedule", "succeeded"),
+        ("collections", "schedule", "succeeded"),
+    ]
+    assert list((tmp_path / "notices").glob("*.eml"))  # the round wrote the notices
+    assert not any(e["event"] in ("suspend", "reactivate") for e in world.audit())  # never

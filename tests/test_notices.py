@@ -153,11 +153,21 @@ def test_a_broken_template_is_one_clear_error(world: World, tmp_path: Path, caps
 
 
 def test_the_scheduled_round_posts_a_summary_to_the_webhook(world: World, tmp_path: Path) -> None:
+    from sync.config import load_settings
+
     world.configure(
-        '[notifications]\nwebhook_url = "https://hooks.example.com/services/T0/B0/secret"\n'
-        f'out_dir = "{tmp_path / "out"}"'
+        f'[notifications]\nwebhook_url_env = "PCSYNC_WEBHOOK"\nout_dir = "{tmp_path / "out"}"'
     )
-    daemon = Daemon(world.settings, world.engine, world.sessions)
+    assert world.settings.source is not None
+    settings = load_settings(
+        world.settings.source,
+        {
+            "PCSYNC_CLIENT_SECRET": world.sim.config.client_secret,
+            "PCSYNC_WEBHOOK": "https://hooks.example.com/services/T0/B0/secret",
+        },
+    )
+    assert "services/T0" not in repr(settings)
+    daemon = Daemon(settings, world.engine, world.sessions)
     with responses.RequestsMock() as mock:
         mock.add_passthru(world.sim.base_url)
         hook = mock.post("https://hooks.example.com/services/T0/B0/secret", status=200)

@@ -12,19 +12,28 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import ConfigError
 from reconciliation.ledger import CustomerLedger
+from reconciliation.money import round_money
 from reconciliation.policy import Flag, Policy, Stage, Term, plan
 from reconciliation.result import reconcile
 from sync.config import CollectionsSettings, CollectionStage, Settings
 from sync.db.models import Action, CollectionFlag, Customer, Subscription
 from sync.reconcile import load_inputs
 
-__all__ = ["CollectionsPlan", "plan_collections", "policy_from_settings", "suspended_by_pcsync"]
+__all__ = [
+    "CollectionsPlan",
+    "FlagStay",
+    "flag_history",
+    "plan_collections",
+    "policy_from_settings",
+    "suspended_by_pcsync",
+]
 
 Key = tuple[str, str]  # customer id, currency
 
@@ -199,3 +208,54 @@ def plan_collections(
             ids = store_flags(session, flags, as_of, datetime.now(UTC))
     ledgers = {(ledger.customer_id, ledger.currency): ledger for ledger in result.ledgers}
     return CollectionsPlan(as_of, flags, ledgers, ids)
+
+
+@dataclass(frozen=True)
+class FlagStay:
+    """One customer's stay at one action and stage, in one currency."""
+
+    customer_id: str
+    currency: str
+    action: str
+    stage: str | None
+    entered_at: datetime
+    left_at: datetime | None
+    last_as_of: date
+    overdue_amount: Decimal
+    days_overdue: int
+
+    def as_json(self) -> dict[str, object]:
+        """The stay as in ``pcsync collections history --json``."""
+        return {
+            "customer_id": self.customer_id,
+            "currency": self.currency,
+            "action": self.action,
+            "stage": self.stage,
+            "entered_at": self.entered_at.isoformat(),
+            "left_at": self.left_at.isoformat() if self.left_at else None,
+            "last_as_of": self.last_as_of.isoformat(),
+            "overdue_amount": str(round_money(self.overdue_amount, self.currency)),
+            "days_overdue": self.days_overdue,
+        }
+
+
+def flag_history(sessions: sessionmaker[Session], customer_id: str | None = None) -> list[FlagStay]:
+    """When each customer entered and left each stage, oldest first."""
+    query = select(CollectionFlag).order_by(CollectionFlag.id)
+    if customer_id is not None:
+        query = query.where(CollectionFlag.customer_id == customer_id)
+    with sessions() as session:
+        return [
+            FlagStay(
+                r.customer_id,
+                r.currency,
+                r.action,
+                r.stage,
+                r.entered_at,
+                r.left_at,
+                r.as_of,
+                r.overdue_amount,
+                r.days_overdue,
+            )
+            for r in session.scalars(query)
+        ]

@@ -44,6 +44,7 @@ from sync.config import Settings, load_settings, resolve_config_path
 from sync.db.engine import make_engine, make_session_factory, ping
 from sync.db.migrate import require_current, upgrade
 from sync.jobs import RESOURCES, SyncOptions, run_sync
+from sync.lock import run_lock
 from sync.logs import LogFormat, configure_logging, redact
 from sync.partner import connect
 from sync.payments import import_payments
@@ -563,14 +564,24 @@ def collections_apply(app: App, as_of: str | None, really: bool, by: str | None)
     """
     settings = app.settings
     actor = by or current_actor()
-    prepared = prepare_apply(settings, app.sessions, _as_of(as_of, settings), actor)
-    _show_apply(prepared, really)
+    day = _as_of(as_of, settings)
     if not really:
+        prepared = prepare_apply(settings, app.sessions, day, actor)
+        _show_apply(prepared, really)
         if prepared.refusal:
             raise SafetyLimitError(f"{prepared.refusal}: --apply would be refused")
         if prepared.changes:
             click.echo("dry run: nothing changed; add --apply to make these changes")
         return
+    # Decided and made under one lock: two applies never act on the same plan.
+    with run_lock(app.engine, kind="collections_apply"):
+        prepared = prepare_apply(settings, app.sessions, day, actor)
+        _show_apply(prepared, really)
+        _execute_apply(app, prepared, actor)
+
+
+def _execute_apply(app: App, prepared: ApplyPlan, actor: str) -> None:
+    settings = app.settings
 
     def progress(change: Change, result: str, error: str | None) -> None:
         click.echo(

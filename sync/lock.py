@@ -1,4 +1,4 @@
-"""One sync at a time per database.
+"""One sync (and one collections apply) at a time per database.
 
 PostgreSQL: a session-level advisory lock, released by the server if the
 holder dies. SQLite: an ``flock`` on a file beside the database, released by
@@ -22,19 +22,21 @@ from reconciliation.errors import LockedError
 
 __all__ = ["run_lock"]
 
-_ADVISORY_KEY = 0x70637379  # "pcsy"
+# One lock per kind of run: a sync and an apply may overlap, two of a kind may not.
+_ADVISORY_KEYS = {"sync": 0x70637379, "collections_apply": 0x70636361}  # "pcsy", "pcca"
 
 
-def _holder_text(pid: str, started: str) -> str:
+def _holder_text(kind: str, pid: str, started: str) -> str:
     try:
         when = datetime.fromisoformat(started).astimezone(UTC).strftime("%H:%M UTC")
     except ValueError:
         when = "unknown time"
-    return f"another sync is running (pid {pid}, started {when}); retry later or use --wait"
+    what = "sync" if kind == "sync" else "collections apply"
+    return f"another {what} is running (pid {pid}, started {when}); retry later or use --wait"
 
 
 @contextmanager
-def _file_lock(path: Path, wait: bool) -> Iterator[None]:
+def _file_lock(path: Path, kind: str, wait: bool) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -43,7 +45,7 @@ def _file_lock(path: Path, wait: bool) -> Iterator[None]:
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").split()
             pid, started = ([*holder, "?", "?"])[:2]
-            raise LockedError(_holder_text(pid, started)) from None
+            raise LockedError(_holder_text(kind, pid, started)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {datetime.now(UTC).isoformat()}\n".encode(), 0)
         yield
@@ -52,11 +54,12 @@ def _file_lock(path: Path, wait: bool) -> Iterator[None]:
 
 
 @contextmanager
-def _advisory_lock(engine: Engine, wait: bool) -> Iterator[None]:
+def _advisory_lock(engine: Engine, kind: str, wait: bool) -> Iterator[None]:
+    key = _ADVISORY_KEYS[kind]
     with engine.connect() as connection:
         while True:
             got = connection.execute(
-                text("SELECT pg_try_advisory_lock(:key)"), {"key": _ADVISORY_KEY}
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
             ).scalar()
             connection.commit()
             if got:
@@ -64,30 +67,35 @@ def _advisory_lock(engine: Engine, wait: bool) -> Iterator[None]:
             if not wait:
                 holder = connection.execute(
                     text(
-                        "SELECT pid, started_at FROM runs WHERE kind = 'sync' "
+                        "SELECT pid, started_at FROM runs WHERE kind = :kind "
                         "AND status = 'running' ORDER BY id DESC LIMIT 1"
-                    )
+                    ),
+                    {"kind": kind},
                 ).first()
                 pid, started = (str(holder[0]), holder[1].isoformat()) if holder else ("?", "?")
-                raise LockedError(_holder_text(pid, started))
+                raise LockedError(_holder_text(kind, pid, started))
             time.sleep(1)
         try:
             yield
         finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _ADVISORY_KEY})
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
             connection.commit()
 
 
 @contextmanager
-def run_lock(engine: Engine, *, wait: bool = False) -> Iterator[None]:
-    """Hold the database's sync lock for the ``with`` body (or raise LockedError)."""
+def run_lock(engine: Engine, *, wait: bool = False, kind: str = "sync") -> Iterator[None]:
+    """Hold the database's lock for this kind of run for the ``with`` body (or raise LockedError).
+
+    ``kind`` is ``sync`` or ``collections_apply``.
+    """
     if engine.dialect.name == "postgresql":
-        with _advisory_lock(engine, wait):
+        with _advisory_lock(engine, kind, wait):
             yield
         return
     database = engine.url.database or ":memory:"
     if database == ":memory:":
         yield
         return
-    with _file_lock(Path(database + ".sync.lock"), wait):
+    suffix = ".sync.lock" if kind == "sync" else f".{kind}.lock"
+    with _file_lock(Path(database + suffix), kind, wait):
         yield

@@ -230,3 +230,15 @@ def test_flags_keep_their_history(world: World) -> None:
         ("final_notice", False),
         ("suspend", True),
     ]
+
+
+def test_one_apply_at_a_time(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    from sync.lock import run_lock
+
+    assert world.cli("collections", "approve", world.never, "--as-of", AS_OF) == 0
+    capsys.readouterr()
+    with run_lock(world.engine, kind="collections_apply"):
+        assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 1
+        assert world.cli("sync", "--only", "customers") == 0  # a sync may run meanwhile
+    assert "another collections apply is running" in capsys.readouterr().err
+    assert world.patches() == 0

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -226,7 +226,9 @@ def _batches(lines: Iterable[LineItem], extra: Mapping[str, Any]) -> Iterator[li
         # The text as received when there is one (v2 export lines): no re-serialising.
         raw = line.raw_text if line.raw_text is not None else canonical_json(line.raw)
         digest = hashlib.sha256(raw.encode()).hexdigest()
-        batch.append({**_line_values(line, 0, digest, raw), **extra})
+        values = _line_values(line, 0, digest, raw)
+        values.update(extra)
+        batch.append(values)
         if len(batch) >= LINE_BATCH:
             yield batch
             batch = []
@@ -290,6 +292,7 @@ def _number_occurrences(
             row["occurrence"] = 1
 
 
+_DATES = {"charge_start_date", "charge_end_date"}
 _MONEY = {
     "unit_price",
     "quantity",
@@ -322,24 +325,25 @@ def _bulk_insert(session: Session, batch: list[dict[str, Any]]) -> None:
             for row in batch:
                 copy.write_row([row[name] for name in columns])
         return
-    sqlite = connection.dialect.name == "sqlite"
-    marker = "?" if sqlite else "%s"
+    assert connection.dialect.name == "sqlite", "bulk insert supports SQLite and PostgreSQL"
+    money = [name for name in columns if name in _MONEY]
+    dates = [name for name in columns if name in _DATES]
+    for row in batch:  # the batch is ours and not used after: convert in place
+        for name in money:
+            value = row[name]
+            if value is not None:
+                row[name] = str(value)
+        for name in dates:
+            value = row[name]
+            if value is not None:
+                row[name] = value.isoformat()
     statement = (
         f"INSERT INTO {LineItemRow.__tablename__} ({', '.join(columns)}) "  # noqa: S608 - our own column names
-        f"VALUES ({', '.join([marker] * len(columns))})"
+        f"VALUES ({', '.join(':' + name for name in columns)})"
     )
-
-    def convert(name: str, value: Any) -> Any:
-        if value is None or not sqlite:
-            return value
-        if name in _MONEY:
-            return str(value)
-        if isinstance(value, date):
-            return value.isoformat()
-        return value
-
-    rows = [tuple(convert(name, row[name]) for name in columns) for row in batch]
-    connection.exec_driver_sql(statement, rows)
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.executemany(statement, batch)
 
 
 def _replace(

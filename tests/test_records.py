@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors.partner_center.records import (
     Invoice,
@@ -14,6 +17,7 @@ from connectors.partner_center.records import (
     Provider,
     Subscription,
     SubscriptionStatus,
+    parse_date,
     parse_datetime,
 )
 from reconciliation.errors import DataError
@@ -38,7 +42,26 @@ def test_dates_in_every_shape_microsoft_sends(text: str, expected: datetime | No
     assert parse_datetime(text) == expected
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-10-01",
+        "2026-10-01T00:00:00Z",
+        "2026-10-01T00:00:00",
+        "2026-10-01T00:00:00.0000000Z",
+        "2026-10-01T23:30:00-02:00",  # the next day in UTC
+        "0001-01-01T00:00:00Z",
+        "",
+    ],
+)
+def test_a_date_is_the_utc_day_of_the_datetime(text: str) -> None:
+    moment = parse_datetime(text)
+    assert parse_date(text) == (moment.date() if moment else None)
+
+
 def test_bad_date_is_a_data_error() -> None:
+    with pytest.raises(DataError, match="not an ISO 8601 date"):
+        parse_date("2026-13-01")
     with pytest.raises(DataError, match="not an ISO 8601 date"):
         parse_datetime("yesterday")
 
@@ -148,3 +171,77 @@ def test_invoice_paid_amount_is_positive_and_providers_listed() -> None:
 @pytest.mark.parametrize("spelling", ["one_time", "OneTime", "onetime", "ONE_TIME"])
 def test_provider_spellings(spelling: str) -> None:
     assert Provider.parse(spelling) is Provider.ONE_TIME
+
+
+def _export_rows() -> list[dict[str, object]]:
+    from connectors.simulator.data import Dataset, Scale
+    from connectors.simulator.server import _pascal, dumps
+
+    data = Dataset(Scale(), date(2026, 11, 25))
+    rows = []
+    for invoice in data.invoices[:6]:
+        for position in range(data.line_count(invoice)):
+            # Through the wire format, so amounts parse as the connector parses them.
+            rows.append(loads(dumps(_pascal(data.line_json(invoice, position))).decode()))
+    return rows
+
+
+EXPORT_ROWS = _export_rows()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(EXPORT_ROWS),
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    "Subtotal",
+                    "TaxTotal",
+                    "TotalForCustomer",
+                    "EffectiveUnitPrice",
+                    "UnitPrice",
+                    "Quantity",
+                    "BillableQuantity",
+                    "ProductName",
+                    "SkuName",
+                    "InvoiceNumber",
+                    "SubscriptionId",
+                    "CustomerDomainName",
+                    "ChargeStartDate",
+                    "CreditReasonCode",
+                ]
+            ),
+            st.sampled_from(["drop", "blank", "zero", "lower", "alternative"]),
+        ),
+        max_size=4,
+    ),
+)
+def test_the_export_fast_path_reads_rows_as_the_general_one(row, edits) -> None:  # type: ignore[no-untyped-def]
+    raw = dict(row)
+    for key, edit in edits:
+        if key not in raw:
+            continue
+        if edit == "drop":
+            del raw[key]
+        elif edit == "blank":
+            raw[key] = ""
+        elif edit == "zero":
+            raw[key] = Decimal("0.00")
+        elif edit == "lower":
+            raw[key[0].lower() + key[1:]] = raw.pop(key)
+        else:
+            raw["Total" if key == "TotalForCustomer" else "tax"] = Decimal("1.25")
+    text = json.dumps(raw, default=str)
+    try:
+        general = LineItem.from_api(raw, "G1", Provider.ONE_TIME, "v2", text)
+    except DataError as exc:
+        with pytest.raises(DataError, match=re.escape(str(exc))):
+            LineItem.from_export_row(raw, "G1", text)
+        return
+    fast = LineItem.from_export_row(raw, "G1", text)
+    assert fast == general
+    assert [getattr(fast, f) for f in ("subtotal", "tax_total", "unit_price")] == [
+        getattr(general, f) for f in ("subtotal", "tax_total", "unit_price")
+    ]
+    assert str(fast.subtotal) == str(general.subtotal)  # the same digits, not just the same value

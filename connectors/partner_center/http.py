@@ -346,13 +346,18 @@ class HttpClient:
         return base * self._rng.uniform(0.5, 1.0)
 
 
+_LINE_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+
 def iter_json_lines(lines: Iterator[bytes], where: str) -> Iterator[tuple[Any, str]]:
     """Parse JSON Lines with exact decimals, skipping blank lines; yield (value, its text)."""
+    decode = _LINE_DECODER.decode  # one decoder for every line, not one per json.loads call
     for number, line in enumerate(lines, start=1):
-        text = line.strip()
-        if not text:
+        stripped = line.strip()
+        if not stripped:
             continue
         try:
-            yield json.loads(text, parse_float=Decimal), text.decode()
-        except ValueError as exc:
+            text = stripped.decode()
+            yield decode(text), text
+        except ValueError as exc:  # UnicodeDecodeError is one too
             raise BadResponseError(f"{where}: line {number} is not valid JSON") from exc

@@ -20,6 +20,8 @@ from typing import Any
 from reconciliation.errors import DataError
 from reconciliation.money import D
 
+ZERO = Decimal(0)
+
 __all__ = [
     "Customer",
     "Invoice",
@@ -78,17 +80,93 @@ class Provider(enum.StrEnum):
         return self.value.replace("_", "")
 
 
+# Rows of one listing or export share their keys: the lower-case index of a key set is
+# built once, not per row (a million-line export would otherwise lower-case 50 million keys).
+_KEY_INDEXES: dict[tuple[str, ...], dict[str, str]] = {}
+_LOWER_NAMES: dict[str, str] = {}
+
+
+# The keys the fast path of a v2 export row reads, spelled as Microsoft documents them.
+_EXPORT_KEYS = frozenset(
+    {
+        "BillableQuantity", "ChargeEndDate", "ChargeStartDate", "ChargeType", "CreditReasonCode",
+        "Currency", "CustomerDomainName", "CustomerId", "CustomerName", "EffectiveUnitPrice",
+        "InvoiceNumber", "ProductId", "ProductName", "Quantity", "SkuId", "SkuName", "Subtotal",
+        "SubscriptionId", "TaxTotal", "TotalForCustomer", "UnitPrice",
+    }
+)  # fmt: skip
+# Other names ``from_api`` falls back to: a row carrying one of them takes the general path.
+_OTHER_NAMES = frozenset(
+    {
+        "billingcurrency", "billingpretaxtotal", "consumedquantity", "customercompanyname",
+        "domainname", "posttaxtotal", "pretaxcharges", "tax", "total",
+    }
+)  # fmt: skip
+_EXPORT_LOWER = {key.lower() for key in _EXPORT_KEYS}
+_EXPORT_SHAPES: dict[tuple[str, ...], bool] = {}
+
+
+def _is_export_shape(raw: Raw) -> bool:
+    """Whether reading this row's keys exactly gives what a case-insensitive read would."""
+    shape = tuple(raw)
+    known = _EXPORT_SHAPES.get(shape)
+    if known is None:
+        lowered = [key.lower() for key in shape]
+        known = (
+            {"Currency", "Subtotal"} <= set(shape)
+            and len(set(lowered)) == len(lowered)
+            and all(key in _EXPORT_KEYS for key in shape if key.lower() in _EXPORT_LOWER)
+            and not _OTHER_NAMES.intersection(lowered)
+        )
+        if len(_EXPORT_SHAPES) < 1024:
+            _EXPORT_SHAPES[shape] = known
+    return known
+
+
+def _first(*values: Decimal | None) -> Decimal | None:
+    return next((value for value in values if value is not None), None)
+
+
+def _text(value: Any) -> str | None:
+    """A field as text, absent and empty alike being None (as ``_Fields.text``)."""
+    return None if value is None or value == "" else str(value)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """A field as an exact Decimal (as ``_Fields.decimal``)."""
+    if value is None or type(value) is Decimal:
+        return value
+    if value == "":
+        return None
+    if isinstance(value, float):  # pragma: no cover - parse_float=Decimal prevents it
+        raise DataError("an amount was parsed as a float; parse with Decimal")
+    return D(value) if isinstance(value, str | int) else D(str(value))
+
+
 class _Fields:
     """Case-insensitive access to one JSON object."""
 
-    __slots__ = ("_lower",)
+    __slots__ = ("_index", "_raw")
 
     def __init__(self, raw: Raw) -> None:
-        self._lower = {key.lower(): value for key, value in raw.items()}
+        self._raw = raw
+        shape = tuple(raw)
+        index = _KEY_INDEXES.get(shape)
+        if index is None:
+            index = {key.lower(): key for key in shape}
+            if len(_KEY_INDEXES) < 1024:
+                _KEY_INDEXES[shape] = index
+        self._index = index
 
     def get(self, *names: str) -> Any:
         for name in names:
-            value = self._lower.get(name.lower())
+            lower = _LOWER_NAMES.get(name)
+            if lower is None:
+                lower = _LOWER_NAMES.setdefault(name, name.lower())
+            key = self._index.get(lower)
+            if key is None:
+                continue
+            value = self._raw[key]
             if value is not None and value != "":
                 return value
         return None
@@ -105,8 +183,8 @@ class _Fields:
 
     def decimal(self, *names: str) -> Decimal | None:
         value = self.get(*names)
-        if value is None:
-            return None
+        if value is None or type(value) is Decimal:
+            return value
         if isinstance(value, float):  # pragma: no cover - parse_float=Decimal prevents it
             raise DataError(f"field {names[0]!r} was parsed as a float; parse with Decimal")
         return D(value) if isinstance(value, str | int | Decimal) else D(str(value))
@@ -140,8 +218,22 @@ def parse_datetime(value: object) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+_MIDNIGHT_UTC = ("", "T00:00:00Z", "T00:00:00", "T00:00:00+00:00", "T00:00:00.0000000Z")
+
+
 def parse_date(value: object) -> date | None:
     """The UTC calendar date of a Microsoft date string."""
+    # The common case, a plain date or midnight UTC, without the general parser.
+    if (
+        isinstance(value, str)
+        and len(value) >= 10
+        and value[10:] in _MIDNIGHT_UTC
+        and not value.startswith("0001-01-01")
+    ):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            pass  # the general parser names the problem
     parsed = parse_datetime(value)
     return parsed.date() if parsed else None
 
@@ -334,6 +426,53 @@ class LineItem:
     raw: Raw = field(repr=False, compare=False)
     # The line's JSON text exactly as received, when it arrived as a line of its own (v2).
     raw_text: str | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_export_row(cls, raw: Raw, invoice_id: str, text: str) -> LineItem:
+        """Build from a v2 export row: the hot path of a sync, one call per billed line.
+
+        Rows spelled exactly as Microsoft documents the export (PascalCase) are read
+        by their keys; any other spelling goes through ``from_api``, which reads
+        keys in any case — the result is the same.
+        """
+        if not _is_export_shape(raw):
+            return cls.from_api(raw, invoice_id, Provider.ONE_TIME, "v2", text)
+        g = raw.get
+        currency = _text(g("Currency"))
+        if currency is None:
+            raise DataError(f"line item of invoice {invoice_id} without a currency")
+        subtotal = _decimal(g("Subtotal"))
+        subtotal = ZERO if subtotal is None else subtotal
+        tax = _decimal(g("TaxTotal"))
+        tax = ZERO if tax is None else tax
+        total = _decimal(g("TotalForCustomer"))
+        subscription = _text(g("SubscriptionId"))
+        quantity = _decimal(g("Quantity"))
+        return cls(
+            invoice_id=_text(g("InvoiceNumber")) or invoice_id,
+            provider=Provider.ONE_TIME,
+            source="v2",
+            customer_id=normalise_customer_id(g("CustomerId")),
+            customer_name=_text(g("CustomerName")),
+            customer_domain=(_text(g("CustomerDomainName")) or "").lower() or None,
+            subscription_id=subscription.lower() if subscription else None,
+            product_id=_text(g("ProductId")),
+            sku_id=_text(g("SkuId")),
+            product_name=_text(g("ProductName")) or _text(g("SkuName")),
+            charge_type=_text(g("ChargeType")),
+            unit_price=_first(_decimal(g("EffectiveUnitPrice")), _decimal(g("UnitPrice"))),
+            quantity=quantity,
+            billable_quantity=_first(_decimal(g("BillableQuantity")), quantity),
+            subtotal=subtotal,
+            tax_total=tax,
+            total_for_customer=total if total is not None else subtotal + tax,
+            currency=currency.upper(),
+            charge_start_date=parse_date(g("ChargeStartDate")),
+            charge_end_date=parse_date(g("ChargeEndDate")),
+            credit_reason_code=_text(g("CreditReasonCode")),
+            raw=raw,
+            raw_text=text,
+        )
 
     @classmethod
     def from_api(

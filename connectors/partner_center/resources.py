@@ -253,7 +253,7 @@ class PartnerCenter:
         manifest = self.exports.wait(operation or self.exports.request_billed(invoice_id))
         for blob in manifest.blobs:
             for raw, text in self.exports.rows(manifest, blob):
-                yield LineItem.from_api(raw, invoice_id, Provider.ONE_TIME, "v2", text)
+                yield LineItem.from_export_row(raw, invoice_id, text)
 
     def usage_line_items(self, invoice_id: str, currency: str) -> Iterator[LineItem]:
         """Billed daily-rated usage of an invoice (v1, seek paging; ``unbilled`` for the open

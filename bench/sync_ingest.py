@@ -38,15 +38,28 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _config(base: str, state: str, url: str) -> Path:
+def _simulator_identity() -> dict[str, str]:
+    """The simulator's tenant, app and secret, handed to the clients in their environment.
+
+    The clients must not import the simulator themselves: its modules (TLS
+    certificate generation, the data generator) would count in their peak RSS.
+    """
     from connectors.simulator.server import SimulatorConfig
 
     defaults = SimulatorConfig()
+    return {
+        "BENCH_TENANT_ID": defaults.tenant_id,
+        "BENCH_CLIENT_ID": defaults.client_id,
+        "PCSYNC_CLIENT_SECRET": defaults.client_secret,
+    }
+
+
+def _config(base: str, state: str, url: str) -> Path:
     path = Path(state) / f"pcsync-{uuid.uuid4().hex[:6]}.toml"
     path.write_text(
         f"""[partner_center]
-tenant_id = "{defaults.tenant_id}"
-client_id = "{defaults.client_id}"
+tenant_id = "{os.environ["BENCH_TENANT_ID"]}"
+client_id = "{os.environ["BENCH_CLIENT_ID"]}"
 authority_host = "{base}"
 api_base_url = "{base}"
 graph_base_url = "{base}"
@@ -61,14 +74,11 @@ url = "{url}"
 
 
 def pcsync_client(base: str, state: str, url: str) -> dict[str, object]:
-    from connectors.simulator.server import SimulatorConfig
     from sync.config import load_settings
     from sync.db.engine import make_engine, make_session_factory
     from sync.jobs import SyncOptions, run_sync
 
-    settings = load_settings(
-        _config(base, state, url), {"PCSYNC_CLIENT_SECRET": SimulatorConfig().client_secret}
-    )
+    settings = load_settings(_config(base, state, url))
     engine = make_engine(settings.database.url)
     sessions = make_session_factory(engine)
     only = ("invoices", "lineitems")
@@ -94,11 +104,10 @@ def baseline_client(base: str, state: str, invoice: str) -> dict[str, object]:
     import requests
 
     from connectors.partner_center import ClientOptions, Credentials, Endpoints, PartnerCenter
-    from connectors.simulator.server import SimulatorConfig
 
-    defaults = SimulatorConfig()
+    env = os.environ
     pc = PartnerCenter.connect(
-        Credentials(defaults.tenant_id, defaults.client_id, defaults.client_secret),
+        Credentials(env["BENCH_TENANT_ID"], env["BENCH_CLIENT_ID"], env["PCSYNC_CLIENT_SECRET"]),
         Endpoints(authority_host=base, api_base_url=base, graph_base_url=base),
         ClientOptions(token_cache_path=Path(state) / "baseline-cache.json"),
     )
@@ -168,6 +177,11 @@ def main() -> None:
             "PCSYNC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
         ),
     )
+    parser.add_argument(
+        "--modes",
+        default="baseline,pcsync-sqlite,pcsync-postgres",
+        help="which clients to run (baseline is needed for the ratios)",
+    )
     parser.add_argument("--client", nargs=4, metavar=("MODE", "BASE", "STATE", "ARG"))
     args = parser.parse_args()
     if args.client:
@@ -186,7 +200,7 @@ def main() -> None:
         server = multiprocessing.Process(target=_serve, args=(size, state, queue), daemon=True)
         server.start()
         base, ca, invoice = queue.get(timeout=300)
-        env = {**os.environ, "REQUESTS_CA_BUNDLE": ca}
+        env = {**os.environ, "REQUESTS_CA_BUNDLE": ca, **_simulator_identity()}
         schema = f"bench_{uuid.uuid4().hex[:8]}"
         import sqlalchemy as sa
 
@@ -199,7 +213,10 @@ def main() -> None:
             "pcsync-sqlite": f"sqlite:///{state}/pcsync.db",
             "pcsync-postgres": f"{args.postgres}{joiner}options=-csearch_path%3D{schema}",
         }
+        chosen = args.modes.split(",")
         for mode, arg in modes.items():
+            if mode not in chosen:
+                continue
             if mode != "baseline":
                 _migrate(arg)  # in this process: the client measures a sync, not a migration
             out = subprocess.run(
@@ -227,8 +244,12 @@ def main() -> None:
         )
     by = {(r["size"], r["mode"]): r for r in results}
     for size in sorted({r["size"] for r in results}):
+        if (size, "baseline") not in by:
+            continue
         base_time = by[(size, "baseline")]["seconds"]
         for mode in ("pcsync-sqlite", "pcsync-postgres"):
+            if (size, mode) not in by:
+                continue
             r = by[(size, mode)]
             print(
                 f"{size} lines, {mode}: time / baseline = {r['seconds'] / base_time:.2f}; "

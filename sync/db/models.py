@@ -238,10 +238,9 @@ class LineItem(_LineColumns, Base):
     """A billed reconciliation line of a Microsoft invoice, v1 or v2, any provider."""
 
     __tablename__ = "invoice_line_items"
-    __table_args__ = (
-        UniqueConstraint("invoice_id", "provider", "content_hash", "occurrence"),
-        Index("ix_invoice_line_items_customer", "customer_id", "currency"),
-    )
+    # One index only: every other one would be maintained on each of millions of inserts,
+    # and the reconciliation reads all lines in one pass anyway.
+    __table_args__ = (UniqueConstraint("invoice_id", "provider", "content_hash", "occurrence"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     invoice_id: Mapped[str] = mapped_column(ID)

@@ -9,8 +9,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, type_coerce
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import NullType
 
 from reconciliation.aging import age
 from reconciliation.checks import InvoiceFact, LineFact, SubscriptionFact
@@ -53,16 +54,22 @@ def _billed(session: Session, dates: dict[str, date]) -> list[BilledLine]:
     rows through ORM result processing cost more than the sums themselves.
     """
     sums: dict[tuple[str, str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-    cursor = session.connection().exec_driver_sql(
-        "SELECT invoice_id, customer_id, currency, subtotal, total_for_customer "
-        "FROM invoice_line_items"
-    )
-    while rows := cursor.fetchmany(20_000):
-        for invoice_id, customer_id, currency, subtotal, total in rows:
-            group = sums[(invoice_id, customer_id or "", currency)]
-            # SQLite keeps money as exact text, PostgreSQL hands NUMERIC over as Decimal.
-            group[0] += Decimal(subtotal)
-            group[1] += Decimal(total)
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    cursor = driver.cursor()
+    try:
+        cursor.execute(
+            "SELECT invoice_id, customer_id, currency, subtotal, total_for_customer "
+            "FROM invoice_line_items"
+        )
+        while rows := cursor.fetchmany(50_000):
+            for invoice_id, customer_id, currency, subtotal, total in rows:
+                group = sums[(invoice_id, customer_id or "", currency)]
+                # SQLite keeps money as exact text, PostgreSQL hands NUMERIC over as Decimal.
+                group[0] += Decimal(subtotal)
+                group[1] += Decimal(total)
+    finally:
+        cursor.close()
     return [
         BilledLine(invoice_id, dates[invoice_id], customer_id, currency, subtotal, total)
         for (invoice_id, customer_id, currency), (subtotal, total) in sums.items()
@@ -85,38 +92,71 @@ def _finding_candidates(
             lines.subscription_id.not_in(select(models.Subscription.id)),
         ),
     )
+    # Driver values (no per-value type processing): tens of thousands of rows.
+    columns = [
+        lines.invoice_id,
+        lines.customer_id,
+        lines.subscription_id,
+        lines.currency,
+        lines.subtotal,
+        lines.total_for_customer,
+        lines.billable_quantity,
+        lines.charge_type,
+        lines.charge_start_date,
+        lines.charge_end_date,
+        lines.content_hash,
+        lines.occurrence,
+    ]
+    rows = _plain_rows(session, columns, condition)
     return [
         LineFact(
-            invoice_id=line.invoice_id,
-            customer_id=line.customer_id,
-            subscription_id=line.subscription_id,
-            currency=line.currency,
-            subtotal=line.subtotal,
-            total_for_customer=line.total_for_customer,
-            billable_quantity=line.billable_quantity,
-            charge_type=line.charge_type,
-            charge_start=line.charge_start_date,
-            charge_end=line.charge_end_date,
-            content_hash=line.content_hash,
-            occurrence=line.occurrence,
+            invoice_id,
+            customer_id,
+            subscription_id,
+            currency,
+            _money(subtotal),
+            _money(total),
+            None if quantity is None else _money(quantity),
+            charge_type,
+            _date(start),
+            _date(end),
+            content_hash,
+            occurrence,
         )
-        for line in session.execute(
-            select(
-                lines.invoice_id,
-                lines.customer_id,
-                lines.subscription_id,
-                lines.currency,
-                lines.subtotal,
-                lines.total_for_customer,
-                lines.billable_quantity,
-                lines.charge_type,
-                lines.charge_start_date,
-                lines.charge_end_date,
-                lines.content_hash,
-                lines.occurrence,
-            ).where(condition)
-        )
+        for (
+            invoice_id,
+            customer_id,
+            subscription_id,
+            currency,
+            subtotal,
+            total,
+            quantity,
+            charge_type,
+            start,
+            end,
+            content_hash,
+            occurrence,
+        ) in rows
     ]
+
+
+def _plain_rows(session: Session, columns: list[Any], *where: Any) -> list[Any]:
+    """Rows as the driver returns them, without SQLAlchemy's per-value type processing."""
+    query = select(*(type_coerce(column, NullType()) for column in columns)).where(*where)
+    return list(session.execute(query))
+
+
+def _money(value: Any) -> Decimal:
+    # SQLite keeps money as exact text, PostgreSQL hands NUMERIC over as Decimal.
+    return value if type(value) is Decimal else Decimal(value)
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value[:10])
+
+
+def _date(value: Any) -> date | None:
+    return None if value is None else _day(value)
 
 
 def load_inputs(session: Session, settings: Settings, as_of: date) -> Inputs:
@@ -162,16 +202,17 @@ def load_inputs(session: Session, settings: Settings, as_of: date) -> Inputs:
         subscriptions=subscriptions,
         customers=dict(session.execute(select(models.Customer.id, models.Customer.name)).all()),
         payments=[
-            Payment(*row)
-            for row in session.execute(
-                select(
+            Payment(reference, customer, _day(day), _money(amount), currency, invoice)
+            for reference, customer, day, amount, currency, invoice in _plain_rows(
+                session,
+                [
                     models.Payment.reference,
                     models.Payment.customer_id,
                     models.Payment.payment_date,
                     models.Payment.amount,
                     models.Payment.currency,
                     models.Payment.invoice_id,
-                )
+                ],
             )
         ],
         terms=_terms(settings),
@@ -182,6 +223,12 @@ def load_inputs(session: Session, settings: Settings, as_of: date) -> Inputs:
 def to_json(document: dict[str, Any]) -> str:
     """The document as stable JSON text (same data, same bytes)."""
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def _digest(document: dict[str, Any]) -> str:
+    # Compact, so json's C encoder does it (indent= takes the pure-Python one).
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def run_reconciliation(
@@ -197,7 +244,7 @@ def run_reconciliation(
                 run_id=run.run_id,
                 as_of=as_of,
                 created_at=datetime.now(UTC),
-                input_digest=hashlib.sha256(to_json(document).encode()).hexdigest(),
+                input_digest=_digest(document),
                 document=document,
             )
             session.add(stored)

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, type_coerce
+from sqlalchemy import func, select, type_coerce
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import NullType
 
@@ -48,28 +48,22 @@ def _suspended_since(session: Session) -> dict[str, date]:
 
 
 def _billed(session: Session, dates: dict[str, date]) -> list[BilledLine]:
-    """Lines summed per invoice, customer and currency, streamed: memory is per group.
-
-    The one query that reads every line goes to the driver directly: a million
-    rows through ORM result processing cost more than the sums themselves.
-    """
+    """Lines summed per invoice, customer and currency, from the sums the sync keeps."""
     sums: dict[tuple[str, str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-    driver = session.connection().connection.driver_connection
-    assert driver is not None
-    cursor = driver.cursor()
-    try:
-        cursor.execute(
-            "SELECT invoice_id, customer_id, currency, subtotal, total_for_customer "
-            "FROM invoice_line_items"
-        )
-        while rows := cursor.fetchmany(50_000):
-            for invoice_id, customer_id, currency, subtotal, total in rows:
-                group = sums[(invoice_id, customer_id or "", currency)]
-                # SQLite keeps money as exact text, PostgreSQL hands NUMERIC over as Decimal.
-                group[0] += Decimal(subtotal)
-                group[1] += Decimal(total)
-    finally:
-        cursor.close()
+    rows = _plain_rows(
+        session,
+        [
+            models.LineSum.invoice_id,
+            models.LineSum.customer_id,
+            models.LineSum.currency,
+            models.LineSum.subtotal,
+            models.LineSum.total_for_customer,
+        ],
+    )
+    for invoice_id, customer_id, currency, subtotal, total in rows:
+        group = sums[(invoice_id, customer_id, currency)]  # summed over providers
+        group[0] += _money(subtotal)
+        group[1] += _money(total)
     return [
         BilledLine(invoice_id, dates[invoice_id], customer_id, currency, subtotal, total)
         for (invoice_id, customer_id, currency), (subtotal, total) in sums.items()
@@ -80,19 +74,40 @@ def _billed(session: Session, dates: dict[str, date]) -> list[BilledLine]:
 def _finding_candidates(
     session: Session, latest: list[str], suspended: list[str]
 ) -> list[LineFact]:
-    """Only the lines that can raise a finding, selected by the database."""
+    """Only the lines that can raise a finding, each found through an index.
+
+    The lines of each currency's latest invoice, repeated lines, lines of
+    suspended or unknown subscriptions and lines of unknown customers — never a
+    scan of every line (in production each carries its raw JSON).
+    """
     lines = models.LineItem
-    condition = or_(
+    unknown_customers = list(
+        session.scalars(
+            select(models.LineSum.customer_id)
+            .distinct()
+            .where(
+                models.LineSum.customer_id != "",
+                models.LineSum.customer_id.not_in(select(models.Customer.id)),
+            )
+        )
+    )
+    unknown_subscriptions = list(
+        session.scalars(
+            select(lines.subscription_id)
+            .distinct()
+            .where(
+                lines.subscription_id.is_not(None),
+                lines.subscription_id.not_in(select(models.Subscription.id)),
+            )
+        )
+    )
+    conditions = [
         lines.invoice_id.in_(latest),
         lines.occurrence > 1,
-        lines.subscription_id.in_(suspended),
-        lines.customer_id.not_in(select(models.Customer.id)),
-        and_(
-            lines.subscription_id.is_not(None),
-            lines.subscription_id.not_in(select(models.Subscription.id)),
-        ),
-    )
-    # Driver values (no per-value type processing): tens of thousands of rows.
+        lines.subscription_id.in_([*suspended, *unknown_subscriptions]),
+    ]
+    if unknown_customers:
+        conditions.append(lines.customer_id.in_(unknown_customers))
     columns = [
         lines.invoice_id,
         lines.customer_id,
@@ -107,7 +122,10 @@ def _finding_candidates(
         lines.content_hash,
         lines.occurrence,
     ]
-    rows = _plain_rows(session, columns, condition)
+    found: dict[int, Any] = {}
+    for condition in conditions:  # one indexed query each; a line may match several
+        for line_id, *row in _plain_rows(session, [lines.id, *columns], condition):
+            found[line_id] = row
     return [
         LineFact(
             invoice_id,
@@ -136,7 +154,7 @@ def _finding_candidates(
             end,
             content_hash,
             occurrence,
-        ) in rows
+        ) in (found[key] for key in sorted(found))
     ]
 
 

@@ -22,8 +22,8 @@ from connectors.partner_center import Customer, Invoice, LineItem, Subscription
 from sync.db.models import Customer as CustomerRow
 from sync.db.models import Invoice as InvoiceRow
 from sync.db.models import LineItem as LineItemRow
+from sync.db.models import LineSum, SubscriptionStatusChange, SyncCheckpoint, UnbilledLineItem
 from sync.db.models import Subscription as SubscriptionRow
-from sync.db.models import SubscriptionStatusChange, SyncCheckpoint, UnbilledLineItem
 from sync.runs import RunRecorder
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "content_hash",
     "json_ready",
     "mark_checkpoint",
+    "rebuild_line_sums",
     "replace_lines",
     "replace_unbilled_lines",
     "upsert_customers",
@@ -346,25 +347,105 @@ def _bulk_insert(session: Session, batch: list[dict[str, Any]]) -> None:
     driver.executemany(statement, batch)
 
 
+SumKey = tuple[str, str]  # customer id ("" for none), currency
+
+
+def _add_sums(
+    sums: dict[SumKey, list[Any]], lines: Iterable[tuple[str | None, str, Decimal, Decimal]]
+) -> None:
+    """Count and add up (customer, currency, subtotal, total) lines per customer and currency."""
+    for customer_id, currency, subtotal, total in lines:
+        key = (customer_id or "", currency)
+        group = sums.get(key)
+        if group is None:
+            sums[key] = [1, subtotal, total]
+        else:
+            group[0] += 1
+            group[1] += subtotal
+            group[2] += total
+
+
 def _replace(
     session: Session,
     model: type[LineItemRow] | type[UnbilledLineItem],
     scope: Mapping[str, Any],
     lines: Iterable[LineItem],
     extra: Mapping[str, Any],
+    sums: dict[SumKey, list[Any]] | None = None,
 ) -> int:
-    """Delete the lines in ``scope``, then insert ``lines`` in numbered batches."""
+    """Delete the lines in ``scope``, then insert ``lines`` in numbered batches.
+
+    ``sums``, when given, collects the count and sums per customer and currency.
+    """
     session.execute(delete(model).filter_by(**scope))
     count = 0
     seen = _SeenFilter()
     for batch in _batches(lines, extra):
         _number_occurrences(session, model, scope, batch, seen)
+        if sums is not None:
+            # Before the insert, which may turn amounts into text.
+            _add_sums(
+                sums,
+                (
+                    (
+                        row["customer_id"],
+                        row["currency"],
+                        row["subtotal"],
+                        row["total_for_customer"],
+                    )
+                    for row in batch
+                ),
+            )
         if model is LineItemRow:
             _bulk_insert(session, batch)
         else:
             session.connection().execute(insert(model), batch)
         count += len(batch)
     return count
+
+
+def _write_sums(
+    session: Session, invoice_id: str, provider: str, sums: dict[SumKey, list[Any]]
+) -> None:
+    session.execute(delete(LineSum).filter_by(invoice_id=invoice_id, provider=provider))
+    if sums:
+        session.execute(
+            insert(LineSum),
+            [
+                {
+                    "invoice_id": invoice_id,
+                    "provider": provider,
+                    "customer_id": customer,
+                    "currency": currency,
+                    "lines": lines,
+                    "subtotal": subtotal,
+                    "total_for_customer": total,
+                }
+                for (customer, currency), (lines, subtotal, total) in sorted(sums.items())
+            ],
+        )
+
+
+def rebuild_line_sums(session: Session) -> int:
+    """Compute every invoice's line sums again from the stored lines; the number of sums.
+
+    For databases written before the sums existed, and to check them.
+    """
+    sums: dict[tuple[str, str], dict[SumKey, list[Any]]] = {}
+    query = select(
+        LineItemRow.invoice_id,
+        LineItemRow.provider,
+        LineItemRow.customer_id,
+        LineItemRow.currency,
+        LineItemRow.subtotal,
+        LineItemRow.total_for_customer,
+    )
+    for invoice_id, provider, *line in session.execute(query):
+        _add_sums(sums.setdefault((invoice_id, provider), {}), [tuple(line)])  # type: ignore[list-item]
+    session.execute(delete(LineSum))
+    for (invoice_id, provider), groups in sums.items():
+        _write_sums(session, invoice_id, provider, groups)
+    return sum(len(groups) for groups in sums.values())
 
 
 def replace_lines(
@@ -374,15 +455,16 @@ def replace_lines(
     lines: Iterable[LineItem],
     run: RunRecorder,
 ) -> int:
-    """Replace an invoice's lines of one provider, in batches, inside the caller's transaction.
+    """Replace an invoice's lines of one provider (and their sums) inside the caller's transaction.
 
     The caller commits once at the end, so a run killed half-way leaves the
     invoice's previous lines (or none) — never half an invoice.
     """
     scope = {"invoice_id": invoice_id, "provider": provider}
-    count = _replace(
-        session, LineItemRow, scope, lines, {"invoice_id": invoice_id, "run_id": run.run_id}
-    )
+    sums: dict[SumKey, list[Any]] = {}
+    extra = {"invoice_id": invoice_id, "run_id": run.run_id}
+    count = _replace(session, LineItemRow, scope, lines, extra, sums)
+    _write_sums(session, invoice_id, provider, sums)
     run.count("lineitems", "fetched", count)
     run.count("lineitems", "inserted", count)
     return count

@@ -151,3 +151,39 @@ def test_audit_log_is_append_only(migrated: sa.Engine) -> None:
             c.execute(sa.text(statement))
     with migrated.connect() as c:
         assert c.execute(sa.text("SELECT actor FROM audit_log")).scalars().all() == ["ops"]
+
+
+def test_the_line_sums_migration_adds_up_lines_stored_before_it(engine: sa.Engine) -> None:
+    from alembic import command
+
+    from sync.db.migrate import alembic_config
+
+    command.upgrade(alembic_config(engine), "0003")
+    now = datetime.now(UTC).isoformat()
+    values = [
+        ("G1", "c1", "10.10", "12.02"),
+        ("G1", "c1", "0.20", "0.24"),
+        ("G1", None, "-1", "-1"),
+    ]
+    with engine.begin() as connection:
+        for invoice, customer, subtotal, total in values:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO invoice_line_items (invoice_id, provider, source, content_hash,"
+                    " occurrence, customer_id, subtotal, tax_total, total_for_customer, currency,"
+                    " raw) VALUES (:i, 'one_time', 'v2', :h, 1, :c, :s, 0, :t, 'USD', '{}')"
+                ),
+                {"i": invoice, "h": subtotal + now, "c": customer, "s": subtotal, "t": total},
+            )
+    upgrade(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT customer_id, lines, subtotal, total_for_customer FROM invoice_line_sums"
+                " ORDER BY customer_id"
+            )
+        ).all()
+    assert [(c, n, Decimal(str(s)), Decimal(str(t))) for c, n, s, t in rows] == [
+        ("", 1, Decimal("-1"), Decimal("-1")),
+        ("c1", 2, Decimal("10.30"), Decimal("12.26")),
+    ]

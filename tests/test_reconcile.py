@@ -74,3 +74,80 @@ def test_bad_as_of_is_a_one_line_error(write_config, capsys) -> None:
     assert err.strip() == (
         "pcsync: error: --as-of: expected a date like 2026-11-25, got '25/11/2026'"
     )
+
+
+def test_the_lines_selected_for_checks_raise_every_finding_all_lines_would(
+    start_simulator, db_url, tmp_path: Path
+) -> None:
+    """The reconciliation reads only candidate lines; with every line the findings are the same."""
+    from datetime import UTC, date, datetime
+
+    import sqlalchemy as sa
+
+    from reconciliation.checks import check_bill
+    from reconciliation.result import reconcile
+    from sync.db import models
+    from sync.reconcile import LineFact, _money, load_inputs
+    from sync.store import rebuild_line_sums
+
+    sim = start_simulator()
+    settings, engine, sessions = synced_with_payments(sim, db_url, tmp_path)
+    with sessions.begin() as session:
+        # A line of a customer Partner Center does not list, and a subscription suspended
+        # since before the latest invoice's charges.
+        line = session.scalars(sa.select(models.LineItem).limit(1)).one()
+        session.add(
+            models.LineItem(
+                **{
+                    c.name: getattr(line, c.name)
+                    for c in models.LineItem.__table__.columns
+                    if c.name not in ("id", "customer_id", "content_hash")
+                },
+                customer_id="99999999-0000-4000-8000-000000000000",
+                content_hash="0" * 64,
+            )
+        )
+        sub = session.scalars(
+            sa.select(models.Subscription).where(models.Subscription.status == "active").limit(1)
+        ).one()
+        sub.status = "suspended"
+        session.add(
+            models.SubscriptionStatusChange(
+                subscription_id=sub.id,
+                customer_id=sub.customer_id,
+                old_status="active",
+                new_status="suspended",
+                observed_at=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+        )
+        rebuild_line_sums(session)  # as a sync would have stored them with the line
+    as_of = date(2026, 11, 25)
+    with sessions() as session:
+        inputs = load_inputs(session, settings, as_of)
+        every_line = [
+            LineFact(
+                row.invoice_id,
+                row.customer_id,
+                row.subscription_id,
+                row.currency,
+                _money(row.subtotal),
+                _money(row.total_for_customer),
+                row.billable_quantity,
+                row.charge_type,
+                row.charge_start_date,
+                row.charge_end_date,
+                row.content_hash,
+                row.occurrence,
+            )
+            for row in session.scalars(sa.select(models.LineItem))
+        ]
+    findings = reconcile(inputs).findings
+    kinds = {f.kind for f in findings}
+    assert {"unknown_customer", "billed_for_suspended", "duplicate_line"} <= kinds
+    counted = [h for h, _ in inputs.invoices if h.invoice_date <= as_of]
+    everything = check_bill(counted, every_line, inputs.subscriptions, list(inputs.customers))
+    assert [f for f in findings if f not in everything] == []
+    assert [f for f in everything if f not in findings] == []
+    assert findings == everything
+    assert len(inputs.lines) < len(every_line)  # and it did not read them all
+    engine.dispose()

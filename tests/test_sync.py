@@ -25,9 +25,17 @@ from sync.db.models import Base
 from sync.jobs import SyncIncompleteError, SyncOptions, run_sync
 from sync.lock import run_lock
 from sync.runs import list_runs
+from sync.store import rebuild_line_sums
 
 VOLATILE = {"id", "run_id", "synced_at", "first_seen_at", "observed_at"}
-MIRROR = ["customers", "subscriptions", "invoices", "invoice_line_items", "unbilled_line_items"]
+MIRROR = [
+    "customers",
+    "subscriptions",
+    "invoices",
+    "invoice_line_items",
+    "invoice_line_sums",
+    "unbilled_line_items",
+]
 
 
 def config_text(sim: Any, db_url: str, tmp_path: Path) -> str:
@@ -122,6 +130,11 @@ def test_full_sync_equals_the_simulators_data(start_simulator, db_url, tmp_path)
         assert duplicates == 1  # the line Microsoft billed twice is kept twice
         history = c.execute(sa.text("SELECT count(*) FROM subscription_status_history")).scalar()
         assert history == len(expected)
+    # The sums kept with the lines are the sums of the lines.
+    kept = dump(engine)["invoice_line_sums"]
+    with sessions.begin() as session:
+        assert rebuild_line_sums(session) == len(kept) > 0
+    assert dump(engine)["invoice_line_sums"] == kept
     engine.dispose()
 
 

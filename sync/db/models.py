@@ -238,13 +238,34 @@ class LineItem(_LineColumns, Base):
     """A billed reconciliation line of a Microsoft invoice, v1 or v2, any provider."""
 
     __tablename__ = "invoice_line_items"
-    # One index only: every other one would be maintained on each of millions of inserts,
-    # and the reconciliation reads all lines in one pass anyway.
-    __table_args__ = (UniqueConstraint("invoice_id", "provider", "content_hash", "occurrence"),)
+    # Few indexes: each is maintained on every one of millions of inserts. These serve the
+    # reconciliation's search for the lines that can raise a finding (see sync/reconcile.py).
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "provider", "content_hash", "occurrence"),
+        Index("ix_invoice_line_items_subscription", "subscription_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     invoice_id: Mapped[str] = mapped_column(ID)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+
+
+class LineSum(Base):
+    """The sums of an invoice's billed lines per provider, customer and currency.
+
+    Written with the lines, in the same transaction, so the reconciliation reads
+    thousands of sums instead of millions of lines.
+    """
+
+    __tablename__ = "invoice_line_sums"
+
+    invoice_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ID, primary_key=True)  # "" for lines without one
+    currency: Mapped[str] = mapped_column(CURRENCY, primary_key=True)
+    lines: Mapped[int] = mapped_column(Integer)
+    subtotal: Mapped[Decimal]
+    total_for_customer: Mapped[Decimal]
 
 
 class UnbilledLineItem(_LineColumns, Base):

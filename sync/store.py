@@ -440,7 +440,9 @@ def rebuild_line_sums(session: Session) -> int:
         LineItemRow.subtotal,
         LineItemRow.total_for_customer,
     )
-    for invoice_id, provider, *line in session.execute(query):
+    # Streamed: a million lines must not be held at once.
+    rows = session.execute(query.execution_options(stream_results=True, yield_per=20_000))
+    for invoice_id, provider, *line in rows:
         _add_sums(sums.setdefault((invoice_id, provider), {}), [tuple(line)])  # type: ignore[list-item]
     session.execute(delete(LineSum))
     for (invoice_id, provider), groups in sums.items():

@@ -42,7 +42,7 @@ def upgrade() -> None:
         sa.text(
             "SELECT invoice_id, provider, customer_id, currency, subtotal, total_for_customer "
             "FROM invoice_line_items"
-        )
+        ).execution_options(stream_results=True, yield_per=20_000)
     )
     for invoice_id, provider, customer_id, currency, subtotal, total in rows:
         key = (invoice_id, provider, customer_id or "", currency)

@@ -8,6 +8,7 @@ via :func:`round_money`.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -72,9 +73,14 @@ def minor_unit(currency: str) -> int:
     return _MINOR_UNITS.get(currency.upper(), 2)
 
 
+@functools.cache
+def _quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_unit(currency))
+
+
 def round_money(number: Decimal, currency: str) -> Decimal:
     """Round half-up to the currency's minor unit (``1.005 USD`` → ``1.01``)."""
-    return number.quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_UP)
+    return number.quantize(_quantum(currency), rounding=ROUND_HALF_UP)
 
 
 def tolerance(currency: str) -> Decimal:

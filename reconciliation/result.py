@@ -29,6 +29,7 @@ from reconciliation.ledger import (
     BillingTerms,
     CustomerLedger,
     Payment,
+    PaymentApplication,
     build_charges,
     build_ledgers,
 )
@@ -82,8 +83,11 @@ class ReconciliationResult:
         rows = []
         for ledger in self.ledgers:
             c = ledger.currency
+            by_reference: dict[str, list[PaymentApplication]] = defaultdict(list)
+            for application in ledger.applications:
+                by_reference[application.reference].append(application)
             for payment in ledger.payments:
-                parts = [a for a in ledger.applications if a.reference == payment.reference]
+                parts = by_reference.get(payment.reference, [])
                 applied = sum((a.amount for a in parts if a.invoice_id), ZERO)
                 rows.append(
                     {

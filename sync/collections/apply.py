@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -255,21 +255,27 @@ def _settle_interrupted(
                 after,
                 error,
             )
-            audit.record(
-                session,
-                verb,
-                actor,
-                customer_id=customer,
-                subscription_id=sub_id,
-                run_id=run.run_id,
-                result=row.result,
-                status_before=row.status_before,
-                status_after=after,
-                ms_request_id=row.ms_request_id,
-                error=error,
-                settled_after_interruption=True,
-            )
+            _audit_attempt(session, row, actor, run.run_id, settled_after_interruption=True)
     return settled
+
+
+def _audit_attempt(session: Session, row: Action, actor: str, run_id: int, **extra: Any) -> None:
+    """One audit entry for one attempt, as its action row ended."""
+    audit.record(
+        session,
+        row.action,
+        actor,
+        customer_id=row.customer_id,
+        subscription_id=row.subscription_id,
+        run_id=run_id,
+        result=row.result,
+        status_before=row.status_before,
+        status_after=row.status_after,
+        ms_request_id=row.ms_request_id,
+        approval_id=row.approval_id,
+        error=row.error,
+        **extra,
+    )
 
 
 def _refusal_text(exc: ConnectorError) -> str:
@@ -322,21 +328,7 @@ def _attempt(
                 session, change.customer_id, [outcome.after], datetime.now(UTC), run
             )
         run.count(change.action, row.result)
-        audit.record(
-            session,
-            change.action,
-            actor,
-            customer_id=change.customer_id,
-            subscription_id=change.subscription_id,
-            run_id=run.run_id,
-            result=row.result,
-            status_before=row.status_before,
-            status_after=row.status_after,
-            ms_request_id=request_id,
-            approval_id=change.approval_id,
-            error=error,
-            why=change.why,
-        )
+        _audit_attempt(session, row, actor, run.run_id, why=change.why)
         return row.result, error
 
 

@@ -22,8 +22,9 @@ from reconciliation.errors import LockedError
 
 __all__ = ["run_lock"]
 
-# One lock per kind of run: a sync and an apply may overlap, two of a kind may not.
-_ADVISORY_KEYS = {"sync": 0x70637379, "collections_apply": 0x70636361}  # "pcsy", "pcca"
+# One lock per kind of run and per pcsync database (a PostgreSQL schema): a sync and an
+# apply may overlap, two of a kind on the same data may not.
+_ADVISORY_KEY = "hashtext('pcsync:' || current_schema() || ':' || :kind)"
 
 
 def _holder_text(kind: str, pid: str, started: str) -> str:
@@ -55,11 +56,10 @@ def _file_lock(path: Path, kind: str, wait: bool) -> Iterator[None]:
 
 @contextmanager
 def _advisory_lock(engine: Engine, kind: str, wait: bool) -> Iterator[None]:
-    key = _ADVISORY_KEYS[kind]
     with engine.connect() as connection:
         while True:
             got = connection.execute(
-                text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
+                text(f"SELECT pg_try_advisory_lock({_ADVISORY_KEY})"), {"kind": kind}
             ).scalar()
             connection.commit()
             if got:
@@ -78,7 +78,7 @@ def _advisory_lock(engine: Engine, kind: str, wait: bool) -> Iterator[None]:
         try:
             yield
         finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            connection.execute(text(f"SELECT pg_advisory_unlock({_ADVISORY_KEY})"), {"kind": kind})
             connection.commit()
 
 

@@ -130,11 +130,19 @@ def connect_to(tmp_path: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def world(start_simulator, db_url, tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
     """A simulator, its data synced with the sample payments, and a CLI bound to it."""
-    from tests.test_sync import synced_with_payments
+    from sync.jobs import SyncOptions, run_sync
+    from sync.payments import import_payments
+    from tests.test_sync import setup
     from tests.world import World
 
     sim = start_simulator()
     monkeypatch.setenv("PCSYNC_CLIENT_SECRET", sim.config.client_secret)
-    settings, engine, sessions = synced_with_payments(sim, db_url, tmp_path)
-    yield World(sim, settings, engine, sessions, tmp_path)
-    engine.dispose()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    try:  # the engine is closed even when the set-up fails
+        run_sync(settings, engine, sessions, SyncOptions())
+        payments = tmp_path / "payments.csv"
+        payments.write_text(sim.data.payments_csv())
+        import_payments(settings, sessions, payments)
+        yield World(sim, settings, engine, sessions, tmp_path)
+    finally:
+        engine.dispose()

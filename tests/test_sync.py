@@ -301,3 +301,21 @@ def test_a_customer_whose_subscriptions_are_gone_is_skipped(
     assert gone not in owners
     assert len(owners) == len(sim.data.customers) - 1
     engine.dispose()
+
+
+def test_the_postgresql_lock_is_per_schema(db_url: str, migrated: sa.Engine) -> None:
+    """Two pcsync databases in one PostgreSQL database (two schemas) do not block each other."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("advisory locks are PostgreSQL's")
+    from tests.conftest import POSTGRES_URL
+
+    here, again, elsewhere = migrated, make_engine(db_url), make_engine(POSTGRES_URL)
+    try:
+        with run_lock(here):
+            with run_lock(elsewhere):  # the public schema: another pcsync database
+                pass
+            with pytest.raises(LockedError, match="another sync is running"), run_lock(again):
+                pass
+    finally:
+        for engine in (again, elsewhere):
+            engine.dispose()

@@ -178,7 +178,9 @@ def _changes(
             continue
         active = [s for s in subs.get(customer, []) if s.status == "active"]
         if not active:
-            waiting.append(Waiting(customer, names[customer], "no active subscriptions"))
+            waiting.append(
+                Waiting(customer, names[customer], "no active subscriptions (already suspended)")
+            )
         stages = sorted({f.stage or "" for f in plan.for_customer(customer)} - {""})
         changes.extend(
             Change(
@@ -226,35 +228,33 @@ def prepare_apply(
 
 def _settle_interrupted(
     sessions: sessionmaker[Session], pc: PartnerCenter, actor: str, run: RunRecorder
-) -> set[tuple[str, str]]:
+) -> dict[tuple[str, str], str]:
     """Attempts left ``pending`` by a killed run: Microsoft's live status says how they ended.
 
-    Returns the (subscription, action) pairs found done, which need no new attempt.
+    Returns, per (subscription, action), ``done`` (no new attempt needed) or
+    the reason its outcome is still unknown: such an attempt stays pending, and
+    its subscription is not touched until a later run can read it — otherwise a
+    suspension pcsync made could be mistaken for someone else's.
     """
     with sessions() as session:
         pending = session.scalars(select(Action).where(Action.result == "pending")).all()
         todo = [(a.id, a.customer_id, a.subscription_id, a.action) for a in pending]
-    settled = set()
+    settled: dict[tuple[str, str], str] = {}
     for action_id, customer, sub_id, verb in todo:
-        live = None
         try:
             live = pc.subscription(customer, sub_id)
-            done = live.status is TARGET[verb]
-            error = None if done else "interrupted before Microsoft answered; not applied"
-            after: str | None = live.status.value
         except ConnectorError as exc:
-            done, error, after = False, f"interrupted; its outcome could not be read: {exc}", None
+            settled[(sub_id, verb)] = f"an interrupted earlier attempt cannot be read yet: {exc}"
+            continue
+        done = live.status is TARGET[verb]
         if done:
-            settled.add((sub_id, verb))
+            settled[(sub_id, verb)] = "done"
         with sessions.begin() as session:
-            if live is not None:
-                upsert_subscriptions(session, customer, [live], datetime.now(UTC), run)
+            upsert_subscriptions(session, customer, [live], datetime.now(UTC), run)
             row = session.get_one(Action, action_id)
-            row.result, row.status_after, row.error = (
-                "succeeded" if done else "failed",
-                after,
-                error,
-            )
+            row.result = "succeeded" if done else "failed"
+            row.status_after = live.status.value
+            row.error = None if done else "interrupted before Microsoft answered; not applied"
             _audit_attempt(session, row, actor, run.run_id, settled_after_interruption=True)
     return settled
 
@@ -363,7 +363,12 @@ def execute_apply(
         pc = connect()
         settled = _settle_interrupted(sessions, pc, actor, run)
         for change in plan.changes:
-            if (change.subscription_id, change.action) in settled:
+            state = settled.get((change.subscription_id, change.action))
+            if state == "done":
+                continue
+            if state is not None:
+                progress(change, "skipped", state)
+                outcome.failures.append((change, state))
                 continue
             result, error = _attempt(sessions, pc, change, actor, run)
             progress(change, result, error)

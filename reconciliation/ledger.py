@@ -179,24 +179,37 @@ def build_charges(lines: Iterable[BilledLine], terms: BillingTerms) -> list[Char
     return sorted(charges, key=lambda c: (c.customer_id, c.currency, c.charge_date, c.invoice_id))
 
 
-def _apply(
-    payment: Payment, charges: list[Charge], open_amounts: dict[str, Decimal]
-) -> list[PaymentApplication]:
-    left = payment.amount
-    applied: list[PaymentApplication] = []
-    named = [c for c in charges if c.invoice_id == payment.invoice_id]
-    others = [c for c in charges if c.invoice_id != payment.invoice_id]
-    for charge in named + others:  # charges are oldest first
-        if left <= 0:
-            break
-        part = min(left, open_amounts[charge.invoice_id])
-        if part > 0:
-            open_amounts[charge.invoice_id] -= part
-            applied.append(PaymentApplication(payment.reference, charge.invoice_id, part))
-            left -= part
-    if left > 0:
-        applied.append(PaymentApplication(payment.reference, None, left))
-    return applied
+class _OpenCharges:
+    """One ledger's charges, oldest first, with what is still open on each."""
+
+    def __init__(self, charges: list[Charge]) -> None:
+        self.charges = charges
+        self.open = {c.invoice_id: c.amount for c in charges}
+        self._first = 0  # charges before it are paid in full (FIFO only ever moves it on)
+
+    def apply(self, payment: Payment) -> list[PaymentApplication]:
+        """Apply a payment: to the invoice it names, then oldest first; the rest is credit."""
+        left = payment.amount
+        applied: list[PaymentApplication] = []
+
+        def pay(invoice_id: str) -> None:
+            nonlocal left
+            part = min(left, self.open[invoice_id])
+            if part > 0:
+                self.open[invoice_id] -= part
+                applied.append(PaymentApplication(payment.reference, invoice_id, part))
+                left -= part
+
+        if payment.invoice_id in self.open:
+            pay(payment.invoice_id)
+        while left > 0 and self._first < len(self.charges):
+            charge = self.charges[self._first]
+            pay(charge.invoice_id)
+            if self.open[charge.invoice_id] <= 0:
+                self._first += 1
+        if left > 0:
+            applied.append(PaymentApplication(payment.reference, None, left))
+        return applied
 
 
 def build_ledgers(
@@ -218,10 +231,10 @@ def build_ledgers(
     for key in sorted(set(by_key_charges) | set(by_key_payments)):
         own_charges = sorted(by_key_charges[key], key=lambda c: (c.charge_date, c.invoice_id))
         own_payments = sorted(by_key_payments[key], key=lambda p: (p.payment_date, p.reference))
-        open_amounts = {c.invoice_id: c.amount for c in own_charges}
+        charges_open = _OpenCharges(own_charges)
         applications: list[PaymentApplication] = []
         for payment in own_payments:
-            applications += _apply(payment, own_charges, open_amounts)
+            applications += charges_open.apply(payment)
         # A payment may reach any charge dated on or before the as-of date, later ones
         # included: that is how a credit is used up by later charges.
         ledgers.append(
@@ -232,7 +245,7 @@ def build_ledgers(
                 charges=own_charges,
                 payments=own_payments,
                 applications=applications,
-                open_amounts=open_amounts,
+                open_amounts=charges_open.open,
             )
         )
     return ledgers

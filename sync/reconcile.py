@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, type_coerce
+from sqlalchemy import func, insert, select, type_coerce
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import NullType
 
@@ -267,42 +267,50 @@ def run_reconciliation(
             )
             session.add(stored)
             session.flush()
-            for f in result.findings:
-                session.add(
-                    models.Finding(
-                        reconciliation_id=stored.id,
-                        kind=f.kind,
-                        customer_id=f.customer_id,
-                        subscription_id=f.subscription_id,
-                        invoice_id=f.invoice_id,
-                        amount=f.amount,
-                        currency=f.currency,
-                        detail=f.detail,
-                    )
+            # Plain inserts: thousands of rows need no ORM objects.
+            if result.findings:
+                session.execute(
+                    insert(models.Finding),
+                    [
+                        {
+                            "reconciliation_id": stored.id,
+                            "kind": f.kind,
+                            "customer_id": f.customer_id,
+                            "subscription_id": f.subscription_id,
+                            "invoice_id": f.invoice_id,
+                            "amount": f.amount,
+                            "currency": f.currency,
+                            "detail": f.detail,
+                        }
+                        for f in result.findings
+                    ],
                 )
             exposure = {(e.customer_id, e.currency): e for e in result.exposure}
+            balances = []
             for ledger in result.ledgers:
                 e = exposure.get((ledger.customer_id, ledger.currency))
                 aging = age(ledger)
-                session.add(
-                    models.CustomerBalance(
-                        reconciliation_id=stored.id,
-                        customer_id=ledger.customer_id,
-                        currency=ledger.currency,
-                        microsoft_cost=sum((c.cost for c in ledger.charges), ZERO),
-                        charged=ledger.charged,
-                        paid=ledger.paid,
-                        balance=ledger.balance,
-                        overdue_amount=ledger.overdue_amount,
-                        days_overdue=ledger.days_overdue,
-                        aging_current=aging["current"],
-                        aging_1_30=aging["1-30"],
-                        aging_31_60=aging["31-60"],
-                        aging_61_90=aging["61-90"],
-                        aging_over_90=aging["over_90"],
-                        owed_to_microsoft=e.owed_to_microsoft if e else ZERO,
-                    )
+                balances.append(
+                    {
+                        "reconciliation_id": stored.id,
+                        "customer_id": ledger.customer_id,
+                        "currency": ledger.currency,
+                        "microsoft_cost": sum((c.cost for c in ledger.charges), ZERO),
+                        "charged": ledger.charged,
+                        "paid": ledger.paid,
+                        "balance": ledger.balance,
+                        "overdue_amount": ledger.overdue_amount,
+                        "days_overdue": ledger.days_overdue,
+                        "aging_current": aging["current"],
+                        "aging_1_30": aging["1-30"],
+                        "aging_31_60": aging["31-60"],
+                        "aging_61_90": aging["61-90"],
+                        "aging_over_90": aging["over_90"],
+                        "owed_to_microsoft": e.owed_to_microsoft if e else ZERO,
+                    }
                 )
+            if balances:
+                session.execute(insert(models.CustomerBalance), balances)
         run.count("reconcile", "customers", len(result.ledgers))
         run.count("reconcile", "findings", len(result.findings))
     return result

@@ -242,3 +242,36 @@ def test_one_apply_at_a_time(world: World, capsys) -> None:  # type: ignore[no-u
         assert world.cli("sync", "--only", "customers") == 0  # a sync may run meanwhile
     assert "another collections apply is running" in capsys.readouterr().err
     assert world.patches() == 0
+
+
+def test_an_interrupted_attempt_that_cannot_be_read_leaves_its_subscription_alone(
+    world: World, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    never = world.never
+    _no_azure_refusal(world, never)
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF) == 0
+    unreadable = world.subs_of(never)[0]
+    with world.sessions.begin() as session:
+        session.add(
+            Action(
+                customer_id=never,
+                subscription_id=unreadable["id"],
+                action="suspend",
+                status_before="active",
+                result="pending",
+                requested_by="ana",
+                requested_at=datetime.now(UTC),
+            )
+        )
+    world.subs_of(never).remove(unreadable)  # Partner Center answers 404 for it, for now
+    capsys.readouterr()
+    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 1
+    out = capsys.readouterr().out
+    assert f"suspend {unreadable['id']} (" in out
+    assert "skipped" in out
+    with world.engine.connect() as c:
+        rows = c.execute(
+            sa.select(Action.result).where(Action.subscription_id == unreadable["id"])
+        ).all()
+    assert [r.result for r in rows] == ["pending"]  # still to be settled, never retried blind
+    assert all(s["status"] == "suspended" for s in world.subs_of(never))  # the others were done

@@ -590,7 +590,6 @@ def _execute_apply(app: App, prepared: ApplyPlan, actor: str) -> None:
         )
 
     outcome = execute_apply(
-        settings,
         app.sessions,
         prepared,
         lambda: connect(settings.partner_center),

@@ -333,7 +333,6 @@ def _attempt(
 
 
 def execute_apply(
-    settings: Settings,
     sessions: sessionmaker[Session],
     plan: ApplyPlan,
     connect: Callable[[], PartnerCenter],

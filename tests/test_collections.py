@@ -20,6 +20,22 @@ def _no_azure_refusal(world: World, customer: str) -> None:
         sub.pop("_hasActiveAzureSubscriptions", None)
 
 
+def _pending_suspension(world: World, subscription_id: str) -> None:
+    """What a run killed while Microsoft was suspending the subscription leaves behind."""
+    with world.sessions.begin() as session:
+        session.add(
+            Action(
+                customer_id=world.never,
+                subscription_id=subscription_id,
+                action="suspend",
+                status_before="active",
+                result="pending",
+                requested_by="ana",
+                requested_at=datetime.now(UTC),
+            )
+        )
+
+
 def test_dry_run_changes_nothing(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
     assert world.cli("collections", "approve", world.never, "--as-of", AS_OF, "--by", "ana") == 0
     before = world.statuses()
@@ -139,18 +155,7 @@ def test_an_interrupted_attempt_is_settled_from_microsofts_answer(world: World) 
     # A run killed after Microsoft suspended the subscription but before it heard back.
     sub = world.subs_of(never)[0]
     sub["status"] = "suspended"
-    with world.sessions.begin() as session:
-        session.add(
-            Action(
-                customer_id=never,
-                subscription_id=sub["id"],
-                action="suspend",
-                status_before="active",
-                result="pending",
-                requested_by="ana",
-                requested_at=datetime.now(UTC),
-            )
-        )
+    _pending_suspension(world, sub["id"])
     assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
     with world.engine.connect() as c:
         results = dict(
@@ -251,18 +256,7 @@ def test_an_interrupted_attempt_that_cannot_be_read_leaves_its_subscription_alon
     _no_azure_refusal(world, never)
     assert world.cli("collections", "approve", never, "--as-of", AS_OF) == 0
     unreadable = world.subs_of(never)[0]
-    with world.sessions.begin() as session:
-        session.add(
-            Action(
-                customer_id=never,
-                subscription_id=unreadable["id"],
-                action="suspend",
-                status_before="active",
-                result="pending",
-                requested_by="ana",
-                requested_at=datetime.now(UTC),
-            )
-        )
+    _pending_suspension(world, unreadable["id"])
     world.subs_of(never).remove(unreadable)  # Partner Center answers 404 for it, for now
     capsys.readouterr()
     assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 1

@@ -31,9 +31,15 @@ from connectors.partner_center import PartnerCenter, StatusChange, SubscriptionS
 from reconciliation.errors import ApiError, ApplyError, ConnectorError, SafetyLimitError
 from sync import audit
 from sync.collections.approvals import valid_approvals
-from sync.collections.plan import CollectionsPlan, plan_collections, suspended_by_pcsync
+from sync.collections.plan import (
+    CollectionsPlan,
+    SubscriptionView,
+    plan_collections,
+    subscriptions_by_customer,
+    suspended_by_pcsync,
+)
 from sync.config import Settings
-from sync.db.models import Action, Subscription
+from sync.db.models import Action
 from sync.runs import RunRecorder, recorded_run
 from sync.store import upsert_subscriptions
 
@@ -88,30 +94,6 @@ class ApplyOutcome:
     failures: list[tuple[Change, str]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Sub:
-    id: str
-    customer_id: str
-    name: str
-    status: str
-
-
-def _subscriptions(session: Session) -> dict[str, list[_Sub]]:
-    found: dict[str, list[_Sub]] = defaultdict(list)
-    rows = session.execute(
-        select(
-            Subscription.id,
-            Subscription.customer_id,
-            Subscription.friendly_name,
-            Subscription.offer_name,
-            Subscription.status,
-        ).order_by(Subscription.customer_id, Subscription.id)
-    )
-    for sub_id, customer, friendly, offer, status in rows:
-        found[customer].append(_Sub(sub_id, customer, friendly or offer or sub_id, status))
-    return dict(found)
-
-
 def _refusal(settings: Settings, suspend_customers: int, active_customers: int) -> str | None:
     limits = settings.collections
     if suspend_customers > limits.max_suspend_customers:
@@ -133,7 +115,7 @@ def _refusal(settings: Settings, suspend_customers: int, active_customers: int) 
 
 def _changes(
     plan: CollectionsPlan,
-    subs: dict[str, list[_Sub]],
+    subs: dict[str, list[SubscriptionView]],
     approvals: dict[str, int],
     ours: dict[str, list[str]],
 ) -> tuple[list[Change], list[Waiting]]:
@@ -207,7 +189,7 @@ def prepare_apply(
         approvals = {
             c: a.id for c, a in valid_approvals(session, plan, actor, datetime.now(UTC)).items()
         }
-        subs = _subscriptions(session)
+        subs = subscriptions_by_customer(session)
         ours = suspended_by_pcsync(session)
         interrupted = len(
             session.scalars(select(Action.id).where(Action.result == "pending")).all()

@@ -29,9 +29,11 @@ from sync.reconcile import load_inputs
 __all__ = [
     "CollectionsPlan",
     "FlagStay",
+    "SubscriptionView",
     "flag_history",
     "plan_collections",
     "policy_from_settings",
+    "subscriptions_by_customer",
     "suspended_by_pcsync",
 ]
 
@@ -135,22 +137,44 @@ def suspended_by_pcsync(session: Session) -> dict[str, list[str]]:
     return dict(found)
 
 
-def _terms(session: Session) -> dict[str, list[Term]]:
-    terms: dict[str, list[Term]] = defaultdict(list)
+@dataclass(frozen=True)
+class SubscriptionView:
+    """A mirrored subscription as collections shows and changes it."""
+
+    id: str
+    customer_id: str
+    name: str
+    status: str
+    term_end: date | None
+
+
+def subscriptions_by_customer(session: Session) -> dict[str, list[SubscriptionView]]:
+    """Every mirrored subscription, per customer, in a stable order."""
+    found: dict[str, list[SubscriptionView]] = defaultdict(list)
     rows = session.execute(
         select(
-            Subscription.customer_id,
             Subscription.id,
+            Subscription.customer_id,
             Subscription.friendly_name,
             Subscription.offer_name,
+            Subscription.status,
             Subscription.commitment_end_date,
-        ).where(Subscription.status == "active")
+        ).order_by(Subscription.customer_id, Subscription.id)
     )
-    for customer, sub_id, friendly, offer, end in rows:
-        terms[customer].append(
-            Term(sub_id, friendly or offer or sub_id, end.date() if end else None)
+    for sub_id, customer, friendly, offer, status, end in rows:
+        found[customer].append(
+            SubscriptionView(
+                sub_id, customer, friendly or offer or sub_id, status, end.date() if end else None
+            )
         )
-    return dict(terms)
+    return dict(found)
+
+
+def _terms(session: Session) -> dict[str, list[Term]]:
+    return {
+        customer: [Term(s.id, s.name, s.term_end) for s in subs if s.status == "active"]
+        for customer, subs in subscriptions_by_customer(session).items()
+    }
 
 
 def store_flags(session: Session, flags: list[Flag], as_of: date, now: datetime) -> dict[Key, int]:

@@ -8,6 +8,7 @@ time. ``--verbose`` adds the traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -32,11 +33,18 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from connectors.partner_center import PartnerCenter
 from reconciliation.errors import ConfigError, InputError, PcsyncError, SafetyLimitError
 from sync import __version__
 from sync.audit import current_actor, list_audit
 from sync.collections import plan_collections
-from sync.collections.apply import ApplyPlan, Change, execute_apply, prepare_apply
+from sync.collections.apply import (
+    ApplyPlan,
+    Change,
+    execute_apply,
+    prepare_apply,
+    refresh_subscriptions,
+)
 from sync.collections.approvals import approve, resolve_customers, revoke
 from sync.collections.job import run_collections_round
 from sync.collections.plan import flag_history
@@ -565,8 +573,16 @@ def collections_apply(app: App, as_of: str | None, really: bool, by: str | None)
     settings = app.settings
     actor = by or current_actor()
     day = _as_of(as_of, settings)
+
+    @functools.cache
+    def partner_center() -> PartnerCenter:
+        return connect(settings.partner_center)
+
+    def refresh(customers: list[str]) -> None:
+        refresh_subscriptions(app.sessions, partner_center(), customers)
+
     if not really:
-        prepared = prepare_apply(settings, app.sessions, day, actor)
+        prepared = prepare_apply(settings, app.sessions, day, actor, refresh)
         _show_apply(prepared, really)
         if prepared.refusal:
             raise SafetyLimitError(f"{prepared.refusal}: --apply would be refused")
@@ -575,27 +591,21 @@ def collections_apply(app: App, as_of: str | None, really: bool, by: str | None)
         return
     # Decided and made under one lock: two applies never act on the same plan.
     with run_lock(app.engine, kind="collections_apply"):
-        prepared = prepare_apply(settings, app.sessions, day, actor)
+        prepared = prepare_apply(settings, app.sessions, day, actor, refresh)
         _show_apply(prepared, really)
-        _execute_apply(app, prepared, actor)
+        _execute_apply(app, prepared, actor, partner_center)
 
 
-def _execute_apply(app: App, prepared: ApplyPlan, actor: str) -> None:
-    settings = app.settings
-
+def _execute_apply(
+    app: App, prepared: ApplyPlan, actor: str, partner_center: Callable[[], PartnerCenter]
+) -> None:
     def progress(change: Change, result: str, error: str | None) -> None:
         click.echo(
             f"  {change.action} {change.subscription_id} ({change.customer_name}): {result}"
             + (f": {error}" if error else "")
         )
 
-    outcome = execute_apply(
-        app.sessions,
-        prepared,
-        lambda: connect(settings.partner_center),
-        actor,
-        progress,
-    )
+    outcome = execute_apply(app.sessions, prepared, partner_center, actor, progress)
     done = ", ".join(f"{n} {what}" for what, n in outcome.counts.items()) or "nothing to do"
     click.echo(f"apply run {outcome.run_id}: {done}")
 

@@ -269,3 +269,22 @@ def test_an_interrupted_attempt_that_cannot_be_read_leaves_its_subscription_alon
         ).all()
     assert [r.result for r in rows] == ["pending"]  # still to be settled, never retried blind
     assert all(s["status"] == "suspended" for s in world.subs_of(never))  # the others were done
+
+
+def test_apply_acts_on_what_partner_center_has_now(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A subscription bought since the last sync is suspended too; the dry run shows it."""
+    import copy
+
+    never = world.never
+    _no_azure_refusal(world, never)
+    bought = copy.deepcopy(world.subs_of(never)[0])
+    bought.update(id="0badc0de-0000-4000-8000-000000000001", status="active")
+    world.subs_of(never).append(bought)
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF) == 0
+    capsys.readouterr()
+    assert world.cli("collections", "apply", "--as-of", AS_OF) == 0
+    assert f"[{bought['id']}], now active" in capsys.readouterr().out
+    assert world.patches() == 0
+    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.statuses()[bought["id"]] == "suspended"
+    assert all(s["status"] == "suspended" for s in world.subs_of(never))

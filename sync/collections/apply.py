@@ -43,7 +43,15 @@ from sync.db.models import Action
 from sync.runs import RunRecorder, recorded_run
 from sync.store import upsert_subscriptions
 
-__all__ = ["ApplyOutcome", "ApplyPlan", "Change", "Waiting", "execute_apply", "prepare_apply"]
+__all__ = [
+    "ApplyOutcome",
+    "ApplyPlan",
+    "Change",
+    "Waiting",
+    "execute_apply",
+    "prepare_apply",
+    "refresh_subscriptions",
+]
 
 Verb = Literal["suspend", "reactivate"]
 TARGET = {"suspend": SubscriptionStatus.SUSPENDED, "reactivate": SubscriptionStatus.ACTIVE}
@@ -180,17 +188,52 @@ def _changes(
     return changes, waiting
 
 
+def refresh_subscriptions(
+    sessions: sessionmaker[Session], pc: PartnerCenter, customers: list[str]
+) -> None:
+    """Read these customers' subscriptions from Partner Center into the mirror, now.
+
+    An apply acts on what Microsoft has at this moment — a subscription bought
+    since the last sync is suspended too — and a customer that cannot be read
+    stops the apply before anything changes.
+    """
+    if not customers:
+        return
+    with recorded_run(sessions, "subscriptions_refresh", "manual", {"customers": customers}) as run:
+        for customer in customers:
+            subscriptions = list(pc.subscriptions(customer))
+            with sessions.begin() as session:
+                upsert_subscriptions(session, customer, subscriptions, datetime.now(UTC), run)
+
+
 def prepare_apply(
-    settings: Settings, sessions: sessionmaker[Session], as_of: date, actor: str
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    as_of: date,
+    actor: str,
+    refresh: Callable[[list[str]], None] | None = None,
 ) -> ApplyPlan:
-    """Decide what an apply as of this date would change (changes nothing at Microsoft)."""
+    """Decide what an apply as of this date would change (changes nothing at Microsoft).
+
+    ``refresh``, when given, brings the affected customers' subscriptions up to
+    date first (see ``refresh_subscriptions``).
+    """
     plan = plan_collections(settings, sessions, as_of)
     with sessions.begin() as session:
         approvals = {
             c: a.id for c, a in valid_approvals(session, plan, actor, datetime.now(UTC)).items()
         }
-        subs = subscriptions_by_customer(session)
         ours = suspended_by_pcsync(session)
+    if refresh is not None:
+        actions = {(f.customer_id, f.action) for f in plan.flags}
+        refresh(
+            sorted(
+                {c for c in approvals if (c, "suspend") in actions}
+                | {c for c in ours if (c, "reactivate") in actions}
+            )
+        )
+    with sessions() as session:
+        subs = subscriptions_by_customer(session)
         interrupted = len(
             session.scalars(select(Action.id).where(Action.result == "pending")).all()
         )

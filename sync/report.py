@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from reconciliation.reports.render import to_csv, to_xlsx
 from reconciliation.reports.tables import report_tables
 from sync.collections import plan_collections
 from sync.config import Settings
-from sync.db.models import ReconciliationRun
+from sync.db.models import Action, Customer, ReconciliationRun
 from sync.reconcile import run_reconciliation
 
 __all__ = ["FORMATS", "ReportFiles", "write_reports"]
@@ -47,6 +47,34 @@ def _stored_document(
         return (row.id, row.document) if row is not None else None
 
 
+def _actions(sessions: sessionmaker[Session], as_of: date) -> list[dict[str, Any]]:
+    """What pcsync changed at Microsoft up to the end of ``as_of`` (UTC), oldest first."""
+    end = datetime.combine(as_of + timedelta(days=1), time(), UTC)
+    with sessions() as session:
+        names = {cid: name for cid, name in session.execute(select(Customer.id, Customer.name))}
+        rows = session.scalars(
+            select(Action)
+            .where(Action.requested_at < end, Action.result != "pending")
+            .order_by(Action.id)
+        ).all()
+        return [
+            {
+                "requested_at": a.requested_at.isoformat(timespec="seconds"),
+                "requested_by": a.requested_by,
+                "customer_id": a.customer_id,
+                "customer_name": names.get(a.customer_id, a.customer_id),
+                "subscription_id": a.subscription_id,
+                "action": a.action,
+                "result": a.result,
+                "status_before": a.status_before,
+                "status_after": a.status_after,
+                "ms_request_id": a.ms_request_id,
+                "error": a.error,
+            }
+            for a in rows
+        ]
+
+
 def write_reports(
     settings: Settings,
     sessions: sessionmaker[Session],
@@ -67,7 +95,7 @@ def write_reports(
     flags = [
         flag.as_json() for flag in plan_collections(settings, sessions, as_of, store=False).flags
     ]
-    document = {**stored_document, "flags": flags}
+    document = {**stored_document, "flags": flags, "actions": _actions(sessions, as_of)}
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"pcsync-{as_of.isoformat()}"
     tables = report_tables(document)

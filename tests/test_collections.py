@@ -288,3 +288,21 @@ def test_apply_acts_on_what_partner_center_has_now(world: World, capsys) -> None
     assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
     assert world.statuses()[bought["id"]] == "suspended"
     assert all(s["status"] == "suspended" for s in world.subs_of(never))
+
+
+def test_the_report_lists_what_pcsync_changed_at_microsoft(world: World, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import csv
+
+    never = world.never
+    _no_azure_refusal(world, never)
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF, "--by", "ana") == 0
+    today = datetime.now(UTC).date().isoformat()  # the report counts changes made by then
+    assert world.cli("collections", "apply", "--as-of", today, "--apply", "--by", "ana") == 0
+    out = tmp_path / "reports"
+    assert world.cli("report", "--as-of", today, "--format", "csv", "--out", str(out)) == 0
+    with (out / f"pcsync-{today}-suspensions.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["Subscription ID"] for r in rows} == {s["id"] for s in world.subs_of(never)}
+    assert {(r["Action"], r["Result"], r["By"], r["Status after"]) for r in rows} == {
+        ("suspend", "succeeded", "ana", "suspended")
+    }

@@ -93,6 +93,7 @@ def test_xlsx_has_every_sheet_typed_cells_and_no_formulas() -> None:
         "Microsoft invoices",
         "Payments",
         "Flags & actions",
+        "Suspensions",
     ]
     customers = book["Customers"]
     assert customers.freeze_panes == "A2"

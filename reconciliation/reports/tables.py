@@ -211,8 +211,26 @@ def _flags(document: dict[str, Any]) -> Table:
     return Table("Flags & actions", columns, rows)
 
 
+def _changes(document: dict[str, Any]) -> Table:
+    columns = (
+        Column("requested_at", "When (UTC)"),
+        Column("requested_by", "By"),
+        Column("customer_id", "Customer ID", "id"),
+        Column("customer_name", "Customer"),
+        Column("subscription_id", "Subscription ID", "id"),
+        Column("action", "Action"),
+        Column("result", "Result"),
+        Column("status_before", "Status before"),
+        Column("status_after", "Status after"),
+        Column("ms_request_id", "Microsoft request ID", "id"),
+        Column("error", "Error"),
+    )
+    return Table("Suspensions", columns, list(document.get("actions") or []))
+
+
 def report_tables(document: dict[str, Any]) -> list[Table]:
-    """Summary, Customers, Aging, Findings, Microsoft invoices, Payments and Flags & actions."""
+    """Summary, Customers, Aging, Findings, Microsoft invoices, Payments, Flags & actions and
+    Suspensions (what pcsync changed at Microsoft)."""
     return [
         _summary(document),
         _customers(document),
@@ -221,4 +239,5 @@ def report_tables(document: dict[str, Any]) -> list[Table]:
         _invoices(document),
         _payments(document),
         _flags(document),
+        _changes(document),
     ]

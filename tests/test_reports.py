@@ -190,8 +190,24 @@ def test_html_is_self_contained_and_escapes_user_data() -> None:
             },
             DOCUMENT["customers"][1],
         ],
+        "actions": [
+            {
+                "requested_at": "2026-11-25T10:00:00+00:00",
+                "requested_by": "<b>ana</b>",
+                "customer_name": "Contoso",
+                "subscription_id": "s1",
+                "action": "suspend",
+                "result": "failed",
+                "status_before": "active",
+                "status_after": None,
+                "error": "Microsoft refused (403 900115): <img onerror=alert(1)>",
+            }
+        ],
     }  # type: ignore[index]
     page = _html(hostile)
+    assert "<h2>Changes made at Microsoft</h2>" in page
+    assert "&lt;b&gt;ana&lt;/b&gt;" in page
+    assert "<img" not in page
     HTMLParser().feed(page)  # parses
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page

@@ -89,6 +89,14 @@ th{position:static}h2{break-after:avoid}tr{break-inside:avoid}}
 <td class="num">{{ f.amount or "" }} {{ f.currency or "" }}</td>
 <td class="detail">{{ f.detail }}</td></tr>{% else %}<tr><td colspan="5">No findings.</td></tr>
 {% endfor %}</tbody></table></div>
+{% if actions %}<h2>Changes made at Microsoft</h2>
+<div class="panel"><table><thead><tr><th>When (UTC)</th><th>By</th><th>Customer</th>
+<th>Subscription</th><th>Action</th><th>Result</th><th>Status</th><th>Detail</th></tr></thead><tbody>
+{% for a in actions %}<tr><td>{{ a.requested_at }}</td><td>{{ a.requested_by }}</td>
+<td>{{ a.customer_name }}</td><td>{{ a.subscription_id }}</td><td>{{ a.action }}</td>
+<td>{{ a.result }}</td><td>{{ a.status_before or "" }} → {{ a.status_after or "" }}</td>
+<td class="detail">{{ a.error or "" }}</td></tr>{% endfor %}
+</tbody></table></div>{% endif %}
 </main></body></html>
 """
 
@@ -184,5 +192,6 @@ def to_html(document: dict[str, Any], title: str) -> str:
         customers=customers,
         invoices=invoices,
         findings=document["findings"],
+        actions=document.get("actions") or [],
         names={c["customer_id"]: c["customer_name"] for c in customers},
     )

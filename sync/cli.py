@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from sync.collections.apply import (
     prepare_apply,
     refresh_subscriptions,
 )
-from sync.collections.approvals import approve, resolve_customers, revoke
+from sync.collections.approvals import approve, resolve_customers, revoke, valid_approvals
 from sync.collections.job import run_collections_round
 from sync.collections.plan import flag_history
 from sync.config import Settings, load_settings, resolve_config_path
@@ -466,16 +466,27 @@ def collections_plan(app: App, as_of: str | None, as_json: bool) -> None:
     The flags are kept as history: when each customer entered and left each stage.
     """
     day = _as_of(as_of, app.settings)
-    flags = plan_collections(app.settings, app.sessions, day).flags
+    plan = plan_collections(app.settings, app.sessions, day)
+    flags = plan.flags
     if as_json:
         _echo_json({"as_of": day.isoformat(), "flags": [f.as_json() for f in flags]})
         return
+    with app.sessions.begin() as session:
+        approved = {
+            customer: f"approved by {a.approved_by} until {a.expires_at:%Y-%m-%d %H:%M} UTC"
+            for customer, a in valid_approvals(
+                session, plan, current_actor(), datetime.now(UTC)
+            ).items()
+        }
     click.echo(f"collections plan as of {day}: {len(flags)} customer balance(s) flagged")
     for flag in sorted(flags, key=lambda f: (-f.days_overdue, f.customer_name)):
         amount = flag.as_json()["overdue_amount"]
+        status = ""
+        if flag.action == "suspend":
+            status = f" — {approved.get(flag.customer_id, 'not approved')}"
         click.echo(
             f"  {flag.action:<10} {flag.stage or '-':<14} {flag.customer_name} "
-            f"({flag.currency}): {amount} overdue, {flag.days_overdue} days"
+            f"({flag.currency}): {amount} overdue, {flag.days_overdue} days{status}"
         )
         if app.verbosity > 0:
             for reason in flag.reasons:

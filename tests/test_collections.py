@@ -49,6 +49,10 @@ def test_dry_run_changes_nothing(world: World, capsys) -> None:  # type: ignore[
     assert world.statuses() == before
     with world.engine.connect() as c:
         assert c.scalar(sa.select(sa.func.count()).select_from(Action.__table__)) == 0
+    assert world.cli("collections", "plan", "--as-of", AS_OF) == 0
+    plan = capsys.readouterr().out.splitlines()
+    assert any("approved by ana until" in line for line in plan)
+    assert any(line.endswith("— not approved") for line in plan)  # the other suspend customer
 
 
 def test_apply_suspends_the_approved_then_payment_reactivates_exactly_those(

@@ -177,3 +177,25 @@ def test_the_scheduled_round_posts_a_summary_to_the_webhook(world: World, tmp_pa
     assert text.startswith("pcsync collections as of ")
     assert "to suspend" in text
     assert "notices:" in text
+
+
+def test_a_notice_that_cannot_be_sent_is_not_recorded_and_goes_next_time(
+    world: World, smtp_server: Mailbox, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    from sync.db.models import Notice
+
+    source = world.settings.source
+    assert source is not None and world.settings.notifications.smtp is not None
+    working = f"port = {world.settings.notifications.smtp.port}"
+    text = source.read_text()
+    source.write_text(text.replace(working, f"port = {_free_port()}"))  # the relay is down
+    capsys.readouterr()
+    assert world.cli("collections", "notify", "--as-of", "2026-11-25") == 1
+    assert "retried next time" in capsys.readouterr().err
+    with world.engine.connect() as c:
+        assert c.scalar(sa.select(sa.func.count()).select_from(Notice.__table__)) == 0
+    source.write_text(text)  # back up
+    assert world.cli("collections", "notify", "--as-of", "2026-11-25") == 0
+    assert len(smtp_server.messages) == len(_stages(world, "2026-11-25")) > 0

@@ -5,8 +5,9 @@ Messages are rendered from Jinja2 templates — ``<stage>.txt.j2``, else
 then among the shipped defaults. A template's first line is ``Subject: …``.
 With ``[notifications.smtp]`` they are sent over STARTTLS (credentials from
 the environment); otherwise they are written as ``.eml`` files for a person
-to send. A notice is recorded against the flag it was sent for, so a customer
-hears once per stage, and again only when it reaches another stage.
+to send. A notice is recorded against the flag it was sent for — before it goes out,
+so a crash never sends it twice — and a customer hears once per stage, and
+again only when it reaches another stage.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from jinja2 import (
     TemplateError,
     TemplateNotFound,
 )
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import ConfigError, NoticeError
@@ -198,33 +199,39 @@ def send_notices(
             outcome.no_recipient.append(flag.customer_id)
             continue
         message = render_notice(flag, plan, settings, recipient)
-        if settings.smtp is not None:
-            try:
+        channel = "smtp" if settings.smtp is not None else "eml"
+        path = _eml_path(settings.out_dir, plan, flag)
+        # Recorded before it goes out: a run killed mid-send never sends it a second time.
+        with sessions.begin() as session:
+            notice = Notice(
+                customer_id=flag.customer_id,
+                currency=flag.currency,
+                stage=flag.stage,
+                flag_id=flag_id,
+                channel=channel,
+                recipient=recipient,
+                message_id=message["Message-ID"],
+                sent_at=datetime.now(UTC),
+            )
+            session.add(notice)
+            session.flush()
+            notice_id = notice.id
+        try:
+            if settings.smtp is not None:
                 _smtp_send(settings.smtp, message)
-            except NoticeError as exc:
-                failures.append(f"{flag.customer_name} ({flag.currency}): {exc}")
-                continue
-            channel, where = "smtp", recipient
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(bytes(message))
+        except (NoticeError, OSError) as exc:
+            with sessions.begin() as session:
+                session.execute(delete(Notice).where(Notice.id == notice_id))
+            failures.append(f"{flag.customer_name} ({flag.currency}): {exc}")
+            continue
+        if channel == "smtp":
             outcome.sent.append(str(recipient))
         else:
-            path = _eml_path(settings.out_dir, plan, flag)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(bytes(message))
-            channel, where = "eml", recipient
             outcome.written.append(path)
         with sessions.begin() as session:
-            session.add(
-                Notice(
-                    customer_id=flag.customer_id,
-                    currency=flag.currency,
-                    stage=flag.stage,
-                    flag_id=flag_id,
-                    channel=channel,
-                    recipient=where,
-                    message_id=message["Message-ID"],
-                    sent_at=datetime.now(UTC),
-                )
-            )
             audit.record(
                 session,
                 "notice_sent" if channel == "smtp" else "notice_written",
@@ -232,9 +239,9 @@ def send_notices(
                 customer_id=flag.customer_id,
                 currency=flag.currency,
                 stage=flag.stage,
-                recipient=where,
+                recipient=recipient,
                 subject=message["Subject"],
-                file=None if channel == "smtp" else str(_eml_path(settings.out_dir, plan, flag)),
+                file=None if channel == "smtp" else str(path),
             )
     if failures:
         raise NoticeError(

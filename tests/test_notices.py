@@ -187,7 +187,8 @@ def test_a_notice_that_cannot_be_sent_is_not_recorded_and_goes_next_time(
     from sync.db.models import Notice
 
     source = world.settings.source
-    assert source is not None and world.settings.notifications.smtp is not None
+    assert source is not None
+    assert world.settings.notifications.smtp is not None
     working = f"port = {world.settings.notifications.smtp.port}"
     text = source.read_text()
     source.write_text(text.replace(working, f"port = {_free_port()}"))  # the relay is down

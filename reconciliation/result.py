@@ -29,7 +29,6 @@ from reconciliation.ledger import (
     BillingTerms,
     CustomerLedger,
     Payment,
-    PaymentApplication,
     build_charges,
     build_ledgers,
 )
@@ -83,25 +82,27 @@ class ReconciliationResult:
         rows = []
         for ledger in self.ledgers:
             c = ledger.currency
-            by_reference: dict[str, list[PaymentApplication]] = defaultdict(list)
+            name = self.customer_names.get(ledger.customer_id, ledger.customer_id)
+            paid_to: dict[str, list[str]] = defaultdict(list)
+            applied: dict[str, Decimal] = defaultdict(lambda: ZERO)
             for application in ledger.applications:
-                by_reference[application.reference].append(application)
+                if application.invoice_id:
+                    paid_to[application.reference].append(application.invoice_id)
+                    applied[application.reference] += application.amount
             for payment in ledger.payments:
-                parts = by_reference.get(payment.reference, [])
-                applied = sum((a.amount for a in parts if a.invoice_id), ZERO)
+                reference = payment.reference
+                used = applied.get(reference, ZERO)
                 rows.append(
                     {
-                        "reference": payment.reference,
+                        "reference": reference,
                         "customer_id": payment.customer_id,
-                        "customer_name": self.customer_names.get(
-                            payment.customer_id, payment.customer_id
-                        ),
+                        "customer_name": name,
                         "payment_date": payment.payment_date.isoformat(),
                         "currency": c,
                         "amount": _money(payment.amount, c),
-                        "applied": _money(applied, c),
-                        "unapplied": _money(payment.amount - applied, c),
-                        "applied_to": [a.invoice_id for a in parts if a.invoice_id],
+                        "applied": _money(used, c),
+                        "unapplied": _money(payment.amount - used, c),
+                        "applied_to": paid_to.get(reference, []),
                     }
                 )
         return sorted(rows, key=lambda r: (r["customer_id"], r["payment_date"], r["reference"]))

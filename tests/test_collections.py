@@ -310,3 +310,21 @@ def test_the_report_lists_what_pcsync_changed_at_microsoft(world: World, tmp_pat
     assert {(r["Action"], r["Result"], r["By"], r["Status after"]) for r in rows} == {
         ("suspend", "succeeded", "ana", "suspended")
     }
+
+
+def test_a_subscription_that_expired_while_suspended_is_not_reactivated(world: World) -> None:
+    never = world.never
+    _no_azure_refusal(world, never)
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF) == 0
+    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    ended = world.subs_of(never)[0]
+    ended["status"] = "expired"  # its term ended while it was suspended
+    assert world.cli("sync", "--only", "subscriptions") == 0
+    world.pay_everything(never)
+    patches = world.patches()
+    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.statuses()[ended["id"]] == "expired"
+    assert all(s["status"] == "active" for s in world.subs_of(never) if s is not ended)
+    assert world.patches() == patches + len(world.subs_of(never)) - 1
+    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0  # nothing left
+    assert world.patches() == patches + len(world.subs_of(never)) - 1

@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 Key = tuple[str, str]  # customer id, currency
+_ENDED = ("expired", "deleted")  # a subscription in these states cannot be reactivated
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,9 @@ def suspended_by_pcsync(session: Session) -> dict[str, list[str]]:
     A subscription is pcsync's when its latest change was a suspension that
     succeeded. A suspension that found it already suspended ("unchanged")
     changes nothing — someone else's suspension stays theirs, pcsync's stays
-    pcsync's — while a reactivation, made or found already done, ends it.
+    pcsync's — while a reactivation, made or found already done, ends it. So
+    does the end of the subscription: one that expired while suspended (new
+    commerce, at the end of its term) or was deleted cannot be reactivated.
     """
     decisive = or_(
         Action.result == "succeeded",
@@ -128,7 +131,12 @@ def suspended_by_pcsync(session: Session) -> dict[str, list[str]]:
     rows = session.execute(
         select(Action.customer_id, Action.subscription_id)
         .join(latest, Action.id == latest.c.last)
-        .where(Action.action == "suspend", Action.result == "succeeded")
+        .join(Subscription, Subscription.id == Action.subscription_id, isouter=True)
+        .where(
+            Action.action == "suspend",
+            Action.result == "succeeded",
+            or_(Subscription.status.is_(None), Subscription.status.not_in(_ENDED)),
+        )
         .order_by(Action.customer_id, Action.subscription_id)
     )
     found: dict[str, list[str]] = defaultdict(list)

@@ -122,26 +122,10 @@ def _finding_candidates(
         lines.content_hash,
         lines.occurrence,
     ]
-    found: dict[int, Any] = {}
+    found: dict[int, LineFact] = {}
     for condition in conditions:  # one indexed query each; a line may match several
-        for line_id, *row in _plain_rows(session, [lines.id, *columns], condition):
-            found[line_id] = row
-    return [
-        LineFact(
-            invoice_id,
-            customer_id,
-            subscription_id,
-            currency,
-            _money(subtotal),
-            _money(total),
-            None if quantity is None else _money(quantity),
-            charge_type,
-            _date(start),
-            _date(end),
-            content_hash,
-            occurrence,
-        )
         for (
+            line_id,
             invoice_id,
             customer_id,
             subscription_id,
@@ -154,8 +138,23 @@ def _finding_candidates(
             end,
             content_hash,
             occurrence,
-        ) in (found[key] for key in sorted(found))
-    ]
+        ) in _plain_rows(session, [lines.id, *columns], condition):
+            if line_id not in found:
+                found[line_id] = LineFact(
+                    invoice_id,
+                    customer_id,
+                    subscription_id,
+                    currency,
+                    _money(subtotal),
+                    _money(total),
+                    None if quantity is None else _money(quantity),
+                    charge_type,
+                    None if start is None else _day(start),
+                    None if end is None else _day(end),
+                    content_hash,
+                    occurrence,
+                )
+    return [found[key] for key in sorted(found)]
 
 
 def _plain_rows(session: Session, columns: list[Any], *where: Any) -> list[Any]:
@@ -171,10 +170,6 @@ def _money(value: Any) -> Decimal:
 
 def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value[:10])
-
-
-def _date(value: Any) -> date | None:
-    return None if value is None else _day(value)
 
 
 def load_inputs(session: Session, settings: Settings, as_of: date) -> Inputs:

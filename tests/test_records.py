@@ -11,12 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors.partner_center.export_lines import typed_line_item
 from connectors.partner_center.records import (
     Invoice,
     LineItem,
     Provider,
     Subscription,
     SubscriptionStatus,
+    is_export_shape,
     parse_date,
     parse_datetime,
 )
@@ -232,7 +234,10 @@ def test_the_export_fast_path_reads_rows_as_the_general_one(row, edits) -> None:
             raw[key[0].lower() + key[1:]] = raw.pop(key)
         else:
             raw["Total" if key == "TotalForCustomer" else "tax"] = Decimal("1.25")
-    text = json.dumps(raw, default=str)
+    from connectors.simulator.server import dumps
+
+    text = dumps(raw).decode()  # as the wire carries it: amounts as JSON numbers
+    raw = loads(text)
     try:
         general = LineItem.from_api(raw, "G1", Provider.ONE_TIME, "v2", text)
     except DataError as exc:
@@ -241,7 +246,38 @@ def test_the_export_fast_path_reads_rows_as_the_general_one(row, edits) -> None:
         return
     fast = LineItem.from_export_row(raw, "G1", text)
     assert fast == general
+    # The typed decoder reads lines of blobs with the documented schema; where it
+    # declines (None), the general reader takes the line.
+    typed = typed_line_item(text.encode(), text, "G1") if is_export_shape(raw) else None
+    if typed is not None:
+        assert typed == general
+        assert str(typed.subtotal) == str(general.subtotal)
+        assert dict(typed.raw) == dict(raw)
     assert [getattr(fast, f) for f in ("subtotal", "tax_total", "unit_price")] == [
         getattr(general, f) for f in ("subtotal", "tax_total", "unit_price")
     ]
     assert str(fast.subtotal) == str(general.subtotal)  # the same digits, not just the same value
+
+
+def test_the_typed_decoder_reads_every_simulator_export_line_as_the_general_reader() -> None:
+    from connectors.partner_center.export_lines import export_line_items
+    from connectors.simulator.server import dumps
+
+    lines = [dumps(row) for row in EXPORT_ROWS]
+    for line, row in zip(lines, EXPORT_ROWS, strict=True):
+        typed = typed_line_item(line, line.decode(), "G1")
+        assert typed is not None  # the documented schema: the typed decoder takes it
+        assert typed == LineItem.from_api(row, "G1", Provider.ONE_TIME, "v2", line.decode())
+    streamed = list(export_line_items(lines, "G1", "blob test"))
+    assert streamed == [LineItem.from_export_row(r, "G1", "") for r in EXPORT_ROWS]
+    assert [item.raw_text for item in streamed] == [line.decode() for line in lines]
+
+
+def test_a_line_that_is_not_json_names_its_blob_and_line() -> None:
+    from connectors.partner_center.export_lines import export_line_items
+    from connectors.simulator.server import dumps
+    from reconciliation.errors import BadResponseError
+
+    lines = [dumps(EXPORT_ROWS[0]), dumps(EXPORT_ROWS[1])[:-9]]
+    with pytest.raises(BadResponseError, match=r"blob b1: line 2 is not valid JSON"):
+        list(export_line_items(lines, "G1", "blob b1"))

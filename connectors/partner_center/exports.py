@@ -138,6 +138,11 @@ class ExportRunner:
     def rows(self, manifest: ExportManifest, blob: str, skip: int = 0) -> Iterator[tuple[Any, str]]:
         """Stream (row, its JSON text) from one blob; a cut-off download restarts and skips
         what was read."""
+        return iter_json_lines(self.lines(manifest, blob, skip), f"blob {blob}")
+
+    def lines(self, manifest: ExportManifest, blob: str, skip: int = 0) -> Iterator[bytes]:
+        """Stream the non-blank JSON lines of one blob, as bytes; a cut-off download restarts
+        and skips what was read."""
         url = manifest.blob_url(blob)
         where = f"blob {blob}"
         done = skip
@@ -147,11 +152,16 @@ class ExportRunner:
                 with response, Prefetcher(response.raw) as ahead:
                     raw = gzip.GzipFile(fileobj=ahead)
                     lines = io.BufferedReader(raw, buffer_size=1 << 16)
-                    for index, row in enumerate(iter_json_lines(iter(lines), where)):
-                        if index < done:
+                    index = 0
+                    for line in lines:
+                        stripped = line.strip()
+                        if not stripped:
+                            continue
+                        index += 1
+                        if index <= done:
                             continue
                         done += 1
-                        yield row
+                        yield stripped
                 return
             except (OSError, EOFError, urllib3.exceptions.HTTPError, RetriableError) as exc:
                 if attempt >= self._download_retries:

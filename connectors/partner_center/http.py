@@ -52,6 +52,7 @@ __all__ = [
     "error_for",
     "iter_json_lines",
     "parse_json",
+    "parse_json_line",
 ]
 
 log = logging.getLogger(__name__)
@@ -349,15 +350,22 @@ class HttpClient:
 _LINE_DECODER = json.JSONDecoder(parse_float=Decimal)
 
 
+def parse_json_line(text: str, where: str) -> Any:
+    """One JSON value with exact decimals; BadResponseError naming ``where`` if it is not."""
+    try:
+        return _LINE_DECODER.decode(text)
+    except ValueError as exc:
+        raise BadResponseError(f"{where} is not valid JSON") from exc
+
+
 def iter_json_lines(lines: Iterator[bytes], where: str) -> Iterator[tuple[Any, str]]:
     """Parse JSON Lines with exact decimals, skipping blank lines; yield (value, its text)."""
-    decode = _LINE_DECODER.decode  # one decoder for every line, not one per json.loads call
     for number, line in enumerate(lines, start=1):
         stripped = line.strip()
         if not stripped:
             continue
         try:
             text = stripped.decode()
-            yield decode(text), text
-        except ValueError as exc:  # UnicodeDecodeError is one too
+        except UnicodeDecodeError as exc:
             raise BadResponseError(f"{where}: line {number} is not valid JSON") from exc
+        yield parse_json_line(text, f"{where}: line {number}"), text

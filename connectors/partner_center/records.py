@@ -29,6 +29,7 @@ __all__ = [
     "Provider",
     "Subscription",
     "SubscriptionStatus",
+    "is_export_shape",
     "normalise_customer_id",
     "parse_date",
     "parse_datetime",
@@ -106,7 +107,7 @@ _EXPORT_LOWER = {key.lower() for key in _EXPORT_KEYS}
 _EXPORT_SHAPES: dict[tuple[str, ...], bool] = {}
 
 
-def _is_export_shape(raw: Raw) -> bool:
+def is_export_shape(raw: Raw) -> bool:
     """Whether reading this row's keys exactly gives what a case-insensitive read would."""
     shape = tuple(raw)
     known = _EXPORT_SHAPES.get(shape)
@@ -435,7 +436,7 @@ class LineItem:
         by their keys; any other spelling goes through ``from_api``, which reads
         keys in any case — the result is the same.
         """
-        if not _is_export_shape(raw):
+        if not is_export_shape(raw):
             return cls.from_api(raw, invoice_id, Provider.ONE_TIME, "v2", text)
         g = raw.get
         currency = _text(g("Currency"))

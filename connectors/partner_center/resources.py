@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from connectors.partner_center.auth import TokenProvider
+from connectors.partner_center.export_lines import export_line_items
 from connectors.partner_center.exports import ExportRunner
 from connectors.partner_center.http import HttpClient, TimeoutSession
 from connectors.partner_center.options import ClientOptions, Credentials, Endpoints
@@ -252,8 +253,8 @@ class PartnerCenter:
         """
         manifest = self.exports.wait(operation or self.exports.request_billed(invoice_id))
         for blob in manifest.blobs:
-            for raw, text in self.exports.rows(manifest, blob):
-                yield LineItem.from_export_row(raw, invoice_id, text)
+            lines = self.exports.lines(manifest, blob)
+            yield from export_line_items(lines, invoice_id, f"blob {blob}")
 
     def usage_line_items(self, invoice_id: str, currency: str) -> Iterator[LineItem]:
         """Billed daily-rated usage of an invoice (v1, seek paging; ``unbilled`` for the open

@@ -19,7 +19,7 @@ from typing import Any
 
 import urllib3
 
-from connectors.partner_center.http import HttpClient, display_url, iter_json_lines
+from connectors.partner_center.http import HttpClient, display_url
 from connectors.partner_center.prefetch import Prefetcher
 from reconciliation.errors import BadResponseError, ExportError, RetriableError
 
@@ -134,11 +134,6 @@ class ExportRunner:
             retry_after = reply.headers.get("Retry-After")
             delay = int(retry_after) if retry_after and retry_after.isdigit() else None
             self._sleep(delay if delay is not None else self._default_poll)
-
-    def rows(self, manifest: ExportManifest, blob: str, skip: int = 0) -> Iterator[tuple[Any, str]]:
-        """Stream (row, its JSON text) from one blob; a cut-off download restarts and skips
-        what was read."""
-        return iter_json_lines(self.lines(manifest, blob, skip), f"blob {blob}")
 
     def lines(self, manifest: ExportManifest, blob: str, skip: int = 0) -> Iterator[bytes]:
         """Stream the non-blank JSON lines of one blob, as bytes; a cut-off download restarts

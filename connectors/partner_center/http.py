@@ -20,7 +20,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -50,7 +50,6 @@ __all__ = [
     "TokenSource",
     "display_url",
     "error_for",
-    "iter_json_lines",
     "parse_json",
     "parse_json_line",
 ]
@@ -356,16 +355,3 @@ def parse_json_line(text: str, where: str) -> Any:
         return _LINE_DECODER.decode(text)
     except ValueError as exc:
         raise BadResponseError(f"{where} is not valid JSON") from exc
-
-
-def iter_json_lines(lines: Iterator[bytes], where: str) -> Iterator[tuple[Any, str]]:
-    """Parse JSON Lines with exact decimals, skipping blank lines; yield (value, its text)."""
-    for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        try:
-            text = stripped.decode()
-        except UnicodeDecodeError as exc:
-            raise BadResponseError(f"{where}: line {number} is not valid JSON") from exc
-        yield parse_json_line(text, f"{where}: line {number}"), text

@@ -328,3 +328,12 @@ def test_a_subscription_that_expired_while_suspended_is_not_reactivated(world: W
     assert world.patches() == patches + len(world.subs_of(never)) - 1
     assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0  # nothing left
     assert world.patches() == patches + len(world.subs_of(never)) - 1
+
+
+def test_a_revoked_approval_suspends_nothing(world: World) -> None:
+    assert world.cli("collections", "approve", world.never, "--as-of", AS_OF) == 0
+    assert world.cli("collections", "revoke", world.never, "--by", "ana", "--note", "paid") == 0
+    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.patches() == 0
+    (revoked,) = [e for e in world.audit(world.never) if e["event"] == "approval_revoked"]
+    assert (revoked["actor"], revoked["details"]["reason"]) == ("ana", "paid")

@@ -102,16 +102,29 @@ def valid_approvals(
         if reason is None:
             valid[approval.customer_id] = approval
             continue
-        approval.revoked_at, approval.revoked_reason = now, f"lapsed: {reason}"
-        audit.record(
-            session,
-            "approval_lapsed",
-            actor,
-            customer_id=approval.customer_id,
-            approval_id=approval.id,
-            reason=reason,
-        )
+        _end(session, approval, now, actor, "approval_lapsed", f"lapsed: {reason}", reason)
     return valid
+
+
+def _end(
+    session: Session,
+    approval: Approval,
+    now: datetime,
+    actor: str,
+    event: str,
+    why: str,
+    reason: str | None,
+) -> None:
+    """Take an approval out of force, saying why, in the approval and in the audit log."""
+    approval.revoked_at, approval.revoked_reason = now, why
+    audit.record(
+        session,
+        event,
+        actor,
+        customer_id=approval.customer_id,
+        approval_id=approval.id,
+        reason=reason,
+    )
 
 
 def approve(
@@ -196,14 +209,7 @@ def revoke(
                 Approval.customer_id.in_(ids),
             )
         ):
-            approval.revoked_at, approval.revoked_reason = now, f"revoked: {reason or 'by admin'}"
-            audit.record(
-                session,
-                "approval_revoked",
-                actor,
-                customer_id=approval.customer_id,
-                approval_id=approval.id,
-                reason=reason,
-            )
+            why = f"revoked: {reason or 'by admin'}"
+            _end(session, approval, now, actor, "approval_revoked", why, reason)
             withdrawn.append(approval.customer_id)
     return withdrawn

@@ -44,6 +44,19 @@ def _serve(lines: int, state: str, queue: multiprocessing.Queue) -> None:  # typ
         time.sleep(3600)
 
 
+def start_simulator(lines: int) -> tuple[multiprocessing.Process, str, str, str, str]:
+    """A simulator serving one invoice of ``lines`` lines in a process of its own.
+
+    Returns the process, its state folder, base URL, CA file and the invoice id.
+    """
+    state = tempfile.mkdtemp(prefix="pcsync-bench-")
+    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    server = multiprocessing.Process(target=_serve, args=(lines, state, queue), daemon=True)
+    server.start()
+    base, ca, invoice = queue.get(timeout=300)
+    return server, state, base, ca, invoice
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -98,11 +111,7 @@ def main() -> None:
         return
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
-        state = tempfile.mkdtemp(prefix="pcsync-bench-")
-        queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-        server = multiprocessing.Process(target=_serve, args=(size, state, queue), daemon=True)
-        server.start()
-        base, ca, invoice = queue.get(timeout=120)
+        server, state, base, ca, invoice = start_simulator(size)
         env = {**os.environ, "REQUESTS_CA_BUNDLE": ca}
         for mode in ("baseline", "connector"):
             out = subprocess.run(

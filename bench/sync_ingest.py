@@ -16,13 +16,10 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import multiprocessing
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from decimal import Decimal
@@ -31,11 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.connector_stream import _serve  # noqa: E402
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from bench.connector_stream import _peak_rss_mb, start_simulator  # noqa: E402
 
 
 def _simulator_identity() -> dict[str, str]:
@@ -195,11 +188,7 @@ def main() -> None:
         return
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
-        state = tempfile.mkdtemp(prefix="pcsync-bench-")
-        queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-        server = multiprocessing.Process(target=_serve, args=(size, state, queue), daemon=True)
-        server.start()
-        base, ca, invoice = queue.get(timeout=300)
+        server, state, base, ca, invoice = start_simulator(size)
         env = {**os.environ, "REQUESTS_CA_BUNDLE": ca, **_simulator_identity()}
         schema = f"bench_{uuid.uuid4().hex[:8]}"
         import sqlalchemy as sa

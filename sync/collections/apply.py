@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import PartnerCenter, StatusChange, SubscriptionStatus
@@ -234,8 +234,11 @@ def prepare_apply(
         )
     with sessions() as session:
         subs = subscriptions_by_customer(session)
-        interrupted = len(
-            session.scalars(select(Action.id).where(Action.result == "pending")).all()
+        interrupted = (
+            session.scalar(
+                select(func.count()).select_from(Action).where(Action.result == "pending")
+            )
+            or 0
         )
     changes, waiting = _changes(plan, subs, approvals, ours)
     suspending = len({c.customer_id for c in changes if c.action == "suspend"})

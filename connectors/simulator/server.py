@@ -89,6 +89,8 @@ class Simulator:
         self._operations: dict[str, dict[str, Any]] = {}
         self._replays: dict[str, tuple[int, bytes]] = {}
         self._lock = threading.Lock()
+        self._blob_dir = state_dir / "blobs"
+        self._blob_lock = threading.Lock()
         self.throttle = Throttle(
             config.rate_limit, config.retry_after, config.throttle_window_seconds
         )
@@ -173,6 +175,66 @@ class Simulator:
             return None
         stored_key, _, offset = base64.urlsafe_b64decode(body).decode().rpartition("|")
         return int(offset) if stored_key == key else None
+
+    # -- export blobs -----------------------------------------------------------------------
+
+    def export_count(self, state: dict[str, Any]) -> int:
+        """How many lines an export operation holds."""
+        if "invoice" in state:
+            invoice = self.data.invoice(state["invoice"])
+            assert invoice is not None
+            return self.data.line_count(invoice)
+        return len(self.data.unbilled_lines(state["unbilled"]))
+
+    def export_blob(self, op: str, part: int) -> Path:
+        """Blob ``part`` of export operation ``op``: a gzip JSON Lines file, written once.
+
+        Storage serves an export as finished files, at the speed of a file server,
+        whatever it cost Microsoft to produce them. A billed invoice never changes,
+        so its blobs are written once and served to every export of it; the
+        unbilled period is a snapshot taken by each export.
+        """
+        state = self._operations[op]
+        owner = f"invoice-{self.sign(state['invoice'])}" if "invoice" in state else f"op-{op}"
+        path = self._blob_dir / f"{owner}-{self.config.blob_lines}-{part:05d}.json.gz"
+        with self._blob_lock:
+            if not path.exists():
+                self._write_blob(state, part, path)
+        return path
+
+    def prepare_invoice_export(self, invoice_id: str) -> None:
+        """Write every blob of the invoice's export now, as storage holds them ahead of a client."""
+        op = f"prepared-{invoice_id}"
+        self._operations[op] = {"invoice": invoice_id, "ready_at": 0.0, "failed": False}
+        blobs = max(1, -(-self.export_count(self._operations[op]) // self.config.blob_lines))
+        for part in range(blobs):
+            self.export_blob(op, part)
+
+    def _write_blob(self, state: dict[str, Any], part: int, path: Path) -> None:
+        start = part * self.config.blob_lines
+        end = min(self.export_count(state), start + self.config.blob_lines)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+        with partial.open("wb") as out:
+            buffer: list[bytes] = []
+            for row in self._export_rows(state, start, end):
+                buffer.append(dumps(row) + b"\n")
+                if len(buffer) >= 500:
+                    out.write(compressor.compress(b"".join(buffer)))
+                    buffer.clear()
+            out.write(compressor.compress(b"".join(buffer)) + compressor.flush())
+        partial.replace(path)
+
+    def _export_rows(self, state: dict[str, Any], start: int, end: int) -> Any:
+        if "invoice" in state:
+            invoice = self.data.invoice(state["invoice"])
+            assert invoice is not None
+            for position in range(start, end):
+                yield _pascal(self.data.line_json(invoice, position))
+        else:
+            for row in self.data.unbilled_lines(state["unbilled"])[start:end]:
+                yield _pascal(row)
 
 
 # --- request handling -------------------------------------------------------------------------
@@ -680,7 +742,7 @@ class _Handler(BaseHTTPRequestHandler):
         if state is None:
             self._json({"error": {"code": "404", "message": "manifest not found"}}, 404)
             return
-        count = self._export_count(state)
+        count = self.sim.export_count(state)
         blobs = max(1, -(-count // self.sim.config.blob_lines))
         sas = f"sv=2021-08-06&se=2099-01-01T00%3A00%3A00Z&sr=d&sp=rl&sig={self.sim.sign(op)}"
         self._json(
@@ -702,13 +764,6 @@ class _Handler(BaseHTTPRequestHandler):
             }
         )
 
-    def _export_count(self, state: dict[str, Any]) -> int:
-        if "invoice" in state:
-            invoice = self.sim.data.invoice(state["invoice"])
-            assert invoice is not None
-            return self.sim.data.line_count(invoice)
-        return len(self.sim.data.unbilled_lines(state["unbilled"]))
-
     def _blob(self, op: str, name: str) -> None:
         if self.headers.get("Authorization"):
             # Storage refuses a bearer token sent alongside a SAS; it must never be sent.
@@ -727,44 +782,26 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         fault = self.sim.config.faults.next()
-        part = int(name.split("-")[1])
-        per_blob = self.sim.config.blob_lines
-        start = part * per_blob
-        end = min(self._export_count(state), start + per_blob)
+        blob = self.sim.export_blob(op, int(name.split("-")[1]))
+        cut = blob.stat().st_size // 2 if fault in ("truncate", "reset") else None
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
-        rows = self._export_rows(state, start, end)
-        cut = start + (end - start) // 2 if fault in ("truncate", "reset") else None
-        buffer: list[bytes] = []
-        for position, row in rows:
-            if cut is not None and position >= cut:
-                self._chunk(compressor.flush(zlib.Z_SYNC_FLUSH))
-                self.wfile.flush()
-                raise _Reset
-            buffer.append(dumps(row) + b"\n")
-            if len(buffer) >= 500:
-                self._chunk(compressor.compress(b"".join(buffer)))
-                buffer.clear()
-        self._chunk(compressor.compress(b"".join(buffer)) + compressor.flush())
+        sent = 0
+        with blob.open("rb") as stream:
+            while chunk := stream.read(1 << 16):
+                if cut is not None and sent + len(chunk) > cut:
+                    self._chunk(chunk[: cut - sent])
+                    self.wfile.flush()
+                    raise _Reset
+                self._chunk(chunk)
+                sent += len(chunk)
         self.wfile.write(b"0\r\n\r\n")
 
     def _chunk(self, data: bytes) -> None:
         if data:
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-
-    def _export_rows(self, state: dict[str, Any], start: int, end: int) -> Any:
-        data = self.sim.data
-        if "invoice" in state:
-            invoice = data.invoice(state["invoice"])
-            assert invoice is not None
-            for position in range(start, end):
-                yield position, _pascal(data.line_json(invoice, position))
-        else:
-            for position, row in enumerate(data.unbilled_lines(state["unbilled"])[start:end]):
-                yield start + position, _pascal(row)
 
 
 class _Handled(Exception):

@@ -7,10 +7,12 @@ columns, and a line Microsoft repeats is kept once per occurrence.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -262,19 +264,23 @@ class _SeenFilter:
         return seen
 
 
+def _may_repeat(batch: list[dict[str, Any]], seen: _SeenFilter) -> set[str]:
+    """The batch's digests that may have been seen before (remembering all of them)."""
+    return {row["content_hash"] for row in batch if seen.add(row["content_hash"])}
+
+
 def _number_occurrences(
     session: Session,
     table: Any,
     scope: Mapping[str, Any],
     batch: list[dict[str, Any]],
-    seen: _SeenFilter,
+    maybe: set[str],
 ) -> None:
     """Number repeated lines 1, 2, … within their scope (an invoice and provider, or a period).
 
-    Repeats may span batches: earlier batches are already stored, so a line that
-    may be a repeat continues the count from the table.
+    Repeats may span batches: earlier batches are already stored, so a line whose
+    digest ``maybe`` holds continues the count from the table.
     """
-    maybe = {row["content_hash"] for row in batch if seen.add(row["content_hash"])}
     counts: Counter[str] = Counter()
     if maybe:
         conditions = [getattr(table, key) == value for key, value in scope.items()]
@@ -304,47 +310,91 @@ _MONEY = {
 }
 
 
-def _bulk_insert(session: Session, batch: list[dict[str, Any]]) -> None:
-    """Insert billed lines straight through the driver: the hot path of a sync.
+Batch = list[dict[str, Any]]
+
+
+def _bulk_writer(session: Session) -> Callable[[Batch], None]:
+    """A function inserting billed lines straight through the driver: the hot path of a sync.
 
     Row-by-row type processing in SQLAlchemy cost as much as the database itself
     here. PostgreSQL gets COPY (psycopg adapts Decimal and date natively); on
     SQLite the conversions are those of ``sync.db.types`` and the dialect: money
     as exact text, dates as ISO strings. Every other write goes through the models.
+    The function touches only the driver connection, so it may run in another thread.
     """
     connection = session.connection()
-    columns = list(batch[0])
-    if connection.dialect.name == "postgresql":
-        # COPY streams the batch in one go instead of a statement per row.
-        driver = connection.connection.driver_connection
-        assert driver is not None
-        names = ", ".join(columns)
-        with (
-            driver.cursor() as cursor,
-            cursor.copy(f"COPY {LineItemRow.__tablename__} ({names}) FROM STDIN") as copy,
-        ):
-            for row in batch:
-                copy.write_row([row[name] for name in columns])
-        return
-    assert connection.dialect.name == "sqlite", "bulk insert supports SQLite and PostgreSQL"
-    money = [name for name in columns if name in _MONEY]
-    dates = [name for name in columns if name in _DATES]
-    for row in batch:  # the batch is ours and not used after: convert in place
-        for name in money:
-            value = row[name]
-            if value is not None:
-                row[name] = str(value)
-        for name in dates:
-            value = row[name]
-            if value is not None:
-                row[name] = value.isoformat()
-    statement = (
-        f"INSERT INTO {LineItemRow.__tablename__} ({', '.join(columns)}) "  # noqa: S608 - our own column names
-        f"VALUES ({', '.join(':' + name for name in columns)})"
-    )
     driver = connection.connection.driver_connection
     assert driver is not None
-    driver.executemany(statement, batch)
+    table = LineItemRow.__tablename__
+    if connection.dialect.name == "postgresql":
+
+        def copy(batch: Batch) -> None:
+            # COPY streams the batch in one go instead of a statement per row.
+            columns = list(batch[0])
+            names = ", ".join(columns)
+            with (
+                driver.cursor() as cursor,
+                cursor.copy(f"COPY {table} ({names}) FROM STDIN") as out,
+            ):
+                for row in batch:
+                    out.write_row([row[name] for name in columns])
+
+        return copy
+    assert connection.dialect.name == "sqlite", "bulk insert supports SQLite and PostgreSQL"
+
+    def insert_rows(batch: Batch) -> None:
+        columns = list(batch[0])
+        money = [name for name in columns if name in _MONEY]
+        dates = [name for name in columns if name in _DATES]
+        for row in batch:  # the batch is ours and not used after: convert in place
+            for name in money:
+                value = row[name]
+                if value is not None:
+                    row[name] = str(value)
+            for name in dates:
+                value = row[name]
+                if value is not None:
+                    row[name] = value.isoformat()
+        statement = (
+            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - our own column names
+            f"VALUES ({', '.join(':' + name for name in columns)})"
+        )
+        driver.executemany(statement, batch)
+
+    return insert_rows
+
+
+class _WriteBehind:
+    """Write one batch in a thread while the caller reads and prepares the next.
+
+    The database engine (SQLite's, or PostgreSQL's server) works without holding
+    the interpreter lock, so downloading and decoding the next batch overlaps
+    with storing this one. One batch at most is in flight: memory stays bounded,
+    rows keep their order, and the connection is never used by two threads at once.
+    """
+
+    def __init__(self, write: Callable[[Batch], None]) -> None:
+        self._write = write
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-behind")
+        self._pending: Future[None] | None = None
+
+    def submit(self, batch: Batch) -> None:
+        """Start writing ``batch`` once the previous one is written."""
+        self.wait()
+        self._pending = self._pool.submit(self._write, batch)
+
+    def wait(self) -> None:
+        """Block until the batch in flight is written; raise what writing it raised."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the batch in flight (its error is the caller's, unless one is on its way)."""
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown()
 
 
 SumKey = tuple[str, str]  # customer id ("" for none), currency
@@ -380,28 +430,34 @@ def _replace(
     session.execute(delete(model).filter_by(**scope))
     count = 0
     seen = _SeenFilter()
-    for batch in _batches(lines, extra):
-        _number_occurrences(session, model, scope, batch, seen)
-        if sums is not None:
-            # Before the insert, which may turn amounts into text.
-            _add_sums(
-                sums,
-                (
-                    (
-                        row["customer_id"],
-                        row["currency"],
-                        row["subtotal"],
-                        row["total_for_customer"],
-                    )
-                    for row in batch
-                ),
-            )
-        if model is LineItemRow:
-            _bulk_insert(session, batch)
-        else:
+    if model is UnbilledLineItem:  # one period's lines: thousands, through the model
+        for batch in _batches(lines, extra):
+            _number_occurrences(session, model, scope, batch, _may_repeat(batch, seen))
             session.connection().execute(insert(model), batch)
-        count += len(batch)
+            count += len(batch)
+        return count
+    writer = _WriteBehind(_bulk_writer(session))
+    try:
+        for batch in _batches(lines, extra):
+            maybe = _may_repeat(batch, seen)
+            if maybe:
+                writer.wait()  # earlier batches must be stored before they are counted
+            _number_occurrences(session, model, scope, batch, maybe)
+            if sums is not None:
+                _add_sums(sums, _summed(batch))  # before the writer turns amounts into text
+            writer.submit(batch)
+            count += len(batch)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            writer.close()
+        raise
+    writer.close()
     return count
+
+
+def _summed(batch: Batch) -> Iterator[tuple[str | None, str, Decimal, Decimal]]:
+    for row in batch:
+        yield row["customer_id"], row["currency"], row["subtotal"], row["total_for_customer"]
 
 
 def _write_sums(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -21,6 +22,7 @@ __all__ = [
     "D",
     "is_currency_code",
     "minor_unit",
+    "money_text",
     "round_money",
     "tolerance",
 ]
@@ -81,6 +83,20 @@ def _quantum(currency: str) -> Decimal:
 def round_money(number: Decimal, currency: str) -> Decimal:
     """Round half-up to the currency's minor unit (``1.005 USD`` → ``1.01``)."""
     return number.quantize(_quantum(currency), rounding=ROUND_HALF_UP)
+
+
+@functools.cache
+def money_text(currency: str) -> Callable[[Decimal], str]:
+    """A function writing amounts of ``currency`` as text, rounded like :func:`round_money`.
+
+    For documents with hundreds of thousands of amounts: the currency is looked up once.
+    """
+    quantum = _quantum(currency)
+
+    def text(number: Decimal) -> str:
+        return str(number.quantize(quantum, rounding=ROUND_HALF_UP))
+
+    return text
 
 
 def tolerance(currency: str) -> Decimal:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 from reconciliation.aging import age
@@ -32,7 +33,7 @@ from reconciliation.ledger import (
     build_charges,
     build_ledgers,
 )
-from reconciliation.money import ZERO, round_money
+from reconciliation.money import ZERO, money_text
 
 __all__ = ["Inputs", "ReconciliationResult", "reconcile"]
 
@@ -79,9 +80,9 @@ class ReconciliationResult:
 
     def _payments(self) -> list[dict[str, Any]]:
         """Each payment counted, with where it went: the invoices it paid, and any credit."""
-        rows = []
+        keyed = []
         for ledger in self.ledgers:
-            c = ledger.currency
+            text = money_text(ledger.currency)
             name = self.customer_names.get(ledger.customer_id, ledger.customer_id)
             paid_to: dict[str, list[str]] = defaultdict(list)
             applied: dict[str, Decimal] = defaultdict(lambda: ZERO)
@@ -90,22 +91,23 @@ class ReconciliationResult:
                     paid_to[application.reference].append(application.invoice_id)
                     applied[application.reference] += application.amount
             for payment in ledger.payments:
-                reference = payment.reference
+                reference, day = payment.reference, payment.payment_date
                 used = applied.get(reference, ZERO)
-                rows.append(
-                    {
-                        "reference": reference,
-                        "customer_id": payment.customer_id,
-                        "customer_name": name,
-                        "payment_date": payment.payment_date.isoformat(),
-                        "currency": c,
-                        "amount": _money(payment.amount, c),
-                        "applied": _money(used, c),
-                        "unapplied": _money(payment.amount - used, c),
-                        "applied_to": paid_to.get(reference, []),
-                    }
-                )
-        return sorted(rows, key=lambda r: (r["customer_id"], r["payment_date"], r["reference"]))
+                row = {
+                    "reference": reference,
+                    "customer_id": payment.customer_id,
+                    "customer_name": name,
+                    "payment_date": day.isoformat(),
+                    "currency": ledger.currency,
+                    "amount": text(payment.amount),
+                    "applied": text(used),
+                    "unapplied": text(payment.amount - used),
+                    "applied_to": paid_to.get(reference, []),
+                }
+                keyed.append((payment.customer_id, day, reference, row))
+        # References are unique: the sort never compares two rows.
+        keyed.sort(key=itemgetter(0, 1, 2))
+        return [row for *_, row in keyed]
 
     def _customers(self) -> list[dict[str, Any]]:
         exposure = {(e.customer_id, e.currency): e for e in self.exposure}
@@ -155,7 +157,7 @@ class ReconciliationResult:
 
 
 def _money(value: Decimal, currency: str) -> str:
-    return str(round_money(value, currency))
+    return money_text(currency)(value)
 
 
 def _finding(finding: Finding) -> dict[str, Any]:

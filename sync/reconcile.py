@@ -20,6 +20,7 @@ from reconciliation.money import ZERO
 from reconciliation.result import Inputs, ReconciliationResult, reconcile
 from sync.config import Settings
 from sync.db import models
+from sync.gcpause import cycle_collection_paused
 from sync.runs import Trigger, recorded_run
 
 __all__ = ["load_inputs", "run_reconciliation", "to_json"]
@@ -248,7 +249,10 @@ def run_reconciliation(
     settings: Settings, sessions: sessionmaker[Session], as_of: date, trigger: Trigger = "manual"
 ) -> ReconciliationResult:
     """Reconcile as of a date and store the run, its findings and the customer balances."""
-    with recorded_run(sessions, "reconcile", trigger, {"as_of": as_of.isoformat()}) as run:
+    with (
+        recorded_run(sessions, "reconcile", trigger, {"as_of": as_of.isoformat()}) as run,
+        cycle_collection_paused(),
+    ):
         with sessions() as session:
             result = reconcile(load_inputs(session, settings, as_of))
         document = result.document

@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from sync.cli import main
@@ -151,3 +152,26 @@ def test_the_lines_selected_for_checks_raise_every_finding_all_lines_would(
     assert findings == everything
     assert len(inputs.lines) < len(every_line)  # and it did not read them all
     engine.dispose()
+
+
+def test_the_cycle_collector_is_paused_only_while_the_body_runs() -> None:
+    import gc
+
+    from sync.gcpause import cycle_collection_paused
+
+    def fail() -> None:
+        with cycle_collection_paused():
+            assert not gc.isenabled()
+            raise RuntimeError("a failing reconciliation")
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        fail()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with cycle_collection_paused():
+            pass
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()

@@ -24,6 +24,7 @@ from reconciliation.policy import Flag, Policy, Stage, Term, plan
 from reconciliation.result import reconcile
 from sync.config import CollectionsSettings, CollectionStage, Settings
 from sync.db.models import Action, CollectionFlag, Customer, Subscription
+from sync.gcpause import cycle_collection_paused
 from sync.reconcile import load_inputs
 
 __all__ = [
@@ -227,12 +228,13 @@ def plan_collections(
     ``store`` records them in the flag history (reports, which may look at any
     date, pass False).
     """
-    with sessions() as session:
-        _check_customers_known(session, settings.collections)
-        inputs = load_inputs(session, settings, as_of)
-        suspended = suspended_by_pcsync(session)
-        terms = _terms(session)
-    result = reconcile(inputs)
+    with cycle_collection_paused():
+        with sessions() as session:
+            _check_customers_known(session, settings.collections)
+            inputs = load_inputs(session, settings, as_of)
+            suspended = suspended_by_pcsync(session)
+            terms = _terms(session)
+        result = reconcile(inputs)
     flags = plan(result.ledgers, policy_from_settings(settings), inputs.customers, suspended, terms)
     ids: dict[Key, int] = {}
     if store:

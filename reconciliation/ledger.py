@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from reconciliation.money import ZERO, round_money
 
@@ -101,7 +102,10 @@ class PaymentApplication:
 
 @dataclass
 class CustomerLedger:
-    """One customer's position in one currency as of a date."""
+    """One customer's position in one currency as of a date.
+
+    Complete when built: its figures are computed on first use and kept.
+    """
 
     customer_id: str
     currency: str
@@ -111,40 +115,44 @@ class CustomerLedger:
     applications: list[PaymentApplication]
     open_amounts: dict[str, Decimal]  # invoice id → unpaid part of its charge
 
-    @property
+    @cached_property
     def charged(self) -> Decimal:
         """Sum of the charges."""
         return sum((c.amount for c in self.charges), ZERO)
 
-    @property
+    @cached_property
     def paid(self) -> Decimal:
         """Sum of the payments (applied or not)."""
         return sum((p.amount for p in self.payments), ZERO)
 
-    @property
+    @cached_property
     def unapplied(self) -> Decimal:
         """Payments not used by any charge: the customer's credit."""
         return sum((a.amount for a in self.applications if a.invoice_id is None), ZERO)
 
-    @property
+    @cached_property
     def balance(self) -> Decimal:
         """Charged minus paid: positive when the customer owes, negative with a credit."""
         return self.charged - self.paid
 
     def overdue_charges(self) -> list[tuple[Charge, Decimal]]:
         """Charges due before the as-of date with an unpaid part, oldest first."""
+        return self._overdue
+
+    @cached_property
+    def _overdue(self) -> list[tuple[Charge, Decimal]]:
         return [
             (charge, self.open_amounts[charge.invoice_id])
             for charge in self.charges
             if charge.due_date < self.as_of and self.open_amounts[charge.invoice_id] > 0
         ]
 
-    @property
+    @cached_property
     def overdue_amount(self) -> Decimal:
         """Sum of the unpaid parts of overdue charges."""
         return sum((part for _, part in self.overdue_charges()), ZERO)
 
-    @property
+    @cached_property
     def days_overdue(self) -> int:
         """Days since the due date of the oldest overdue, still unpaid charge (0 if none)."""
         overdue = self.overdue_charges()

@@ -20,6 +20,7 @@ from reconciliation.money import ZERO
 from reconciliation.result import Inputs, ReconciliationResult, reconcile
 from sync.config import Settings
 from sync.db import models
+from sync.db.engine import EncodedJSON
 from sync.gcpause import cycle_collection_paused
 from sync.runs import Trigger, recorded_run
 
@@ -161,7 +162,7 @@ def _finding_candidates(
 def _plain_rows(session: Session, columns: list[Any], *where: Any) -> list[Any]:
     """Rows as the driver returns them, without SQLAlchemy's per-value type processing."""
     query = select(*(type_coerce(column, NullType()) for column in columns)).where(*where)
-    return list(session.execute(query))
+    return list(session.connection().execute(query))  # Core: no ORM row loading either
 
 
 def _money(value: Any) -> Decimal:
@@ -239,10 +240,10 @@ def to_json(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
 
 
-def _digest(document: dict[str, Any]) -> str:
+def _encoded(document: dict[str, Any]) -> EncodedJSON:
     # Compact, so json's C encoder does it (indent= takes the pure-Python one).
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return EncodedJSON(text)
 
 
 def run_reconciliation(
@@ -255,14 +256,14 @@ def run_reconciliation(
     ):
         with sessions() as session:
             result = reconcile(load_inputs(session, settings, as_of))
-        document = result.document
+        encoded = _encoded(result.document)  # once: for the digest, and stored as it is
         with sessions.begin() as session:
             stored = models.ReconciliationRun(
                 run_id=run.run_id,
                 as_of=as_of,
                 created_at=datetime.now(UTC),
-                input_digest=_digest(document),
-                document=document,
+                input_digest=hashlib.sha256(encoded.encode()).hexdigest(),
+                document=encoded,
             )
             session.add(stored)
             session.flush()

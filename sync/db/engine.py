@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import DatabaseError
 
-__all__ = ["make_engine", "make_session_factory", "ping"]
+__all__ = ["EncodedJSON", "make_engine", "make_session_factory", "ping"]
+
+
+class EncodedJSON(str):
+    """A document already encoded as JSON text, stored in a JSON column as it is.
+
+    A large document (a reconciliation's) is encoded once for its digest; encoding
+    it again for the column would cost as much a second time.
+    """
+
+    __slots__ = ()
+
+
+def _json_text(value: Any) -> str:
+    return str(value) if isinstance(value, EncodedJSON) else json.dumps(value)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -32,10 +47,15 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url)
+        engine = create_engine(url, json_serializer=_json_text)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    return create_engine(
+        url,
+        json_serializer=_json_text,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 10},
+    )
 
 
 def ping(engine: Engine) -> None:

@@ -9,7 +9,7 @@ never an exception. Kinds: ``invoice_total_mismatch``, ``seat_mismatch``,
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -17,6 +17,7 @@ from decimal import Decimal
 from reconciliation.money import ZERO, tolerance
 
 __all__ = [
+    "SEAT_CHARGES",
     "Finding",
     "InvoiceFact",
     "LineFact",
@@ -25,7 +26,9 @@ __all__ = [
 ]
 
 # Charge types that bill a period's seats (NCE and legacy spellings, compared lower-case).
-_SEAT_CHARGES = {"cyclecharge", "cycle fee", "renew", "renew fees", "new", "purchase", "cyclefee"}
+SEAT_CHARGES = frozenset(
+    {"cyclecharge", "cycle fee", "renew", "renew fees", "new", "purchase", "cyclefee"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +129,7 @@ def _seat_checks(
             line.invoice_id not in latest_ids
             or line.subscription_id is None
             or line.subtotal <= 0
-            or kind not in _SEAT_CHARGES
+            or kind not in SEAT_CHARGES
             or line.occurrence > 1
         ):
             continue
@@ -179,11 +182,10 @@ def _suspended_checks(
 
 def _not_billed_checks(
     latest: dict[str, InvoiceFact],
-    lines: Sequence[LineFact],
+    on_invoice: Collection[tuple[str, str | None]],
     subscriptions: dict[str, SubscriptionFact],
     currencies: Mapping[str, set[str]],
 ) -> list[Finding]:
-    on_invoice = {(line.invoice_id, line.subscription_id) for line in lines}
     findings = []
     for sub in sorted(subscriptions.values(), key=lambda s: s.id):
         # Only monthly licences are on every invoice; usage plans may have nothing to bill.
@@ -267,6 +269,7 @@ def check_bill(
     *,
     invoice_sums: Mapping[str, Decimal] | None = None,
     customer_currencies: Mapping[str, set[str]] | None = None,
+    billed_on_latest: Collection[tuple[str, str | None]] | None = None,
 ) -> list[Finding]:
     """Every finding about the bill, in a stable order.
 
@@ -274,6 +277,9 @@ def check_bill(
     ``customer_currencies`` given, ``lines`` may be only the lines that can
     raise a finding: those of each currency's latest invoice, repeats, lines of
     suspended subscriptions and lines of unknown customers or subscriptions.
+    With ``billed_on_latest`` too (invoice id and subscription id of every line
+    of each currency's latest invoice), the latest invoices' lines may be only
+    their seat charges (``SEAT_CHARGES``).
     """
     invoice_list = list(invoices)
     line_list = list(lines)
@@ -294,7 +300,14 @@ def check_bill(
         _invoice_totals(invoice_list, invoice_sums)
         + _seat_checks(latest, line_list, subs)
         + _suspended_checks(line_list, subs)
-        + _not_billed_checks(latest, line_list, subs, customer_currencies)
+        + _not_billed_checks(
+            latest,
+            billed_on_latest
+            if billed_on_latest is not None
+            else {(line.invoice_id, line.subscription_id) for line in line_list},
+            subs,
+            customer_currencies,
+        )
         + _line_identity_checks(line_list, set(customers), subs)
     )
     return sorted(

@@ -9,7 +9,7 @@ written as decimal strings.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -54,6 +54,9 @@ class Inputs:
     payments: Sequence[Payment]
     terms: BillingTerms
     microsoft_terms_days: int = 60
+    # (invoice id, subscription id) of every line of each currency's latest invoice as of
+    # ``as_of``; when given, ``lines`` of those invoices may be only seat charges.
+    billed_on_latest: Collection[tuple[str, str | None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,7 @@ def reconcile(inputs: Inputs) -> ReconciliationResult:
         list(inputs.customers),
         invoice_sums={i.id: i.lines_total for i in invoices},
         customer_currencies=currencies,
+        billed_on_latest=inputs.billed_on_latest,
     )
     return ReconciliationResult(
         as_of=inputs.as_of,

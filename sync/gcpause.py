@@ -29,4 +29,10 @@ def cycle_collection_paused() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            # Everything allocated meanwhile sits in the youngest generation, and the next
+            # young collection would walk all of it at once. Freezing then unfreezing moves
+            # every object to the oldest generation without walking any: the survivors are
+            # looked at again only by the next full collection, which still finds any cycle.
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()

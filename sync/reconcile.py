@@ -9,12 +9,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, type_coerce
+from sqlalchemy import and_, func, insert, select, type_coerce
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import NullType
 
 from reconciliation.aging import age
-from reconciliation.checks import InvoiceFact, LineFact, SubscriptionFact
+from reconciliation.checks import SEAT_CHARGES, InvoiceFact, LineFact, SubscriptionFact
 from reconciliation.ledger import BilledLine, BillingTerms, Payment
 from reconciliation.money import ZERO
 from reconciliation.result import Inputs, ReconciliationResult, reconcile
@@ -78,7 +78,7 @@ def _finding_candidates(
 ) -> list[LineFact]:
     """Only the lines that can raise a finding, each found through an index.
 
-    The lines of each currency's latest invoice, repeated lines, lines of
+    The seat charges of each currency's latest invoice, repeated lines, lines of
     suspended or unknown subscriptions and lines of unknown customers — never a
     scan of every line (in production each carries its raw JSON).
     """
@@ -104,7 +104,11 @@ def _finding_candidates(
         )
     )
     conditions = [
-        lines.invoice_id.in_(latest),
+        and_(
+            lines.invoice_id.in_(latest),
+            lines.subscription_id.is_not(None),
+            func.lower(lines.charge_type).in_(sorted(SEAT_CHARGES)),
+        ),
         lines.occurrence > 1,
         lines.subscription_id.in_([*suspended, *unknown_subscriptions]),
     ]
@@ -159,10 +163,17 @@ def _finding_candidates(
     return [found[key] for key in sorted(found)]
 
 
+def _billed_on_latest(session: Session, latest: list[str]) -> set[tuple[str, str | None]]:
+    """(invoice, subscription) of every line of the latest invoices: who was billed at all."""
+    lines = models.LineItem
+    query = select(lines.invoice_id, lines.subscription_id).distinct()
+    return {(i, s) for i, s in session.execute(query.where(lines.invoice_id.in_(latest)))}
+
+
 def _plain_rows(session: Session, columns: list[Any], *where: Any) -> list[Any]:
     """Rows as the driver returns them, without SQLAlchemy's per-value type processing."""
     query = select(*(type_coerce(column, NullType()) for column in columns)).where(*where)
-    return list(session.connection().execute(query))  # Core: no ORM row loading either
+    return list(session.connection().execute(query).fetchall())  # Core: no ORM row loading
 
 
 def _money(value: Any) -> Decimal:
@@ -209,11 +220,13 @@ def load_inputs(session: Session, settings: Settings, as_of: date) -> Inputs:
         for s in session.scalars(select(models.Subscription))
     ]
     suspended_ids = [s.id for s in subscriptions if s.status == "suspended"]
+    latest_ids = [h.id for h in latest.values()]
     return Inputs(
         as_of=as_of,
         invoices=invoices,
         billed=_billed(session, {h.id: h.invoice_date for h, _ in invoices}),
-        lines=_finding_candidates(session, [h.id for h in latest.values()], suspended_ids),
+        lines=_finding_candidates(session, latest_ids, suspended_ids),
+        billed_on_latest=_billed_on_latest(session, latest_ids),
         subscriptions=subscriptions,
         customers=dict(session.execute(select(models.Customer.id, models.Customer.name)).all()),
         payments=[

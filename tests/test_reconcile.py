@@ -144,7 +144,13 @@ def test_the_lines_selected_for_checks_raise_every_finding_all_lines_would(
         ]
     findings = reconcile(inputs).findings
     kinds = {f.kind for f in findings}
-    assert {"unknown_customer", "billed_for_suspended", "duplicate_line"} <= kinds
+    assert {
+        "unknown_customer",
+        "billed_for_suspended",
+        "duplicate_line",
+        "seat_mismatch",
+        "active_not_billed",
+    } <= kinds, kinds
     counted = [h for h, _ in inputs.invoices if h.invoice_date <= as_of]
     everything = check_bill(counted, every_line, inputs.subscriptions, list(inputs.customers))
     assert [f for f in findings if f not in everything] == []
@@ -168,6 +174,7 @@ def test_the_cycle_collector_is_paused_only_while_the_body_runs() -> None:
     with pytest.raises(RuntimeError):
         fail()
     assert gc.isenabled()
+    assert gc.get_freeze_count() == 0  # nothing left outside the collector's reach
     gc.disable()
     try:
         with cycle_collection_paused():

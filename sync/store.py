@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from connectors.partner_center import Customer, Invoice, LineItem, Subscription
@@ -229,7 +229,7 @@ def _batches(lines: Iterable[LineItem], extra: Mapping[str, Any]) -> Iterator[li
         # The text as received when there is one (v2 export lines): no re-serialising.
         raw = line.raw_text if line.raw_text is not None else canonical_json(line.raw)
         digest = hashlib.sha256(raw.encode()).hexdigest()
-        values = _line_values(line, 0, digest, raw)
+        values = _line_values(line, 1, digest, raw)  # repeats are numbered once all are stored
         values.update(extra)
         batch.append(values)
         if len(batch) >= LINE_BATCH:
@@ -242,9 +242,10 @@ def _batches(lines: Iterable[LineItem], extra: Mapping[str, Any]) -> Iterator[li
 class _SeenFilter:
     """A Bloom filter over the line digests of one invoice (4 MB, whatever its size).
 
-    "Not seen" is certain, so almost every line is numbered 1 without asking the
-    database; only lines that may have been seen (true repeats, and about one in
-    ten thousand by chance at a million lines) are checked against what is stored.
+    "Not seen" is certain, so almost every line is known to be the first of its
+    kind without asking the database; only lines that may have been seen (true
+    repeats, and about one in five thousand by chance at a million lines) are
+    looked up in what was stored.
     """
 
     def __init__(self, bits: int = 1 << 25) -> None:
@@ -269,34 +270,36 @@ def _may_repeat(batch: list[dict[str, Any]], seen: _SeenFilter) -> set[str]:
     return {row["content_hash"] for row in batch if seen.add(row["content_hash"])}
 
 
-def _number_occurrences(
-    session: Session,
-    table: Any,
-    scope: Mapping[str, Any],
-    batch: list[dict[str, Any]],
-    maybe: set[str],
-) -> None:
-    """Number repeated lines 1, 2, … within their scope (an invoice and provider, or a period).
+# One lookup for a whole invoice's suspected repeats, within every database's parameter limit.
+_LOOKUP_CHUNK = 10_000
 
-    Repeats may span batches: earlier batches are already stored, so a line whose
-    digest ``maybe`` holds continues the count from the table.
+
+def _number_repeats(
+    session: Session, table: Any, scope: Mapping[str, Any], maybe: set[str]
+) -> None:
+    """Number identical lines 1, 2, … in the order they were written (all were stored as 1).
+
+    ``maybe`` holds every digest met more than once, and a few the filter only
+    suspected; the scope index answers from its own entries, in insertion order.
     """
-    counts: Counter[str] = Counter()
-    if maybe:
-        conditions = [getattr(table, key) == value for key, value in scope.items()]
-        stored = session.execute(
-            select(table.content_hash, func.max(table.occurrence))
-            .where(*conditions, table.content_hash.in_(maybe))
-            .group_by(table.content_hash)
-        ).all()
-        counts.update(dict(stored))
-    for row in batch:
-        digest = row["content_hash"]
-        if digest in maybe:
-            counts[digest] += 1
-            row["occurrence"] = counts[digest]
-        else:
-            row["occurrence"] = 1
+    conditions = [getattr(table, key) == value for key, value in scope.items()]
+    digests = sorted(maybe)
+    written: dict[str, list[int]] = defaultdict(list)
+    for start in range(0, len(digests), _LOOKUP_CHUNK):
+        chunk = digests[start : start + _LOOKUP_CHUNK]
+        query = select(table.id, table.content_hash).where(
+            *conditions, table.content_hash.in_(chunk)
+        )
+        for row_id, digest in session.execute(query):
+            written[digest].append(row_id)
+    repeats = [
+        {"id": row_id, "occurrence": number}
+        for ids in written.values()
+        for number, row_id in enumerate(sorted(ids), start=1)
+        if number > 1
+    ]
+    if repeats:
+        session.execute(update(table), repeats)
 
 
 _DATES = {"charge_start_date", "charge_end_date"}
@@ -423,26 +426,26 @@ def _replace(
     extra: Mapping[str, Any],
     sums: dict[SumKey, list[Any]] | None = None,
 ) -> int:
-    """Delete the lines in ``scope``, then insert ``lines`` in numbered batches.
+    """Delete the lines in ``scope``, insert ``lines`` in batches, then number their repeats.
 
     ``sums``, when given, collects the count and sums per customer and currency.
     """
     session.execute(delete(model).filter_by(**scope))
+    if model is LineItemRow:
+        write = _bulk_writer(session)
+    else:  # a period's lines: thousands, through the model
+        connection = session.connection()
+
+        def write(batch: Batch) -> None:
+            connection.execute(insert(model), batch)
+
     count = 0
     seen = _SeenFilter()
-    if model is UnbilledLineItem:  # one period's lines: thousands, through the model
-        for batch in _batches(lines, extra):
-            _number_occurrences(session, model, scope, batch, _may_repeat(batch, seen))
-            session.connection().execute(insert(model), batch)
-            count += len(batch)
-        return count
-    writer = _WriteBehind(_bulk_writer(session))
+    maybe: set[str] = set()
+    writer = _WriteBehind(write)
     try:
         for batch in _batches(lines, extra):
-            maybe = _may_repeat(batch, seen)
-            if maybe:
-                writer.wait()  # earlier batches must be stored before they are counted
-            _number_occurrences(session, model, scope, batch, maybe)
+            maybe |= _may_repeat(batch, seen)
             if sums is not None:
                 _add_sums(sums, _summed(batch))  # before the writer turns amounts into text
             writer.submit(batch)
@@ -452,6 +455,8 @@ def _replace(
             writer.close()
         raise
     writer.close()
+    if maybe:
+        _number_repeats(session, model, scope, maybe)
     return count
 
 

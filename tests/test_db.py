@@ -187,3 +187,32 @@ def test_the_line_sums_migration_adds_up_lines_stored_before_it(engine: sa.Engin
         ("", 1, Decimal("-1"), Decimal("-1")),
         ("c1", 2, Decimal("10.30"), Decimal("12.26")),
     ]
+
+
+def test_the_sequential_index_migration_keeps_lines_and_goes_back(engine: sa.Engine) -> None:
+    from alembic import command
+
+    from sync.db.migrate import alembic_config
+
+    config = alembic_config(engine)
+    command.upgrade(config, "0004")
+    insert = sa.text(
+        "INSERT INTO invoice_line_items (invoice_id, provider, source, content_hash,"
+        " occurrence, subtotal, tax_total, total_for_customer, currency, raw)"
+        " VALUES ('G1', 'one_time', 'v2', :h, :n, '1', '0', '1', 'USD', '{}')"
+    )
+    stored = [("h", 1), ("h", 2), ("g", 1)]
+    with engine.begin() as connection:
+        for digest, number in stored:
+            connection.execute(insert, {"h": digest, "n": number})
+    query = sa.text("SELECT content_hash, occurrence FROM invoice_line_items ORDER BY id")
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert [tuple(row) for row in connection.execute(query)] == stored
+        indexes = {i["name"] for i in sa.inspect(connection).get_indexes("invoice_line_items")}
+    assert {"ix_invoice_line_items_scope", "ix_invoice_line_items_repeats"} <= indexes
+    command.downgrade(config, "0004")
+    with engine.connect() as connection:
+        assert [tuple(row) for row in connection.execute(query)] == stored
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+        connection.execute(insert, {"h": "h", "n": 2})  # unique again

@@ -34,6 +34,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -238,11 +239,21 @@ class LineItem(_LineColumns, Base):
     """A billed reconciliation line of a Microsoft invoice, v1 or v2, any provider."""
 
     __tablename__ = "invoice_line_items"
-    # Few indexes: each is maintained on every one of millions of inserts. These serve the
-    # reconciliation's search for the lines that can raise a finding (see sync/reconcile.py).
+    # Few indexes: each is maintained on every one of millions of inserts. The scope index
+    # grows in insertion order (an index led by a hash took a random page per insert) and
+    # holds the hash, for numbering repeats (sync/store.py); the others serve the
+    # reconciliation's search for the lines that can raise a finding (sync/reconcile.py).
+    # (invoice, provider, content_hash, occurrence) is unique by construction: an invoice's
+    # lines are always replaced whole, and their repeats numbered 1, 2, ….
     __table_args__ = (
-        UniqueConstraint("invoice_id", "provider", "content_hash", "occurrence"),
+        Index("ix_invoice_line_items_scope", "invoice_id", "provider", "id", "content_hash"),
         Index("ix_invoice_line_items_subscription", "subscription_id"),
+        Index(
+            "ix_invoice_line_items_repeats",
+            "invoice_id",
+            sqlite_where=text("occurrence > 1"),
+            postgresql_where=text("occurrence > 1"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -272,8 +283,16 @@ class UnbilledLineItem(_LineColumns, Base):
     """A line of the open (not yet invoiced) billing period; replaced on each sync."""
 
     __tablename__ = "unbilled_line_items"
-    __table_args__ = (
-        UniqueConstraint("period", "currency", "provider", "content_hash", "occurrence"),
+    __table_args__ = (  # as for billed lines
+        Index(
+            "ix_unbilled_line_items_scope", "period", "currency", "provider", "id", "content_hash"
+        ),
+        Index(
+            "ix_unbilled_line_items_repeats",
+            "period",
+            sqlite_where=text("occurrence > 1"),
+            postgresql_where=text("occurrence > 1"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

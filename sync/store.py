@@ -13,8 +13,10 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -316,14 +318,22 @@ _MONEY = {
 Batch = list[dict[str, Any]]
 
 
-def _bulk_writer(session: Session) -> Callable[[Batch], None]:
-    """A function inserting billed lines straight through the driver: the hot path of a sync.
+@dataclass(frozen=True)
+class _Sink:
+    """How a batch reaches the database: prepared in the caller's thread, written in another."""
+
+    prepare: Callable[[Batch], Any]
+    write: Callable[[Any], None]
+
+
+def _bulk_sink(session: Session) -> _Sink:
+    """Billed lines straight through the driver: the hot path of a sync.
 
     Row-by-row type processing in SQLAlchemy cost as much as the database itself
     here. PostgreSQL gets COPY (psycopg adapts Decimal and date natively); on
     SQLite the conversions are those of ``sync.db.types`` and the dialect: money
     as exact text, dates as ISO strings. Every other write goes through the models.
-    The function touches only the driver connection, so it may run in another thread.
+    Writing touches only the driver connection, so it may run in another thread.
     """
     connection = session.connection()
     driver = connection.connection.driver_connection
@@ -331,40 +341,46 @@ def _bulk_writer(session: Session) -> Callable[[Batch], None]:
     table = LineItemRow.__tablename__
     if connection.dialect.name == "postgresql":
 
-        def copy(batch: Batch) -> None:
-            # COPY streams the batch in one go instead of a statement per row.
+        def prepare_copy(batch: Batch) -> tuple[str, list[tuple[Any, ...]]]:
             columns = list(batch[0])
-            names = ", ".join(columns)
-            with (
-                driver.cursor() as cursor,
-                cursor.copy(f"COPY {table} ({names}) FROM STDIN") as out,
-            ):
-                for row in batch:
-                    out.write_row([row[name] for name in columns])
+            values = itemgetter(*columns)
+            return f"COPY {table} ({', '.join(columns)}) FROM STDIN", [values(r) for r in batch]
 
-        return copy
+        def copy(prepared: tuple[str, list[tuple[Any, ...]]]) -> None:
+            # COPY streams the batch in one go instead of a statement per row.
+            statement, rows = prepared
+            with driver.cursor() as cursor, cursor.copy(statement) as out:
+                for row in rows:
+                    out.write_row(row)
+
+        return _Sink(prepare_copy, copy)
     assert connection.dialect.name == "sqlite", "bulk insert supports SQLite and PostgreSQL"
 
-    def insert_rows(batch: Batch) -> None:
+    def prepare_insert(batch: Batch) -> tuple[str, list[list[Any]]]:
         columns = list(batch[0])
-        money = [name for name in columns if name in _MONEY]
-        dates = [name for name in columns if name in _DATES]
-        for row in batch:  # the batch is ours and not used after: convert in place
-            for name in money:
-                value = row[name]
-                if value is not None:
-                    row[name] = str(value)
-            for name in dates:
-                value = row[name]
-                if value is not None:
-                    row[name] = value.isoformat()
+        values = itemgetter(*columns)
+        money = [n for n, name in enumerate(columns) if name in _MONEY]
+        dates = [n for n, name in enumerate(columns) if name in _DATES]
+        rows = []
+        for row in batch:
+            converted = list(values(row))
+            for n in money:
+                if converted[n] is not None:
+                    converted[n] = str(converted[n])
+            for n in dates:
+                if converted[n] is not None:
+                    converted[n] = converted[n].isoformat()
+            rows.append(converted)
         statement = (
             f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - our own column names
-            f"VALUES ({', '.join(':' + name for name in columns)})"
+            f"VALUES ({', '.join('?' for _ in columns)})"
         )
-        driver.executemany(statement, batch)
+        return statement, rows
 
-    return insert_rows
+    def insert_rows(prepared: tuple[str, list[list[Any]]]) -> None:
+        driver.executemany(*prepared)
+
+    return _Sink(prepare_insert, insert_rows)
 
 
 class _WriteBehind:
@@ -372,19 +388,21 @@ class _WriteBehind:
 
     The database engine (SQLite's, or PostgreSQL's server) works without holding
     the interpreter lock, so downloading and decoding the next batch overlaps
-    with storing this one. One batch at most is in flight: memory stays bounded,
-    rows keep their order, and the connection is never used by two threads at once.
+    with storing this one; so does preparing it for the driver. One batch at most
+    is in flight: memory stays bounded, rows keep their order, and the connection
+    is never used by two threads at once.
     """
 
-    def __init__(self, write: Callable[[Batch], None]) -> None:
-        self._write = write
+    def __init__(self, sink: _Sink) -> None:
+        self._sink = sink
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-behind")
         self._pending: Future[None] | None = None
 
     def submit(self, batch: Batch) -> None:
-        """Start writing ``batch`` once the previous one is written."""
+        """Prepare ``batch``, then start writing it once the previous one is written."""
+        prepared = self._sink.prepare(batch)
         self.wait()
-        self._pending = self._pool.submit(self._write, batch)
+        self._pending = self._pool.submit(self._sink.write, prepared)
 
     def wait(self) -> None:
         """Block until the batch in flight is written; raise what writing it raised."""
@@ -432,22 +450,23 @@ def _replace(
     """
     session.execute(delete(model).filter_by(**scope))
     if model is LineItemRow:
-        write = _bulk_writer(session)
+        sink = _bulk_sink(session)
     else:  # a period's lines: thousands, through the model
         connection = session.connection()
 
         def write(batch: Batch) -> None:
             connection.execute(insert(model), batch)
 
+        sink = _Sink(lambda batch: batch, write)
     count = 0
     seen = _SeenFilter()
     maybe: set[str] = set()
-    writer = _WriteBehind(write)
+    writer = _WriteBehind(sink)
     try:
         for batch in _batches(lines, extra):
             maybe |= _may_repeat(batch, seen)
             if sums is not None:
-                _add_sums(sums, _summed(batch))  # before the writer turns amounts into text
+                _add_sums(sums, _summed(batch))
             writer.submit(batch)
             count += len(batch)
     except BaseException:

@@ -216,3 +216,14 @@ def test_the_sequential_index_migration_keeps_lines_and_goes_back(engine: sa.Eng
         assert [tuple(row) for row in connection.execute(query)] == stored
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
         connection.execute(insert, {"h": "h", "n": 2})  # unique again
+
+
+def test_a_new_sqlite_database_has_pages_that_hold_several_lines(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'new.db'}")
+    upgrade(engine)
+    engine.dispose()
+    engine = make_engine(f"sqlite:///{tmp_path / 'new.db'}")  # set once, kept on reopening
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("PRAGMA page_size")).scalar() == 16384
+        assert connection.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+    engine.dispose()

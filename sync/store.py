@@ -46,6 +46,8 @@ __all__ = [
 # Small enough that a batch's rows stay a few MB, large enough to amortise round trips.
 LINE_BATCH = 1000
 
+Batch = list[dict[str, Any]]  # rows of one table, as column → value
+
 
 def _default(value: object) -> str:
     if isinstance(value, Decimal):
@@ -225,8 +227,8 @@ def _line_values(line: LineItem, occurrence: int, digest: str, raw: str) -> dict
     }
 
 
-def _batches(lines: Iterable[LineItem], extra: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
+def _batches(lines: Iterable[LineItem], extra: Mapping[str, Any]) -> Iterator[Batch]:
+    batch: Batch = []
     for line in lines:
         # The text as received when there is one (v2 export lines): no re-serialising.
         raw = line.raw_text if line.raw_text is not None else canonical_json(line.raw)
@@ -246,7 +248,7 @@ class _SeenFilter:
 
     "Not seen" is certain, so almost every line is known to be the first of its
     kind without asking the database; only lines that may have been seen (true
-    repeats, and about one in five thousand by chance at a million lines) are
+    repeats, and fewer than one in six thousand by chance at a million lines) are
     looked up in what was stored.
     """
 
@@ -267,7 +269,7 @@ class _SeenFilter:
         return seen
 
 
-def _may_repeat(batch: list[dict[str, Any]], seen: _SeenFilter) -> set[str]:
+def _may_repeat(batch: Batch, seen: _SeenFilter) -> set[str]:
     """The batch's digests that may have been seen before (remembering all of them)."""
     return {row["content_hash"] for row in batch if seen.add(row["content_hash"])}
 
@@ -313,9 +315,6 @@ _MONEY = {
     "tax_total",
     "total_for_customer",
 }
-
-
-Batch = list[dict[str, Any]]
 
 
 @dataclass(frozen=True)

@@ -285,6 +285,60 @@ def test_repeated_lines_are_numbered_across_batches(migrated, monkeypatch) -> No
     ]
 
 
+def test_a_batch_the_database_refuses_fails_the_invoice_and_keeps_its_lines(
+    migrated, monkeypatch
+) -> None:
+    """A batch is written in a thread of its own; its error still reaches the sync."""
+    from connectors.partner_center import LineItem, Provider
+    from sync import store
+    from sync.runs import recorded_run
+
+    monkeypatch.setattr(store, "LINE_BATCH", 2)
+    sessions = make_session_factory(migrated)
+
+    def line(n: int) -> LineItem:
+        raw = {"customerId": "c", "subtotal": Decimal(n), "currency": "USD"}
+        return LineItem.from_api(raw, "G1", Provider.ONE_TIME, "v2")
+
+    with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
+        store.replace_lines(session, "G1", "one_time", [line(1), line(2)], run)
+    # The database itself refuses a line with subtotal 13 (the third batch of four).
+    with migrated.begin() as connection:
+        if migrated.dialect.name == "sqlite":
+            connection.execute(
+                sa.text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON invoice_line_items"
+                    " WHEN NEW.subtotal = '13' BEGIN SELECT RAISE(ABORT, 'refused 13'); END"
+                )
+            )
+        else:
+            connection.execute(
+                sa.text(
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                    " IF NEW.subtotal = 13 THEN RAISE EXCEPTION 'refused 13'; END IF;"
+                    " RETURN NEW; END $$"
+                )
+            )
+            connection.execute(
+                sa.text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON invoice_line_items"
+                    " FOR EACH ROW EXECUTE FUNCTION refuse()"
+                )
+            )
+    stream = [line(n) for n in (10, 11, 12, 12, 13, 14, 15, 16)]
+    with (
+        pytest.raises(Exception, match="refused 13"),  # the driver's own error
+        recorded_run(sessions, "test", "manual") as run,
+        sessions.begin() as session,
+    ):
+        store.replace_lines(session, "G1", "one_time", stream, run)
+    with migrated.connect() as c:
+        kept = c.execute(sa.text("SELECT subtotal FROM invoice_line_items ORDER BY id")).all()
+        sums = c.execute(sa.text("SELECT lines FROM invoice_line_sums")).scalars().all()
+    assert [Decimal(str(s)) for (s,) in kept] == [1, 2]  # the invoice as it was, whole
+    assert sums == [2]
+
+
 def test_a_customer_whose_subscriptions_are_gone_is_skipped(
     start_simulator, db_url, tmp_path
 ) -> None:

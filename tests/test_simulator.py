@@ -90,6 +90,23 @@ def test_v1_and_v2_give_the_same_lines(start_simulator, connect_to) -> None:
     assert "MS-ContinuationToken" in pages[1]
 
 
+def test_an_invoice_export_is_written_once_and_served_to_every_export(
+    start_simulator, connect_to
+) -> None:
+    sim = start_simulator(scale=Scale(customers=3, invoices=1, lines_per_invoice=300))
+    client = connect_to(sim)
+    invoice = next(iter(client.invoices()))
+    sim.prepare_invoice_export(invoice.id)  # as the benchmarks do, before any client reads
+    files = sorted(sim._blob_dir.iterdir())
+    written = [f.stat().st_mtime_ns for f in files]
+    first = list(client.v2_line_items(invoice.id))
+    second = list(client.v2_line_items(invoice.id))  # a new export operation of the same invoice
+    assert len(first) == 300
+    assert [line.raw_text for line in second] == [line.raw_text for line in first]
+    assert sorted(sim._blob_dir.iterdir()) == files  # no new file for either export
+    assert [f.stat().st_mtime_ns for f in files] == written
+
+
 def test_faults_do_not_change_what_is_read(start_simulator, connect_to) -> None:
     clean = snapshot(connect_to(start_simulator()))
     faulty_sim = start_simulator(

@@ -194,21 +194,21 @@ class Simulator:
         so its blobs are written once and served to every export of it; the
         unbilled period is a snapshot taken by each export.
         """
-        state = self._operations[op]
+        return self._blob_file(self._operations[op], op, part)
+
+    def prepare_invoice_export(self, invoice_id: str) -> None:
+        """Write every blob of the invoice's export now, as storage holds them ahead of a client."""
+        state = {"invoice": invoice_id}
+        for part in range(max(1, -(-self.export_count(state) // self.config.blob_lines))):
+            self._blob_file(state, "", part)
+
+    def _blob_file(self, state: dict[str, Any], op: str, part: int) -> Path:
         owner = f"invoice-{self.sign(state['invoice'])}" if "invoice" in state else f"op-{op}"
         path = self._blob_dir / f"{owner}-{self.config.blob_lines}-{part:05d}.json.gz"
         with self._blob_lock:
             if not path.exists():
                 self._write_blob(state, part, path)
         return path
-
-    def prepare_invoice_export(self, invoice_id: str) -> None:
-        """Write every blob of the invoice's export now, as storage holds them ahead of a client."""
-        op = f"prepared-{invoice_id}"
-        self._operations[op] = {"invoice": invoice_id, "ready_at": 0.0, "failed": False}
-        blobs = max(1, -(-self.export_count(self._operations[op]) // self.config.blob_lines))
-        for part in range(blobs):
-            self.export_blob(op, part)
 
     def _write_blob(self, state: dict[str, Any], part: int, path: Path) -> None:
         start = part * self.config.blob_lines

@@ -108,8 +108,7 @@ class ReconciliationResult:
                     "applied_to": paid_to.get(reference, []),
                 }
                 keyed.append((payment.customer_id, day, reference, row))
-        # References are unique: the sort never compares two rows.
-        keyed.sort(key=itemgetter(0, 1, 2))
+        keyed.sort(key=itemgetter(0, 1, 2))  # references are unique: a total order
         return [row for *_, row in keyed]
 
     def _customers(self) -> list[dict[str, Any]]:

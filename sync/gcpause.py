@@ -20,8 +20,8 @@ __all__ = ["cycle_collection_paused"]
 def cycle_collection_paused() -> Iterator[None]:
     """Run the body with the cycle collector off, then restore it as it was.
 
-    Process-wide: another thread's cycles wait until the body ends (seconds), and
-    are collected then; nothing is ever freed later than that.
+    Process-wide: cycles made meanwhile, in any thread, wait for a later
+    collection; only reference cycles wait, everything else is freed as usual.
     """
     enabled = gc.isenabled()
     gc.disable()

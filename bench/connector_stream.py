@@ -18,10 +18,13 @@ import json
 import multiprocessing
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -48,17 +51,25 @@ def _serve(lines: int, state: str, queue: multiprocessing.Queue) -> None:  # typ
         time.sleep(3600)
 
 
-def start_simulator(lines: int) -> tuple[multiprocessing.Process, str, str, str, str]:
+@contextmanager
+def simulator(lines: int) -> Iterator[tuple[str, str, str, str]]:
     """A simulator serving one invoice of ``lines`` lines in a process of its own.
 
-    Returns the process, its state folder, base URL, CA file and the invoice id.
+    Yields its state folder (the clients' databases go there too), base URL, CA
+    file and the invoice id; stops it and removes the folder after, since a
+    million-line run leaves gigabytes there.
     """
     state = tempfile.mkdtemp(prefix="pcsync-bench-")
     queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     server = multiprocessing.Process(target=_serve, args=(lines, state, queue), daemon=True)
     server.start()
-    base, ca, invoice = queue.get(timeout=300)
-    return server, state, base, ca, invoice
+    try:
+        base, ca, invoice = queue.get(timeout=300)
+        yield state, base, ca, invoice
+    finally:
+        server.terminate()
+        server.join()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def _peak_rss_mb() -> float:
@@ -115,21 +126,20 @@ def main() -> None:
         return
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
-        server, state, base, ca, invoice = start_simulator(size)
-        env = {**os.environ, "REQUESTS_CA_BUNDLE": ca}
-        for mode in ("baseline", "connector"):
-            out = subprocess.run(
-                [sys.executable, __file__, "--client", mode, base, invoice, f"{state}/cache.json"],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            result = json.loads(out.stdout)
-            result["size"] = size
-            results.append(result)
-            print(json.dumps(result), flush=True)
-        server.terminate()
+        with simulator(size) as (state, base, ca, invoice):
+            env = {**os.environ, "REQUESTS_CA_BUNDLE": ca}
+            for mode in ("baseline", "connector"):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--client", mode, base, invoice, f"{state}/c.json"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                result = json.loads(out.stdout)
+                result["size"] = size
+                results.append(result)
+                print(json.dumps(result), flush=True)
     print()
     print(f"{'lines':>9} {'mode':>10} {'lines/s':>9} {'peak RSS MB':>12} {'seconds':>8}")
     for r in results:

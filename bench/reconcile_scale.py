@@ -22,6 +22,7 @@ import hashlib
 import json
 import random
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -246,15 +247,23 @@ def main() -> None:
         mode, db = args.run
         print(json.dumps(run_pcsync(Path(db)) if mode == "pcsync" else run_duckdb(Path(db))))
         return
-    path = Path(tempfile.mkdtemp(prefix="pcsync-bench-")) / "reconcile.db"
+    folder = Path(tempfile.mkdtemp(prefix="pcsync-bench-"))
+    try:
+        compare(folder / "reconcile.db", args.lines, args.payments, args.repeat)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # a million lines leave gigabytes
+
+
+def compare(path: Path, lines: int, payments: int, repeat: int) -> None:
+    """Build the database, then time both sides ``repeat`` times; print the fastest of each."""
     # Built in a child process too: a child's peak RSS starts from its parent's.
     subprocess.run(
-        [sys.executable, __file__, "--build", str(path), str(args.lines), str(args.payments)],
+        [sys.executable, __file__, "--build", str(path), str(lines), str(payments)],
         check=True,
     )
     # The machine is shared: each runs several times, alternating, and its fastest run counts.
     results: dict[str, dict[str, Any]] = {}
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         for mode in ("duckdb", "pcsync"):
             out = subprocess.run(
                 [sys.executable, __file__, "--run", mode, str(path)],
@@ -268,7 +277,7 @@ def main() -> None:
                 results[mode] = result
     ratio = results["pcsync"]["seconds"] / results["duckdb"]["seconds"]
     print(
-        f"fastest of {args.repeat}: pcsync {results['pcsync']['seconds']} s, duckdb "
+        f"fastest of {repeat}: pcsync {results['pcsync']['seconds']} s, duckdb "
         f"{results['duckdb']['seconds']} s; pcsync / duckdb time = {ratio:.2f}; "
         f"pcsync peak RSS {results['pcsync']['peak_rss_mb']} MB"
     )

@@ -22,13 +22,15 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.connector_stream import _peak_rss_mb, start_simulator  # noqa: E402
+from bench.connector_stream import _peak_rss_mb, simulator  # noqa: E402
 
 
 def _simulator_identity() -> dict[str, str]:
@@ -152,6 +154,24 @@ def baseline_client(base: str, state: str, invoice: str) -> dict[str, object]:
     }
 
 
+@contextmanager
+def _schema(postgres: str) -> Iterator[str]:
+    """A URL for a new PostgreSQL schema, dropped after."""
+    import sqlalchemy as sa
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    joiner = "&" if "?" in postgres else "?"
+    try:
+        yield f"{postgres}{joiner}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def _migrate(url: str) -> None:
     from sync.db.engine import make_engine
     from sync.db.migrate import upgrade
@@ -188,40 +208,28 @@ def main() -> None:
         return
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
-        server, state, base, ca, invoice = start_simulator(size)
-        env = {**os.environ, "REQUESTS_CA_BUNDLE": ca, **_simulator_identity()}
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        import sqlalchemy as sa
-
-        admin = sa.create_engine(args.postgres)
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        joiner = "&" if "?" in args.postgres else "?"
-        modes = {
-            "baseline": invoice,
-            "pcsync-sqlite": f"sqlite:///{state}/pcsync.db",
-            "pcsync-postgres": f"{args.postgres}{joiner}options=-csearch_path%3D{schema}",
-        }
-        chosen = args.modes.split(",")
-        for mode, arg in modes.items():
-            if mode not in chosen:
-                continue
-            if mode != "baseline":
-                _migrate(arg)  # in this process: the client measures a sync, not a migration
-            out = subprocess.run(
-                [sys.executable, __file__, "--client", mode, base, state, arg],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            result = {"size": size, "mode": mode, **json.loads(out.stdout.splitlines()[-1])}
-            results.append(result)
-            print(json.dumps(result), flush=True)
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-        server.terminate()
+        with simulator(size) as (state, base, ca, invoice), _schema(args.postgres) as pg_url:
+            env = {**os.environ, "REQUESTS_CA_BUNDLE": ca, **_simulator_identity()}
+            modes = {
+                "baseline": invoice,
+                "pcsync-sqlite": f"sqlite:///{state}/pcsync.db",
+                "pcsync-postgres": pg_url,
+            }
+            for mode, arg in modes.items():
+                if mode not in args.modes.split(","):
+                    continue
+                if mode != "baseline":
+                    _migrate(arg)  # in this process: the client measures a sync, not a migration
+                out = subprocess.run(
+                    [sys.executable, __file__, "--client", mode, base, state, arg],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                result = {"size": size, "mode": mode, **json.loads(out.stdout.splitlines()[-1])}
+                results.append(result)
+                print(json.dumps(result), flush=True)
     print()
     header = ("lines", "mode", "lines/s", "peak RSS MB", "seconds", "resync s")
     print("{:>9} {:>16} {:>9} {:>12} {:>8} {:>9}".format(*header))

@@ -24,10 +24,10 @@ branch_labels = None
 depends_on = None
 
 _REPEATS = sa.text("occurrence > 1")
-# table → (scope columns, the unique constraint's columns)
-_TABLES = {
-    "invoice_line_items": (["invoice_id", "provider"], ["invoice_id", "provider"]),
-    "unbilled_line_items": (["period", "currency", "provider"], ["period", "currency", "provider"]),
+# table → the columns of the scope its lines are replaced in
+_SCOPES = {
+    "invoice_line_items": ["invoice_id", "provider"],
+    "unbilled_line_items": ["period", "currency", "provider"],
 }
 
 
@@ -40,7 +40,7 @@ def _unique_name(table: str) -> str:
 
 
 def upgrade() -> None:
-    for table, (scope, _) in _TABLES.items():
+    for table, scope in _SCOPES.items():
         name = _unique_name(table)
         with op.batch_alter_table(table) as batch:
             batch.drop_constraint(name, type_="unique")
@@ -54,11 +54,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table, (_, unique) in _TABLES.items():
+    for table, scope in _SCOPES.items():
         with op.batch_alter_table(table) as batch:
             batch.drop_index(f"ix_{table}_repeats")
             batch.drop_index(f"ix_{table}_scope")
             batch.create_unique_constraint(
-                f"uq_{table}_{'_'.join(unique)}_content_hash_occurrence"[:63],
-                [*unique, "content_hash", "occurrence"],
+                f"uq_{table}_{'_'.join(scope)}_content_hash_occurrence"[:63],
+                [*scope, "content_hash", "occurrence"],
             )

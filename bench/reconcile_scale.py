@@ -21,7 +21,6 @@ import argparse
 import hashlib
 import json
 import random
-import resource
 import shutil
 import sqlite3
 import subprocess
@@ -35,12 +34,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.connector_stream import _peak_rss_mb  # noqa: E402
+
 CUSTOMERS = 2000
 AS_OF = date(2026, 11, 25)
-
-
-def _rss() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def build(path: Path, lines: int, payments: int) -> None:
@@ -176,7 +173,7 @@ def run_pcsync(path: Path) -> dict[str, object]:
     return {
         "mode": "pcsync",
         "seconds": round(seconds, 2),
-        "peak_rss_mb": _rss(),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
         "customers": len(result.ledgers),
         "check": str(charged),
     }
@@ -217,7 +214,7 @@ def run_duckdb(path: Path) -> dict[str, object]:
     return {
         "mode": "duckdb",
         "seconds": round(seconds, 2),
-        "peak_rss_mb": _rss(),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
         "check": str(charged[0] if charged else None),
     }
 

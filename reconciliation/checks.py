@@ -23,6 +23,7 @@ __all__ = [
     "LineFact",
     "SubscriptionFact",
     "check_bill",
+    "latest_by_currency",
 ]
 
 # Charge types that bill a period's seats (NCE and legacy spellings, compared lower-case).
@@ -109,7 +110,8 @@ def _invoice_totals(invoices: Sequence[InvoiceFact], sums: Mapping[str, Decimal]
     return findings
 
 
-def _latest_by_currency(invoices: Sequence[InvoiceFact]) -> dict[str, InvoiceFact]:
+def latest_by_currency(invoices: Iterable[InvoiceFact]) -> dict[str, InvoiceFact]:
+    """Each currency's latest invoice (by date, then id)."""
     latest: dict[str, InvoiceFact] = {}
     for invoice in sorted(invoices, key=lambda i: (i.invoice_date, i.id)):
         latest[invoice.currency] = invoice
@@ -284,7 +286,7 @@ def check_bill(
     invoice_list = list(invoices)
     line_list = list(lines)
     subs = {sub.id: sub for sub in subscriptions}
-    latest = _latest_by_currency(invoice_list)
+    latest = latest_by_currency(invoice_list)
     if invoice_sums is None:
         sums: dict[str, Decimal] = defaultdict(lambda: ZERO)
         for line in line_list:

@@ -14,7 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import NullType
 
 from reconciliation.aging import age
-from reconciliation.checks import SEAT_CHARGES, InvoiceFact, LineFact, SubscriptionFact
+from reconciliation.checks import (
+    SEAT_CHARGES,
+    InvoiceFact,
+    LineFact,
+    SubscriptionFact,
+    latest_by_currency,
+)
 from reconciliation.ledger import BilledLine, BillingTerms, Payment
 from reconciliation.money import ZERO
 from reconciliation.result import Inputs, ReconciliationResult, reconcile
@@ -202,10 +208,7 @@ def load_inputs(session: Session, settings: Settings, as_of: date) -> Inputs:
         )
         for i in session.scalars(select(models.Invoice))
     ]
-    counted = [h for h, _ in invoices if h.invoice_date <= as_of]
-    latest: dict[str, InvoiceFact] = {}
-    for header in sorted(counted, key=lambda h: (h.invoice_date, h.id)):
-        latest[header.currency] = header
+    latest = latest_by_currency(h for h, _ in invoices if h.invoice_date <= as_of)
     subscriptions = [
         SubscriptionFact(
             s.id,

@@ -281,3 +281,33 @@ def test_a_line_that_is_not_json_names_its_blob_and_line() -> None:
     lines = [dumps(EXPORT_ROWS[0]), dumps(EXPORT_ROWS[1])[:-9]]
     with pytest.raises(BadResponseError, match=r"blob b1: line 2 is not valid JSON"):
         list(export_line_items(lines, "G1", "blob b1"))
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "2026-10-01T00:00:00Z",
+        "2026-10-01T00:00:00",  # no Z: UTC
+        "2026-10-01T00:00:00.0000000Z",  # seven fractional digits
+        "2026-10-01T23:30:00-02:00",  # already the 2nd in UTC
+        "2026-10-01T01:00:00+02:00",  # still the 30th of September in UTC
+        "0001-01-01T00:00:00Z",  # Microsoft's "no date"
+        "2026-10-01",  # a plain date: the typed decoder declines, the general reader reads it
+    ],
+)
+def test_the_typed_decoder_reads_line_dates_as_the_general_reader(written: str) -> None:
+    from connectors.partner_center.export_lines import export_line_items
+    from connectors.simulator.server import dumps
+
+    row = {**EXPORT_ROWS[0], "ChargeStartDate": written, "ChargeEndDate": written}
+    line = dumps(row)
+    general = LineItem.from_api(loads(line.decode()), "G1", Provider.ONE_TIME, "v2")
+    typed = typed_line_item(line, line.decode(), "G1")
+    if written == "2026-10-01":
+        assert typed is None
+    else:
+        assert typed == general
+        assert typed.charge_start_date == typed.charge_end_date == general.charge_start_date
+    # In a blob, after a first line of the documented schema: the same record either way.
+    _, streamed = export_line_items([dumps(EXPORT_ROWS[0]), line], "G1", "blob test")
+    assert streamed == general

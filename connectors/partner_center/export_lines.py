@@ -13,19 +13,14 @@ both give the same ``LineItem`` (property-tested).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
 from connectors.partner_center.http import parse_json_line
-from connectors.partner_center.records import (
-    LineItem,
-    Provider,
-    is_export_shape,
-    normalise_customer_id,
-    parse_date,
-)
+from connectors.partner_center.records import ZERO, LineItem, Provider, is_export_shape
 from reconciliation.errors import BadResponseError
 
 __all__ = ["LazyJson", "export_line_items", "typed_line_item"]
@@ -52,8 +47,9 @@ class _ExportLine(msgspec.Struct, rename="pascal"):
     unit_price: Decimal | None = None
     quantity: Decimal | None = None
     billable_quantity: Decimal | None = None
-    charge_start_date: str | None = None
-    charge_end_date: str | None = None
+    # Microsoft's line dates are date-times (with or without Z or an offset): read in C.
+    charge_start_date: datetime | None = None
+    charge_end_date: datetime | None = None
     credit_reason_code: str | None = None
 
 
@@ -84,36 +80,29 @@ class LazyJson(Mapping[str, Any]):
         return len(self._parsed())
 
 
-def _text(value: str | None) -> str | None:
-    return value or None
+def _day(value: datetime | None) -> date | None:
+    """The UTC calendar date, as ``parse_date`` gives it (year 1 is Microsoft's "no date")."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return None if value.year == 1 else value.date()
 
 
-_AMOUNTS = (
-    "subtotal",
-    "tax_total",
-    "total_for_customer",
-    "effective_unit_price",
-    "unit_price",
-    "quantity",
-    "billable_quantity",
-)
-
-
-def _finite(row: _ExportLine) -> bool:
-    # msgspec reads "NaN" and "Infinity" as amounts; the general reader refuses them.
-    return all(
-        value is None or value.is_finite() for value in (getattr(row, name) for name in _AMOUNTS)
-    )
-
-
-def _first(first: Decimal | None, then: Decimal | None) -> Decimal | None:
-    return first if first is not None else then
+def _customer(value: str | None) -> str | None:
+    """``normalise_customer_id`` for a string."""
+    if not value:
+        return None
+    text = value.strip().lower()
+    return text[4:] if text.startswith("org:") else text
 
 
 def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
     """The line read by the typed decoder, or None when the general reader must read it.
 
     Only for lines of a blob whose schema is the documented one (see ``is_export_shape``).
+    This runs once per billed line, so it is written flat: one decode, one record
+    built positionally, in ``LineItem``'s field order.
     """
     try:
         row = _DECODER.decode(line)
@@ -121,37 +110,44 @@ def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
         return None  # e.g. an amount as "" — the general reader knows what that means
     except msgspec.DecodeError:
         return None  # not JSON: the general reader reports it
-    if not row.currency or not _finite(row):
+    currency = row.currency
+    if not currency:
         return None
-    subtotal = row.subtotal if row.subtotal is not None else Decimal(0)
-    tax = row.tax_total if row.tax_total is not None else Decimal(0)
-    subscription = row.subscription_id or None
+    price = row.effective_unit_price if row.effective_unit_price is not None else row.unit_price
+    quantity = row.quantity
+    billable = row.billable_quantity if row.billable_quantity is not None else quantity
+    for amount in (row.subtotal, row.tax_total, row.total_for_customer, price, quantity, billable):
+        # msgspec reads "NaN" and "Infinity" as amounts; the general reader refuses them.
+        if amount is not None and not amount.is_finite():
+            return None
+    subtotal = row.subtotal if row.subtotal is not None else ZERO
+    tax = row.tax_total if row.tax_total is not None else ZERO
+    total = row.total_for_customer if row.total_for_customer is not None else subtotal + tax
+    subscription = row.subscription_id
     return LineItem(
-        invoice_id=row.invoice_number or invoice_id,
-        provider=Provider.ONE_TIME,
-        source="v2",
-        customer_id=normalise_customer_id(row.customer_id),
-        customer_name=_text(row.customer_name),
-        customer_domain=(row.customer_domain_name or "").lower() or None,
-        subscription_id=subscription.lower() if subscription else None,
-        product_id=_text(row.product_id),
-        sku_id=_text(row.sku_id),
-        product_name=_text(row.product_name) or _text(row.sku_name),
-        charge_type=_text(row.charge_type),
-        unit_price=_first(row.effective_unit_price, row.unit_price),
-        quantity=row.quantity,
-        billable_quantity=_first(row.billable_quantity, row.quantity),
-        subtotal=subtotal,
-        tax_total=tax,
-        total_for_customer=(
-            row.total_for_customer if row.total_for_customer is not None else subtotal + tax
-        ),
-        currency=row.currency.upper(),
-        charge_start_date=parse_date(row.charge_start_date),
-        charge_end_date=parse_date(row.charge_end_date),
-        credit_reason_code=_text(row.credit_reason_code),
-        raw=LazyJson(text),
-        raw_text=text,
+        row.invoice_number or invoice_id,
+        Provider.ONE_TIME,
+        "v2",
+        _customer(row.customer_id),
+        row.customer_name or None,
+        (row.customer_domain_name or "").lower() or None,
+        subscription.lower() if subscription else None,
+        row.product_id or None,
+        row.sku_id or None,
+        row.product_name or row.sku_name or None,
+        row.charge_type or None,
+        price,
+        quantity,
+        billable,
+        subtotal,
+        tax,
+        total,
+        currency.upper(),
+        _day(row.charge_start_date),
+        _day(row.charge_end_date),
+        row.credit_reason_code or None,
+        LazyJson(text),
+        text,
     )
 
 

@@ -7,13 +7,10 @@ columns, and a line Microsoft repeats is kept once per occurrence.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -22,6 +19,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from connectors.partner_center import Customer, Invoice, LineItem, Subscription
+from sync.bulk import Batch, Row, batch_writer
 from sync.db.models import Customer as CustomerRow
 from sync.db.models import Invoice as InvoiceRow
 from sync.db.models import LineItem as LineItemRow
@@ -227,18 +225,8 @@ _DIGEST, _CUSTOMER, _SUBTOTAL, _TOTAL, _CURRENCY = (
     for name in ("content_hash", "customer_id", "subtotal", "total_for_customer", "currency")
 )
 
-Row = tuple[Any, ...]  # a line's values in column order: _LINE_COLUMNS, then the scope's
 
-
-@dataclass(frozen=True)
-class _Batch:
-    """Rows of one table, positional: built once per line, handed to the driver as they are."""
-
-    columns: tuple[str, ...]
-    rows: list[Row]
-
-
-def _batches(lines: Iterable[LineItem], extra: Mapping[str, Any]) -> Iterator[_Batch]:
+def _batches(lines: Iterable[LineItem], extra: Mapping[str, Any]) -> Iterator[Batch]:
     """The lines as rows, LINE_BATCH at a time: the one pass over every line of a sync."""
     columns = _LINE_COLUMNS + tuple(extra)
     tail = tuple(extra.values())
@@ -274,10 +262,10 @@ def _batches(lines: Iterable[LineItem], extra: Mapping[str, Any]) -> Iterator[_B
             )
         )
         if len(rows) >= LINE_BATCH:
-            yield _Batch(columns, rows)
+            yield Batch(columns, rows)
             rows = []
     if rows:
-        yield _Batch(columns, rows)
+        yield Batch(columns, rows)
 
 
 class _SeenFilter:
@@ -306,7 +294,7 @@ class _SeenFilter:
         return seen
 
 
-def _may_repeat(batch: _Batch, seen: _SeenFilter) -> set[str]:
+def _may_repeat(batch: Batch, seen: _SeenFilter) -> set[str]:
     """The batch's digests that may have been seen before (remembering all of them)."""
     return {row[_DIGEST] for row in batch.rows if seen.add(row[_DIGEST])}
 
@@ -343,92 +331,6 @@ def _number_repeats(
         session.execute(update(table), repeats)
 
 
-@dataclass(frozen=True)
-class _Sink:
-    """How a batch reaches the database: prepared in the caller's thread, written in another."""
-
-    prepare: Callable[[_Batch], Any]
-    write: Callable[[Any], None]
-
-
-def _bulk_sink(session: Session) -> _Sink:
-    """Billed lines straight through the driver: the hot path of a sync.
-
-    Row-by-row type processing in SQLAlchemy cost as much as the database itself
-    here, so rows go to the driver as they were built. PostgreSQL gets COPY
-    (psycopg adapts Decimal and date natively); SQLite gets ``executemany``, its
-    driver turning amounts into exact text and dates into ISO strings as
-    ``sync.db.types`` does (the adapters of ``sync.db.engine``). Every other write
-    goes through the models. Writing touches only the driver connection, so it
-    may run in another thread.
-    """
-    connection = session.connection()
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    table = LineItemRow.__tablename__
-    if connection.dialect.name == "postgresql":
-
-        def prepare_copy(batch: _Batch) -> tuple[str, list[Row]]:
-            return f"COPY {table} ({', '.join(batch.columns)}) FROM STDIN", batch.rows
-
-        def copy(prepared: tuple[str, list[Row]]) -> None:
-            # COPY streams the batch in one go instead of a statement per row.
-            statement, rows = prepared
-            with driver.cursor() as cursor, cursor.copy(statement) as out:
-                for row in rows:
-                    out.write_row(row)
-
-        return _Sink(prepare_copy, copy)
-    assert connection.dialect.name == "sqlite", "bulk insert supports SQLite and PostgreSQL"
-
-    def prepare_insert(batch: _Batch) -> tuple[str, list[Row]]:
-        statement = (
-            f"INSERT INTO {table} ({', '.join(batch.columns)}) "  # noqa: S608 - our own names
-            f"VALUES ({', '.join('?' for _ in batch.columns)})"
-        )
-        return statement, batch.rows
-
-    def insert_rows(prepared: tuple[str, list[Row]]) -> None:
-        driver.executemany(*prepared)
-
-    return _Sink(prepare_insert, insert_rows)
-
-
-class _WriteBehind:
-    """Write one batch in a thread while the caller reads and prepares the next.
-
-    The database engine (SQLite's, or PostgreSQL's server) works without holding
-    the interpreter lock, so downloading and decoding the next batch overlaps
-    with storing this one; so does preparing it for the driver. One batch at most
-    is in flight: memory stays bounded, rows keep their order, and the connection
-    is never used by two threads at once.
-    """
-
-    def __init__(self, sink: _Sink) -> None:
-        self._sink = sink
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-behind")
-        self._pending: Future[None] | None = None
-
-    def submit(self, batch: _Batch) -> None:
-        """Prepare ``batch``, then start writing it once the previous one is written."""
-        prepared = self._sink.prepare(batch)
-        self.wait()
-        self._pending = self._pool.submit(self._sink.write, prepared)
-
-    def wait(self) -> None:
-        """Block until the batch in flight is written; raise what writing it raised."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
-    def close(self) -> None:
-        """Wait for the batch in flight (its error is the caller's, unless one is on its way)."""
-        try:
-            self.wait()
-        finally:
-            self._pool.shutdown()
-
-
 SumKey = tuple[str, str]  # customer id ("" for none), currency
 
 
@@ -447,19 +349,6 @@ def _add_sums(
             group[2] += total
 
 
-def _model_sink(session: Session, model: type[LineItemRow] | type[UnbilledLineItem]) -> _Sink:
-    """A period's lines (thousands, not millions) through the model."""
-    connection = session.connection()
-
-    def as_dicts(batch: _Batch) -> list[dict[str, Any]]:
-        return [dict(zip(batch.columns, row, strict=True)) for row in batch.rows]
-
-    def write(rows: list[dict[str, Any]]) -> None:
-        connection.execute(insert(model), rows)
-
-    return _Sink(as_dicts, write)
-
-
 def _replace(
     session: Session,
     model: type[LineItemRow] | type[UnbilledLineItem],
@@ -473,11 +362,10 @@ def _replace(
     ``sums``, when given, collects the count and sums per customer and currency.
     """
     session.execute(delete(model).filter_by(**scope))
-    sink = _bulk_sink(session) if model is LineItemRow else _model_sink(session, model)
     count = 0
     seen = _SeenFilter()
     maybe: set[str] = set()
-    writer = _WriteBehind(sink)
+    writer = batch_writer(session, model, bulk=model is LineItemRow)
     try:
         for batch in _batches(lines, extra):
             maybe |= _may_repeat(batch, seen)
@@ -485,9 +373,8 @@ def _replace(
                 _add_sums(sums, _summed(batch))
             writer.submit(batch)
             count += len(batch.rows)
-    except BaseException:
-        with contextlib.suppress(Exception):  # the first error is the one to report
-            writer.close()
+    except BaseException as exc:
+        writer.abort(exc)
         raise
     writer.close()
     if maybe:
@@ -495,7 +382,7 @@ def _replace(
     return count
 
 
-def _summed(batch: _Batch) -> Iterator[tuple[str | None, str, Decimal, Decimal]]:
+def _summed(batch: Batch) -> Iterator[tuple[str | None, str, Decimal, Decimal]]:
     for row in batch.rows:
         yield row[_CUSTOMER], row[_CURRENCY], row[_SUBTOTAL], row[_TOTAL]
 

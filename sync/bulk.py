@@ -1,0 +1,146 @@
+"""How batches of line rows reach the database while the next batch is being read.
+
+A large invoice is a million lines, and storing them must keep up with reading
+them. Rows arrive as positional tuples (``Batch``), built once per line, and
+go to the driver as they are: row-by-row type processing in SQLAlchemy cost as
+much as the database itself. Every writer keeps the invoice in the caller's
+transaction, so an error anywhere rolls the whole invoice back.
+
+* PostgreSQL (``sync.copy_stream``): one COPY for the whole invoice. The reading
+  thread formats rows into COPY data; a thread of ours sends it, a few MB ahead
+  at most, while the server stores what it has received — no round trip per batch.
+* SQLite: a thread runs multi-row INSERTs while the reading thread reads on.
+  The driver lets go of the interpreter lock while SQLite runs a statement, and
+  taking it back after every row, against a reading thread that holds it, cost
+  more than the insert itself; so a statement carries as many rows as SQLite
+  takes parameters. Amounts become exact text and dates ISO strings through the
+  driver adapters set in ``sync.db.engine``, as ``sync.db.types`` stores them.
+* Anything else (a period's unbilled lines: thousands, not millions) goes
+  through its model, in the same write-behind thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass
+from functools import cache
+from itertools import chain
+from typing import Any, Protocol
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+__all__ = ["Batch", "BatchWriter", "Row", "batch_writer"]
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Rows of one table, positional, in the order of ``columns``."""
+
+    columns: tuple[str, ...]
+    rows: list[Row]
+
+
+class BatchWriter(Protocol):
+    """Takes batches in order; ``close`` returns once all are stored, or raises why not."""
+
+    def submit(self, batch: Batch) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self, error: BaseException) -> None: ...
+
+
+def batch_writer(session: Session, table: Any, bulk: bool) -> BatchWriter:
+    """A writer into ``table`` (a model) on the session's connection, in its transaction.
+
+    ``bulk``: straight through the driver (a billed invoice's lines), else through
+    the model.
+    """
+    connection = session.connection()
+    if not bulk:
+
+        def as_dicts(batch: Batch) -> list[dict[str, Any]]:
+            return [dict(zip(batch.columns, row, strict=True)) for row in batch.rows]
+
+        def write(rows: list[dict[str, Any]]) -> None:
+            connection.execute(insert(table), rows)
+
+        return _WriteBehind(as_dicts, write)
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    name = table.__tablename__
+    if connection.dialect.name == "postgresql":
+        from sync.copy_stream import CopyStream  # psycopg, loaded only for PostgreSQL
+
+        return CopyStream(driver.cursor(), name)
+    assert connection.dialect.name == "sqlite", "bulk insert supports SQLite and PostgreSQL"
+    return _sqlite_inserts(driver, name)
+
+
+class _WriteBehind:
+    """Write one batch in a thread while the caller reads and prepares the next.
+
+    One batch at most is in flight: memory stays bounded, rows keep their order,
+    and the connection is never used by two threads at once.
+    """
+
+    def __init__(self, prepare: Callable[[Batch], Any], write: Callable[[Any], None]) -> None:
+        self._prepare = prepare
+        self._write = write
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-behind")
+        self._pending: Future[None] | None = None
+
+    def submit(self, batch: Batch) -> None:
+        """Prepare ``batch`` here, then write it there once the previous one is written."""
+        prepared = self._prepare(batch)
+        self._wait()
+        self._pending = self._pool.submit(self._write, prepared)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the batch in flight; raise what writing it raised."""
+        try:
+            self._wait()
+        finally:
+            self._pool.shutdown()
+
+    def abort(self, error: BaseException) -> None:
+        """Stop after the batch in flight (the caller reports ``error``, not this one's)."""
+        with suppress(Exception):  # the first error is the one to report
+            self.close()
+
+
+def _sqlite_inserts(driver: sqlite3.Connection, table: str) -> _WriteBehind:
+    limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+
+    @cache
+    def statement(columns: tuple[str, ...], rows: int) -> str:
+        values = f"({', '.join('?' for _ in columns)})"
+        return (
+            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - our own names
+            f"VALUES {', '.join([values] * rows)}"
+        )
+
+    def prepare(batch: Batch) -> list[tuple[str, list[Any]]]:
+        per_statement = max(1, limit // len(batch.columns))
+        prepared = []
+        for start in range(0, len(batch.rows), per_statement):
+            rows = batch.rows[start : start + per_statement]
+            prepared.append((statement(batch.columns, len(rows)), list(chain.from_iterable(rows))))
+        return prepared
+
+    def write(prepared: list[tuple[str, list[Any]]]) -> None:
+        for text, parameters in prepared:
+            driver.execute(text, parameters)
+
+    return _WriteBehind(prepare, write)

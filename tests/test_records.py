@@ -311,3 +311,17 @@ def test_the_typed_decoder_reads_line_dates_as_the_general_reader(written: str) 
     # In a blob, after a first line of the documented schema: the same record either way.
     _, streamed = export_line_items([dumps(EXPORT_ROWS[0]), line], "G1", "blob test")
     assert streamed == general
+
+
+def test_line_items_compare_and_show_without_their_raw_json() -> None:
+    row = {"subtotal": Decimal("1.50"), "currency": "USD", "customerId": "c"}
+    a = LineItem.from_api(row, "G1", Provider.ONE_TIME, "v1")
+    b = LineItem.from_api({**row, "extra": 1}, "G1", Provider.ONE_TIME, "v2", "{}")
+    assert a != b  # the source differs
+    c = LineItem.from_api({**row, "extra": 1}, "G1", Provider.ONE_TIME, "v1", "{...}")
+    assert a == c
+    assert hash(a) == hash(c)
+    assert "raw" not in repr(a)
+    assert "subtotal=Decimal('1.50')" in repr(a)
+    with pytest.raises(AttributeError):
+        a.subtotal = Decimal(2)  # type: ignore[misc]

@@ -339,6 +339,92 @@ def test_a_batch_the_database_refuses_fails_the_invoice_and_keeps_its_lines(
     assert sums == [2]
 
 
+def test_an_error_while_reading_an_invoice_ends_its_write_and_keeps_its_lines(
+    migrated, monkeypatch
+) -> None:
+    """Batches already handed to the writer (a COPY on PostgreSQL) are discarded whole."""
+    from connectors.partner_center import LineItem, Provider
+    from reconciliation.errors import BadResponseError
+    from sync import store
+    from sync.runs import recorded_run
+
+    monkeypatch.setattr(store, "LINE_BATCH", 2)
+    sessions = make_session_factory(migrated)
+
+    def line(n: int) -> LineItem:
+        raw = {"customerId": "c", "subtotal": Decimal(n), "currency": "USD"}
+        return LineItem.from_api(raw, "G1", Provider.ONE_TIME, "v2")
+
+    def truncated() -> Any:
+        yield from (line(n) for n in (10, 11, 12, 13, 14))  # two batches written, one pending
+        raise BadResponseError("blob 1: truncated")
+
+    with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
+        store.replace_lines(session, "G1", "one_time", [line(1), line(2)], run)
+    with (
+        pytest.raises(BadResponseError, match="truncated"),
+        recorded_run(sessions, "test", "manual") as run,
+        sessions.begin() as session,
+    ):
+        store.replace_lines(session, "G1", "one_time", truncated(), run)
+    with migrated.connect() as c:
+        kept = c.execute(sa.text("SELECT subtotal FROM invoice_line_items ORDER BY id")).all()
+    assert [Decimal(str(s)) for (s,) in kept] == [1, 2]
+    # The connection is fit for the next invoice.
+    with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
+        assert store.replace_lines(session, "G2", "one_time", [line(3)], run) == 1
+
+
+def test_sqlite_batches_span_statements_and_keep_amounts_as_exact_text(
+    tmp_path, monkeypatch
+) -> None:
+    """A batch larger than one statement's parameters takes several, in order."""
+    import sqlite3
+
+    from connectors.partner_center import LineItem, Provider
+    from sync import store
+    from sync.runs import recorded_run
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'lines.db'}")
+    upgrade(engine)
+
+    @sa.event.listens_for(engine, "connect")
+    def few_parameters(dbapi_connection: Any, _record: Any) -> None:
+        # Room for two rows a statement: a batch of five takes three statements.
+        dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 60)
+
+    engine.dispose()  # connections opened from now on have the low limit
+    monkeypatch.setattr(store, "LINE_BATCH", 5)
+    sessions = make_session_factory(engine)
+    amounts = ["10.50", "0.10", "-3.000", "7", "1E+2", "2.5", "99.99", "0.01", "5", "6", "8.80"]
+    lines = [
+        LineItem.from_api(
+            {
+                "customerId": "c",
+                "subtotal": Decimal(a),
+                "currency": "USD",
+                "chargeStartDate": "2026-10-01T00:00:00Z",
+            },
+            "G1",
+            Provider.ONE_TIME,
+            "v2",
+        )
+        for a in amounts
+    ]
+    with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
+        assert store.replace_lines(session, "G1", "one_time", lines, run) == len(amounts)
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.text(
+                "SELECT subtotal, typeof(subtotal), charge_start_date"
+                " FROM invoice_line_items ORDER BY id"
+            )
+        ).all()
+    assert [(s, t) for s, t, _ in rows] == [(a, "text") for a in amounts]
+    assert {d for *_, d in rows} == {"2026-10-01"}
+    engine.dispose()
+
+
 def test_a_customer_whose_subscriptions_are_gone_is_skipped(
     start_simulator, db_url, tmp_path
 ) -> None:

@@ -77,12 +77,26 @@ class CopyStream:
 
     def submit(self, batch: Batch) -> None:
         if self._copy is None:
-            statement = f"COPY {self._table} ({', '.join(batch.columns)}) FROM STDIN"
-            writer = _SendingThread(self._cursor)
-            self._copy = self._open.enter_context(self._cursor.copy(statement, writer=writer))
+            self._copy = self._start(batch.columns)
         write_row = self._copy.write_row
         for row in batch.rows:
             write_row(row)
+
+    def _start(self, columns: tuple[str, ...]) -> Copy:
+        # Binary: the server takes numbers and dates without parsing text, about a third
+        # less of its time a line (formatting costs the client a little more).
+        types = dict(
+            self._cursor.execute(
+                "SELECT attname::text, atttypid::int FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (self._table,),
+            ).fetchall()
+        )
+        statement = f"COPY {self._table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        writer = _SendingThread(self._cursor)
+        copy = self._open.enter_context(self._cursor.copy(statement, writer=writer))
+        copy.set_types([types[column] for column in columns])
+        return copy
 
     def close(self) -> None:
         """Finish the COPY: the server's verdict on every row arrives here."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -227,3 +228,43 @@ def test_a_new_sqlite_database_has_pages_that_hold_several_lines(tmp_path) -> No
         assert connection.execute(sa.text("PRAGMA page_size")).scalar() == 16384
         assert connection.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
     engine.dispose()
+
+
+def test_the_line_run_migration_drops_the_foreign_key_keeps_lines_and_goes_back(
+    engine: sa.Engine,
+) -> None:
+    from alembic import command
+
+    from sync.db.migrate import alembic_config
+
+    config = alembic_config(engine)
+    command.upgrade(config, "0005")
+    line = sa.text(
+        "INSERT INTO invoice_line_items (invoice_id, run_id, provider, source, content_hash,"
+        " occurrence, subtotal, tax_total, total_for_customer, currency, raw)"
+        " VALUES ('G1', :run, 'one_time', 'v2', 'h', 1, '1', '0', '1', 'USD', '{}')"
+    )
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                'INSERT INTO runs (id, kind, "trigger", status, started_at, params, counts,'
+                " requests, throttled) VALUES (7, 'sync', 'manual', 'ok', :at, '{}', '{}', 0, 0)"
+            ),
+            {"at": datetime.now(UTC).replace(tzinfo=None)},
+        )
+        connection.execute(line, {"run": 7})
+    query = sa.text("SELECT invoice_id, run_id FROM invoice_line_items")
+
+    def foreign_keys() -> list[Any]:
+        with engine.connect() as connection:
+            return sa.inspect(connection).get_foreign_keys("invoice_line_items")
+
+    assert [fk["referred_table"] for fk in foreign_keys()] == ["runs"]
+    upgrade(engine)
+    assert foreign_keys() == []
+    with engine.connect() as connection:
+        assert [tuple(row) for row in connection.execute(query)] == [("G1", 7)]
+    command.downgrade(config, "0005")
+    assert [fk["referred_table"] for fk in foreign_keys()] == ["runs"]
+    with engine.connect() as connection:
+        assert [tuple(row) for row in connection.execute(query)] == [("G1", 7)]

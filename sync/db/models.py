@@ -258,7 +258,9 @@ class LineItem(_LineColumns, Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     invoice_id: Mapped[str] = mapped_column(ID)
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    # The run that wrote the line; no foreign key: PostgreSQL would check it once per line
+    # (migration 0006).
+    run_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class LineSum(Base):

@@ -13,8 +13,8 @@ transaction, so an error anywhere rolls the whole invoice back.
   The driver lets go of the interpreter lock while SQLite runs a statement, and
   taking it back after every row, against a reading thread that holds it, cost
   more than the insert itself; so a statement carries as many rows as SQLite
-  takes parameters. Amounts become exact text and dates ISO strings through the
-  driver adapters set in ``sync.db.engine``, as ``sync.db.types`` stores them.
+  takes parameters. Amounts become exact text and dates ISO strings, as
+  ``sync.db.types`` stores them.
 * Anything else (a period's unbilled lines: thousands, not millions) goes
   through its model, in the same write-behind thread.
 """
@@ -120,6 +120,21 @@ class _WriteBehind:
             self.close()
 
 
+# Stored as text on SQLite (sync/db/types.py): amounts exactly as str(Decimal), dates ISO.
+_TEXT_COLUMNS = frozenset(
+    {
+        "unit_price",
+        "quantity",
+        "billable_quantity",
+        "subtotal",
+        "tax_total",
+        "total_for_customer",
+        "charge_start_date",
+        "charge_end_date",
+    }
+)
+
+
 def _sqlite_inserts(driver: sqlite3.Connection, table: str) -> _WriteBehind:
     limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
 
@@ -131,12 +146,22 @@ def _sqlite_inserts(driver: sqlite3.Connection, table: str) -> _WriteBehind:
             f"VALUES {', '.join([values] * rows)}"
         )
 
+    @cache
+    def as_text(columns: tuple[str, ...]) -> list[int]:
+        return [n for n, name in enumerate(columns) if name in _TEXT_COLUMNS]
+
     def prepare(batch: Batch) -> list[tuple[str, list[Any]]]:
-        per_statement = max(1, limit // len(batch.columns))
+        width = len(batch.columns)
+        per_statement = max(1, limit // width)
         prepared = []
         for start in range(0, len(batch.rows), per_statement):
             rows = batch.rows[start : start + per_statement]
-            prepared.append((statement(batch.columns, len(rows)), list(chain.from_iterable(rows))))
+            values = list(chain.from_iterable(rows))
+            for first in as_text(batch.columns):
+                # A column at a time, here rather than by driver adapters in the writer:
+                # the writer binds with the interpreter lock held, and the reader waits.
+                values[first::width] = [None if v is None else str(v) for v in values[first::width]]
+            prepared.append((statement(batch.columns, len(rows)), values))
         return prepared
 
     def write(prepared: list[tuple[str, list[Any]]]) -> None:

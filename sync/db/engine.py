@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +28,6 @@ class EncodedJSON(str):
 
 def _json_text(value: Any) -> str:
     return str(value) if isinstance(value, EncodedJSON) else json.dumps(value)
-
-
-# The bulk line writer (sync/store.py) hands rows to the SQLite driver as they are; these
-# store amounts and dates as the column types do (sync/db/types.py): exact text, ISO dates.
-sqlite3.register_adapter(Decimal, str)
-sqlite3.register_adapter(date, date.isoformat)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

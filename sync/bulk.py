@@ -30,8 +30,10 @@ from functools import cache
 from itertools import chain
 from typing import Any, Protocol
 
-from sqlalchemy import insert
+from sqlalchemy import Date, insert
 from sqlalchemy.orm import Session
+
+from sync.db.types import Money
 
 __all__ = ["Batch", "BatchWriter", "Row", "batch_writer"]
 
@@ -74,13 +76,12 @@ def batch_writer(session: Session, table: Any, bulk: bool) -> BatchWriter:
         return _WriteBehind(as_dicts, write)
     driver = connection.connection.driver_connection
     assert driver is not None
-    name = table.__tablename__
     if connection.dialect.name == "postgresql":
         from sync.copy_stream import CopyStream  # psycopg, loaded only for PostgreSQL
 
-        return CopyStream(driver.cursor(), name)
+        return CopyStream(driver.cursor(), table.__tablename__)
     assert connection.dialect.name == "sqlite", "bulk insert supports SQLite and PostgreSQL"
-    return _sqlite_inserts(driver, name)
+    return _sqlite_inserts(driver, table)
 
 
 class _WriteBehind:
@@ -120,23 +121,13 @@ class _WriteBehind:
             self.close()
 
 
-# Stored as text on SQLite (sync/db/types.py): amounts exactly as str(Decimal), dates ISO.
-_TEXT_COLUMNS = frozenset(
-    {
-        "unit_price",
-        "quantity",
-        "billable_quantity",
-        "subtotal",
-        "tax_total",
-        "total_for_customer",
-        "charge_start_date",
-        "charge_end_date",
-    }
-)
-
-
-def _sqlite_inserts(driver: sqlite3.Connection, table: str) -> _WriteBehind:
+def _sqlite_inserts(driver: sqlite3.Connection, model: Any) -> _WriteBehind:
+    table = model.__tablename__
     limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    # Kept as text on SQLite (sync/db/types.py): amounts as str(Decimal), dates as ISO.
+    text_columns = {
+        column.name for column in model.__table__.columns if isinstance(column.type, Money | Date)
+    }
 
     @cache
     def statement(columns: tuple[str, ...], rows: int) -> str:
@@ -148,7 +139,7 @@ def _sqlite_inserts(driver: sqlite3.Connection, table: str) -> _WriteBehind:
 
     @cache
     def as_text(columns: tuple[str, ...]) -> list[int]:
-        return [n for n, name in enumerate(columns) if name in _TEXT_COLUMNS]
+        return [n for n, name in enumerate(columns) if name in text_columns]
 
     def prepare(batch: Batch) -> list[tuple[str, list[Any]]]:
         width = len(batch.columns)

@@ -253,20 +253,23 @@ def test_sync_killed_at_any_point_then_rerun_is_identical(
     engine.dispose()
 
 
-def test_repeated_lines_are_numbered_across_batches(migrated, monkeypatch) -> None:
+def _line(n: int) -> Any:
+    """A billed v2 line of invoice G1: customer c, n USD."""
     from connectors.partner_center import LineItem, Provider
+
+    raw = {"customerId": "c", "subtotal": Decimal(n), "currency": "USD"}
+    return LineItem.from_api(raw, "G1", Provider.ONE_TIME, "v2")
+
+
+def test_repeated_lines_are_numbered_across_batches(migrated, monkeypatch) -> None:
     from sync import store
     from sync.runs import recorded_run
 
     monkeypatch.setattr(store, "LINE_BATCH", 3)
     sessions = make_session_factory(migrated)
 
-    def line(n: int) -> LineItem:
-        raw = {"customerId": "c", "subtotal": Decimal(n), "currency": "USD"}
-        return LineItem.from_api(raw, "G1", Provider.ONE_TIME, "v2")
-
     # 1 repeats within a batch and across batches; 2 repeats across batches.
-    stream = [line(1), line(1), line(2), line(3), line(1), line(4), line(2), line(1)]
+    stream = [_line(1), _line(1), _line(2), _line(3), _line(1), _line(4), _line(2), _line(1)]
     with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
         assert store.replace_lines(session, "G1", "one_time", stream, run) == 8
     with migrated.connect() as c:
@@ -289,19 +292,14 @@ def test_a_batch_the_database_refuses_fails_the_invoice_and_keeps_its_lines(
     migrated, monkeypatch
 ) -> None:
     """A batch is written in a thread of its own; its error still reaches the sync."""
-    from connectors.partner_center import LineItem, Provider
     from sync import store
     from sync.runs import recorded_run
 
     monkeypatch.setattr(store, "LINE_BATCH", 2)
     sessions = make_session_factory(migrated)
 
-    def line(n: int) -> LineItem:
-        raw = {"customerId": "c", "subtotal": Decimal(n), "currency": "USD"}
-        return LineItem.from_api(raw, "G1", Provider.ONE_TIME, "v2")
-
     with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
-        store.replace_lines(session, "G1", "one_time", [line(1), line(2)], run)
+        store.replace_lines(session, "G1", "one_time", [_line(1), _line(2)], run)
     # The database itself refuses a line with subtotal 13 (the third batch of four).
     with migrated.begin() as connection:
         if migrated.dialect.name == "sqlite":
@@ -325,7 +323,7 @@ def test_a_batch_the_database_refuses_fails_the_invoice_and_keeps_its_lines(
                     " FOR EACH ROW EXECUTE FUNCTION refuse()"
                 )
             )
-    stream = [line(n) for n in (10, 11, 12, 12, 13, 14, 15, 16)]
+    stream = [_line(n) for n in (10, 11, 12, 12, 13, 14, 15, 16)]
     with (
         pytest.raises(Exception, match="refused 13"),  # the driver's own error
         recorded_run(sessions, "test", "manual") as run,
@@ -343,7 +341,6 @@ def test_an_error_while_reading_an_invoice_ends_its_write_and_keeps_its_lines(
     migrated, monkeypatch
 ) -> None:
     """Batches already handed to the writer (a COPY on PostgreSQL) are discarded whole."""
-    from connectors.partner_center import LineItem, Provider
     from reconciliation.errors import BadResponseError
     from sync import store
     from sync.runs import recorded_run
@@ -351,16 +348,12 @@ def test_an_error_while_reading_an_invoice_ends_its_write_and_keeps_its_lines(
     monkeypatch.setattr(store, "LINE_BATCH", 2)
     sessions = make_session_factory(migrated)
 
-    def line(n: int) -> LineItem:
-        raw = {"customerId": "c", "subtotal": Decimal(n), "currency": "USD"}
-        return LineItem.from_api(raw, "G1", Provider.ONE_TIME, "v2")
-
     def truncated() -> Any:
-        yield from (line(n) for n in (10, 11, 12, 13, 14))  # two batches written, one pending
+        yield from (_line(n) for n in (10, 11, 12, 13, 14))  # two batches written, one pending
         raise BadResponseError("blob 1: truncated")
 
     with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
-        store.replace_lines(session, "G1", "one_time", [line(1), line(2)], run)
+        store.replace_lines(session, "G1", "one_time", [_line(1), _line(2)], run)
     with (
         pytest.raises(BadResponseError, match="truncated"),
         recorded_run(sessions, "test", "manual") as run,
@@ -372,7 +365,7 @@ def test_an_error_while_reading_an_invoice_ends_its_write_and_keeps_its_lines(
     assert [Decimal(str(s)) for (s,) in kept] == [1, 2]
     # The connection is fit for the next invoice.
     with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
-        assert store.replace_lines(session, "G2", "one_time", [line(3)], run) == 1
+        assert store.replace_lines(session, "G2", "one_time", [_line(3)], run) == 1
 
 
 def test_sqlite_batches_span_statements_and_keep_amounts_as_exact_text(

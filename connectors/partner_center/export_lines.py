@@ -20,7 +20,13 @@ from typing import Any
 import msgspec
 
 from connectors.partner_center.http import parse_json_line
-from connectors.partner_center.records import ZERO, LineItem, Provider, is_export_shape
+from connectors.partner_center.records import (
+    ZERO,
+    LineItem,
+    Provider,
+    is_export_shape,
+    normalise_customer_id,
+)
 from reconciliation.errors import BadResponseError
 
 __all__ = ["LazyJson", "export_line_items", "typed_line_item"]
@@ -89,14 +95,6 @@ def _day(value: datetime | None) -> date | None:
     return None if value.year == 1 else value.date()
 
 
-def _customer(value: str | None) -> str | None:
-    """``normalise_customer_id`` for a string."""
-    if not value:
-        return None
-    text = value.strip().lower()
-    return text[4:] if text.startswith("org:") else text
-
-
 def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
     """The line read by the typed decoder, or None when the general reader must read it.
 
@@ -128,7 +126,7 @@ def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
         row.invoice_number or invoice_id,
         Provider.ONE_TIME,
         "v2",
-        _customer(row.customer_id),
+        normalise_customer_id(row.customer_id),
         row.customer_name or None,
         (row.customer_domain_name or "").lower() or None,
         subscription.lower() if subscription else None,

@@ -274,9 +274,8 @@ class _SeenFilter:
     "Not seen" is certain, so almost every line is known to be the first of its
     kind without asking the database; only lines that may have been seen (true
     repeats, and fewer than one in six thousand by chance at a million lines) are
-    looked up in what was stored. Keep it that selective: PostgreSQL checks each
-    of the invoice's lines against the whole list of suspects, so a few thousand
-    of them (two probes instead of four) cost seconds there.
+    looked up in what was stored. (Two probes would cost a little less a line but
+    flag a few thousand lines by chance at a million.)
     """
 
     def __init__(self, bits: int = 1 << 25) -> None:

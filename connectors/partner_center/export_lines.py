@@ -12,7 +12,7 @@ both give the same ``LineItem`` (property-tested).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -62,35 +62,64 @@ class _ExportLine(msgspec.Struct, rename="pascal"):
 _DECODER = msgspec.json.Decoder(_ExportLine)
 
 
-class LazyJson(Mapping[str, Any]):
-    """A line's whole JSON object, parsed only if someone asks for a key."""
+class LazyJson(msgspec.Struct, gc=False):
+    """A line's whole JSON object, parsed only if someone asks for a key (a ``Mapping``).
 
-    __slots__ = ("_text", "_value")
+    One is made per billed line, so it is a C struct (no ``__init__`` in Python,
+    unseen by the cycle collector) rather than a ``Mapping`` subclass.
+    """
 
-    def __init__(self, text: str) -> None:
-        self._text = text
-        self._value: Mapping[str, Any] | None = None
+    text: str
+    parsed: Mapping[str, Any] | None = None
 
-    def _parsed(self) -> Mapping[str, Any]:
-        if self._value is None:
-            self._value = parse_json_line(self._text, "export line")
-        return self._value
+    def _value(self) -> Mapping[str, Any]:
+        if self.parsed is None:
+            self.parsed = parse_json_line(self.text, "export line")
+        return self.parsed
 
     def __getitem__(self, key: str) -> Any:
-        return self._parsed()[key]
+        return self._value()[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._parsed())
+        return iter(self._value())
 
     def __len__(self) -> int:
-        return len(self._parsed())
+        return len(self._value())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._value()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return dict(self.items()) == dict(other.items())
+        return NotImplemented
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``, or ``default``."""
+        return self._value().get(key, default)
+
+    def keys(self) -> KeysView[str]:
+        """The line's keys."""
+        return self._value().keys()
+
+    def items(self) -> ItemsView[str, Any]:
+        """The line's keys and values."""
+        return self._value().items()
+
+    def values(self) -> ValuesView[Any]:
+        """The line's values."""
+        return self._value().values()
+
+
+Mapping.register(LazyJson)
 
 
 def _day(value: datetime | None) -> date | None:
     """The UTC calendar date, as ``parse_date`` gives it (year 1 is Microsoft's "no date")."""
     if value is None:
         return None
-    if value.tzinfo is not None:
+    zone = value.tzinfo
+    if zone is not UTC and zone is not None:  # msgspec reads "Z" and "+00:00" as UTC itself
         value = value.astimezone(UTC)
     return None if value.year == 1 else value.date()
 
@@ -144,7 +173,7 @@ def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
         _day(row.charge_start_date),
         _day(row.charge_end_date),
         row.credit_reason_code or None,
-        LazyJson(text),
+        LazyJson(text),  # type: ignore[arg-type]  # a Mapping by registration
         text,
     )
 

@@ -42,10 +42,23 @@ Row = tuple[Any, ...]
 
 @dataclass(frozen=True)
 class Batch:
-    """Rows of one table, positional, in the order of ``columns``."""
+    """Rows of one table, positional, in the order of ``columns``.
+
+    ``constants`` are the columns with one value for every row (the invoice, the
+    run): not repeated in each row, and sent once a statement where the database
+    allows it.
+    """
 
     columns: tuple[str, ...]
     rows: list[Row]
+    constants: tuple[tuple[str, Any], ...] = ()
+
+    def full_rows(self) -> tuple[tuple[str, ...], list[Row]]:
+        """Every column of every row, constants last."""
+        if not self.constants:
+            return self.columns, self.rows
+        names, values = zip(*self.constants, strict=True)
+        return self.columns + names, [row + values for row in self.rows]
 
 
 class BatchWriter(Protocol):
@@ -68,7 +81,8 @@ def batch_writer(session: Session, table: Any, bulk: bool) -> BatchWriter:
     if not bulk:
 
         def as_dicts(batch: Batch) -> list[dict[str, Any]]:
-            return [dict(zip(batch.columns, row, strict=True)) for row in batch.rows]
+            columns, rows = batch.full_rows()
+            return [dict(zip(columns, row, strict=True)) for row in rows]
 
         def write(rows: list[dict[str, Any]]) -> None:
             connection.execute(insert(table), rows)
@@ -121,38 +135,60 @@ class _WriteBehind:
             self.close()
 
 
+class _DayTexts(dict[Any, str | None]):
+    """ISO text of each date met, made once: a sync has few distinct dates, and
+    ``str(date)`` costs as much as a lookup does ten times over."""
+
+    def __missing__(self, day: Any) -> str | None:
+        if len(self) > 10_000:
+            self.clear()
+        text = self[day] = None if day is None else str(day)
+        return text
+
+
 def _sqlite_inserts(driver: sqlite3.Connection, model: Any) -> _WriteBehind:
     table = model.__tablename__
     limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     # Kept as text on SQLite (sync/db/types.py): amounts as str(Decimal), dates as ISO.
-    text_columns = {
-        column.name for column in model.__table__.columns if isinstance(column.type, Money | Date)
-    }
+    column_types = {column.name: column.type for column in model.__table__.columns}
+    amounts = frozenset(name for name, kind in column_types.items() if isinstance(kind, Money))
+    dates = frozenset(name for name, kind in column_types.items() if isinstance(kind, Date))
+    day_texts = _DayTexts()
 
     @cache
-    def statement(columns: tuple[str, ...], rows: int) -> str:
-        values = f"({', '.join('?' for _ in columns)})"
+    def statement(constants: tuple[str, ...], columns: tuple[str, ...], rows: int) -> str:
+        # The constants are ?1…?k in every row; each plain ? takes the next number after
+        # the largest so far, so the rows' own values follow them in the parameter list.
+        numbered = [f"?{n}" for n in range(1, len(constants) + 1)]
+        values = f"({', '.join(numbered + ['?' for _ in columns])})"
         return (
-            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - our own names
+            f"INSERT INTO {table} ({', '.join(constants + columns)}) "  # noqa: S608 - our names
             f"VALUES {', '.join([values] * rows)}"
         )
 
     @cache
-    def as_text(columns: tuple[str, ...]) -> list[int]:
-        return [n for n, name in enumerate(columns) if name in text_columns]
+    def positions(columns: tuple[str, ...], names: frozenset[str]) -> list[int]:
+        return [n for n, name in enumerate(columns) if name in names]
 
     def prepare(batch: Batch) -> list[tuple[str, list[Any]]]:
+        names = tuple(name for name, _ in batch.constants)
+        constants = [
+            None if value is None else str(value) if name in amounts | dates else value
+            for name, value in batch.constants
+        ]
         width = len(batch.columns)
-        per_statement = max(1, limit // width)
+        per_statement = max(1, (limit - len(constants)) // width)
         prepared = []
         for start in range(0, len(batch.rows), per_statement):
             rows = batch.rows[start : start + per_statement]
             values = list(chain.from_iterable(rows))
-            for first in as_text(batch.columns):
-                # A column at a time, here rather than by driver adapters in the writer:
-                # the writer binds with the interpreter lock held, and the reader waits.
-                values[first::width] = [None if v is None else str(v) for v in values[first::width]]
-            prepared.append((statement(batch.columns, len(rows)), values))
+            # A column at a time, here rather than by driver adapters in the writer: the
+            # writer binds with the interpreter lock held, and the reader waits.
+            for first in positions(batch.columns, amounts):
+                values[first::width] = [v if v is None else str(v) for v in values[first::width]]
+            for first in positions(batch.columns, dates):
+                values[first::width] = map(day_texts.__getitem__, values[first::width])
+            prepared.append((statement(names, batch.columns, len(rows)), constants + values))
         return prepared
 
     def write(prepared: list[tuple[str, list[Any]]]) -> None:

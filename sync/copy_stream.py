@@ -76,10 +76,11 @@ class CopyStream:
         self._copy: Copy | None = None
 
     def submit(self, batch: Batch) -> None:
+        columns, rows = batch.full_rows()
         if self._copy is None:
-            self._copy = self._start(batch.columns)
+            self._copy = self._start(columns)
         write_row = self._copy.write_row
-        for row in batch.rows:
+        for row in rows:
             write_row(row)
 
     def _start(self, columns: tuple[str, ...]) -> Copy:

@@ -288,6 +288,20 @@ def test_repeated_lines_are_numbered_across_batches(migrated, monkeypatch) -> No
     ]
 
 
+def test_the_repeat_filter_never_misses_a_repeat_and_rarely_suspects_a_first() -> None:
+    import hashlib
+
+    from sync.store import _SeenFilter
+
+    seen = _SeenFilter()
+    digests = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(200_000)]
+    suspected = seen.add_all(digests)
+    assert len(suspected) < 20  # by chance only: every digest is new
+    again = digests[::1000]
+    assert seen.add_all(again) == set(again)  # a repeat is always suspected
+    assert seen.add_all(["f" * 64, "f" * 64]) == {"f" * 64}  # also within one call
+
+
 def test_a_batch_the_database_refuses_fails_the_invoice_and_keeps_its_lines(
     migrated, monkeypatch
 ) -> None:
@@ -390,31 +404,34 @@ def test_sqlite_batches_span_statements_and_keep_amounts_as_exact_text(
     monkeypatch.setattr(store, "LINE_BATCH", 5)
     sessions = make_session_factory(engine)
     amounts = ["10.50", "0.10", "-3.000", "7", "1E+2", "2.5", "99.99", "0.01", "5", "6", "8.80"]
+    days = [None, "2026-10-01", "2026-10-02"]
     lines = [
         LineItem.from_api(
             {
                 "customerId": "c",
                 "subtotal": Decimal(a),
                 "currency": "USD",
-                "chargeStartDate": "2026-10-01T00:00:00Z",
+                "chargeStartDate": days[n % 3] and f"{days[n % 3]}T00:00:00Z",
             },
             "G1",
             Provider.ONE_TIME,
             "v2",
         )
-        for a in amounts
+        for n, a in enumerate(amounts)
     ]
     with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
         assert store.replace_lines(session, "G1", "one_time", lines, run) == len(amounts)
     with engine.connect() as c:
         rows = c.execute(
             sa.text(
-                "SELECT subtotal, typeof(subtotal), charge_start_date"
-                " FROM invoice_line_items ORDER BY id"
+                "SELECT subtotal, typeof(subtotal), charge_start_date, invoice_id, run_id,"
+                " occurrence FROM invoice_line_items ORDER BY id"
             )
         ).all()
-    assert [(s, t) for s, t, _ in rows] == [(a, "text") for a in amounts]
-    assert {d for *_, d in rows} == {"2026-10-01"}
+    assert [(s, t) for s, t, *_ in rows] == [(a, "text") for a in amounts]
+    assert [d for _, _, d, *_ in rows] == [days[n % 3] for n in range(len(amounts))]
+    # The batch's constants (invoice, run, first occurrence) reach every row of every statement.
+    assert {tuple(row[3:]) for row in rows} == {("G1", run.run_id, 1)}
     engine.dispose()
 
 

@@ -6,15 +6,20 @@ go to the driver as they are: row-by-row type processing in SQLAlchemy cost as
 much as the database itself. Every writer keeps the invoice in the caller's
 transaction, so an error anywhere rolls the whole invoice back.
 
+Both bulk writers take amounts as exact text and dates as ISO text, made in
+the reading thread a column at a time (``TextValues``): that is how SQLite
+stores them (``sync.db.types``), and PostgreSQL's text COPY format parses them
+itself — its binary format would have the client take every amount apart
+(``Decimal.as_tuple``), which cost more than formatting all the rest of the row.
+
 * PostgreSQL (``sync.copy_stream``): one COPY for the whole invoice. The reading
-  thread formats rows into COPY data; a thread of ours sends it, a few MB ahead
+  thread formats rows into COPY data; a thread of ours sends it, about 1 MB ahead
   at most, while the server stores what it has received — no round trip per batch.
 * SQLite: a thread runs multi-row INSERTs while the reading thread reads on.
   The driver lets go of the interpreter lock while SQLite runs a statement, and
   taking it back after every row, against a reading thread that holds it, cost
   more than the insert itself; so a statement carries as many rows as SQLite
-  takes parameters. Amounts become exact text and dates ISO strings, as
-  ``sync.db.types`` stores them.
+  takes parameters.
 * Anything else (a period's unbilled lines: thousands, not millions) goes
   through its model, in the same write-behind thread.
 """
@@ -35,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from sync.db.types import Money
 
-__all__ = ["Batch", "BatchWriter", "Row", "batch_writer"]
+__all__ = ["Batch", "BatchWriter", "Row", "TextValues", "batch_writer"]
 
 Row = tuple[Any, ...]
 
@@ -93,7 +98,7 @@ def batch_writer(session: Session, table: Any, bulk: bool) -> BatchWriter:
     if connection.dialect.name == "postgresql":
         from sync.copy_stream import CopyStream  # psycopg, loaded only for PostgreSQL
 
-        return CopyStream(driver.cursor(), table.__tablename__)
+        return CopyStream(driver.cursor(), table.__tablename__, TextValues(table))
     assert connection.dialect.name == "sqlite", "bulk insert supports SQLite and PostgreSQL"
     return _sqlite_inserts(driver, table)
 
@@ -146,14 +151,55 @@ class _DayTexts(dict[Any, str | None]):
         return text
 
 
+class TextValues:
+    """A batch's values in one flat list, row after row, amounts and dates as text.
+
+    Amounts become ``str(Decimal)`` (exact, as received) and dates ISO text, for
+    the columns the model types as ``Money`` and ``Date``. A column at a time,
+    in the reading thread: as driver adapters they would run in the writer with
+    the interpreter lock held, while the reader waits.
+    """
+
+    def __init__(self, model: Any) -> None:
+        kinds = {column.name: column.type for column in model.__table__.columns}
+        self._amounts = frozenset(name for name, kind in kinds.items() if isinstance(kind, Money))
+        self._dates = frozenset(name for name, kind in kinds.items() if isinstance(kind, Date))
+        self._days = _DayTexts()
+
+    def constants(self, batch: Batch) -> tuple[tuple[str, ...], list[Any]]:
+        """The batch's constant columns and their values."""
+        names = tuple(name for name, _ in batch.constants)
+        values = [self._text(name, value) for name, value in batch.constants]
+        return names, values
+
+    def _text(self, name: str, value: Any) -> Any:
+        return (
+            None if value is None else str(value) if name in self._amounts | self._dates else value
+        )
+
+    def flat(self, columns: tuple[str, ...], rows: list[Row]) -> list[Any]:
+        """Every value of ``rows`` (in ``columns`` order), one row after the other."""
+        width = len(columns)
+        values = list(chain.from_iterable(rows))
+        amounts, dates = self._positions(columns)
+        for first in amounts:
+            values[first::width] = [v if v is None else str(v) for v in values[first::width]]
+        for first in dates:
+            values[first::width] = map(self._days.__getitem__, values[first::width])
+        return values
+
+    @cache  # noqa: B019 - one instance per write, a handful of column tuples
+    def _positions(self, columns: tuple[str, ...]) -> tuple[list[int], list[int]]:
+        return (
+            [n for n, name in enumerate(columns) if name in self._amounts],
+            [n for n, name in enumerate(columns) if name in self._dates],
+        )
+
+
 def _sqlite_inserts(driver: sqlite3.Connection, model: Any) -> _WriteBehind:
     table = model.__tablename__
     limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    # Kept as text on SQLite (sync/db/types.py): amounts as str(Decimal), dates as ISO.
-    column_types = {column.name: column.type for column in model.__table__.columns}
-    amounts = frozenset(name for name, kind in column_types.items() if isinstance(kind, Money))
-    dates = frozenset(name for name, kind in column_types.items() if isinstance(kind, Date))
-    day_texts = _DayTexts()
+    texts = TextValues(model)
 
     @cache
     def statement(constants: tuple[str, ...], columns: tuple[str, ...], rows: int) -> str:
@@ -166,28 +212,13 @@ def _sqlite_inserts(driver: sqlite3.Connection, model: Any) -> _WriteBehind:
             f"VALUES {', '.join([values] * rows)}"
         )
 
-    @cache
-    def positions(columns: tuple[str, ...], names: frozenset[str]) -> list[int]:
-        return [n for n, name in enumerate(columns) if name in names]
-
     def prepare(batch: Batch) -> list[tuple[str, list[Any]]]:
-        names = tuple(name for name, _ in batch.constants)
-        constants = [
-            None if value is None else str(value) if name in amounts | dates else value
-            for name, value in batch.constants
-        ]
-        width = len(batch.columns)
-        per_statement = max(1, (limit - len(constants)) // width)
+        names, constants = texts.constants(batch)
+        per_statement = max(1, (limit - len(constants)) // len(batch.columns))
         prepared = []
         for start in range(0, len(batch.rows), per_statement):
             rows = batch.rows[start : start + per_statement]
-            values = list(chain.from_iterable(rows))
-            # A column at a time, here rather than by driver adapters in the writer: the
-            # writer binds with the interpreter lock held, and the reader waits.
-            for first in positions(batch.columns, amounts):
-                values[first::width] = [v if v is None else str(v) for v in values[first::width]]
-            for first in positions(batch.columns, dates):
-                values[first::width] = map(day_texts.__getitem__, values[first::width])
+            values = texts.flat(batch.columns, rows)
             prepared.append((statement(names, batch.columns, len(rows)), constants + values))
         return prepared
 

@@ -1,9 +1,14 @@
 """PostgreSQL: all of an invoice's line rows in one COPY, sent while the next are read.
 
 The reading thread formats rows into COPY data (psycopg's formatter, which
-needs the interpreter lock); a thread of ours sends it, a few MB ahead at most,
+needs the interpreter lock); a thread of ours sends it, about 1 MB ahead at most,
 and the server stores rows as they arrive — no round trip per batch. Any error,
 ours or the server's, ends the COPY and the caller rolls the invoice back.
+
+The text format, with amounts and dates already text (``TextValues``): the
+binary one has the client take every amount apart into base-10000 digits,
+about a microsecond an amount under the interpreter lock, while the server
+parses text on a core of its own.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from psycopg import Cursor
 from psycopg.abc import Buffer
 from psycopg.copy import Copy, LibpqWriter
 
-from sync.bulk import Batch
+from sync.bulk import Batch, TextValues
 
 __all__ = ["CopyStream"]
 
-# COPY data (in psycopg's ~32 KB buffers) allowed ahead of the server: ~2 MB.
-_BUFFERS_AHEAD = 64
+# COPY data (in psycopg's ~32 KB buffers) allowed ahead of the server: ~1 MB, some six
+# hundred rows. Part of the sync's peak memory, which has a budget (README, Benchmarks).
+_BUFFERS_AHEAD = 32
 
 
 class _SendingThread(LibpqWriter):
@@ -68,36 +74,25 @@ class _SendingThread(LibpqWriter):
 class CopyStream:
     """Every batch of one invoice into a single COPY, opened with the first batch."""
 
-    def __init__(self, cursor: Cursor[Any], table: str) -> None:
+    def __init__(self, cursor: Cursor[Any], table: str, texts: TextValues) -> None:
         self._cursor = cursor
         self._table = table
+        self._texts = texts
         self._open = ExitStack()
         self._open.enter_context(cursor)
         self._copy: Copy | None = None
 
     def submit(self, batch: Batch) -> None:
-        columns, rows = batch.full_rows()
+        names, constants = self._texts.constants(batch)
         if self._copy is None:
-            self._copy = self._start(columns)
+            statement = f"COPY {self._table} ({', '.join(batch.columns + names)}) FROM STDIN"
+            writer = _SendingThread(self._cursor)
+            self._copy = self._open.enter_context(self._cursor.copy(statement, writer=writer))
         write_row = self._copy.write_row
-        for row in rows:
-            write_row(row)
-
-    def _start(self, columns: tuple[str, ...]) -> Copy:
-        # Binary: the server takes numbers and dates without parsing text, about a third
-        # less of its time a line (formatting costs the client a little more).
-        types = dict(
-            self._cursor.execute(
-                "SELECT attname::text, atttypid::int FROM pg_attribute"
-                " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
-                (self._table,),
-            ).fetchall()
-        )
-        statement = f"COPY {self._table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-        writer = _SendingThread(self._cursor)
-        copy = self._open.enter_context(self._cursor.copy(statement, writer=writer))
-        copy.set_types([types[column] for column in columns])
-        return copy
+        values = self._texts.flat(batch.columns, batch.rows)
+        width = len(batch.columns)
+        for start in range(0, len(values), width):
+            write_row(values[start : start + width] + constants)
 
     def close(self) -> None:
         """Finish the COPY: the server's verdict on every row arrives here."""

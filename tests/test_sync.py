@@ -288,6 +288,39 @@ def test_repeated_lines_are_numbered_across_batches(migrated, monkeypatch) -> No
     ]
 
 
+def test_stored_lines_keep_every_character_amount_and_date_exactly(migrated) -> None:
+    """Tabs, newlines, backslashes and quotes survive the bulk path (COPY's text format
+    on PostgreSQL escapes them); amounts keep their scale, dates their day."""
+    from connectors.partner_center.export_lines import export_line_items
+    from sync import store
+    from sync.runs import recorded_run
+
+    name = 'Contoso\t"Nord"\\Süd\nGmbH\\N'
+    lines = [
+        f'{{"CustomerId":"c","CustomerName":{json.dumps(name)},"Subtotal":{amount},'
+        f'"TaxTotal":0,"TotalForCustomer":{amount},"Currency":"EUR",'
+        '"ChargeStartDate":"2026-10-31T23:30:00-01:00"}'
+        for amount in ("10.50", "-3.000", "1E+2", "0.0000001")
+    ]
+    items = list(export_line_items([line.encode() for line in lines], "G1", "blob 1"))
+    sessions = make_session_factory(migrated)
+    with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
+        store.replace_lines(session, "G1", "one_time", items, run)
+    with migrated.connect() as c:
+        rows = c.execute(
+            sa.text(
+                "SELECT raw, customer_name, subtotal, charge_start_date"
+                " FROM invoice_line_items ORDER BY id"
+            )
+        ).all()
+    assert [row.raw for row in rows] == lines
+    assert {row.customer_name for row in rows} == {name}
+    subtotals = [Decimal(str(row.subtotal)) for row in rows]
+    assert [str(s) for s in subtotals[:2]] == ["10.50", "-3.000"]
+    assert subtotals[2:] == [Decimal(100), Decimal("0.0000001")]
+    assert {str(row.charge_start_date) for row in rows} == {"2026-11-01"}
+
+
 def test_the_repeat_filter_never_misses_a_repeat_and_rarely_suspects_a_first() -> None:
     import hashlib
 

@@ -73,7 +73,19 @@ def simulator(lines: int) -> Iterator[tuple[str, str, str, str]]:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory, MB.
+
+    On Linux the high-water mark of this process image (``VmHWM``):
+    ``ru_maxrss`` also counts the parent's resident memory at the moment it
+    started this process (the memory the child shared before ``exec``), so a
+    client run from a benchmark that had grown larger would report the
+    benchmark's size, not its own.
+    """
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
 
 
 def client(mode: str, base: str, invoice: str, cache: str) -> dict[str, object]:

@@ -225,7 +225,7 @@ def test_a_new_sqlite_database_has_pages_that_hold_several_lines(tmp_path) -> No
     engine.dispose()
     engine = make_engine(f"sqlite:///{tmp_path / 'new.db'}")  # set once, kept on reopening
     with engine.connect() as connection:
-        assert connection.execute(sa.text("PRAGMA page_size")).scalar() == 16384
+        assert connection.execute(sa.text("PRAGMA page_size")).scalar() == 65536
         assert connection.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
     engine.dispose()
 

@@ -164,6 +164,7 @@ class TextValues:
         kinds = {column.name: column.type for column in model.__table__.columns}
         self._amounts = frozenset(name for name, kind in kinds.items() if isinstance(kind, Money))
         self._dates = frozenset(name for name, kind in kinds.items() if isinstance(kind, Date))
+        self._as_text = self._amounts | self._dates
         self._days = _DayTexts()
 
     def constants(self, batch: Batch) -> tuple[tuple[str, ...], list[Any]]:
@@ -173,9 +174,7 @@ class TextValues:
         return names, values
 
     def _text(self, name: str, value: Any) -> Any:
-        return (
-            None if value is None else str(value) if name in self._amounts | self._dates else value
-        )
+        return None if value is None else str(value) if name in self._as_text else value
 
     def flat(self, columns: tuple[str, ...], rows: list[Row]) -> list[Any]:
         """Every value of ``rows`` (in ``columns`` order), one row after the other."""

@@ -280,7 +280,7 @@ class _SeenFilter:
     "Not seen" is certain, so almost every line is known to be the first of its
     kind without asking the database; only lines that may have been seen (true
     repeats, and a few hundred at a million lines by chance) are looked up in
-    what was stored. It is blocked: a digest sets four bits of one 64-bit word,
+    what was stored. It is blocked: a digest sets up to four bits of one 64-bit word,
     so a line costs one word read, not four scattered probes — this runs once a
     line under the interpreter lock. The hash is Python's own of the digest
     text (per process, which is all an invoice's filter needs).

@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TextIO
 
 __all__ = ["LogFormat", "configure_logging", "redact", "register_secrets"]
 
@@ -64,10 +64,26 @@ class _JsonFormatter(logging.Formatter):
         return redact(json.dumps(entry, ensure_ascii=False))
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record arrives, not as it was at set-up.
+
+    A background thread may log after whoever set up logging replaced ``sys.stderr``
+    and closed the one before (a test's capture does): writing to a closed stream
+    would print logging's own error and lose the record.
+    """
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+
 def configure_logging(verbosity: int, log_format: LogFormat, secrets: Iterable[str] = ()) -> None:
     """Send logs to stderr: -1 quiet (errors), 0 normal (info), 1 verbose (debug)."""
     register_secrets(secrets)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     if log_format == "json":
         handler.setFormatter(_JsonFormatter())
     else:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import logging
+import sys
+
 import pytest
 
-from sync.logs import redact, register_secrets
+from sync.logs import configure_logging, redact, register_secrets
 
 
 @pytest.mark.parametrize(
@@ -28,3 +32,14 @@ def test_credential_shapes_are_masked(line: str, expected: str) -> None:
 def test_registered_secret_values_are_masked_anywhere() -> None:
     register_secrets(["plain-secret-without-shape"])
     assert redact("oops plain-secret-without-shape leaked") == "oops *** leaked"
+
+
+def test_logs_go_to_stderr_as_it_is_when_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", before)
+    configure_logging(0, "text")
+    before.close()  # replaced and closed after set-up, as a test's capture does
+    after = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", after)
+    logging.getLogger("pcsync.test").warning("written late")
+    assert "WARNING pcsync.test: written late" in after.getvalue()

@@ -31,6 +31,7 @@ from reconciliation.errors import (
     PcsyncError,
 )
 from sync.config import Settings
+from sync.db.flush import flush_behind
 from sync.db.models import Customer as CustomerRow
 from sync.db.models import SyncCheckpoint
 from sync.lock import run_lock
@@ -223,7 +224,8 @@ def _sync_lineitems(
             failures.append(f"{invoice.id} (export could not be requested)")
             continue
         try:
-            with sessions.begin() as session:
+            # flush_behind outlasts the commit, which writes most of what it flushes.
+            with sessions() as session, flush_behind(session.get_bind()), session.begin():
                 lines = _invoice_lines(pc, invoice, provider, operation)
                 count = replace_lines(
                     session, invoice.id, provider.value, _watch(lines, options, invoice.id), run

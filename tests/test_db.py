@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -268,3 +272,56 @@ def test_the_line_run_migration_drops_the_foreign_key_keeps_lines_and_goes_back(
     assert [fk["referred_table"] for fk in foreign_keys()] == ["runs"]
     with engine.connect() as connection:
         assert [tuple(row) for row in connection.execute(query)] == [("G1", 7)]
+
+
+def _flush_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "flush-behind"]
+
+
+def test_flush_behind_flushes_the_database_and_its_log_until_the_commit_is_done(
+    migrated: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sync.db import flush
+    from sync.db.models import Customer
+
+    flushed: list[str] = []
+    monkeypatch.setattr(flush, "FLUSH_EVERY", 0.01)
+    monkeypatch.setattr(
+        flush, "_sync", lambda fd: flushed.append(os.readlink(f"/proc/self/fd/{fd}"))
+    )
+    database = str(migrated.url.database)
+    with flush.flush_behind(migrated), migrated.begin() as connection:
+        if migrated.dialect.name == "sqlite":
+            assert len(_flush_threads()) == 1
+        connection.execute(
+            sa.insert(Customer),
+            [
+                {
+                    "id": "c1",
+                    "name": "A",
+                    "raw": {},
+                    "content_hash": "h",
+                    "first_seen_at": datetime.now(UTC),
+                    "synced_at": datetime.now(UTC),
+                }
+            ],
+        )
+        for _ in range(3000):  # the thread's pace is the machine's: wait for it, up to 30 s
+            if migrated.dialect.name != "sqlite" or f"{database}-wal" in flushed:
+                break
+            time.sleep(0.01)
+    assert _flush_threads() == []  # stopped once the block (and its commit) ended
+    if migrated.dialect.name == "sqlite":
+        assert {database, f"{database}-wal"} <= set(flushed)
+    else:
+        assert flushed == []  # PostgreSQL flushes its own files
+
+
+def test_flush_behind_stops_when_the_block_fails(tmp_path: Path) -> None:
+    from sync.db.flush import flush_behind
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with pytest.raises(RuntimeError, match="boom"), flush_behind(engine):
+        raise RuntimeError("boom")
+    assert _flush_threads() == []
+    engine.dispose()

@@ -276,7 +276,7 @@ _MASKS = [_two_bits(pair) for pair in range(1 << 12)]
 
 
 class _SeenFilter:
-    """A Bloom filter over the line digests of one invoice (4 MB, whatever its size).
+    """A Bloom filter over the line digests of one invoice (4 MB at most, whatever its size).
 
     "Not seen" is certain, so almost every line is known to be the first of its
     kind without asking the database; only lines that may have been seen (true

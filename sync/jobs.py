@@ -30,6 +30,7 @@ from reconciliation.errors import (
     NotFoundError,
     PcsyncError,
 )
+from sync import failpoints
 from sync.config import Settings
 from sync.db.flush import flush_behind
 from sync.db.models import Customer as CustomerRow
@@ -239,6 +240,8 @@ def _sync_lineitems(
                     _now(),
                     run.run_id,
                 )
+                failpoints.reached("invoice.before_commit")
+            failpoints.reached("invoice.committed")
         except (AuthenticationError, ConfigError):
             raise
         except ConnectorError as exc:

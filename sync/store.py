@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from connectors.partner_center import Customer, Invoice, LineItem, Subscription
+from sync import failpoints
 from sync.bulk import Batch, Row, batch_writer
 from sync.db.models import Customer as CustomerRow
 from sync.db.models import Invoice as InvoiceRow
@@ -387,6 +388,7 @@ def _replace(
                 _add_sums(sums, _summed(batch))
             writer.submit(batch)
             count += len(batch.rows)
+            failpoints.reached("lines.batch")
     except BaseException as exc:
         writer.abort(exc)
         raise

@@ -84,13 +84,17 @@ SIM_ANCHOR = __import__("datetime").date(2026, 11, 25)
 
 @pytest.fixture
 def start_simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Start simulators over TLS (trusted through REQUESTS_CA_BUNDLE); stopped after the test."""
+    """Start simulators over TLS (trusted through REQUESTS_CA_BUNDLE); stopped after the test.
+
+    Pages are capped at 5 items whatever size the client asks for, as a service may
+    do: a client that takes a short page for the last one misses data in every test.
+    """
     from connectors.simulator.server import Simulator, SimulatorConfig
 
     started: list[Simulator] = []
 
     def start(**overrides: object) -> Simulator:
-        settings = {"anchor": SIM_ANCHOR, "export_seconds": 0, **overrides}
+        settings = {"anchor": SIM_ANCHOR, "export_seconds": 0, "page_cap": 5, **overrides}
         simulator = Simulator(SimulatorConfig(**settings), tmp_path / f"simulator-{len(started)}")  # type: ignore[arg-type]
         simulator.start()
         started.append(simulator)

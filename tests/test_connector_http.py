@@ -156,19 +156,57 @@ def invoice(n: int) -> dict[str, object]:
     }
 
 
-def test_offset_paging_asks_for_the_next_offset_until_a_short_page(api, sleeps) -> None:
-    for offset, count in ((0, 2), (2, 2), (4, 1)):
-        body = {"totalCount": count, "items": [invoice(offset + i) for i in range(count)]}
+def _invoice_page(offset: int, count: int, *, more: bool, size: int = 2) -> str:
+    body: dict[str, object] = {
+        "totalCount": count,  # Microsoft's totalCount counts this page's items only
+        "items": [invoice(offset + i) for i in range(count)],
+        "links": {"self": {"uri": f"/invoices?size={size}&offset={offset}"}},
+    }
+    if more:
+        next_uri = f"/invoices?size={size}&offset={offset + count}"  # relative, without /v1
+        body["links"]["next"] = {"uri": next_uri, "method": "GET", "headers": []}  # type: ignore[index]
+    return json.dumps(body, default=str).replace('"100.10"', "100.10")
+
+
+def test_offset_paging_follows_links_next_past_short_pages(api, sleeps) -> None:
+    """A service that caps its pages below the size asked still lists everything."""
+    for offset, count, more in ((0, 1, True), (1, 2, True), (3, 1, True), (4, 1, False)):
         api.get(
             f"{API}/v1/invoices",
-            body=json.dumps(body, default=str).replace('"100.10"', "100.10"),
-            match=[matchers.query_param_matcher({"size": "2", "offset": str(offset)})],
+            body=_invoice_page(offset, count, more=more, size=5),
+            match=[matchers.query_param_matcher({"size": "5", "offset": str(offset)})],
         )
-    invoices = list(connect(sleeps, page_size=2).invoices())
+    invoices = list(connect(sleeps, page_size=5).invoices())
     assert [i.id for i in invoices] == [f"G{n:09d}" for n in range(5)]
     assert invoices[0].total_charges == Decimal("100.10")
     assert invoices[0].paid_amount == Decimal("100.10")
     assert invoices[0].currency == "USD"
+
+
+@pytest.mark.parametrize("last", ["no next link", "an empty page"])
+def test_offset_paging_ends_on_a_page_without_links_next_or_an_empty_page(
+    api, sleeps, last: str
+) -> None:
+    api.get(
+        f"{API}/v1/invoices",
+        body=_invoice_page(0, 2, more=last == "an empty page"),
+        match=[matchers.query_param_matcher({"size": "2", "offset": "0"})],
+    )
+    api.get(
+        f"{API}/v1/invoices",
+        body=_invoice_page(2, 0, more=True),
+        match=[matchers.query_param_matcher({"size": "2", "offset": "2"})],
+    )
+    assert len(list(connect(sleeps, page_size=2).invoices())) == 2
+    assert len(calls_to(api, f"{API}/v1/invoices")) == (2 if last == "an empty page" else 1)
+
+
+def test_offset_paging_refuses_a_next_link_that_repeats_a_page(api, sleeps) -> None:
+    looping = json.loads(_invoice_page(0, 2, more=True))
+    looping["links"]["next"]["uri"] = "/invoices?size=2&offset=0"
+    api.get(f"{API}/v1/invoices", body=json.dumps(looping))
+    with pytest.raises(BadResponseError, match="repeated a page"):
+        list(connect(sleeps, page_size=2).invoices())
 
 
 # --- retries and errors ------------------------------------------------------------------------
@@ -492,10 +530,16 @@ def test_legacy_office_lines_use_offset_paging(api, sleeps) -> None:
         "totalForCustomer": 1,
         "currency": "USD",
     }
+    # The legacy line items' next link in the older path style, without an offset.
+    more = {"next": {"uri": "/invoices/D1/lineitems/Office/BillingLineItems", "headers": []}}
     for offset, count in ((0, 2), (2, 1)):
         api.get(
             f"{API}/v1/invoices/D1/lineitems",
-            json={"totalCount": count, "items": [office] * count},
+            json={
+                "totalCount": count,
+                "items": [office] * count,
+                "links": more if offset == 0 else {},
+            },
             match=[
                 matchers.query_param_matcher(
                     {

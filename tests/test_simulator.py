@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from collections import Counter
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -70,24 +71,38 @@ def test_connector_reads_exactly_the_simulators_data(start_simulator, connect_to
         assert len(lines) == sim.data.line_count(sim.data.invoice(invoice_id))
         assert sum(line[4] for line in lines) == total
         assert {line[5] for line in lines} == {currency}
-    # The simulator's anchor is after March 2025: every invoice came through the v2 exports.
+    # The simulator's anchor is after January 2024: every invoice came through the v2 exports.
     assert any(path.startswith("/blobs/") for _, path, _ in sim.requests)
 
 
-def test_v1_and_v2_give_the_same_lines(start_simulator, connect_to) -> None:
-    sim = start_simulator(scale=Scale(customers=6, invoices=1, lines_per_invoice=4500))
+def test_lines_come_from_the_api_microsoft_serves_their_period_on(
+    start_simulator, connect_to
+) -> None:
+    """January 2024 from v1 only, February 2024 on from the v2 export only."""
+    sim = start_simulator(
+        scale=Scale(customers=6, invoices=2, lines_per_invoice=4500),
+        anchor=date(2024, 3, 10),
+        page_cap=0,
+    )
     client = connect_to(sim)
-    invoice = next(i for i in client.invoices() if i.currency == "USD")
-    v1 = list(client.v1_line_items(invoice.id, Provider.ONE_TIME))
-    v2 = list(client.v2_line_items(invoice.id))
-    assert len(v1) == 4500
-    assert [(a.customer_id, a.subscription_id, a.subtotal, a.total_for_customer) for a in v1] == [
-        (b.customer_id, b.subscription_id, b.subtotal, b.total_for_customer) for b in v2
-    ]
-    assert sum(line.total_for_customer for line in v1) == invoice.total_charges
-    pages = [h for _, p, h in sim.requests if "/lineitems" in p]
+    invoices = {i.billing_period_start: i for i in client.invoices() if i.currency == "USD"}
+    january, february = invoices[date(2024, 1, 1)], invoices[date(2024, 2, 1)]
+    assert client.line_item_source(january, Provider.ONE_TIME) == "v1"
+    assert client.line_item_source(february, Provider.ONE_TIME) == "v2"
+    assert client.line_item_source(february, Provider.OFFICE) == "v1"  # legacy: v1 always
+    for invoice in (january, february):
+        lines = list(client.line_items(invoice))
+        assert len(lines) == 4500
+        assert sum(line.total_for_customer for line in lines) == invoice.total_charges
+        assert {line.source for line in lines} == {"v1" if invoice is january else "v2"}
+    pages = [h for _, p, h in sim.requests if f"/{january.id}/lineitems" in p]
     assert len(pages) == 3  # 2000 + 2000 + 500, following the continuation tokens
     assert "MS-ContinuationToken" in pages[1]
+    # The simulator refuses what Microsoft refuses: nothing may depend on leniency.
+    with pytest.raises(ApiError, match="February 2024"):
+        list(client.v1_line_items(february.id, Provider.ONE_TIME))
+    with pytest.raises(ApiError, match="before February 2024"):
+        list(client.v2_line_items(january.id))
 
 
 def test_an_invoice_export_is_written_once_and_served_to_every_export(

@@ -3,7 +3,12 @@
 * ``SeekPaginator`` — follow ``links.next`` verbatim (its relative URI, with or
   without ``/v1``, and its headers, i.e. ``MS-ContinuationToken``), stopping
   when a continuation token repeats (a server bug that would loop forever).
-* ``OffsetPaginator`` — ``size``/``offset`` paging, next page while a page is full.
+* ``OffsetPaginator`` — ``size``/``offset`` paging, next page while a page has
+  ``links.next``. A page shorter than asked is *not* the end: the service may
+  cap its page size below the ``size`` asked for (Microsoft's SDK enumerator
+  follows ``links.next`` the same way), and ``totalCount`` counts one page only.
+
+Both refuse to request the same page twice (a server bug that would loop forever).
 
 A paginator only decides what to request next; the fetch loop lives in
 ``resources.py`` and is written once.
@@ -54,6 +59,20 @@ def _items(body: Mapping[str, Any]) -> list[Any]:
     return items
 
 
+def _next_link(body: Mapping[str, Any]) -> tuple[str, dict[str, str]] | None:
+    """``links.next`` as (uri, headers), or None when the page says it is the last."""
+    links = body.get("links") or {}
+    link = links.get("next") if isinstance(links, Mapping) else None
+    if not isinstance(link, Mapping):
+        return None
+    headers = {
+        str(pair.get("key")): str(pair.get("value"))
+        for pair in link.get("headers") or ()
+        if isinstance(pair, Mapping) and pair.get("key")
+    }
+    return str(link.get("uri") or ""), headers
+
+
 class SeekPaginator:
     """Continuation-token paging (customers, onetime line items, unbilled, usage)."""
 
@@ -67,15 +86,10 @@ class SeekPaginator:
 
     def next_request(self, body: Mapping[str, Any], current: PageRequest) -> PageRequest | None:
         """The request for the page after ``body``, or None when it was the last."""
-        links = body.get("links") or {}
-        link = links.get("next") if isinstance(links, Mapping) else None
-        if not link:
+        link = _next_link(body)
+        if link is None:
             return None
-        headers = {
-            str(pair.get("key")): str(pair.get("value"))
-            for pair in link.get("headers") or ()
-            if isinstance(pair, Mapping) and pair.get("key")
-        }
+        uri, headers = link
         token = next(
             (v for k, v in headers.items() if k.lower() == "ms-continuationtoken"),
             body.get("continuationToken"),
@@ -88,7 +102,7 @@ class SeekPaginator:
                 )
             self._seen_tokens.add(str(token))
             headers = {**headers, "MS-ContinuationToken": str(token)}
-        url = absolute_uri(self._base_url, str(link.get("uri") or ""))
+        url = absolute_uri(self._base_url, uri)
         if "seekoperation=" not in url.lower():
             url = with_query(url, {"seekOperation": "Next"})
         return PageRequest(url, headers)
@@ -97,22 +111,39 @@ class SeekPaginator:
 class OffsetPaginator:
     """``size``/``offset`` paging (invoices, legacy office/azure line items)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, base_url: str) -> None:
         self._size = size
+        self._base_url = base_url
         self._offset = 0
+        self._requested: set[str] = set()
 
     def first(self, url: str) -> PageRequest:
         """The first page's request."""
-        return PageRequest(with_query(url, {"size": self._size, "offset": 0}))
+        request = PageRequest(with_query(url, {"size": self._size, "offset": 0}))
+        self._requested.add(request.url)
+        return request
 
     def items(self, body: Mapping[str, Any]) -> list[Any]:
         """The records of one page."""
         return _items(body)
 
     def next_request(self, body: Mapping[str, Any], current: PageRequest) -> PageRequest | None:
-        """Next offset while the page was full; None after a short (last) page."""
+        """The page after ``body`` while it has ``links.next``; None after an empty page or
+        one without it. A link with an offset is followed as given; for one without,
+        the same request is made at the next offset."""
         count = len(_items(body))
-        if count < self._size or count == 0:
+        link = _next_link(body)
+        if count == 0 or link is None:
             return None
         self._offset += count
-        return PageRequest(with_query(current.url, {"size": self._size, "offset": self._offset}))
+        uri, headers = link
+        url = absolute_uri(self._base_url, uri) if uri else ""
+        if "offset=" not in urlsplit(url).query.lower():
+            url = with_query(current.url, {"size": self._size, "offset": self._offset})
+        if url in self._requested:
+            raise BadResponseError(
+                f"links.next repeated a page while paging {urlsplit(url).path}; "
+                "stopping to avoid an endless loop"
+            )
+        self._requested.add(url)
+        return PageRequest(url, headers)

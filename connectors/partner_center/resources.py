@@ -39,8 +39,10 @@ __all__ = ["V2_FIRST_PERIOD", "PartnerCenter", "StatusChange"]
 
 log = logging.getLogger(__name__)
 
-# Billing periods after March 2025 exist only as v2 (Graph) exports.
-V2_FIRST_PERIOD = date(2025, 4, 1)
+# New-commerce lines of billing periods from February 2024 on exist only in the v2 (Graph)
+# export since 2025-04-21; earlier periods only on v1 (learn.microsoft.com, "Get invoice
+# line items": Scenario A before Feb 2024 v1 only; B Feb 2024 - Mar 2025 and C later, v2).
+V2_FIRST_PERIOD = date(2024, 2, 1)
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,7 @@ class PartnerCenter:
 
     def invoices(self) -> Iterator[Invoice]:
         """Every invoice of the partner (offset paging)."""
-        paginator = OffsetPaginator(min(self._options.page_size, 200))
+        paginator = OffsetPaginator(min(self._options.page_size, 200), self._api)
         first = paginator.first(f"{self._api}/v1/invoices")
         for raw in self._pages(first, paginator, "invoices"):
             yield Invoice.from_api(raw)
@@ -240,7 +242,7 @@ class PartnerCenter:
             paginator = SeekPaginator(self._api)
             first = PageRequest(with_query(base, {**params, "size": size}))
         else:
-            paginator = OffsetPaginator(size)
+            paginator = OffsetPaginator(size, self._api)
             first = paginator.first(with_query(base, params))
         for raw in self._pages(first, paginator, "lineitems"):
             yield LineItem.from_api(raw, invoice_id, provider, "v1")

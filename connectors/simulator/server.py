@@ -30,6 +30,7 @@ import time
 import uuid
 import zlib
 from dataclasses import dataclass, field
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,11 @@ def dumps(document: Any) -> bytes:
     return _DECIMAL.sub(r"\1", text).encode()
 
 
+# New-commerce lines of billing periods from this date on exist only in the v2 export;
+# earlier periods only on v1 (Microsoft's "Get invoice line items", Scenarios A-C).
+V2_ONLY_FROM = date(2024, 2, 1)
+
+
 @dataclass
 class SimulatorConfig:
     """Who may sign in, how big the world is, and how unreliable the service is."""
@@ -71,6 +77,9 @@ class SimulatorConfig:
     export_retry_after: int = 1
     blob_lines: int = 250_000
     failing_exports: tuple[str, ...] = ()
+    # Serve at most this many items a page, whatever size was asked, with links.next to
+    # the rest — as a service that caps its page size does. 0: as many as asked.
+    page_cap: int = 0
 
 
 class _Reset(Exception):
@@ -419,10 +428,15 @@ class _Handler(BaseHTTPRequestHandler):
         document["attributes"] = {"objectType": "Collection"}
         return document
 
+    def _capped(self, size: int) -> int:
+        cap = self.sim.config.page_cap
+        return min(size, cap) if cap > 0 else size
+
     def _seek_page(
         self, key: str, total: int, size: int, base_uri: str
     ) -> tuple[int, int, dict[str, Any] | None, str | None]:
         """Offset range of this seek page and the next link, from the continuation header."""
+        size = self._capped(size)
         offset = 0
         if self.query.get("seekoperation", "").lower() == "next":
             token = self.headers.get("MS-ContinuationToken") or ""
@@ -628,8 +642,13 @@ class _Handler(BaseHTTPRequestHandler):
         size = int(self.query.get("size") or 200)
         offset = int(self.query.get("offset") or 0)
         newest_first = sorted(self.sim.data.invoices, key=lambda i: i.invoice_date, reverse=True)
-        page = [self.sim.data.invoice_json(i) for i in newest_first[offset : offset + size]]
-        document = self._collection(page, None, f"/invoices?size={size}&offset={offset}")
+        end = offset + self._capped(size)
+        page = [self.sim.data.invoice_json(i) for i in newest_first[offset:end]]
+        # Like Microsoft's invoice examples, links are relative and without /v1.
+        more = None
+        if end < len(newest_first):
+            more = {"uri": f"/invoices?size={size}&offset={end}", "method": "GET", "headers": []}
+        document = self._collection(page, more, f"/invoices?size={size}&offset={offset}")
         self._json(document)
 
     def _invoice(self, invoice: str) -> None:
@@ -645,6 +664,16 @@ class _Handler(BaseHTTPRequestHandler):
         provider = (provider or self.query.get("provider", "")).lower().replace("_", "")
         if provider not in ("onetime", "all"):
             self._json(self._collection([], None, f"/invoices/{invoice}/lineitems"))
+            return
+        if found.period_start >= V2_ONLY_FROM:
+            # Since 2025-04-21 Microsoft serves these periods' new-commerce lines only
+            # through the v2 export; the v1 endpoint refuses them.
+            self._error(
+                400,
+                "400",
+                "Invoice line items of billing periods from February 2024 are available "
+                "only through the billed reconciliation export (Microsoft Graph v2)",
+            )
             return
         size = min(2000, int(self.query.get("size") or 2000))
         base = f"/invoices/{invoice}/lineitems/onetime/billinglineitems?size={size}"
@@ -687,6 +716,11 @@ class _Handler(BaseHTTPRequestHandler):
         if invoice is None:
             self._guard("graph")
             self._json({"error": {"code": "404", "message": "invoice not found"}}, 404)
+            return
+        if invoice.period_start < V2_ONLY_FROM:
+            self._guard("graph")
+            message = "billing periods before February 2024 are not available in the v2 export"
+            self._json({"error": {"code": "BadRequest", "message": message}}, 400)
             return
         self._start_export({"invoice": invoice.id})
 

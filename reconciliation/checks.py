@@ -46,7 +46,14 @@ class InvoiceFact:
 
 @dataclass(frozen=True, slots=True)
 class LineFact:
-    """A billed line; ``content_hash`` + ``occurrence`` identify repeats of an identical line."""
+    """A billed line.
+
+    ``content_hash`` + ``occurrence`` identify repeats of a byte-identical line.
+    The fields after them say what was billed — product, SKU, quantity, unit
+    price and, for usage and reservations, meter, usage date and reservation
+    order — and decide whether two lines are a possible duplicate whatever
+    their identifiers (order ids, alternate ids); ``None`` where the line has none.
+    """
 
     invoice_id: str
     customer_id: str | None
@@ -60,11 +67,59 @@ class LineFact:
     charge_end: date | None
     content_hash: str
     occurrence: int
+    product_id: str | None = None
+    sku_id: str | None = None
+    quantity: Decimal | None = None
+    unit_price: Decimal | None = None
+    meter_id: str | None = None
+    usage_date: str | None = None
+    reservation_order_id: str | None = None
+
+    @property
+    def says_what_it_bills(self) -> bool:
+        """Whether the line names its subscription, charge period, quantity and unit price."""
+        return None not in (
+            self.subscription_id,
+            self.charge_start,
+            self.charge_end,
+            self.quantity,
+            self.unit_price,
+        )
+
+    def billed_as(self) -> tuple[object, ...]:
+        """What was billed: equal for two lines that bill the same thing twice.
+
+        A line that does not say what it bills (``says_what_it_bills``) is alike
+        only to its byte-identical repeats.
+        """
+        if not self.says_what_it_bills:
+            return (self.invoice_id, self.content_hash)
+        return (
+            self.invoice_id,
+            self.customer_id,
+            self.subscription_id,
+            self.product_id,
+            self.sku_id,
+            self.charge_type,
+            self.charge_start,
+            self.charge_end,
+            self.quantity,
+            self.unit_price,
+            self.meter_id,
+            self.usage_date,
+            self.reservation_order_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionFact:
-    """A subscription as last synced; ``suspended_since`` starts its current suspension."""
+    """A subscription as last synced.
+
+    ``suspended_since`` starts its current suspension; for a suspended
+    subscription it is ``None`` when pcsync first saw it already suspended
+    (Partner Center gives no suspension date). ``new_commerce`` subscriptions
+    are billed by Microsoft until ``term_end`` whatever their status.
+    """
 
     id: str
     customer_id: str
@@ -74,6 +129,8 @@ class SubscriptionFact:
     billing_cycle: str | None
     effective_start: date | None
     suspended_since: date | None
+    new_commerce: bool = False
+    term_end: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,26 +216,49 @@ def _seat_checks(
 
 
 def _suspended_checks(
-    lines: Sequence[LineFact], subscriptions: dict[str, SubscriptionFact]
+    latest: dict[str, InvoiceFact],
+    lines: Sequence[LineFact],
+    subscriptions: dict[str, SubscriptionFact],
 ) -> list[Finding]:
+    latest_ids = {invoice.id for invoice in latest.values()}
     findings = []
     for line in lines:
         sub = subscriptions.get(line.subscription_id or "")
-        if sub is None or sub.status != "suspended" or sub.suspended_since is None:
+        if (
+            sub is None
+            or sub.status != "suspended"
+            or line.invoice_id not in latest_ids
+            or line.subtotal <= 0
+        ):
             continue
-        if line.subtotal > 0 and line.charge_start and line.charge_start >= sub.suspended_since:
-            findings.append(
-                Finding(
-                    "billed_for_suspended",
-                    sub.customer_id,
-                    sub.id,
-                    line.invoice_id,
-                    line.subtotal,
-                    line.currency,
-                    f"billed {line.charge_start}–{line.charge_end} while suspended since "
-                    f"{sub.suspended_since} (new commerce keeps billing suspended subscriptions)",
-                )
+        since = sub.suspended_since
+        if since is not None and (line.charge_start is None or line.charge_start < since):
+            continue
+        period = f"{line.charge_start or '?'}–{line.charge_end or '?'}"
+        if since is None:
+            detail = (
+                f"billed {period} while suspended; suspension date unknown "
+                "(already suspended when pcsync first saw it)"
             )
+        else:
+            detail = f"billed {period} while suspended since {since}"
+        if sub.new_commerce:
+            ends = f"on {sub.term_end}" if sub.term_end else "(date unknown)"
+            detail += (
+                "; new commerce: Microsoft's normal billing, not an error — it bills a suspended "
+                f"subscription until its term ends {ends}; this is the cost of keeping it suspended"
+            )
+        findings.append(
+            Finding(
+                "billed_for_suspended",
+                sub.customer_id,
+                sub.id,
+                line.invoice_id,
+                line.subtotal,
+                line.currency,
+                detail,
+            )
+        )
     return findings
 
 
@@ -219,23 +299,53 @@ def _not_billed_checks(
     return findings
 
 
+def _duplicate_checks(lines: Sequence[LineFact]) -> list[Finding]:
+    """One finding per group of lines that bill the same thing on one invoice.
+
+    A group of byte-identical lines may come without its first occurrence (the
+    lines that can raise a finding are its repeats): its size is the highest
+    occurrence, and what the repeats add is the sum of the lines after the first.
+    """
+    groups: dict[tuple[object, ...], list[LineFact]] = defaultdict(list)
+    for line in lines:
+        groups[line.billed_as()].append(line)
+    findings = []
+    for group in groups.values():
+        first = group[0]
+        if first.says_what_it_bills:
+            count, repeats = len(group), group[1:]
+            what = " ".join(p for p in (first.product_id, first.sku_id, first.charge_type) if p)
+            billed = (
+                f"bill the same {what or 'charge'} for {first.charge_start}–{first.charge_end}, "
+                f"quantity {first.quantity}, unit price {first.unit_price}"
+            )
+        else:
+            count = max(line.occurrence for line in group)
+            repeats = [line for line in group if line.occurrence > 1]
+            billed = "are identical"
+        if not repeats:
+            continue
+        added = sum((line.subtotal for line in repeats), ZERO)
+        findings.append(
+            Finding(
+                "duplicate_line",
+                first.customer_id,
+                first.subscription_id,
+                first.invoice_id,
+                added,
+                first.currency,
+                f"possible duplicate: {count} lines on {first.invoice_id} {billed}; "
+                f"the repeats add {added} {first.currency}",
+            )
+        )
+    return findings
+
+
 def _line_identity_checks(
     lines: Sequence[LineFact], customers: set[str], subscriptions: dict[str, SubscriptionFact]
 ) -> list[Finding]:
     findings = []
     for line in lines:
-        if line.occurrence > 1:
-            findings.append(
-                Finding(
-                    "duplicate_line",
-                    line.customer_id,
-                    line.subscription_id,
-                    line.invoice_id,
-                    line.subtotal,
-                    line.currency,
-                    f"identical line billed {line.occurrence} times on {line.invoice_id}",
-                )
-            )
         if line.customer_id is not None and line.customer_id not in customers:
             findings.append(
                 Finding(
@@ -277,8 +387,9 @@ def check_bill(
 
     With ``invoice_sums`` (sum of ``totalForCustomer`` per invoice) and
     ``customer_currencies`` given, ``lines`` may be only the lines that can
-    raise a finding: those of each currency's latest invoice, repeats, lines of
-    suspended subscriptions and lines of unknown customers or subscriptions.
+    raise a finding: those of each currency's latest invoice, every line of a
+    possible duplicate group (same ``LineFact.billed_as``), lines of suspended
+    subscriptions and lines of unknown customers or subscriptions.
     With ``billed_on_latest`` too (invoice id and subscription id of every line
     of each currency's latest invoice), the latest invoices' lines may be only
     their seat charges (``SEAT_CHARGES``).
@@ -301,7 +412,7 @@ def check_bill(
     findings = (
         _invoice_totals(invoice_list, invoice_sums)
         + _seat_checks(latest, line_list, subs)
-        + _suspended_checks(line_list, subs)
+        + _suspended_checks(latest, line_list, subs)
         + _not_billed_checks(
             latest,
             billed_on_latest
@@ -310,6 +421,7 @@ def check_bill(
             subs,
             customer_currencies,
         )
+        + _duplicate_checks(line_list)
         + _line_identity_checks(line_list, set(customers), subs)
     )
     return sorted(

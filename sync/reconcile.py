@@ -45,14 +45,28 @@ def _terms(settings: Settings) -> BillingTerms:
     )
 
 
-def _suspended_since(session: Session) -> dict[str, date]:
+def _suspended_since(session: Session) -> dict[str, date | None]:
+    """When each subscription's latest suspension was seen; None when it was the first sight.
+
+    A sync records every status it sees change, the first sight of a subscription
+    included (old status none): a subscription first seen suspended was suspended
+    before pcsync knew it, on a date Partner Center does not give.
+    """
     history = models.SubscriptionStatusChange
     rows = session.execute(
-        select(history.subscription_id, func.max(history.observed_at))
+        select(history.subscription_id, history.old_status, history.observed_at)
         .where(history.new_status == "suspended")
-        .group_by(history.subscription_id)
+        .order_by(history.observed_at, history.id)
     )
-    return {sub_id: observed.date() for sub_id, observed in rows}
+    return {
+        sub_id: None if old_status is None else observed.date()
+        for sub_id, old_status, observed in rows
+    }
+
+
+def _is_new_commerce(product_type: str | None) -> bool:
+    # Partner Center's product type of new-commerce licences, e.g. "OnlineServicesNCE".
+    return product_type is not None and product_type.lower().endswith("nce")
 
 
 def _billed(session: Session, dates: dict[str, date]) -> list[BilledLine]:
@@ -79,14 +93,77 @@ def _billed(session: Session, dates: dict[str, date]) -> list[BilledLine]:
     ]
 
 
+# The columns that say what a line bills (LineFact.billed_as without the fields only the raw
+# line holds): lines alike in all of them may be duplicates. The first five must all be
+# there (LineFact.says_what_it_bills); the others may be null.
+_SAYS_WHAT = ("subscription_id", "charge_start_date", "charge_end_date", "quantity", "unit_price")
+_ALSO = ("invoice_id", "customer_id", "product_id", "sku_id", "charge_type")
+# Where the raw line holds meter, usage date and reservation order (keys in any case).
+_RAW_KEYS = {
+    "meter_id": ("meterid", "resourceguid"),
+    "usage_date": ("usagedate",),
+    "reservation_order_id": ("reservationorderid",),
+}
+
+
+def _possible_duplicates() -> Any:
+    """The ids of lines that share every billed-as column with another line of their invoice.
+
+    The database groups the lines once by those columns (no index leads with them:
+    the search reads every line's columns, the cost of finding a charge billed twice
+    under fresh identifiers) and the few repeated groups are joined back to their
+    lines through the subscription index.
+    """
+    lines = models.LineItem
+    says_what = [getattr(lines, name) for name in _SAYS_WHAT]
+    also = [getattr(lines, name) for name in _ALSO]
+    repeated = (
+        select(*says_what, *also)
+        .where(
+            # A function of the column, so the database reads the lines in order rather
+            # than through the subscription index (a random read per line).
+            func.length(lines.subscription_id) > 0,
+            *(column.is_not(None) for column in says_what[1:]),
+        )
+        .group_by(*says_what, *also)
+        .having(func.count() > 1)
+        .subquery()
+    )
+    return select(lines.id).join(
+        repeated,
+        and_(
+            *(column == repeated.c[column.key] for column in says_what),
+            *(column.is_not_distinct_from(repeated.c[column.key]) for column in also),
+        ),
+    )
+
+
+def _raw_fields(raw: str | None) -> dict[str, str | None]:
+    """Meter, usage date and reservation order of a raw line (None where it has none)."""
+    try:
+        data = json.loads(raw, parse_float=Decimal) if raw else {}
+    except ValueError:
+        data = {}
+    keyed = {str(k).lower(): v for k, v in data.items()} if isinstance(data, dict) else {}
+    found: dict[str, str | None] = {}
+    for field, keys in _RAW_KEYS.items():
+        values = [str(keyed[k]).strip() for k in keys if keyed.get(k) not in (None, "")]
+        found[field] = values[0].lower() if values else None
+    if found["usage_date"]:
+        found["usage_date"] = found["usage_date"][:10]  # a date, whatever time it carries
+    return found
+
+
 def _finding_candidates(
     session: Session, latest: list[str], suspended: list[str]
 ) -> list[LineFact]:
-    """Only the lines that can raise a finding, each found through an index.
+    """Only the lines that can raise a finding.
 
-    The seat charges of each currency's latest invoice, repeated lines, lines of
-    suspended or unknown subscriptions and lines of unknown customers — never a
-    scan of every line (in production each carries its raw JSON).
+    Every line of a possible duplicate group (one grouping pass over the lines'
+    columns), then, each found through an index, repeated identical lines, the
+    seat charges of each currency's latest invoice, lines of suspended or unknown
+    subscriptions and lines of unknown customers — the raw lines (JSON) are read
+    only for the possible duplicates.
     """
     lines = models.LineItem
     unknown_customers = list(
@@ -109,18 +186,21 @@ def _finding_candidates(
             )
         )
     )
+    # Possible duplicates first: a line found there carries its raw fields.
     conditions = [
+        lines.id.in_(_possible_duplicates()),
+        lines.occurrence > 1,  # repeats of lines that do not say what they bill
         and_(
             lines.invoice_id.in_(latest),
             lines.subscription_id.is_not(None),
             func.lower(lines.charge_type).in_(sorted(SEAT_CHARGES)),
         ),
-        lines.occurrence > 1,
         lines.subscription_id.in_([*suspended, *unknown_subscriptions]),
     ]
     if unknown_customers:
         conditions.append(lines.customer_id.in_(unknown_customers))
     columns = [
+        lines.id,
         lines.invoice_id,
         lines.customer_id,
         lines.subscription_id,
@@ -133,40 +213,59 @@ def _finding_candidates(
         lines.charge_end_date,
         lines.content_hash,
         lines.occurrence,
+        lines.product_id,
+        lines.sku_id,
+        lines.quantity,
+        lines.unit_price,
     ]
     found: dict[int, LineFact] = {}
-    for condition in conditions:  # one indexed query each; a line may match several
-        for (
-            line_id,
-            invoice_id,
-            customer_id,
-            subscription_id,
-            currency,
-            subtotal,
-            total,
-            quantity,
-            charge_type,
-            start,
-            end,
-            content_hash,
-            occurrence,
-        ) in _plain_rows(session, [lines.id, *columns], condition):
-            if line_id not in found:
-                found[line_id] = LineFact(
-                    invoice_id,
-                    customer_id,
-                    subscription_id,
-                    currency,
-                    _money(subtotal),
-                    _money(total),
-                    None if quantity is None else _money(quantity),
-                    charge_type,
-                    None if start is None else _day(start),
-                    None if end is None else _day(end),
-                    content_hash,
-                    occurrence,
-                )
+    for position, condition in enumerate(conditions):  # a line may match several
+        with_raw = position == 0  # the others can form no group with fields the raw holds
+        for row in _plain_rows(session, [*columns, lines.raw] if with_raw else columns, condition):
+            if row[0] not in found:
+                found[row[0]] = _line_fact(row, _raw_fields(row[-1]) if with_raw else {})
     return [found[key] for key in sorted(found)]
+
+
+def _line_fact(row: Any, raw_fields: dict[str, str | None]) -> LineFact:
+    (
+        _,
+        invoice_id,
+        customer_id,
+        subscription_id,
+        currency,
+        subtotal,
+        total,
+        billable,
+        charge_type,
+        start,
+        end,
+        content_hash,
+        occurrence,
+        product_id,
+        sku_id,
+        quantity,
+        unit_price,
+    ) = row[:17]
+    return LineFact(
+        invoice_id,
+        customer_id,
+        subscription_id,
+        currency,
+        _money(subtotal),
+        _money(total),
+        _maybe_money(billable),
+        charge_type,
+        None if start is None else _day(start),
+        None if end is None else _day(end),
+        content_hash,
+        occurrence,
+        product_id=product_id,
+        sku_id=sku_id,
+        quantity=_maybe_money(quantity),
+        unit_price=_maybe_money(unit_price),
+        **raw_fields,
+    )
 
 
 def _billed_on_latest(session: Session, latest: list[str]) -> set[tuple[str, str | None]]:
@@ -185,6 +284,10 @@ def _plain_rows(session: Session, columns: list[Any], *where: Any) -> list[Any]:
 def _money(value: Any) -> Decimal:
     # SQLite keeps money as exact text, PostgreSQL hands NUMERIC over as Decimal.
     return value if type(value) is Decimal else Decimal(value)
+
+
+def _maybe_money(value: Any) -> Decimal | None:
+    return None if value is None else _money(value)
 
 
 def _day(value: Any) -> date:
@@ -219,6 +322,8 @@ def load_inputs(session: Session, settings: Settings, as_of: date) -> Inputs:
             s.billing_cycle,
             s.effective_start_date.date() if s.effective_start_date else None,
             suspended.get(s.id) if s.status == "suspended" else None,
+            new_commerce=_is_new_commerce(s.product_type),
+            term_end=s.commitment_end_date.date() if s.commitment_end_date else None,
         )
         for s in session.scalars(select(models.Subscription))
     ]

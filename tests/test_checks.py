@@ -24,6 +24,8 @@ def line(
     occurrence: int = 1,
     start: date = date(2026, 10, 1),
     digest: str = "h1",
+    price: str = "12.00",
+    meter: str | None = None,
 ) -> LineFact:
     return LineFact(
         invoice,
@@ -38,6 +40,11 @@ def line(
         date(2026, 10, 31),
         digest,
         occurrence,
+        product_id="CFQ7TTC0LH18",
+        sku_id="0001",
+        quantity=D(seats),
+        unit_price=D(price),
+        meter_id=meter,
     )
 
 
@@ -48,9 +55,20 @@ def sub(
     cycle: str = "monthly",
     billing: str = "license",
     suspended_since: date | None = None,
+    new_commerce: bool = False,
+    term_end: date | None = None,
 ) -> SubscriptionFact:
     return SubscriptionFact(
-        id_, "c1", status, quantity, billing, cycle, date(2025, 1, 1), suspended_since
+        id_,
+        "c1",
+        status,
+        quantity,
+        billing,
+        cycle,
+        date(2025, 1, 1),
+        suspended_since,
+        new_commerce=new_commerce,
+        term_end=term_end,
     )
 
 
@@ -126,3 +144,90 @@ def test_duplicate_line_and_unknown_customer_and_subscription() -> None:
         ("unknown_subscription", "G2", "ghost"),
     ]
     assert findings[0].amount == D("120.00")
+
+
+def test_a_charge_billed_again_under_fresh_order_ids_is_one_possible_duplicate() -> None:
+    """
+    G2  s1  CFQ7TTC0LH18/0001  cycleCharge  2026-10-01–31  10 × 12.00  120.00  order A
+    G2  s1  CFQ7TTC0LH18/0001  cycleCharge  2026-10-01–31  10 × 12.00  120.00  order B
+    G2  s1  CFQ7TTC0LH18/0001  cycleCharge  2026-10-01–31  10 × 12.00  120.00  order C
+    → one duplicate_line for the group, amount 240.00 (what the two repeats add)
+    """
+    # Different order/alternate ids make different lines (hashes); each is its first occurrence.
+    lines = [line(digest="order-a"), line(digest="order-b"), line(digest="order-c")]
+    invoice = InvoiceFact("G2", OCT.invoice_date, "USD", D("360.00"), None, None)
+    (finding,) = check_bill([invoice], lines, [sub()], ["c1"])
+    assert (finding.kind, finding.invoice_id, finding.subscription_id) == (
+        "duplicate_line",
+        "G2",
+        "s1",
+    )
+    assert (finding.amount, finding.currency) == (D("240.00"), "USD")
+    assert "possible duplicate: 3 lines" in finding.detail
+
+
+def test_lines_alike_but_for_the_unit_price_are_not_duplicates() -> None:
+    lines = [line(digest="a"), line(digest="b", price="11.50", subtotal="115.00")]
+    invoice = InvoiceFact("G2", OCT.invoice_date, "USD", D("235.00"), None, None)
+    assert check_bill([invoice], lines, [sub()], ["c1"]) == []
+
+
+def test_lines_of_different_meters_or_periods_are_not_duplicates() -> None:
+    lines = [
+        line(digest="a", meter="m-1"),
+        line(digest="b", meter="m-2"),
+        line(digest="c", meter="m-1", start=date(2026, 10, 2)),
+    ]
+    invoice = InvoiceFact("G2", OCT.invoice_date, "USD", D("360.00"), None, None)
+    assert check_bill([invoice], lines, [sub()], ["c1"]) == []
+
+
+def test_the_same_charge_on_two_invoices_is_not_a_duplicate() -> None:
+    lines = [line("G1", digest="a"), line("G2", digest="b")]
+    findings = check_bill([SEP, OCT], lines, [sub()], ["c1"])
+    assert [f for f in findings if f.kind == "duplicate_line"] == []
+
+
+def test_billed_for_a_subscription_already_suspended_when_first_seen() -> None:
+    """
+    s1 suspended, first seen so (no suspension date); G2 is the latest USD invoice:
+    G1  s1  cycleCharge  2026-09  120.00   older invoice: not counted
+    G2  s1  cycleCharge  2026-10  120.00   → billed_for_suspended 120.00, date unknown
+    G2  s1  credit       2026-10  -10.00   not a positive charge
+    """
+    lines = [
+        line("G1", start=date(2026, 9, 1), digest="a"),
+        line(digest="b"),
+        line(charge="customerCredit", subtotal="-10.00", seats="0", digest="c"),
+    ]
+    invoice = InvoiceFact("G2", OCT.invoice_date, "USD", D("110.00"), None, None)
+    suspended = sub(status="suspended", suspended_since=None)
+    (finding,) = check_bill([SEP, invoice], lines, [suspended], ["c1"])
+    assert (finding.kind, finding.invoice_id, finding.amount) == (
+        "billed_for_suspended",
+        "G2",
+        D("120.00"),
+    )
+    assert "suspension date unknown" in finding.detail
+    assert "new commerce" not in finding.detail
+
+
+def test_a_suspended_new_commerce_subscription_is_billed_until_its_term_ends() -> None:
+    suspended = sub(
+        status="suspended",
+        suspended_since=date(2026, 9, 15),
+        new_commerce=True,
+        term_end=date(2027, 3, 31),
+    )
+    (finding,) = check_bill([OCT], [line()], [suspended], ["c1"])
+    assert finding.kind == "billed_for_suspended"
+    assert "suspended since 2026-09-15" in finding.detail
+    assert "Microsoft's normal billing" in finding.detail
+    assert "term ends on 2027-03-31" in finding.detail
+
+
+def test_billed_for_suspended_concerns_the_latest_invoice_only() -> None:
+    suspended = sub(status="suspended", suspended_since=date(2026, 8, 20))
+    older = line("G1", start=date(2026, 9, 1))
+    findings = check_bill([SEP, OCT], [older], [suspended], ["c1"])
+    assert "billed_for_suspended" not in {f.kind for f in findings}

@@ -30,11 +30,15 @@ def test_reconcile_json_is_reproducible_and_complete(
     assert document["as_of"] == "2026-11-25"
     assert {f["kind"] for f in document["findings"]} == {
         "active_not_billed",
+        # The simulator's suspended subscriptions were suspended before the first sync.
+        "billed_for_suspended",
         "duplicate_line",
         "seat_mismatch",
         "unknown_subscription",
     }
     assert len(document["invoices"]) == len(sim.data.invoices)
+    suspended = [f for f in document["findings"] if f["kind"] == "billed_for_suspended"]
+    assert all("suspension date unknown" in f["detail"] for f in suspended)
     never = sim.data.customers[4]["id"]  # the customer who never pays
     row = next(c for c in document["customers"] if c["customer_id"] == never)
     assert row["paid"] == "0.00"
@@ -88,7 +92,7 @@ def test_the_lines_selected_for_checks_raise_every_finding_all_lines_would(
     from reconciliation.checks import check_bill
     from reconciliation.result import reconcile
     from sync.db import models
-    from sync.reconcile import LineFact, _money, load_inputs
+    from sync.reconcile import LineFact, _money, _raw_fields, load_inputs
     from sync.store import rebuild_line_sums
 
     sim = start_simulator()
@@ -139,6 +143,11 @@ def test_the_lines_selected_for_checks_raise_every_finding_all_lines_would(
                 row.charge_end_date,
                 row.content_hash,
                 row.occurrence,
+                product_id=row.product_id,
+                sku_id=row.sku_id,
+                quantity=row.quantity,
+                unit_price=row.unit_price,
+                **_raw_fields(row.raw),
             )
             for row in session.scalars(sa.select(models.LineItem))
         ]
@@ -157,6 +166,57 @@ def test_the_lines_selected_for_checks_raise_every_finding_all_lines_would(
     assert [f for f in everything if f not in findings] == []
     assert findings == everything
     assert len(inputs.lines) < len(every_line)  # and it did not read them all
+    engine.dispose()
+
+
+def test_a_charge_billed_again_under_a_fresh_order_id_is_a_possible_duplicate(
+    start_simulator, db_url, tmp_path: Path
+) -> None:
+    """A copy of a billed line with its own order and alternate ids: one duplicate_line for
+    the pair, amount the copy's subtotal; a copy at another unit price is none."""
+    from datetime import date
+
+    from reconciliation.result import reconcile
+    from sync.db import models
+    from sync.reconcile import load_inputs
+    from sync.store import rebuild_line_sums
+
+    sim = start_simulator()
+    settings, engine, sessions = synced_with_payments(sim, db_url, tmp_path)
+    with sessions.begin() as session:
+        line = session.scalars(
+            sa.select(models.LineItem)
+            .where(models.LineItem.charge_type == "cycleCharge", models.LineItem.occurrence == 1)
+            .order_by(models.LineItem.id)
+            .limit(1)
+        ).one()
+        copied = {
+            c.name: getattr(line, c.name)
+            for c in models.LineItem.__table__.columns
+            if c.name not in ("id", "content_hash", "raw")
+        }
+        raw = json.loads(line.raw)
+        for n, price in ((1, line.unit_price), (2, line.unit_price + 1)):
+            fresh = {**raw, "orderId": f"fresh-order-{n}", "alternateId": f"fresh-{n}"}
+            session.add(
+                models.LineItem(
+                    **{**copied, "unit_price": price},
+                    content_hash=f"{n:064d}",
+                    raw=json.dumps(fresh),
+                )
+            )
+        rebuild_line_sums(session)
+        invoice_id, subscription_id, subtotal = line.invoice_id, line.subscription_id, line.subtotal
+    with sessions() as session:
+        findings = reconcile(load_inputs(session, settings, date(2026, 11, 25))).findings
+    (found,) = [
+        f
+        for f in findings
+        if (f.kind, f.invoice_id, f.subscription_id)
+        == ("duplicate_line", invoice_id, subscription_id)
+    ]
+    assert found.amount == subtotal
+    assert "possible duplicate: 2 lines" in found.detail
     engine.dispose()
 
 

@@ -3,9 +3,13 @@
 Each Microsoft invoice is due ``microsoft_payment_terms_days`` after its date;
 outstanding = total − paid. A customer's share of an invoice is the sum of its
 lines' ``totalForCustomer``; the part of that share the partner has already paid
-is proportional to how much of the invoice is paid. The exposure is what the
-partner owes or has paid Microsoft for the customer minus what the customer has
-paid the partner: positive means the partner is out of pocket.
+is proportional to how much of the invoice is paid.
+
+The exposure of a customer is Microsoft's pre-tax cost of the customer's
+charges the customer has not paid: each charge's cost (the ``subtotal`` sum it
+was made from) times the unpaid share of the charge. A customer who paid every
+charge has exposure 0. The tax Microsoft charged on that same unpaid share is
+kept beside it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from reconciliation.ledger import BilledLine
+from reconciliation.ledger import BilledLine, CustomerLedger
 from reconciliation.money import ZERO, round_money
 
 __all__ = ["CustomerExposure", "MicrosoftInvoice", "customer_exposure", "microsoft_invoices"]
@@ -46,7 +50,12 @@ class MicrosoftInvoice:
 
 @dataclass(frozen=True, slots=True)
 class CustomerExposure:
-    """Per customer and currency: Microsoft's bill for them, paid and owed, and the exposure."""
+    """Per customer and currency: Microsoft's bill for them, paid and owed, and the exposure.
+
+    ``microsoft_charges`` is Microsoft's bill for the customer with tax;
+    ``unpaid_cost`` the pre-tax cost of the customer's unpaid charges and
+    ``unpaid_tax`` the tax Microsoft charged on it.
+    """
 
     customer_id: str
     currency: str
@@ -54,11 +63,13 @@ class CustomerExposure:
     paid_to_microsoft: Decimal
     owed_to_microsoft: Decimal
     customer_paid: Decimal
+    unpaid_cost: Decimal = ZERO
+    unpaid_tax: Decimal = ZERO
 
     @property
     def exposure(self) -> Decimal:
-        """Microsoft's charges for the customer minus what the customer has paid the partner."""
-        return self.microsoft_charges - self.customer_paid
+        """Microsoft's pre-tax cost of what the customer has not paid."""
+        return self.unpaid_cost
 
 
 def microsoft_invoices(
@@ -89,12 +100,26 @@ def microsoft_invoices(
     )
 
 
+def _unpaid_costs(ledger: CustomerLedger) -> tuple[Decimal, Decimal]:
+    """(pre-tax cost, Microsoft's tax) of the unpaid shares of a ledger's charges."""
+    cost = tax = ZERO
+    for charge in ledger.charges:
+        unpaid = ledger.open_amounts.get(charge.invoice_id, ZERO)
+        if charge.amount <= 0 or unpaid <= 0:
+            continue  # paid, or a credit: nothing the customer still owes
+        share = min(unpaid / charge.amount, Decimal(1))
+        cost += charge.cost * share
+        tax += (charge.cost_with_tax - charge.cost) * share
+    return cost, tax
+
+
 def customer_exposure(
     invoices: Iterable[MicrosoftInvoice],
     lines: Iterable[BilledLine],
-    customer_paid: dict[tuple[str, str], Decimal],
+    ledgers: Iterable[CustomerLedger],
 ) -> list[CustomerExposure]:
-    """Per customer and currency: Microsoft charges, the partner's paid and owed share."""
+    """Per customer and currency: Microsoft charges, the partner's paid and owed share, and
+    the cost of the charges the customer has not paid."""
     by_id = {invoice.id: invoice for invoice in invoices}
     charges: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
     paid: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
@@ -106,10 +131,13 @@ def customer_exposure(
         charges[key] += line.total_for_customer
         if invoice.total:
             paid[key] += line.total_for_customer * min(invoice.paid / invoice.total, Decimal(1))
+    by_key = {(ledger.customer_id, ledger.currency): ledger for ledger in ledgers}
     result = []
-    for key in sorted(set(charges) | set(customer_paid)):
+    for key in sorted(set(charges) | set(by_key)):
         currency = key[1]
         paid_share = round_money(paid[key], currency)
+        ledger = by_key.get(key)
+        unpaid_cost, unpaid_tax = _unpaid_costs(ledger) if ledger else (ZERO, ZERO)
         result.append(
             CustomerExposure(
                 customer_id=key[0],
@@ -117,7 +145,9 @@ def customer_exposure(
                 microsoft_charges=charges[key],
                 paid_to_microsoft=paid_share,
                 owed_to_microsoft=charges[key] - paid_share,
-                customer_paid=customer_paid.get(key, ZERO),
+                customer_paid=ledger.paid if ledger else ZERO,
+                unpaid_cost=unpaid_cost,
+                unpaid_tax=unpaid_tax,
             )
         )
     return result

@@ -138,6 +138,7 @@ class ReconciliationResult:
                     "paid_to_microsoft": _money(e.paid_to_microsoft if e else ZERO, c),
                     "owed_to_microsoft": _money(e.owed_to_microsoft if e else ZERO, c),
                     "exposure": _money(e.exposure if e else ZERO, c),
+                    "exposure_microsoft_tax": _money(e.unpaid_tax if e else ZERO, c),
                 }
             )
         return rows
@@ -189,7 +190,6 @@ def reconcile(inputs: Inputs) -> ReconciliationResult:
         inputs.microsoft_terms_days,
         inputs.as_of,
     )
-    paid_by_customer = {(ledger.customer_id, ledger.currency): ledger.paid for ledger in ledgers}
     currencies: dict[str, set[str]] = defaultdict(set)
     for line in owed:
         currencies[line.customer_id].add(line.currency)
@@ -206,7 +206,7 @@ def reconcile(inputs: Inputs) -> ReconciliationResult:
         as_of=inputs.as_of,
         ledgers=ledgers,
         invoices=invoices,
-        exposure=customer_exposure(invoices, owed, paid_by_customer),
+        exposure=customer_exposure(invoices, owed, ledgers),
         findings=findings,
         customer_names=inputs.customers,
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from reconciliation.exposure import customer_exposure, microsoft_invoices
-from reconciliation.ledger import BilledLine
+from reconciliation.exposure import CustomerExposure, customer_exposure, microsoft_invoices
+from reconciliation.ledger import BilledLine, BillingTerms, Payment, build_charges, build_ledgers
 
 D = Decimal
+AS_OF = date(2026, 11, 25)
+TERMS = BillingTerms()
 LINES = [
     BilledLine("G1", date(2026, 9, 5), "a", "USD", D("100"), D("108.00")),
     BilledLine("G1", date(2026, 9, 5), "b", "USD", D("50"), D("54.00")),
@@ -33,8 +35,7 @@ def test_invoices_have_due_dates_outstanding_and_line_sums() -> None:
     assert (g2.outstanding, g2.days_to_due(date(2026, 11, 25))) == (D("108.00"), 9)
 
 
-def test_customer_exposure_shares_what_was_paid_to_microsoft() -> None:
-    """G1 is paid in full, G2 half: a's share paid = 108 + 54 = 162, owed 54."""
+def _exposure(payments: list[Payment], terms: BillingTerms = TERMS) -> dict[str, CustomerExposure]:
     invoices = microsoft_invoices(
         [
             ("G1", date(2026, 9, 5), "USD", D("162.00"), D("162.00")),
@@ -42,14 +43,57 @@ def test_customer_exposure_shares_what_was_paid_to_microsoft() -> None:
         ],
         LINES,
         60,
-        date(2026, 11, 25),
+        AS_OF,
     )
-    rows = {e.customer_id: e for e in customer_exposure(invoices, LINES, {("a", "USD"): D("100")})}
-    a = rows["a"]
-    assert (a.microsoft_charges, a.paid_to_microsoft, a.owed_to_microsoft) == (
+    ledgers = build_ledgers(build_charges(LINES, terms), payments, AS_OF)
+    return {e.customer_id: e for e in customer_exposure(invoices, LINES, ledgers)}
+
+
+def _paid(amount: str) -> list[Payment]:
+    return [Payment("P1", "a", date(2026, 11, 1), D(amount), "USD")]
+
+
+def test_customer_exposure_shares_what_was_paid_to_microsoft() -> None:
+    """G1 is paid in full, G2 half: a's share paid = 108 + 54 = 162, owed 54."""
+    a = _exposure(_paid("100"))["a"]
+    assert (a.microsoft_charges, a.paid_to_microsoft, a.owed_to_microsoft, a.customer_paid) == (
         D("216.00"),
         D("162.00"),
         D("54.00"),
+        D("100"),
     )
-    assert a.exposure == D("116.00")  # charged by Microsoft 216, customer paid 100
+
+
+def test_exposure_is_the_pre_tax_cost_of_the_charges_not_paid() -> None:
+    """
+    charges (no markup)      a: G1 100.00 (Microsoft tax 8.00), G2 100.00 (tax 8.00)
+                             b: G1  50.00 (tax 4.00)
+    payments                 a: 100.00 → pays G1, oldest first
+    exposure                 a: G2's cost 100.00, Microsoft's tax 8.00 beside it
+                             b: nothing paid → 50.00, tax 4.00
+    """
+    rows = _exposure(_paid("100"))
+    assert (rows["a"].exposure, rows["a"].unpaid_tax) == (D("100.00"), D("8.00"))
+    assert (rows["b"].exposure, rows["b"].unpaid_tax) == (D("50"), D("4.00"))
     assert rows["b"].customer_paid == D(0)
+
+
+def test_a_customer_who_paid_every_charge_has_exposure_zero() -> None:
+    """a is charged 200.00 (Microsoft billed 216.00 with tax) and paid 200.00: exposure 0."""
+    a = _exposure(_paid("200.00"))["a"]
+    assert (a.exposure, a.unpaid_tax) == (D(0), D(0))
+
+
+def test_a_customer_in_credit_has_exposure_zero() -> None:
+    a = _exposure(_paid("250.00"))["a"]
+    assert a.exposure == D(0)
+
+
+def test_a_partly_paid_charge_counts_its_unpaid_share_of_the_cost() -> None:
+    """
+    markup 10 %              a: G1 cost 100 → 110.00, G2 cost 100 → 110.00
+    payments                 a: 165.00 → G1 paid, G2 55.00 of 110.00 paid (half)
+    exposure                 a: half of G2's cost = 50.00, half its Microsoft tax = 4.00
+    """
+    a = _exposure(_paid("165.00"), BillingTerms(markup_percent=D(10)))["a"]
+    assert (a.exposure, a.unpaid_tax) == (D("50.00"), D("4.00"))

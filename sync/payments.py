@@ -1,30 +1,80 @@
-"""``pcsync payments import``: a payment file into the database, all or nothing.
+"""``pcsync payments import``: a payment file into the database, all or nothing, in bounded memory.
 
-A file with any bad row imports nothing and lists every problem, unless the
+The file is read a row at a time (``connectors.payments.files``) into a
+temporary staging table on one connection, in batches: a million rows take
+no more memory than a hundred. The database then finds what single rows
+cannot show — a reference repeated in the file, one imported before with
+other content, one already there — and one ``INSERT … SELECT`` copies the new
+payments into ``payments`` in the same transaction as the import's record.
+
+A file with any bad row imports nothing and lists its problems, unless the
 user asks to skip bad rows (then the rejects go to ``<file>.rejected.csv``
-beside it). The reference makes a payment unique: importing the same file
-twice adds nothing, and a reference reused with different content is an error.
+beside it). A dry run stops after the staging table: it takes no write lock
+on the database and stores nothing. The reference makes a payment unique:
+importing the same file twice adds nothing, and a reference reused with
+different content is an error. Nothing is written to the database — no run,
+no import record — unless payments are imported.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import IO, Any
+from typing import cast as typed
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Date,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    case,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.payments.files import PaymentRow, RowProblem, read_payment_file
-from reconciliation.errors import InputError
+from connectors.payments.files import (
+    PaymentRow,
+    ReadRules,
+    RejectedRow,
+    RowProblem,
+    open_payment_file,
+)
+from reconciliation.errors import InputError, LockedError
 from sync.config import Settings
 from sync.db.models import Customer, Payment, PaymentImport
+from sync.db.types import Money
 from sync.runs import recorded_run
 from sync.store import content_hash
 
-__all__ = ["ImportResult", "count_payments", "import_payments"]
+__all__ = ["ImportResult", "count_payments", "import_payments", "payment_digest"]
+
+_PAYMENTS = typed(Table, Payment.__table__)
+_IMPORTS = typed(Table, PaymentImport.__table__)
+
+BATCH = 10_000  # rows staged per statement group
+SHOWN_PROBLEMS = 100  # problems listed in an error; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -48,32 +98,324 @@ def _resolver(session: Session) -> dict[str, str]:
     return known
 
 
-def _digest(row: PaymentRow) -> str:
+def payment_digest(
+    customer_id: str, payment_date: date, amount: Any, currency: str, invoice_id: str | None
+) -> str:
+    """The content hash of a payment: what makes a reimported reference the same payment."""
+    invoice = invoice_id or ""
+    if _plain(customer_id) and ((invoice.isalnum() and invoice.isascii()) or _plain(invoice)):
+        # content_hash's canonical JSON, written out for the common case (a million rows)
+        canonical = (
+            f'{{"amount":"{amount}","currency":"{currency}","customer":"{customer_id}",'
+            f'"date":"{payment_date.isoformat()}","invoice":"{invoice}"}}'
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
     return content_hash(
         {
-            "customer": row.customer_id,
-            "date": row.payment_date.isoformat(),
-            "amount": str(row.amount),
-            "currency": row.currency,
-            "invoice": row.invoice_id or "",
+            "customer": customer_id,
+            "date": payment_date.isoformat(),
+            "amount": str(amount),
+            "currency": currency,
+            "invoice": invoice,
         }
     )
 
 
-def _write_rejects(path: Path, problems: list[RowProblem]) -> Path:
-    target = path.with_name(path.stem + ".rejected.csv")
-    by_row: dict[int, RowProblem] = {}
-    reasons: dict[int, list[str]] = {}
-    for problem in problems:
-        by_row.setdefault(problem.row, problem)
-        reasons.setdefault(problem.row, []).append(f"{problem.field}: {problem.reason}")
-    with target.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        fields = list(by_row[next(iter(by_row))].values) if by_row else []
-        writer.writerow(["row", *fields, "problem"])
-        for row, problem in sorted(by_row.items()):
-            writer.writerow([row, *problem.values.values(), "; ".join(reasons[row])])
-    return target
+@functools.lru_cache(maxsize=4096)
+def _plain(value: str) -> bool:
+    """Written by JSON as it is (no escapes)."""
+    return value.isascii() and value.isprintable() and '"' not in value and "\\" not in value
+
+
+# --- the staging table -----------------------------------------------------------------
+
+_STAGING = Table(
+    "pcsync_payments_staging",
+    MetaData(),
+    Column("source_row", Integer, primary_key=True),
+    Column("reference", Text),
+    Column("customer_id", Text),
+    Column("payment_date", Date),
+    Column("amount", Money()),
+    Column("currency", Text),
+    Column("invoice_id", Text),
+    Column("content_hash", Text),
+    Column("problem", Text),  # "field: reason" lines; NULL for a good row
+    Column("raw", Text),  # a rejected row's values as a JSON list
+    prefixes=["TEMPORARY"],
+)
+_COLUMNS = tuple(column.name for column in _STAGING.columns)
+
+
+def _staged(row: PaymentRow | RejectedRow) -> tuple[Any, ...]:
+    if isinstance(row, PaymentRow):
+        return (
+            row.row,
+            row.reference,
+            row.customer_id,
+            row.payment_date,
+            row.amount,
+            row.currency,
+            row.invoice_id,
+            payment_digest(
+                row.customer_id, row.payment_date, row.amount, row.currency, row.invoice_id
+            ),
+            None,
+            None,
+        )
+    problem = "\n".join(f"{name}: {reason}" for name, reason in row.problems)
+    raw = json.dumps(list(row.values.values()))
+    return (row.row, row.reference, None, None, None, None, None, None, problem, raw)
+
+
+def _sqlite_writer(connection: Connection) -> Any:
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    width = len(_COLUMNS)
+    per_statement = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width
+    one = f"({', '.join('?' * width)})"
+    head = f"INSERT INTO {_STAGING.name} ({', '.join(_COLUMNS)}) VALUES "  # noqa: S608 - our names
+
+    def write(rows: list[tuple[Any, ...]]) -> None:
+        for start in range(0, len(rows), per_statement):
+            part = rows[start : start + per_statement]
+            values: list[Any] = []
+            for row in part:
+                values.extend(row)
+            # SQLite keeps amounts and dates as text (sync.db.types.Money)
+            values[4::width] = [None if v is None else str(v) for v in values[4::width]]
+            values[3::width] = [None if v is None else v.isoformat() for v in values[3::width]]
+            driver.execute(head + ", ".join([one] * len(part)), values)
+
+    return write
+
+
+def _postgres_writer(connection: Connection) -> Any:
+    driver: Any = connection.connection.driver_connection
+    statement = f"COPY {_STAGING.name} ({', '.join(_COLUMNS)}) FROM STDIN"
+
+    def write(rows: list[tuple[Any, ...]]) -> None:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    return write
+
+
+def _stage(connection: Connection, rows: Iterable[PaymentRow | RejectedRow]) -> None:
+    """Every row of the file into the staging table, a batch at a time."""
+    connection.execute(text(f"DROP TABLE IF EXISTS {_STAGING.name}"))
+    _STAGING.create(connection)
+    dialect = connection.dialect.name
+    write = _postgres_writer(connection) if dialect == "postgresql" else _sqlite_writer(connection)
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        batch.append(_staged(row))
+        if len(batch) == BATCH:
+            write(batch)
+            batch = []
+    if batch:
+        write(batch)
+    connection.execute(
+        text(f"CREATE INDEX ix_pcsync_payments_staging_reference ON {_STAGING.name} (reference)")
+    )
+    if dialect == "postgresql":
+        connection.execute(text(f"ANALYZE {_STAGING.name}"))
+
+
+# --- what the database finds -----------------------------------------------------------
+
+
+def _mark_repeats_and_conflicts(connection: Connection) -> None:
+    """Add the problems no single row shows: repeated references, changed payments."""
+    s = _STAGING
+    first = s.alias("first")
+    first_row = (
+        select(func.min(first.c.source_row))
+        .where(first.c.reference == s.c.reference)
+        .scalar_subquery()
+    )
+    repeated = (
+        select(first.c.reference)
+        .where(first.c.reference.is_not(None))
+        .group_by(first.c.reference)
+        .having(func.count() > 1)
+    )
+    connection.execute(
+        update(s)
+        .where(s.c.reference.in_(repeated), s.c.source_row > first_row)
+        .values(
+            problem=func.coalesce(s.c.problem + "\n", "")
+            + "reference: duplicate of row "
+            + cast(first_row, Text)
+        )
+    )
+    p = _PAYMENTS
+    connection.execute(
+        update(s)
+        .where(
+            s.c.problem.is_(None),
+            exists().where(p.c.reference == s.c.reference, p.c.content_hash != s.c.content_hash),
+        )
+        .values(
+            problem="reference: '"
+            + s.c.reference
+            + "' was imported before with different content (a corrected payment needs "
+            "a reference of its own)"
+        )
+    )
+
+
+@dataclass(frozen=True)
+class _Counts:
+    rows: int
+    rejected: int
+    unchanged: int
+
+    @property
+    def new(self) -> int:
+        return self.rows - self.rejected - self.unchanged
+
+
+def _counts(connection: Connection) -> _Counts:
+    s, p = _STAGING, _PAYMENTS
+    there = exists().where(p.c.reference == s.c.reference)
+    rows, rejected, unchanged = connection.execute(
+        select(
+            func.count(),
+            func.count(s.c.problem),
+            func.coalesce(func.sum(case((s.c.problem.is_(None) & there, 1), else_=0)), 0),
+        )
+    ).one()
+    return _Counts(int(rows), int(rejected), int(unchanged))
+
+
+def _problems(connection: Connection, file: str, fields: tuple[str, ...]) -> Iterator[RowProblem]:
+    """Every problem, in row order, with the row's values (streamed)."""
+    s = _STAGING
+    result = connection.execute(
+        select(
+            s.c.source_row,
+            s.c.problem,
+            s.c.raw,
+            s.c.customer_id,
+            s.c.payment_date,
+            s.c.amount,
+            s.c.currency,
+            s.c.reference,
+            s.c.invoice_id,
+        )
+        .where(s.c.problem.is_not(None))
+        .order_by(s.c.source_row)
+        .execution_options(stream_results=True, yield_per=1000)
+    )
+    try:
+        for number, problem, raw, *stored in result:
+            if raw is not None:
+                values = dict(zip(fields, json.loads(raw), strict=False))
+            else:
+                known = dict(zip(("customer", "date", "amount", "currency", "reference",
+                                  "invoice"), stored, strict=True))  # fmt: skip
+                values = {name: "" if known[name] is None else str(known[name]) for name in fields}
+            for line in sorted(problem.split("\n")):
+                name, _, reason = line.partition(": ")
+                yield RowProblem(file, number, name, reason, values)
+    finally:
+        result.close()
+
+
+def _insert_new(connection: Connection, import_id: int) -> int:
+    s, p = _STAGING, _PAYMENTS
+    columns = ("reference", "customer_id", "payment_date", "amount", "currency", "invoice_id")
+    chosen = (
+        select(
+            *(s.c[name] for name in columns),
+            s.c.content_hash,
+            literal(import_id),
+            s.c.source_row,
+        )
+        .where(s.c.problem.is_(None), ~exists().where(p.c.reference == s.c.reference))
+        .order_by(s.c.source_row)
+    )
+    connection.execute(
+        insert(p).from_select([*columns, "content_hash", "import_id", "source_row"], chosen)
+    )
+    # rowcount of INSERT … SELECT is not reported by every driver (psycopg: -1)
+    stored = select(func.count()).select_from(p).where(p.c.import_id == import_id)
+    return int(connection.execute(stored).scalar_one())
+
+
+# --- rejects -------------------------------------------------------------------------------
+
+
+class _Rejects:
+    """``<file>.rejected.csv``, written beside the file; opened before anything is stored
+    so that a folder one cannot write to stops the import at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.target = path.with_name(path.stem + ".rejected.csv")
+        self._partial = self.target.with_name(self.target.name + ".partial")
+        try:
+            self._handle: IO[str] = self._partial.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise InputError(
+                f"{self.target}: cannot write the rejects file ({exc.strerror}); run the "
+                "import where the file's folder is writable, or copy the file somewhere "
+                "writable first"
+            ) from exc
+
+    def write(self, problems: Iterable[RowProblem]) -> int:
+        """Write one line per rejected row, all its reasons together; return the rows."""
+        writer = csv.writer(self._handle)
+        rows = 0
+        current: list[RowProblem] = []
+        for problem in problems:
+            if current and problem.row != current[0].row:
+                rows += self._row(writer, current)
+                current = []
+            current.append(problem)
+        if current:
+            rows += self._row(writer, current)
+        return rows
+
+    def _row(self, writer: Any, problems: list[RowProblem]) -> int:
+        first = problems[0]
+        if self._handle.tell() == 0:
+            writer.writerow(["row", *first.values, "problem"])
+        reasons = "; ".join(f"{p.field}: {p.reason}" for p in problems)
+        writer.writerow([first.row, *first.values.values(), reasons])
+        return 1
+
+    def keep(self) -> Path:
+        """Close the file under its final name."""
+        self._handle.close()
+        os.replace(self._partial, self.target)
+        return self.target
+
+    def discard(self) -> None:
+        """Close and remove the file (nothing was rejected, or the import failed)."""
+        self._handle.close()
+        self._partial.unlink(missing_ok=True)
+
+
+# --- the import ------------------------------------------------------------------------------
+
+
+def _rules(settings: Settings) -> ReadRules:
+    payments = settings.payments
+    today = datetime.now(ZoneInfo(settings.schedule.timezone)).date()
+    return ReadRules(
+        columns=payments.columns.model_dump(),
+        today=today,
+        date_format=payments.date_format,
+        decimal_separator=payments.decimal_separator,
+        max_digits=payments.max_digits,
+    )
+
+
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def import_payments(
@@ -84,79 +426,120 @@ def import_payments(
     dry_run: bool = False,
     skip_bad_rows: bool = False,
 ) -> ImportResult:
-    """Validate every row of ``path``, then store the payments in one transaction."""
+    """Check every row of ``path``, then store the new payments in one transaction."""
     with sessions() as session:
         known = _resolver(session)
-        existing = dict(session.execute(select(Payment.reference, Payment.content_hash)).all())
-    columns = settings.payments.columns.model_dump()
-    parsed = read_payment_file(
-        path, columns, lambda t: known.get(t.strip().lower()), settings.payments.date_format
-    )
-    problems = list(parsed.problems)
-    new_rows: list[PaymentRow] = []
-    unchanged = 0
-    for row in parsed.rows:
-        stored = existing.get(row.reference)
-        if stored is None:
-            new_rows.append(row)
-        elif stored == _digest(row):
-            unchanged += 1
-        else:
-            problems.append(
-                RowProblem(
-                    path.name,
-                    row.row,
-                    "reference",
-                    f"{row.reference!r} was imported before with different content",
-                    row.values,
-                )
-            )
-    problems.sort(key=lambda p: (p.row, p.field))
-    if problems and not skip_bad_rows:
-        raise InputError(
-            f"{path.name}: {len(problems)} problem(s), nothing imported "
-            "(fix them, or use --skip-bad-rows)",
-            tuple(str(p) for p in problems),
-        )
-    rejects = _write_rejects(path, problems) if problems and not dry_run else None
-    rows_read = len(parsed.rows) + len({p.row for p in parsed.problems})
-    result = ImportResult(
-        rows_read, len(new_rows), unchanged, len({p.row for p in problems}), rejects, dry_run
-    )
-    if dry_run:
-        return result
-    with recorded_run(sessions, "payments_import", "manual", {"file": str(path)}) as run:
-        with sessions.begin() as session:
-            batch = PaymentImport(
-                file_name=str(path),
-                file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-                imported_at=datetime.now(UTC),
-                rows_read=rows_read,
-                rows_imported=len(new_rows),
-                rows_unchanged=unchanged,
-                rows_rejected=result.rejected,
-                run_id=run.run_id,
-            )
-            session.add(batch)
-            session.flush()
-            for row in new_rows:
-                session.add(
-                    Payment(
-                        reference=row.reference,
-                        customer_id=row.customer_id,
-                        payment_date=row.payment_date,
-                        amount=row.amount,
-                        currency=row.currency,
-                        invoice_id=row.invoice_id,
-                        content_hash=_digest(row),
-                        import_id=batch.id,
-                        source_row=row.row,
+        engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    with open_payment_file(path, _rules(settings), lambda t: known.get(t.lower())) as rows:
+        fields = tuple(rows.fields)
+        rejects = _Rejects(path) if skip_bad_rows and not dry_run else None
+        try:
+            with engine.connect() as connection:
+                try:
+                    result = _import(
+                        sessions,
+                        connection,
+                        path,
+                        rows,
+                        fields,
+                        dry_run=dry_run,
+                        skip_bad_rows=skip_bad_rows,
+                        rejects=rejects,
                     )
-                )
-        run.count("payments", "imported", len(new_rows))
-        run.count("payments", "unchanged", unchanged)
-        run.count("payments", "rejected", result.rejected)
+                finally:
+                    _drop_staging(connection)
+        except BaseException:
+            if rejects is not None:
+                rejects.discard()
+            raise
     return result
+
+
+def _drop_staging(connection: Connection) -> None:
+    if connection.in_transaction():
+        connection.rollback()
+    connection.execute(text(f"DROP TABLE IF EXISTS {_STAGING.name}"))
+    connection.commit()
+
+
+def _refuse(connection: Connection, path: Path, fields: tuple[str, ...], rows: int) -> None:
+    """Raise the error listing the file's problems (the first ``SHOWN_PROBLEMS``)."""
+    listed: list[str] = []
+    problems = 0
+    for problem in _problems(connection, path.name, fields):
+        problems += 1
+        if len(listed) < SHOWN_PROBLEMS:
+            listed.append(str(problem))
+    if problems == 1:
+        raise InputError(f"{listed[0]} (nothing imported; fix it, or use --skip-bad-rows)")
+    more = f"; the first {SHOWN_PROBLEMS} are listed above" if problems > SHOWN_PROBLEMS else ""
+    raise InputError(
+        f"{path.name}: {problems} problem(s) in {rows} row(s), nothing imported{more} "
+        "(fix them, or use --skip-bad-rows)",
+        tuple(listed),
+    )
+
+
+def _import(
+    sessions: sessionmaker[Session],
+    connection: Connection,
+    path: Path,
+    rows: Iterable[PaymentRow | RejectedRow],
+    fields: tuple[str, ...],
+    *,
+    dry_run: bool,
+    skip_bad_rows: bool,
+    rejects: _Rejects | None,
+) -> ImportResult:
+    _stage(connection, rows)
+    _mark_repeats_and_conflicts(connection)
+    counts = _counts(connection)
+    connection.commit()  # the staging table only: temporary, this connection's own
+    rejected = counts.rejected
+    if rejected and not skip_bad_rows:
+        _refuse(connection, path, fields, rejected)
+    rejects_file = None
+    if rejects is not None and counts.rejected:
+        rejected = rejects.write(_problems(connection, path.name, fields))
+        connection.rollback()  # ends the read; the staging table stays
+    if dry_run:
+        return ImportResult(counts.rows, counts.new, counts.unchanged, rejected, None, True)
+    digest = _file_sha256(path)
+    with recorded_run(sessions, "payments_import", "manual", {"file": str(path)}) as run:
+        with connection.begin():
+            import_id = connection.execute(
+                insert(_IMPORTS)
+                .values(
+                    file_name=str(path),
+                    file_sha256=digest,
+                    imported_at=datetime.now(UTC),
+                    rows_read=counts.rows,
+                    rows_imported=0,
+                    rows_unchanged=counts.unchanged,
+                    rows_rejected=rejected,
+                    run_id=run.run_id,
+                )
+                .returning(_IMPORTS.c.id)
+            ).scalar_one()
+            try:
+                imported = _insert_new(connection, import_id)
+            except IntegrityError as exc:
+                raise LockedError(
+                    f"{path.name}: another import stored some of these payments at the same "
+                    "time; run this import again (it adds only what is missing)"
+                ) from exc
+            connection.execute(
+                update(_IMPORTS).where(_IMPORTS.c.id == import_id).values(rows_imported=imported)
+            )
+        run.count("payments", "imported", imported)
+        run.count("payments", "unchanged", counts.unchanged)
+        run.count("payments", "rejected", rejected)
+    if rejects is not None and rejected:
+        rejects_file = rejects.keep()
+    elif rejects is not None:
+        rejects.discard()
+    return ImportResult(counts.rows, imported, counts.unchanged, rejected, rejects_file, False)
 
 
 def count_payments(sessions: sessionmaker[Session]) -> int:

@@ -99,12 +99,13 @@ def test_a_file_with_bad_rows_imports_nothing_and_lists_every_problem(books, tmp
     with pytest.raises(InputError) as info:
         import_payments(settings, sessions, write(tmp_path / "payments.csv", BAD))
     assert info.value.problems == (
-        "payments.csv:3: amount: not a decimal number: 'abc'",
-        "payments.csv:3: date: not a date: '01/11/2026' (expected %Y-%m-%d)",
-        "payments.csv:4: currency: not an ISO 4217 code: 'US'",
+        "payments.csv:3: amount: 'abc': not an amount: expected digits, '.' before the "
+        "decimals and ',' or a space between groups of three (like 1,234.50)",
+        "payments.csv:3: date: not a date: '01/11/2026' (expected YYYY-MM-DD, like 2026-11-01)",
+        "payments.csv:4: currency: 'US' is not an ISO 4217 currency code (like USD, EUR)",
         "payments.csv:4: customer: unknown customer 'nobody.example' (use the tenant id or "
-        "primary domain)",
-        "payments.csv:5: amount: 5.001 has more decimals than USD allows",
+        "primary domain; run `pcsync sync` if it is new)",
+        "payments.csv:5: amount: 5.001 has 3 decimals; USD has 2",
         "payments.csv:5: reference: duplicate of row 2",
         "payments.csv:6: reference: missing",
     )
@@ -121,7 +122,7 @@ def test_skip_bad_rows_imports_the_good_ones_and_writes_the_rejects(books, tmp_p
     rejects = (tmp_path / "payments.rejected.csv").read_text().splitlines()
     assert rejects[0] == "row,customer,date,amount,currency,reference,invoice,problem"
     assert rejects[1].startswith("3,")
-    assert "amount: not a decimal number" in rejects[1]
+    assert "amount: 'abc': not an amount" in rejects[1]
     assert len(rejects) == 5
 
 
@@ -175,7 +176,8 @@ def test_a_reference_reused_with_different_content_is_an_error(books, tmp_path) 
     with pytest.raises(InputError) as info:
         import_payments(settings, sessions, write(tmp_path / "p2.csv", changed))
     assert info.value.problems == (
-        "p2.csv:2: reference: 'PAY-1' was imported before with different content",
+        "p2.csv:2: reference: 'PAY-1' was imported before with different content (a corrected "
+        "payment needs a reference of its own) (nothing imported; fix it, or use --skip-bad-rows)",
     )
 
 
@@ -193,8 +195,10 @@ def test_cli_lists_each_bad_row_and_exits_non_zero(books, tmp_path, capsys) -> N
     _, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert code == 2
-    assert lines[0] == "pcsync: error: payments.csv:3: amount: not a decimal number: 'abc'"
-    assert lines[-1].startswith("pcsync: error: payments.csv: 7 problem(s), nothing imported")
+    assert lines[0].startswith("pcsync: error: payments.csv:3: amount: 'abc': not an amount")
+    assert lines[-1].startswith(
+        "pcsync: error: payments.csv: 7 problem(s) in 4 row(s), nothing imported"
+    )
     assert count_payments(sessions) == 0
 
 

@@ -4,9 +4,11 @@ Pure functions over plain records; nothing here reads a database or a clock.
 
 * **Charges.** Billed lines are grouped by customer, Microsoft invoice and
   currency. The group's cost is the sum of ``subtotal`` (pre-tax); the customer
-  owes ``cost × (1 + markup / 100)`` rounded half-up to the currency's minor
-  unit, dated on the invoice date and due ``payment_terms_days`` later. Every
-  line counts as Microsoft billed it — duplicates and credits included.
+  owes ``cost × (1 + markup / 100) × (1 + tax / 100)`` rounded half-up once to
+  the currency's minor unit (the partner's own tax on its charge, so a customer
+  who pays a tax-inclusive invoice is not left in credit), dated on the invoice
+  date and due ``payment_terms_days`` later. Every line counts as Microsoft
+  billed it — duplicates and credits included.
 * **Payments.** Within a customer and currency, in date order, a payment goes
   first to the invoice it names, then to the oldest open charge; what is left
   is a credit that later charges use up.
@@ -29,8 +31,10 @@ __all__ = [
     "BillingTerms",
     "Charge",
     "CustomerLedger",
+    "CustomerTerms",
     "Payment",
     "PaymentApplication",
+    "TermsOverride",
     "build_charges",
     "build_ledgers",
 ]
@@ -61,19 +65,39 @@ class Payment:
 
 
 @dataclass(frozen=True, slots=True)
+class TermsOverride:
+    """One customer's own terms; ``None`` keeps the partner's default."""
+
+    markup_percent: Decimal | None = None
+    payment_terms_days: int | None = None
+    tax_percent: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerTerms:
+    """The terms one customer is charged on."""
+
+    markup_percent: Decimal
+    tax_percent: Decimal
+    payment_terms_days: int
+
+
+@dataclass(frozen=True, slots=True)
 class BillingTerms:
-    """Markup and payment terms: the partner's defaults and per-customer overrides."""
+    """Markup, tax and payment terms: the partner's defaults and per-customer overrides."""
 
     markup_percent: Decimal = ZERO
     payment_terms_days: int = 30
-    overrides: Mapping[str, tuple[Decimal | None, int | None]] = field(default_factory=dict)
+    overrides: Mapping[str, TermsOverride] = field(default_factory=dict)
+    tax_percent: Decimal = ZERO
 
-    def for_customer(self, customer_id: str) -> tuple[Decimal, int]:
-        """(markup percent, payment terms days) for one customer."""
-        markup, days = self.overrides.get(customer_id, (None, None))
-        return (
-            self.markup_percent if markup is None else markup,
-            self.payment_terms_days if days is None else days,
+    def for_customer(self, customer_id: str) -> CustomerTerms:
+        """Markup percent, tax percent and payment terms days for one customer."""
+        own = self.overrides.get(customer_id) or TermsOverride()
+        return CustomerTerms(
+            self.markup_percent if own.markup_percent is None else own.markup_percent,
+            self.tax_percent if own.tax_percent is None else own.tax_percent,
+            self.payment_terms_days if own.payment_terms_days is None else own.payment_terms_days,
         )
 
 
@@ -88,7 +112,13 @@ class Charge:
     due_date: date
     cost: Decimal  # Microsoft's pre-tax cost (sum of subtotal)
     cost_with_tax: Decimal  # sum of totalForCustomer, shown beside the cost
-    amount: Decimal  # what the customer owes: cost plus markup, rounded
+    amount: Decimal  # what the customer owes (gross): cost plus markup plus tax, rounded once
+    tax: Decimal = ZERO  # the partner's tax in ``amount``; amount − tax is the net charge
+
+    @property
+    def net(self) -> Decimal:
+        """The charge before the partner's tax."""
+        return self.amount - self.tax
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +147,13 @@ class CustomerLedger:
 
     @cached_property
     def charged(self) -> Decimal:
-        """Sum of the charges."""
+        """Sum of the charges, the partner's tax included (gross)."""
         return sum((c.amount for c in self.charges), ZERO)
+
+    @cached_property
+    def charged_tax(self) -> Decimal:
+        """The partner's tax in the charges; ``charged - charged_tax`` is the net."""
+        return sum((c.tax for c in self.charges), ZERO)
 
     @cached_property
     def paid(self) -> Decimal:
@@ -170,18 +205,23 @@ def build_charges(lines: Iterable[BilledLine], terms: BillingTerms) -> list[Char
         dates[line.invoice_id] = line.invoice_date
     charges = []
     for (customer_id, invoice_id, currency), (cost, with_tax) in groups.items():
-        markup, days = terms.for_customer(customer_id)
+        own = terms.for_customer(customer_id)
         charge_date = dates[invoice_id]
+        net = cost * (1 + own.markup_percent / 100)
+        gross = round_money(net * (1 + own.tax_percent / 100), currency)
+        # The gross is rounded once; the net shown beside it is rounded on its own and the
+        # tax is what is left, so net + tax is always the gross.
         charges.append(
             Charge(
                 customer_id=customer_id,
                 invoice_id=invoice_id,
                 currency=currency,
                 charge_date=charge_date,
-                due_date=charge_date + timedelta(days=days),
+                due_date=charge_date + timedelta(days=own.payment_terms_days),
                 cost=cost,
                 cost_with_tax=with_tax,
-                amount=round_money(cost * (1 + markup / 100), currency),
+                amount=gross,
+                tax=gross - round_money(net, currency),
             )
         )
     return sorted(charges, key=lambda c: (c.customer_id, c.currency, c.charge_date, c.invoice_id))

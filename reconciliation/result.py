@@ -129,6 +129,8 @@ class ReconciliationResult:
                         sum((ch.cost_with_tax for ch in ledger.charges), ZERO), c
                     ),
                     "charged": _money(ledger.charged, c),
+                    "charged_net": _money(ledger.charged - ledger.charged_tax, c),
+                    "charged_tax": _money(ledger.charged_tax, c),
                     "paid": _money(ledger.paid, c),
                     "unapplied_credit": _money(ledger.unapplied, c),
                     "balance": _money(ledger.balance, c),

@@ -799,7 +799,7 @@ def main(argv: list[str] | None = None) -> int:
         if _state["verbose"]:
             sys.stderr.write(redact(traceback.format_exc()))
         problems: tuple[str, ...] = getattr(exc, "problems", (str(exc),))
-        if len(problems) > 1 and isinstance(exc, ConfigError):
+        if isinstance(exc, ConfigError) and problems != (str(exc),):  # one line per problem
             where = str(exc).split(":", 1)[0]
             for problem in problems:
                 click.echo(f"pcsync: error: {where}: {problem}", err=True)

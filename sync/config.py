@@ -336,32 +336,47 @@ class PaymentColumns(_Section):
 
 
 class PaymentsSettings(_Section):
-    """How payment files are read (``[payments]``).
-
-    ``decimal_separator`` is the sign before an amount's decimals in text
-    cells ("." or ","); the other one may only group thousands in threes.
-    ``max_digits`` bounds the digits of one amount (1 to 28, Decimal's precision).
-    """
+    """How payment files are read (``[payments]``)."""
 
     columns: PaymentColumns = Field(default_factory=_empty_table)
     date_format: Text = "%Y-%m-%d"
-    decimal_separator: Literal[".", ","] = "."
-    max_digits: Annotated[int, Field(ge=1, le=28, strict=True)] = 15
+
+
+def _percent_up_to(limit: int) -> AfterValidator:
+    def check(number: Decimal) -> Decimal:
+        if not Decimal(0) <= number <= limit:
+            raise PydanticCustomError(
+                "pcsync",
+                "expected a percentage from 0 to {limit}, got {got}",
+                {"limit": limit, "got": _toml_repr(str(number))},
+            )
+        return number
+
+    return AfterValidator(check)
+
+
+# A negative markup would hide debts; past these bounds a typo, not a price.
+MarkupPercent = Annotated[Decimal, BeforeValidator(_decimal), _percent_up_to(1000)]
+TaxPercent = Annotated[Decimal, BeforeValidator(_decimal), _percent_up_to(100)]
+TermsDays = Annotated[int, Field(ge=0, le=3660, strict=True)]
 
 
 class BillingOverride(_Section):
     """Per-customer billing terms (``[billing.overrides."<customer id>"]``)."""
 
-    markup_percent: Money | None = None
-    payment_terms_days: NonNegativeInt | None = None
+    markup_percent: MarkupPercent | None = None
+    payment_terms_days: TermsDays | None = None
+    tax_percent: TaxPercent | None = None
 
 
 class BillingSettings(_Section):
     """How customer charges derive from Microsoft's bill (``[billing]``)."""
 
-    markup_percent: Money = Decimal(0)
-    payment_terms_days: NonNegativeInt = 30
-    microsoft_payment_terms_days: NonNegativeInt = 60
+    markup_percent: MarkupPercent = Decimal(0)
+    # The partner's own tax (VAT, sales tax) on its customer charges.
+    tax_percent: TaxPercent = Decimal(0)
+    payment_terms_days: TermsDays = 30
+    microsoft_payment_terms_days: TermsDays = 60
     overrides: dict[str, BillingOverride] = {}
 
 
@@ -543,7 +558,7 @@ def _describe(error: Any) -> str:
         )
     elif kind in ("int_type", "int_parsing", "int_from_float"):
         text = f"expected an integer, got {got}"
-    elif kind in ("greater_than_equal", "greater_than"):
+    elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         text = f"expected a number {error['msg'].removeprefix('Input should be ')}, got {got}"
     elif kind == "string_type":
         text = f"expected a string, got {got}"

@@ -21,7 +21,7 @@ from reconciliation.checks import (
     SubscriptionFact,
     latest_by_currency,
 )
-from reconciliation.ledger import BilledLine, BillingTerms, Payment
+from reconciliation.ledger import BilledLine, BillingTerms, Payment, TermsOverride
 from reconciliation.money import ZERO
 from reconciliation.result import Inputs, ReconciliationResult, reconcile
 from sync.config import Settings
@@ -37,9 +37,10 @@ def _terms(settings: Settings) -> BillingTerms:
     billing = settings.billing
     return BillingTerms(
         markup_percent=billing.markup_percent,
+        tax_percent=billing.tax_percent,
         payment_terms_days=billing.payment_terms_days,
         overrides={
-            customer.lower(): (o.markup_percent, o.payment_terms_days)
+            customer.lower(): TermsOverride(o.markup_percent, o.payment_terms_days, o.tax_percent)
             for customer, o in billing.overrides.items()
         },
     )

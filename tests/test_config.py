@@ -22,6 +22,7 @@ def problems_of(path: Path, environ: dict[str, str] | None = None) -> tuple[str,
 def test_example_config_loads_with_documented_defaults() -> None:
     settings = load_settings(ROOT / "config.example.toml", {})
     assert settings.billing.markup_percent == Decimal(0)
+    assert settings.billing.tax_percent == Decimal(0)
     assert settings.billing.payment_terms_days == 30
     assert settings.billing.microsoft_payment_terms_days == 60
     assert settings.collections.max_suspend_share == Decimal("0.25")
@@ -287,6 +288,70 @@ def test_billing_overrides_are_per_customer(write_config) -> None:
     override = settings.billing.overrides["c-1"]
     assert override.markup_percent == Decimal("12.5")
     assert override.payment_terms_days == 14
+
+
+def test_tax_percent_defaults_to_zero_and_has_per_customer_overrides(write_config) -> None:
+    settings = load_settings(
+        write_config(
+            '[billing]\ntax_percent = "19"\n[billing.overrides."c-1"]\ntax_percent = "0"\n'
+        ),
+        {},
+    )
+    assert settings.billing.tax_percent == Decimal("19")
+    assert settings.billing.overrides["c-1"].tax_percent == Decimal(0)
+    assert settings.billing.overrides["c-1"].markup_percent is None  # keeps the default
+    assert load_settings(write_config(), {}).billing.tax_percent == Decimal(0)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            '[billing]\nmarkup_percent = "-250"\n',
+            '[billing] markup_percent: expected a percentage from 0 to 1000, got "-250"',
+        ),
+        (
+            '[billing]\ntax_percent = "-1"\n',
+            '[billing] tax_percent: expected a percentage from 0 to 100, got "-1"',
+        ),
+        (
+            '[billing]\ntax_percent = "100.5"\n',
+            '[billing] tax_percent: expected a percentage from 0 to 100, got "100.5"',
+        ),
+        (
+            "[billing]\ntax_percent = 20.0\n",
+            '[billing] tax_percent: expected a decimal string like "10", got 20.0',
+        ),
+        (
+            '[billing.overrides."c1"]\nmarkup_percent = "-5"\n',
+            '[billing.overrides."c1"] markup_percent: expected a percentage from 0 to 1000, '
+            'got "-5"',
+        ),
+        (
+            '[billing.overrides."c1"]\ntax_percent = "250"\n',
+            '[billing.overrides."c1"] tax_percent: expected a percentage from 0 to 100, got "250"',
+        ),
+        (
+            "[billing]\npayment_terms_days = 999999999\n",
+            "[billing] payment_terms_days: expected a number less than or equal to 3660, "
+            "got 999999999",
+        ),
+    ],
+)
+def test_billing_percentages_and_terms_are_bounded(write_config, extra: str, expected: str) -> None:
+    assert problems_of(write_config(extra)) == (expected,)
+
+
+def test_a_negative_markup_is_a_one_line_error_naming_the_key(write_config, capsys) -> None:
+    from sync.cli import main
+
+    path = write_config('[billing]\nmarkup_percent = "-250"\n')
+    assert main(["--config", str(path), "init"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"pcsync: error: config file {path}: [billing] markup_percent: expected a "
+        'percentage from 0 to 1000, got "-250"'
+    )
 
 
 def test_config_path_precedence() -> None:

@@ -14,6 +14,7 @@ from reconciliation.ledger import (
     BilledLine,
     BillingTerms,
     Payment,
+    TermsOverride,
     build_charges,
     build_ledgers,
 )
@@ -76,13 +77,80 @@ def test_jpy_rounds_to_whole_yen() -> None:
 
 
 def test_customer_override_changes_markup_and_terms() -> None:
-    terms = BillingTerms(markup_percent=D(10), payment_terms_days=30, overrides={"c2": (D(0), 14)})
+    terms = BillingTerms(
+        markup_percent=D(10),
+        payment_terms_days=30,
+        overrides={"c2": TermsOverride(markup_percent=D(0), payment_terms_days=14)},
+    )
     charges = {
         c.customer_id: c
         for c in build_charges([line("G1", OCT, "100", "c1"), line("G1", OCT, "100", "c2")], terms)
     }
     assert (charges["c1"].amount, charges["c1"].due_date) == (D("110.00"), date(2026, 11, 4))
     assert (charges["c2"].amount, charges["c2"].due_date) == (D("100"), date(2026, 10, 19))
+
+
+def test_tax_is_added_after_the_markup_and_rounded_once() -> None:
+    """
+    cost 10.005, markup 10 %, tax 19 %
+    net   10.005 × 1.10        = 11.0055   → shown 11.01
+    gross 11.0055 × 1.19       = 13.096545 → 13.10 (the one rounding of what is owed)
+    tax   13.10 − 11.01        = 2.09
+    """
+    terms = BillingTerms(markup_percent=D(10), tax_percent=D(19))
+    (charge,) = build_charges([line("G1", OCT, "10.005")], terms)
+    assert (charge.net, charge.tax, charge.amount) == (D("11.01"), D("2.09"), D("13.10"))
+
+
+def test_tax_rounds_once_on_the_gross() -> None:
+    """cost 0.125, tax 20 %: 0.15 exactly (rounding the net first would give 0.13 × 1.2 → 0.16)."""
+    (charge,) = build_charges([line("G1", OCT, "0.125")], BillingTerms(tax_percent=D(20)))
+    assert charge.amount == D("0.15")
+    assert charge.net + charge.tax == charge.amount
+
+
+def test_customer_override_of_the_tax_only_keeps_the_default_markup() -> None:
+    terms = BillingTerms(
+        markup_percent=D(10),
+        tax_percent=D(20),
+        overrides={"c2": TermsOverride(tax_percent=D(0))},
+    )
+    charges = {
+        c.customer_id: c
+        for c in build_charges([line("G1", OCT, "100", "c1"), line("G1", OCT, "100", "c2")], terms)
+    }
+    assert (charges["c1"].net, charges["c1"].tax, charges["c1"].amount) == (
+        D("110.00"),
+        D("22.00"),
+        D("132.00"),
+    )
+    assert (charges["c2"].net, charges["c2"].tax, charges["c2"].amount) == (
+        D("110.00"),
+        D("0.00"),
+        D("110.00"),
+    )
+
+
+def test_a_tax_inclusive_payment_settles_the_customer_to_zero() -> None:
+    """
+    charges (markup 15 %, tax 21 %)   G1 cost 86.96 → net 100.00, tax 21.00, gross 121.00
+                                      G2 cost 43.48 → net  50.00, tax 10.50, gross  60.50
+    payments                          P1 121.00 (G1, tax included), P2 60.50
+    balance 0.00, no credit, nothing overdue
+    """
+    terms = BillingTerms(markup_percent=D(15), tax_percent=D(21))
+    ledger = ledger_of(
+        [line("G1", OCT, "86.96"), line("G2", NOV, "43.48")],
+        [
+            pay("P1", date(2026, 11, 1), "121.00", invoice="G1"),
+            pay("P2", date(2026, 12, 1), "60.50"),
+        ],
+        date(2027, 1, 31),
+        terms,
+    )
+    assert [c.amount for c in ledger.charges] == [D("121.00"), D("60.50")]
+    assert (ledger.charged, ledger.charged_tax) == (D("181.50"), D("31.50"))
+    assert (ledger.balance, ledger.unapplied, ledger.overdue_amount) == (D(0), D(0), D(0))
 
 
 def test_payment_naming_an_invoice_goes_there_first() -> None:

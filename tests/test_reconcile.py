@@ -220,6 +220,67 @@ def test_a_charge_billed_again_under_a_fresh_order_id_is_a_possible_duplicate(
     engine.dispose()
 
 
+def test_tax_inclusive_payments_settle_a_customer_charged_with_tax(
+    start_simulator, db_url, tmp_path: Path
+) -> None:
+    """[billing] markup 10 %, tax 19 %: a customer paying each charge's gross, tax included,
+    owes 0.00 and has no credit; the document shows net + tax = gross."""
+    from collections import defaultdict
+
+    from reconciliation.money import round_money
+    from sync.config import load_settings
+    from sync.db import models
+    from sync.jobs import SyncOptions, run_sync
+    from sync.payments import import_payments
+    from sync.reconcile import run_reconciliation
+    from tests.test_sync import setup
+
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    config = settings.source
+    config.write_text(
+        config.read_text() + '\n[billing]\nmarkup_percent = "10"\ntax_percent = "19"\n'
+    )
+    settings = load_settings(config, {"PCSYNC_CLIENT_SECRET": sim.config.client_secret})
+    run_sync(settings, engine, sessions, SyncOptions())
+    customer = sim.data.customers[0]["id"]
+    as_of = sim.data.anchor
+    costs: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+    with sessions() as session:
+        rows = session.execute(
+            sa.select(
+                models.LineItem.invoice_id,
+                models.Invoice.invoice_date,
+                models.LineItem.currency,
+                models.LineItem.subtotal,
+            )
+            .join(models.Invoice, models.Invoice.id == models.LineItem.invoice_id)
+            .where(models.LineItem.customer_id == customer, models.Invoice.invoice_date <= as_of)
+        )
+        for invoice_id, day, currency, subtotal in rows:
+            costs[(invoice_id, day.isoformat(), currency)] += subtotal
+    assert costs
+    payments = tmp_path / "tax-inclusive.csv"
+    payments.write_text(
+        "customer,date,amount,currency,reference,invoice\n"
+        + "".join(
+            f"{customer},{day},"
+            f"{round_money(cost * Decimal('1.1') * Decimal('1.19'), currency)},"
+            f"{currency},TAX-{invoice_id},{invoice_id}\n"
+            for (invoice_id, day, currency), cost in sorted(costs.items())
+        )
+    )
+    import_payments(settings, sessions, payments)
+    result = run_reconciliation(settings, sessions, as_of)
+    (ledger,) = [row for row in result.ledgers if row.customer_id == customer]
+    assert ledger.charged_tax > 0
+    assert (ledger.balance, ledger.unapplied) == (Decimal(0), Decimal(0))
+    (row,) = [c for c in result.document["customers"] if c["customer_id"] == customer]
+    assert (row["balance"], row["unapplied_credit"], row["exposure"]) == ("0.00", "0.00", "0.00")
+    assert Decimal(row["charged_net"]) + Decimal(row["charged_tax"]) == Decimal(row["charged"])
+    engine.dispose()
+
+
 def test_the_cycle_collector_is_paused_only_while_the_body_runs() -> None:
     import gc
 

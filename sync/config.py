@@ -336,10 +336,17 @@ class PaymentColumns(_Section):
 
 
 class PaymentsSettings(_Section):
-    """How payment files are read (``[payments]``)."""
+    """How payment files are read (``[payments]``).
+
+    ``decimal_separator`` is the sign before an amount's decimals in text
+    cells ("." or ","); the other one may only group thousands in threes.
+    ``max_digits`` bounds the digits of one amount (1 to 28, Decimal's precision).
+    """
 
     columns: PaymentColumns = Field(default_factory=_empty_table)
     date_format: Text = "%Y-%m-%d"
+    decimal_separator: Literal[".", ","] = "."
+    max_digits: Annotated[int, Field(ge=1, le=28, strict=True)] = 15
 
 
 def _percent_up_to(limit: int) -> AfterValidator:

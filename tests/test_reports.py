@@ -125,6 +125,41 @@ def test_csv_round_trips_through_pandas_with_exact_totals() -> None:
     assert frame["Customer"][0] == '\'=HYPERLINK("x")'
 
 
+def test_charges_show_net_tax_and_gross_and_old_documents_leave_them_empty() -> None:
+    taxed = {
+        **DOCUMENT,
+        "customers": [
+            {
+                **DOCUMENT["customers"][0],
+                "charged_net": "1037.39",
+                "charged_tax": "197.11",
+                "exposure_microsoft_tax": "0.80",
+            },
+            {**DOCUMENT["customers"][1], "charged_net": "1000", "charged_tax": "0"},
+        ],
+    }
+    tables = {t.name: t for t in report_tables(taxed)}
+    usd = tables["Customers"].rows[0]
+    assert (usd["charged_net"], usd["charged_tax"], usd["charged"]) == (
+        Decimal("1037.39"),
+        Decimal("197.11"),
+        Decimal("1234.50"),
+    )
+    frame = pd.read_csv(io.StringIO(to_csv(tables["Summary"])), dtype=str)
+    summary = frame[frame["Currency"] == "USD"].iloc[0]
+    assert (summary["Charged (net)"], summary["Tax"], summary["Charged"]) == (
+        "1037.39",
+        "197.11",
+        "1234.50",
+    )
+    assert summary["Microsoft tax on exposure"] == "0.80"
+    # A reconciliation stored before these columns existed: empty cells, not a failure.
+    old = {t.name: t for t in report_tables(DOCUMENT)}
+    assert old["Customers"].rows[0]["charged_net"] is None
+    assert old["Summary"].rows[0]["charged_tax"] is None
+    assert to_xlsx(list(old.values()), "old")
+
+
 def test_neutralise() -> None:
     assert [neutralise(t) for t in ("=1", "+1", "-1", "@a", "\tx", "\rx", "ok", "")] == [
         "'=1",

@@ -63,14 +63,17 @@ th{position:static}h2{break-after:avoid}tr{break-inside:avoid}}
 <div class="charts">{% for chart in charts %}<div class="panel">{{ chart }}</div>{% endfor %}</div>
 <h2>Customers</h2>
 <div class="panel"><table><thead><tr><th>Customer</th><th>Currency</th>
+<th class="num">Net</th><th class="num">Tax</th>
 <th class="num">Charged</th><th class="num">Paid</th><th class="num">Balance</th>
 <th class="num">Overdue</th><th class="num">Days overdue</th><th class="num">Owed to Microsoft</th>
-<th class="num">Exposure</th></tr></thead><tbody>
+<th class="num">Exposure</th><th class="num">Microsoft tax on it</th></tr></thead><tbody>
 {% for c in customers %}<tr><td>{{ c.customer_name }}</td><td>{{ c.currency }}</td>
+<td class="num">{{ c.charged_net or "" }}</td><td class="num">{{ c.charged_tax or "" }}</td>
 <td class="num">{{ c.charged }}</td><td class="num">{{ c.paid }}</td>
 <td class="num">{{ c.balance }}</td><td class="num">{{ c.overdue_amount }}</td>
 <td class="num">{{ c.days_overdue }}</td><td class="num">{{ c.owed_to_microsoft }}</td>
-<td class="num">{{ c.exposure }}</td></tr>{% endfor %}
+<td class="num">{{ c.exposure }}</td>
+<td class="num">{{ c.exposure_microsoft_tax or "" }}</td></tr>{% endfor %}
 </tbody></table></div>
 <h2>Microsoft invoices</h2>
 <div class="panel"><table><thead><tr><th>Invoice</th><th>Date</th><th>Currency</th>
@@ -174,7 +177,11 @@ def to_html(document: dict[str, Any], title: str) -> str:
             "value": _sum_by_currency(customers, "overdue_amount"),
             "note": f"{sum(1 for c in customers if c['days_overdue'] > 0)} customers",
         },
-        {"label": "Exposure", "value": _sum_by_currency(customers, "exposure")},
+        {
+            "label": "Exposure",
+            "value": _sum_by_currency(customers, "exposure"),
+            "note": "Microsoft's pre-tax cost of unpaid charges",
+        },
         {
             "label": "Customers to suspend",
             "value": str(sum(1 for f in flags if f.get("action") == "suspend"))

@@ -46,7 +46,9 @@ def _customers(document: dict[str, Any]) -> Table:
         Column("customer_name", "Customer"),
         Column("currency", "Currency"),
         Column("microsoft_cost", "Microsoft cost", "money"),
-        Column("charged", "Charged", "money"),
+        Column("charged_net", "Charged (net)", "money"),
+        Column("charged_tax", "Tax", "money"),
+        Column("charged", "Charged", "money"),  # gross: tax included
         Column("paid", "Paid", "money"),
         Column("unapplied_credit", "Credit", "money"),
         Column("balance", "Balance", "money"),
@@ -54,13 +56,15 @@ def _customers(document: dict[str, Any]) -> Table:
         Column("days_overdue", "Days overdue", "int"),
         Column("owed_to_microsoft", "Owed to Microsoft", "money"),
         Column("exposure", "Exposure", "money"),
+        Column("exposure_microsoft_tax", "Microsoft tax on exposure", "money"),
     )
     actions = {(f["customer_id"], f["currency"]): f["action"] for f in document.get("flags") or []}
     columns = (*columns, Column("action", "Action"))
     rows = [
         {
             **c,
-            **{k: _money(c[k]) for k in (col.key for col in columns if col.kind == "money")},
+            # A document stored before a column existed leaves its cells empty.
+            **{k: _money(c.get(k)) for k in (col.key for col in columns if col.kind == "money")},
             "action": actions.get((c["customer_id"], c["currency"]), "none"),
         }
         for c in document["customers"]
@@ -136,14 +140,18 @@ def _invoices(document: dict[str, Any]) -> Table:
 def _summary(document: dict[str, Any]) -> Table:
     columns = (
         Column("currency", "Currency"),
-        Column("charged", "Charged", "money"),
+        Column("charged_net", "Charged (net)", "money"),
+        Column("charged_tax", "Tax", "money"),
+        Column("charged", "Charged", "money"),  # gross: tax included
         Column("paid", "Paid", "money"),
         Column("balance", "Receivables", "money"),
         Column("overdue_amount", "Overdue", "money"),
         Column("owed_to_microsoft", "Owed to Microsoft", "money"),
         Column("exposure", "Exposure", "money"),
+        Column("exposure_microsoft_tax", "Microsoft tax on exposure", "money"),
         Column("overdue_customers", "Overdue customers", "int"),
     )
+    summed = [k.key for k in columns if k.kind == "money"]
     totals: dict[str, dict[str, Any]] = {}
     for c in document["customers"]:
         row = totals.setdefault(
@@ -154,15 +162,11 @@ def _summary(document: dict[str, Any]) -> Table:
                 **{k.key: Decimal(0) for k in columns if k.kind == "money"},
             },
         )
-        for key in (
-            "charged",
-            "paid",
-            "balance",
-            "overdue_amount",
-            "owed_to_microsoft",
-            "exposure",
-        ):
-            row[key] += Decimal(c[key])
+        for key in summed:
+            if row[key] is not None and c.get(key) is not None:
+                row[key] += Decimal(c[key])
+            else:  # a document stored before the column existed: no total
+                row[key] = None
         row["overdue_customers"] += 1 if c["days_overdue"] > 0 else 0
     return Table("Summary", columns, [totals[k] for k in sorted(totals)])
 

@@ -19,14 +19,16 @@ no import record — unless payments are imported.
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from itertools import chain
 from pathlib import Path
 from typing import IO, Any
 from typing import cast as typed
@@ -75,6 +77,7 @@ _IMPORTS = typed(Table, PaymentImport.__table__)
 
 BATCH = 10_000  # rows staged per statement group
 SHOWN_PROBLEMS = 100  # problems listed in an error; the rest are counted
+SQLITE_CACHE_KB = 65536  # page cache while importing: bounded, and enough for 1M rows
 
 
 @dataclass(frozen=True)
@@ -102,26 +105,36 @@ def payment_digest(
     customer_id: str, payment_date: date, amount: Any, currency: str, invoice_id: str | None
 ) -> str:
     """The content hash of a payment: what makes a reimported reference the same payment."""
-    invoice = invoice_id or ""
-    if _plain(customer_id) and ((invoice.isalnum() and invoice.isascii()) or _plain(invoice)):
+    return _digest(customer_id, payment_date.isoformat(), str(amount), currency, invoice_id or "")
+
+
+_PLAIN_CUSTOMERS: dict[str, bool] = {}
+
+
+def _digest(customer_id: str, day: str, amount: str, currency: str, invoice: str) -> str:
+    plain = _PLAIN_CUSTOMERS.get(customer_id)
+    if plain is None:
+        if len(_PLAIN_CUSTOMERS) > 100_000:
+            _PLAIN_CUSTOMERS.clear()
+        plain = _PLAIN_CUSTOMERS[customer_id] = _plain(customer_id)
+    if plain and ((invoice.isalnum() and invoice.isascii()) or _plain(invoice)):
         # content_hash's canonical JSON, written out for the common case (a million rows)
         canonical = (
             f'{{"amount":"{amount}","currency":"{currency}","customer":"{customer_id}",'
-            f'"date":"{payment_date.isoformat()}","invoice":"{invoice}"}}'
+            f'"date":"{day}","invoice":"{invoice}"}}'
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
     return content_hash(
         {
             "customer": customer_id,
-            "date": payment_date.isoformat(),
-            "amount": str(amount),
+            "date": day,
+            "amount": amount,
             "currency": currency,
             "invoice": invoice,
         }
     )
 
 
-@functools.lru_cache(maxsize=4096)
 def _plain(value: str) -> bool:
     """Written by JSON as it is (no escapes)."""
     return value.isascii() and value.isprintable() and '"' not in value and "\\" not in value
@@ -148,21 +161,24 @@ _COLUMNS = tuple(column.name for column in _STAGING.columns)
 
 
 def _staged(row: PaymentRow | RejectedRow) -> tuple[Any, ...]:
-    if isinstance(row, PaymentRow):
+    """A staging row; amounts and dates as text, as SQLite stores them and COPY reads them."""
+    if type(row) is PaymentRow:
+        number, customer_id, payment_date, amount, currency, reference, invoice_id, _ = row
+        day, text_amount = payment_date.isoformat(), str(amount)
+        digest = _digest(customer_id, day, text_amount, currency, invoice_id or "")
         return (
-            row.row,
-            row.reference,
-            row.customer_id,
-            row.payment_date,
-            row.amount,
-            row.currency,
-            row.invoice_id,
-            payment_digest(
-                row.customer_id, row.payment_date, row.amount, row.currency, row.invoice_id
-            ),
+            number,
+            reference,
+            customer_id,
+            day,
+            text_amount,
+            currency,
+            invoice_id,
+            digest,
             None,
             None,
         )
+    assert isinstance(row, RejectedRow)
     problem = "\n".join(f"{name}: {reason}" for name, reason in row.problems)
     raw = json.dumps(list(row.values.values()))
     return (row.row, row.reference, None, None, None, None, None, None, problem, raw)
@@ -179,12 +195,7 @@ def _sqlite_writer(connection: Connection) -> Any:
     def write(rows: list[tuple[Any, ...]]) -> None:
         for start in range(0, len(rows), per_statement):
             part = rows[start : start + per_statement]
-            values: list[Any] = []
-            for row in part:
-                values.extend(row)
-            # SQLite keeps amounts and dates as text (sync.db.types.Money)
-            values[4::width] = [None if v is None else str(v) for v in values[4::width]]
-            values[3::width] = [None if v is None else v.isoformat() for v in values[3::width]]
+            values = list(chain.from_iterable(part))
             driver.execute(head + ", ".join([one] * len(part)), values)
 
     return write
@@ -208,14 +219,22 @@ def _stage(connection: Connection, rows: Iterable[PaymentRow | RejectedRow]) -> 
     _STAGING.create(connection)
     dialect = connection.dialect.name
     write = _postgres_writer(connection) if dialect == "postgresql" else _sqlite_writer(connection)
-    batch: list[tuple[Any, ...]] = []
-    for row in rows:
-        batch.append(_staged(row))
-        if len(batch) == BATCH:
+    # The database stores one batch (SQLite and libpq let go of the interpreter lock)
+    # while the next is read: one in flight at most, so memory stays bounded.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging") as pool:
+        pending: Future[None] | None = None
+        batch: list[tuple[Any, ...]] = []
+        for row in rows:
+            batch.append(_staged(row))
+            if len(batch) == BATCH:
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(write, batch)
+                batch = []
+        if pending is not None:
+            pending.result()
+        if batch:
             write(batch)
-            batch = []
-    if batch:
-        write(batch)
     connection.execute(
         text(f"CREATE INDEX ix_pcsync_payments_staging_reference ON {_STAGING.name} (reference)")
     )
@@ -327,16 +346,12 @@ def _problems(connection: Connection, file: str, fields: tuple[str, ...]) -> Ite
 def _insert_new(connection: Connection, import_id: int) -> int:
     s, p = _STAGING, _PAYMENTS
     columns = ("reference", "customer_id", "payment_date", "amount", "currency", "invoice_id")
-    chosen = (
-        select(
-            *(s.c[name] for name in columns),
-            s.c.content_hash,
-            literal(import_id),
-            s.c.source_row,
-        )
-        .where(s.c.problem.is_(None), ~exists().where(p.c.reference == s.c.reference))
-        .order_by(s.c.source_row)
-    )
+    chosen = select(
+        *(s.c[name] for name in columns),
+        s.c.content_hash,
+        literal(import_id),
+        s.c.source_row,
+    ).where(s.c.problem.is_(None), ~exists().where(p.c.reference == s.c.reference))
     connection.execute(
         insert(p).from_select([*columns, "content_hash", "import_id", "source_row"], chosen)
     )
@@ -435,7 +450,7 @@ def import_payments(
         fields = tuple(rows.fields)
         rejects = _Rejects(path) if skip_bad_rows and not dry_run else None
         try:
-            with engine.connect() as connection:
+            with engine.connect() as connection, _page_cache(connection):
                 try:
                     result = _import(
                         sessions,
@@ -454,6 +469,30 @@ def import_payments(
                 rejects.discard()
             raise
     return result
+
+
+@contextmanager
+def _page_cache(connection: Connection) -> Iterator[None]:
+    """On SQLite, a page cache large enough for a million rows' index updates.
+
+    SQLite's default (2 MB) made storing a million payments take 8.7 s instead of
+    2.3 s: each index page was read again for every few rows. The connection goes
+    back to the pool with its own cache size.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    sizes = {
+        schema: connection.exec_driver_sql(f"PRAGMA {schema}.cache_size").scalar()
+        for schema in ("main", "temp")
+    }
+    for schema in sizes:
+        connection.exec_driver_sql(f"PRAGMA {schema}.cache_size = -{SQLITE_CACHE_KB}")
+    try:
+        yield
+    finally:
+        for schema, size in sizes.items():
+            connection.exec_driver_sql(f"PRAGMA {schema}.cache_size = {int(size or -2000)}")
 
 
 def _drop_staging(connection: Connection) -> None:

@@ -17,7 +17,8 @@ from sync.cli import main
 from sync.config import load_settings
 from sync.db.engine import make_session_factory
 from sync.db.models import Customer, Payment
-from sync.payments import count_payments, import_payments
+from sync.payments import count_payments, import_payments, payment_digest
+from sync.store import content_hash
 
 C1 = "11111111-1111-1111-1111-111111111111"
 C2 = "22222222-2222-2222-2222-222222222222"
@@ -239,3 +240,25 @@ def test_import_twice_equals_import_once(books, tmp_path, rows) -> None:  # type
     assert second.unchanged == len(rows)
     assert stored(sessions) == once
     assert len(once) == len(rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    customer=st.text(min_size=1, max_size=40),
+    invoice=st.one_of(st.none(), st.text(max_size=20)),
+    amount=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("1e12"), places=2),
+    day=st.dates(),
+)
+def test_the_payment_digest_is_the_content_hash_of_the_payment(
+    customer: str, invoice: str | None, amount: Decimal, day: date
+) -> None:
+    expected = content_hash(
+        {
+            "customer": customer,
+            "date": day.isoformat(),
+            "amount": str(amount),
+            "currency": "EUR",
+            "invoice": invoice or "",
+        }
+    )
+    assert payment_digest(customer, day, amount, "EUR", invoice) == expected

@@ -166,6 +166,26 @@ def test_a_charge_billed_again_under_fresh_order_ids_is_one_possible_duplicate()
     assert "possible duplicate: 3 lines" in finding.detail
 
 
+def test_lines_that_do_not_say_what_they_bill_are_duplicates_only_when_identical() -> None:
+    """Lines without a charge period, quantity or unit price (some legacy lines): only
+    byte-identical repeats count, even when only the repeats are given."""
+    bare = LineFact(
+        "G2", "c1", "s1", "USD", D("5.00"), D("5.00"), None, "usage", None, None, "h9", 1
+    )
+    again = LineFact(
+        "G2", "c1", "s1", "USD", D("5.00"), D("5.00"), None, "usage", None, None, "h9", 2
+    )
+    other = LineFact(
+        "G2", "c1", "s1", "USD", D("5.00"), D("5.00"), None, "usage", None, None, "h8", 1
+    )
+    invoice = InvoiceFact("G2", OCT.invoice_date, "USD", D("15.00"), None, None)
+    for given in ([bare, again, other], [again]):
+        findings = check_bill([invoice], given, [sub()], ["c1"], invoice_sums={"G2": D("15.00")})
+        (finding,) = findings
+        assert (finding.kind, finding.amount) == ("duplicate_line", D("5.00"))
+        assert "2 lines on G2 are identical" in finding.detail
+
+
 def test_lines_alike_but_for_the_unit_price_are_not_duplicates() -> None:
     lines = [line(digest="a"), line(digest="b", price="11.50", subtotal="115.00")]
     invoice = InvoiceFact("G2", OCT.invoice_date, "USD", D("235.00"), None, None)

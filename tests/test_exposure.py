@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciliation.exposure import CustomerExposure, customer_exposure, microsoft_invoices
 from reconciliation.ledger import BilledLine, BillingTerms, Payment, build_charges, build_ledgers
@@ -97,3 +100,25 @@ def test_a_partly_paid_charge_counts_its_unpaid_share_of_the_cost() -> None:
     """
     a = _exposure(_paid("165.00"), BillingTerms(markup_percent=D(10)))["a"]
     assert (a.exposure, a.unpaid_tax) == (D("50.00"), D("4.00"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.decimals(min_value=1, max_value=5000, places=2), min_size=1, max_size=6),
+    st.lists(st.decimals(min_value=1, max_value=5000, places=2), max_size=6),
+    st.decimals(min_value=0, max_value=50, places=1),
+)
+def test_exposure_is_between_zero_and_the_cost_and_zero_once_all_is_paid(
+    costs: list[Decimal], payments: list[Decimal], markup: Decimal
+) -> None:
+    lines = [
+        BilledLine(f"G{n}", date(2026, 1, 5) + timedelta(days=30 * n), "a", "USD", c, c)
+        for n, c in enumerate(costs)
+    ]
+    paid = [Payment(f"P{n}", "a", date(2026, 9, 1), p, "USD") for n, p in enumerate(payments)]
+    ledgers = build_ledgers(build_charges(lines, BillingTerms(markup_percent=markup)), paid, AS_OF)
+    (exposure,) = customer_exposure([], lines, ledgers)
+    assert D(0) <= exposure.exposure <= sum(costs)
+    (ledger,) = ledgers
+    if ledger.balance <= 0:
+        assert exposure.exposure == 0

@@ -10,6 +10,7 @@ The tree is organised by what the caller should do::
     ├── ConfigError                  fix the configuration (exit 2)
     ├── InputError                   fix the input file or argument (exit 2)
     ├── DataError                    stored or received data breaks a rule
+    │   ├── RecordError              one received record is unreadable: set it aside
     │   └── CurrencyMismatchError    money of two currencies combined
     ├── DatabaseError                the database is unreachable or out of date
     ├── LockedError                  another run holds the lock; retry later
@@ -18,6 +19,7 @@ The tree is organised by what the caller should do::
     ├── NoticeError                  a notice could not be sent; retried next run
     └── ConnectorError               talking to Microsoft failed
         ├── AuthenticationError      credentials rejected (AADSTS…)
+        ├── PermissionDeniedError    signed in, but refused the rights pcsync needs
         ├── ApiError                 Microsoft answered with an error
         │   ├── NotFoundError        404
         │   ├── ConflictError        etag mismatch, invalid state transition
@@ -52,6 +54,8 @@ __all__ = [
     "NotFoundError",
     "NoticeError",
     "PcsyncError",
+    "PermissionDeniedError",
+    "RecordError",
     "RetriableError",
     "SafetyLimitError",
     "ServerError",
@@ -101,6 +105,23 @@ class DataError(PcsyncError):
     """Data (stored, imported or received) breaks one of the product's rules."""
 
 
+class RecordError(DataError):
+    """One record received from Microsoft cannot be read (unknown status, bad date…).
+
+    It fails its own unit of work only (one customer's subscriptions, one
+    invoice's lines); the sync keeps it aside with ``payload`` (the record as
+    received, cut to a size that fits a table) and ``source`` (where it came from,
+    a URL without its query, which may hold a token) and goes on.
+    """
+
+    PAYLOAD_LIMIT = 65_536  # characters
+
+    def __init__(self, message: str, *, payload: str | None, source: str | None) -> None:
+        super().__init__(message)
+        self.payload = payload[: self.PAYLOAD_LIMIT] if payload is not None else None
+        self.source = source
+
+
 class CurrencyMismatchError(DataError):
     """Amounts in two different currencies were combined."""
 
@@ -138,6 +159,10 @@ class AuthenticationError(ConnectorError):
     def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class PermissionDeniedError(ConnectorError):
+    """Microsoft refuses the app what pcsync needs (403 across customers): grant the rights."""
 
 
 class ApiError(ConnectorError):

@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import PartnerCenter
@@ -819,7 +820,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("pcsync: interrupted", err=True)
         return 130
+    except SQLAlchemyError as exc:
+        return _unexpected(exc, "database error", "check [database] url and that the database runs")
+    except Exception as exc:
+        return _unexpected(exc, "internal error", "please report it with the log")
     return 0
+
+
+def _unexpected(exc: BaseException, what: str, remedy: str) -> int:
+    """One masked line for an error nobody raised on purpose; the traceback goes to the log.
+
+    A bare traceback would bypass the secret masking and ``--log-format json``.
+    """
+    origin = getattr(exc, "orig", None) or exc
+    first = (str(origin).strip().splitlines() or [type(origin).__name__])[0][:300]
+    if "database is locked" in first:
+        remedy = "another process held a write lock too long; retry when the sync has finished"
+    if _state["verbose"]:  # through the log's formatter: masked, and JSON when asked
+        logging.getLogger("pcsync").error("%s: %s", what, first, exc_info=exc)
+    click.echo(f"pcsync: error: {what}: {redact(first)} ({remedy})", err=True)
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

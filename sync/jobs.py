@@ -2,10 +2,15 @@
 
 One sync run does, in order, whichever of ``customers``, ``subscriptions``,
 ``invoices`` and ``lineitems`` were asked for. Each unit of work commits on its
-own (all customers; one customer's subscriptions; all invoices; one invoice's
-lines of one provider), so a run killed at any point keeps what was finished
-and the next run picks up the rest. Invoices whose lines are complete are not
-fetched again unless ``full``; the open period (unbilled) is refreshed each run.
+own (all customers; one customer's subscriptions; all invoices; one invoice's or
+amendment's lines of one provider; one currency's unbilled lines of one period),
+so a run killed at any point keeps what was finished and the next run picks up
+the rest. A unit that fails — Microsoft refuses it, or one of its records cannot
+be read (kept in quarantine) — fails alone: the run goes on, records what it
+lacks (``sync/completeness.py``) and ends ``partial``. Invoices whose lines are
+complete are not fetched again unless ``full``; the invoice list, with its
+amendments, is read every run, so a credit note issued later is fetched; the
+unbilled lines are refreshed each run.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import TypeVar
 
 from sqlalchemy import Engine, select
@@ -29,15 +35,18 @@ from reconciliation.errors import (
     ConnectorError,
     NotFoundError,
     PcsyncError,
+    PermissionDeniedError,
+    RecordError,
 )
 from sync import failpoints
+from sync.completeness import Completeness, Unit, quarantine
 from sync.config import Settings
 from sync.db.flush import flush_behind
 from sync.db.models import Customer as CustomerRow
-from sync.db.models import SyncCheckpoint
+from sync.db.models import LineSum, SyncCheckpoint
 from sync.lock import run_lock
 from sync.partner import connect
-from sync.runs import RunRecorder, Trigger, recorded_run
+from sync.runs import RunRecorder, Trigger, recorded_run, settle_abandoned
 from sync.store import (
     mark_checkpoint,
     replace_lines,
@@ -54,9 +63,20 @@ log = logging.getLogger(__name__)
 RESOURCES = ("customers", "subscriptions", "invoices", "lineitems")
 T = TypeVar("T")
 
+# Partner Center's documented answers for a customer the partner no longer has a
+# relationship with (403 20002 "has no commerce relationship with the customer";
+# 900159 on the newer services): the customer is skipped, not the run failed.
+RELATIONSHIP_ENDED_CODES = frozenset({"20002", "900159"})
+# Refusals (403) of this many customers out of all, or of every customer, are not one
+# customer's problem but the app's: it lacks its Partner Center role.
+REFUSED_SHARE = Decimal("0.5")
+REFUSED_MINIMUM = 3
+
 
 class SyncIncompleteError(PcsyncError):
-    """Some invoices could not be synced this time; the next run retries them."""
+    """Some units could not be synced this time (listed); the next run retries them."""
+
+    run_status = "partial"
 
 
 class StopRequested(PcsyncError):
@@ -73,6 +93,7 @@ class SyncOptions:
     wait: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
     on_progress: Callable[[str, int], None] | None = None
+    today: date | None = None  # which month is "previous" for unbilled lines; default UTC today
 
 
 def _interruptible_sleep(stop: threading.Event) -> Callable[[float], None]:
@@ -98,37 +119,100 @@ def _watch(items: Iterable[T], options: SyncOptions, label: str) -> Iterator[T]:
         yield item
 
 
-def _sync_customers(pc: PartnerCenter, sessions: sessionmaker[Session], run: RunRecorder) -> None:
+def _sync_customers(
+    pc: PartnerCenter, sessions: sessionmaker[Session], run: RunRecorder, proof: Completeness
+) -> None:
+    bad: list[RecordError] = []
     with sessions.begin() as session:
-        upsert_customers(session, pc.customers(), _now(), run)
+        upsert_customers(session, pc.customers(on_bad=bad.append), _now(), run)
+    for error in bad:
+        proof.lacking(Unit.CUSTOMERS, "list", f"a customer record was unreadable: {error}")
+    quarantine(sessions, run.run_id, proof, Unit.CUSTOMERS, "list", bad)
+
+
+def _relationship_ended(exc: ApiError) -> bool:
+    return exc.status == 403 and str(exc.code) in RELATIONSHIP_ENDED_CODES
 
 
 def _sync_subscriptions(
-    pc: PartnerCenter, sessions: sessionmaker[Session], run: RunRecorder, options: SyncOptions
+    pc: PartnerCenter,
+    sessions: sessionmaker[Session],
+    run: RunRecorder,
+    options: SyncOptions,
+    proof: Completeness,
 ) -> None:
     with sessions() as session:
         customer_ids = list(session.scalars(select(CustomerRow.id).order_by(CustomerRow.id)))
+    refused: list[tuple[str, ApiError]] = []
     for customer_id in customer_ids:
         if options.stop.is_set():
             raise StopRequested("stopped between customers' subscriptions")
         try:
             subscriptions = list(pc.subscriptions(customer_id))
-        except (NotFoundError, ApiError) as exc:
-            if not isinstance(exc, NotFoundError) and exc.status != 403:
-                raise
-            # A customer whose relationship ended: keep what is stored, note it, go on.
-            log.warning("customer %s: subscriptions not readable (%s)", customer_id, exc.status)
+        except (AuthenticationError, ConfigError):
+            raise
+        except NotFoundError:
+            # The customer is gone: keep what is stored, note it, go on.
+            log.warning("customer %s: not found (404); skipped", customer_id)
             run.count("subscriptions", "customers_skipped")
+            continue
+        except ApiError as exc:
+            if _relationship_ended(exc):
+                log.warning("customer %s: relationship ended (%s); skipped", customer_id, exc.code)
+                run.count("subscriptions", "customers_skipped")
+            elif exc.status == 403:
+                refused.append((customer_id, exc))
+            else:
+                proof.lacking(Unit.SUBSCRIPTIONS, customer_id, str(exc))
+            continue
+        except RecordError as exc:
+            proof.lacking(Unit.SUBSCRIPTIONS, customer_id, f"unreadable record: {exc}")
+            quarantine(sessions, run.run_id, proof, Unit.SUBSCRIPTIONS, customer_id, [exc])
+            continue
+        except ConnectorError as exc:
+            proof.lacking(Unit.SUBSCRIPTIONS, customer_id, str(exc))
             continue
         with sessions.begin() as session:
             upsert_subscriptions(session, customer_id, subscriptions, _now(), run)
+    _judge_refusals(refused, len(customer_ids), proof)
+
+
+def _judge_refusals(
+    refused: list[tuple[str, ApiError]], customers: int, proof: Completeness
+) -> None:
+    """A few refused customers are missing units; most or all of them, the app's rights."""
+    if not refused:
+        return
+    if len(refused) == customers or (
+        customers >= REFUSED_MINIMUM and len(refused) > customers * REFUSED_SHARE
+    ):
+        raise PermissionDeniedError(
+            f"Partner Center refused the subscriptions of {len(refused)} of {customers} "
+            f"customer(s) (403, e.g. {refused[0][1]}): the app lacks its Partner Center "
+            "rights; in Partner Center, Account settings > App management, add the app "
+            "(its client_id) and give it the Admin agent role, then run the sync again"
+        )
+    for customer_id, exc in refused:
+        proof.lacking(Unit.SUBSCRIPTIONS, customer_id, f"refused (403): {exc}")
 
 
 def _sync_invoices(
-    pc: PartnerCenter, sessions: sessionmaker[Session], run: RunRecorder
-) -> list[Invoice]:
-    with sessions.begin() as session:
-        return upsert_invoices(session, pc.invoices(), _now(), run)
+    pc: PartnerCenter, sessions: sessionmaker[Session], run: RunRecorder, proof: Completeness
+) -> list[Invoice] | None:
+    """Store the invoice list with its amendments; every document, or None if unread."""
+    bad: list[RecordError] = []
+    try:
+        with sessions.begin() as session:
+            documents = upsert_invoices(session, pc.invoices(on_bad=bad.append), _now(), run)
+    except (AuthenticationError, ConfigError, PermissionDeniedError):
+        raise
+    except ConnectorError as exc:
+        proof.lacking(Unit.INVOICES, "list", f"the invoice list could not be read: {exc}")
+        return None
+    for error in bad:
+        proof.lacking(Unit.INVOICES, "list", f"an invoice record was unreadable: {error}")
+    quarantine(sessions, run.run_id, proof, Unit.INVOICES, "list", bad)
+    return documents
 
 
 def _complete_invoices(sessions: sessionmaker[Session]) -> set[str]:
@@ -151,19 +235,33 @@ def _pending_checkpoints(sessions: sessionmaker[Session]) -> dict[str, dict[str,
         return {key: state for key, state in rows}
 
 
+def _stored_sums(sessions: sessionmaker[Session]) -> dict[str, tuple[int, Decimal]]:
+    """Lines and their total per ``invoice:provider`` as stored (summed exactly in Python)."""
+    stored: dict[str, tuple[int, Decimal]] = {}
+    with sessions() as session:
+        rows = session.execute(
+            select(LineSum.invoice_id, LineSum.provider, LineSum.lines, LineSum.total_for_customer)
+        )
+        for invoice_id, provider, lines, total in rows:
+            count, amount = stored.get(f"{invoice_id}:{provider}", (0, Decimal(0)))
+            stored[f"{invoice_id}:{provider}"] = (count + lines, amount + total)
+    return stored
+
+
 def _request_exports(
     pc: PartnerCenter,
     sessions: sessionmaker[Session],
     run: RunRecorder,
     pending: list[tuple[Invoice, Provider, str]],
-) -> dict[str, str]:
-    """Start (or resume) the v2 export of every pending invoice; return key → operation URL.
+) -> dict[str, str | ConnectorError]:
+    """Start (or resume) the v2 export of every pending document; key → operation URL
+    (or the error that refused it).
 
     The operation is checkpointed, so a run killed while Microsoft prepares the
     files picks the same export up again instead of asking for a new one.
     """
     earlier = _pending_checkpoints(sessions)
-    operations: dict[str, str] = {}
+    operations: dict[str, str | ConnectorError] = {}
     for invoice, provider, key in pending:
         if pc.line_item_source(invoice, provider) != "v2":
             continue
@@ -175,6 +273,7 @@ def _request_exports(
                 raise
             except ConnectorError as exc:
                 log.warning("invoice %s: export request failed: %s", invoice.id, exc)
+                operations[key] = exc
                 continue
             with sessions.begin() as session:
                 mark_checkpoint(
@@ -203,78 +302,144 @@ def _sync_lineitems(
     sessions: sessionmaker[Session],
     run: RunRecorder,
     options: SyncOptions,
-    invoices: list[Invoice],
-) -> list[str]:
+    documents: list[Invoice],
+    proof: Completeness,
+) -> None:
     done = set() if options.full else _complete_invoices(sessions)
+    stored = _stored_sums(sessions)
     pending = []
-    for invoice in sorted(invoices, key=lambda i: (i.invoice_date, i.id)):
-        for provider in invoice.providers or (Provider.ONE_TIME,):
-            key = f"{invoice.id}:{provider.value}"
+    for document in sorted(documents, key=lambda i: (i.invoice_date, i.id)):
+        for provider in document.providers or (Provider.ONE_TIME,):
+            key = f"{document.id}:{provider.value}"
             if key in done:
                 run.count("lineitems", "invoices_skipped")
+                lines, total = stored.get(key, (0, Decimal(0)))
+                proof.stored(
+                    document, provider, api=None, lines=lines, line_total=total, earlier=True
+                )
             else:
-                pending.append((invoice, provider, key))
+                pending.append((document, provider, key))
     operations = _request_exports(pc, sessions, run, pending)
-    failures = []
-    for invoice, provider, key in pending:
+    for document, provider, key in pending:
         if options.stop.is_set():
             raise StopRequested("stopped between invoices")
-        source = pc.line_item_source(invoice, provider)
+        source = pc.line_item_source(document, provider)
         operation = operations.get(key)
-        if source == "v2" and operation is None:
-            failures.append(f"{invoice.id} (export could not be requested)")
-            continue
-        try:
-            # flush_behind outlasts the commit, which writes most of what it flushes.
-            with sessions() as session, flush_behind(session.get_bind()), session.begin():
-                lines = _invoice_lines(pc, invoice, provider, operation)
-                count = replace_lines(
-                    session, invoice.id, provider.value, _watch(lines, options, invoice.id), run
-                )
-                mark_checkpoint(
-                    session,
-                    "lineitems",
-                    key,
-                    {"source": source, "lines": count},
-                    True,
-                    _now(),
-                    run.run_id,
-                )
-                failpoints.reached("invoice.before_commit")
-            failpoints.reached("invoice.committed")
-        except (AuthenticationError, ConfigError):
-            raise
-        except ConnectorError as exc:
-            log.warning("invoice %s (%s): %s", invoice.id, provider.value, exc)
-            failures.append(f"{invoice.id} ({exc})")
+        if isinstance(operation, ConnectorError):
+            reason = f"the export could not be requested: {operation}"
+            proof.lacking(
+                Unit.LINEITEMS, key, reason, document=document, provider=provider, api=source
+            )
             run.count("lineitems", "invoices_failed")
-            if operation is not None:
-                # A failed or expired export is asked for afresh next time.
-                with sessions.begin() as session:
-                    mark_checkpoint(
-                        session, "lineitems", key, {"source": source}, False, _now(), run.run_id
-                    )
             continue
-        run.count("lineitems", "invoices_synced")
-        log.info("invoice %s %s: %d lines from %s", invoice.id, provider.value, count, source)
-    return failures
+        _sync_document(pc, sessions, run, options, proof, (document, provider, key), operation)
+
+
+def _sync_document(
+    pc: PartnerCenter,
+    sessions: sessionmaker[Session],
+    run: RunRecorder,
+    options: SyncOptions,
+    proof: Completeness,
+    unit: tuple[Invoice, Provider, str],
+    operation: str | None,
+) -> None:
+    """One document's lines of one provider, in one transaction: all of them or none."""
+    document, provider, key = unit
+    source = pc.line_item_source(document, provider)
+    try:
+        # flush_behind outlasts the commit, which writes most of what it flushes.
+        with sessions() as session, flush_behind(session.get_bind()), session.begin():
+            lines = _invoice_lines(pc, document, provider, operation)
+            sums: dict[str, Decimal] = {}
+            count = replace_lines(
+                session, document.id, provider.value, _watch(lines, options, document.id), run, sums
+            )
+            mark_checkpoint(
+                session,
+                "lineitems",
+                key,
+                {"source": source, "lines": count},
+                True,
+                _now(),
+                run.run_id,
+            )
+            failpoints.reached("invoice.before_commit")
+        failpoints.reached("invoice.committed")
+    except (AuthenticationError, ConfigError):
+        raise
+    except (ConnectorError, RecordError) as exc:
+        log.warning("invoice %s (%s): %s", document.id, provider.value, exc)
+        proof.lacking(
+            Unit.LINEITEMS, key, str(exc), document=document, provider=provider, api=source
+        )
+        run.count("lineitems", "invoices_failed")
+        if isinstance(exc, RecordError):
+            quarantine(sessions, run.run_id, proof, Unit.LINEITEMS, key, [exc])
+        if operation is not None:
+            # A failed or expired export is asked for afresh next time.
+            with sessions.begin() as session:
+                mark_checkpoint(
+                    session, "lineitems", key, {"source": source}, False, _now(), run.run_id
+                )
+        return
+    total = sum(sums.values(), Decimal(0))
+    proof.stored(document, provider, api=source, lines=count, line_total=total)
+    run.count("lineitems", "invoices_synced")
+    log.info("invoice %s %s: %d lines from %s", document.id, provider.value, count, source)
+
+
+def _previous_month(today: date) -> tuple[date, date]:
+    end = today.replace(day=1) - timedelta(days=1)
+    return end.replace(day=1), end
+
+
+def _invoiced(documents: list[Invoice], currency: str, month: tuple[date, date]) -> bool:
+    """Whether an invoice (not an amendment) of ``currency`` covers the month's start."""
+    start = month[0]
+    return any(
+        d.amends is None
+        and d.currency == currency
+        and d.billing_period_start is not None
+        and d.billing_period_start <= start <= (d.billing_period_end or d.billing_period_start)
+        for d in documents
+    )
 
 
 def _sync_unbilled(
-    pc: PartnerCenter, sessions: sessionmaker[Session], run: RunRecorder, currencies: set[str]
-) -> list[str]:
-    failures = []
-    for currency in sorted(currencies):
-        try:
-            with sessions.begin() as session:
-                replace_unbilled_lines(
-                    session, currency, "current", pc.unbilled_line_items(currency), _now(), run
-                )
-        except (AuthenticationError, ConfigError):
-            raise
-        except ConnectorError as exc:
-            failures.append(f"unbilled {currency} ({exc})")
-    return failures
+    pc: PartnerCenter,
+    sessions: sessionmaker[Session],
+    run: RunRecorder,
+    options: SyncOptions,
+    documents: list[Invoice],
+    proof: Completeness,
+) -> None:
+    """The current month's unbilled lines, and last month's until its invoice is here.
+
+    Between a month's end and its invoice (up to the 8th for new commerce) last
+    month's charges are neither billed nor current; without ``previous`` they
+    would be invisible for those days.
+    """
+    previous = _previous_month(options.today or _now().date())
+    for currency in sorted({d.currency for d in documents}):
+        periods = ["current"]
+        if not _invoiced(documents, currency, previous):
+            periods.append("previous")
+        else:
+            with sessions.begin() as session:  # billed now: the invoice's lines count instead
+                replace_unbilled_lines(session, currency, "previous", [], _now(), run)
+        for period in periods:
+            key = f"{currency}:{period}"
+            try:
+                with sessions.begin() as session:
+                    lines = pc.unbilled_line_items(currency, period)
+                    replace_unbilled_lines(session, currency, period, lines, _now(), run)
+            except (AuthenticationError, ConfigError):
+                raise
+            except (ConnectorError, RecordError) as exc:
+                proof.lacking(Unit.UNBILLED, key, str(exc))
+                if isinstance(exc, RecordError):
+                    quarantine(sessions, run.run_id, proof, Unit.UNBILLED, key, [exc])
 
 
 def run_sync(
@@ -287,13 +452,14 @@ def run_sync(
 ) -> int:
     """One sync run under the database's lock; returns the run id.
 
-    Raises SyncIncompleteError (after recording the run as failed) when some
-    invoices could not be fetched; what was fetched is kept.
+    Raises SyncIncompleteError (after recording the run as ``partial``, with what
+    is missing) when some units could not be stored; what was stored is kept.
     """
     unknown = [name for name in options.only if name not in RESOURCES]
     if unknown:
         raise ConfigError(f"--only: unknown resource {unknown[0]!r}; use {', '.join(RESOURCES)}")
     with run_lock(engine, wait=options.wait):
+        settle_abandoned(sessions, "sync")  # we hold the lock: no other sync is running
         params = {"only": list(options.only), "full": options.full}
         with recorded_run(sessions, "sync", options.trigger, params) as run:
             pc = partner_center or connect(
@@ -301,32 +467,32 @@ def run_sync(
                 correlation_id=str(uuid.uuid4()),
                 sleep=_interruptible_sleep(options.stop),
             )
+            proof = Completeness()
+            run.completeness = proof
             try:
-                failures = _run(pc, sessions, run, options)
+                _run(pc, sessions, run, options, proof)
             finally:
                 run.requests = pc.http.stats.requests
                 run.throttled = pc.http.stats.throttled
-            if failures:
-                raise SyncIncompleteError(
-                    f"{len(failures)} item(s) not synced, the next run retries them: "
-                    + "; ".join(failures[:3])
-                    + ("; …" if len(failures) > 3 else "")
-                )
+            if not proof.complete:
+                raise SyncIncompleteError(proof.summary())
             return run.run_id
 
 
 def _run(
-    pc: PartnerCenter, sessions: sessionmaker[Session], run: RunRecorder, options: SyncOptions
-) -> list[str]:
-    failures: list[str] = []
+    pc: PartnerCenter,
+    sessions: sessionmaker[Session],
+    run: RunRecorder,
+    options: SyncOptions,
+    proof: Completeness,
+) -> None:
     if "customers" in options.only:
-        _sync_customers(pc, sessions, run)
+        _sync_customers(pc, sessions, run, proof)
     if "subscriptions" in options.only:
-        _sync_subscriptions(pc, sessions, run, options)
-    invoices: list[Invoice] = []
-    if "invoices" in options.only or "lineitems" in options.only:
-        invoices = _sync_invoices(pc, sessions, run)
-    if "lineitems" in options.only:
-        failures += _sync_lineitems(pc, sessions, run, options, invoices)
-        failures += _sync_unbilled(pc, sessions, run, {i.currency for i in invoices})
-    return failures
+        _sync_subscriptions(pc, sessions, run, options, proof)
+    if "invoices" not in options.only and "lineitems" not in options.only:
+        return
+    documents = _sync_invoices(pc, sessions, run, proof)
+    if documents is not None and "lineitems" in options.only:
+        _sync_lineitems(pc, sessions, run, options, documents, proof)
+        _sync_unbilled(pc, sessions, run, options, documents, proof)

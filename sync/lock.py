@@ -20,7 +20,7 @@ from sqlalchemy import Engine, text
 
 from reconciliation.errors import LockedError
 
-__all__ = ["run_lock"]
+__all__ = ["lock_held", "run_lock"]
 
 # One lock per kind of run and per pcsync database (a PostgreSQL schema): a sync and an
 # apply may overlap, two of a kind on the same data may not.
@@ -99,3 +99,26 @@ def run_lock(engine: Engine, *, wait: bool = False, kind: str = "sync") -> Itera
     suffix = ".sync.lock" if kind == "sync" else f".{kind}.lock"
     with _file_lock(Path(database + suffix), kind, wait):
         yield
+
+
+def lock_held(engine: Engine, kind: str = "sync") -> bool | None:
+    """Whether some process holds ``kind``'s lock, without taking it; None if unknowable.
+
+    PostgreSQL lists advisory locks in ``pg_locks`` (a 64-bit key as two 32-bit
+    halves). SQLite's file lock cannot be probed without taking it, which would make a
+    sync starting at that instant fail: the caller asks the pid instead.
+    """
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as connection:
+        key = connection.execute(text(f"SELECT {_ADVISORY_KEY}"), {"kind": kind}).scalar_one()
+        held = connection.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+                "AND granted AND classid = CAST(:high AS oid) AND objid = CAST(:low AS oid) "
+                "AND objsubid = 1 AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database()))"
+            ),
+            {"high": (int(key) >> 32) & 0xFFFFFFFF, "low": int(key) & 0xFFFFFFFF},
+        ).scalar_one()
+    return bool(held)

@@ -9,19 +9,35 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import PcsyncError
-from sync.db.models import Run
+from sync.db.models import QuarantinedRecord, Run
+from sync.lock import lock_held
 
-__all__ = ["RunRecorder", "RunView", "Trigger", "list_runs", "recorded_run"]
+__all__ = [
+    "RunRecorder",
+    "RunView",
+    "Trigger",
+    "list_runs",
+    "recorded_run",
+    "settle_abandoned",
+]
 
 log = logging.getLogger(__name__)
 
 Trigger = Literal["manual", "schedule"]
+
+
+class Proof(Protocol):
+    """What a job proves about its own completeness (a sync's ``Completeness``)."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The proof as stored with the run."""
+        ...
 
 
 @dataclass
@@ -32,6 +48,7 @@ class RunRecorder:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     requests: int = 0
     throttled: int = 0
+    completeness: Proof | None = None
 
     def count(self, resource: str, what: str, n: int = 1) -> None:
         """Add ``n`` to a per-resource counter (fetched, inserted, updated, unchanged…)."""
@@ -53,6 +70,8 @@ class RunView:
     requests: int
     throttled: int
     error: str | None
+    completeness: dict[str, Any] | None = None
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """The run as the JSON object of ``pcsync runs --json``."""
@@ -67,6 +86,8 @@ class RunView:
             "requests": self.requests,
             "throttled": self.throttled,
             "error": self.error,
+            "completeness": self.completeness,
+            "quarantined": self.quarantined,
         }
 
 
@@ -81,11 +102,13 @@ def recorded_run(
     trigger: Trigger,
     params: dict[str, Any] | None = None,
 ) -> Iterator[RunRecorder]:
-    """Record a run around the ``with`` body: running → succeeded / failed / interrupted.
+    """Record a run around the ``with`` body: running → succeeded / partial / failed /
+    interrupted.
 
-    The run row is committed before the body starts, so a run killed outright
-    still shows as ``running`` with its pid (and the next lock holder can tell
-    it died).
+    An error with a ``run_status`` (an incomplete sync: ``partial``) ends the run in
+    that status. The run row is committed before the body starts, so a run killed
+    outright still shows as ``running`` with its pid until it is seen to be
+    ``abandoned``.
     """
     with sessions.begin() as session:
         run = Run(
@@ -106,7 +129,7 @@ def recorded_run(
     try:
         yield recorder
     except PcsyncError as exc:
-        status, error = "failed", str(exc)
+        status, error = getattr(exc, "run_status", "failed"), str(exc)
         raise
     except (KeyboardInterrupt, SystemExit):
         status, error = "interrupted", "stopped by signal or user"
@@ -123,25 +146,88 @@ def recorded_run(
             stored.counts = recorder.counts
             stored.requests = recorder.requests
             stored.throttled = recorder.throttled
+            if recorder.completeness is not None:
+                stored.completeness = recorder.completeness.as_json()
         log.info("%s run %d %s", kind, run_id, status)
 
 
+def settle_abandoned(sessions: sessionmaker[Session], kind: str) -> int:
+    """Store runs of ``kind`` left ``running`` as ``abandoned``; returns how many.
+
+    Called by the holder of ``kind``'s lock: no other run of that kind can be alive.
+    """
+    with sessions.begin() as session:
+        result = session.execute(
+            update(Run)
+            .where(Run.kind == kind, Run.status == "running")
+            .values(status="abandoned", finished_at=_now(), error=ABANDONED)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+ABANDONED = "the process ended without recording an end (killed, or its machine stopped)"
+# Kinds of run that hold a lock while they run (sync/lock.py).
+_LOCKED_KINDS = {"sync": "sync", "collections_apply": "collections_apply"}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process of that pid
+    return True
+
+
+def _abandoned(session: Session, row: Run) -> bool:
+    """Whether a ``running`` run's process is gone: its pid, or else its lock, tells."""
+    if row.hostname == socket.gethostname() and row.pid is not None:
+        return not _pid_alive(row.pid)
+    kind = _LOCKED_KINDS.get(row.kind)
+    held = lock_held(session.get_bind().engine, kind) if kind else None
+    return held is False
+
+
 def list_runs(sessions: sessionmaker[Session], limit: int = 50) -> list[RunView]:
-    """The newest runs first."""
+    """The newest runs first; a run still ``running`` whose process is gone is shown
+    as ``abandoned``."""
     with sessions() as session:
         rows = session.scalars(select(Run).order_by(Run.id.desc()).limit(limit)).all()
-        return [
-            RunView(
-                id=row.id,
-                kind=row.kind,
-                trigger=row.trigger,
-                status=row.status,
-                started_at=row.started_at,
-                finished_at=row.finished_at,
-                counts=row.counts,
-                requests=row.requests,
-                throttled=row.throttled,
-                error=row.error,
+        kept: dict[int, list[dict[str, Any]]] = {}
+        records = session.scalars(
+            select(QuarantinedRecord)
+            .where(QuarantinedRecord.run_id.in_([row.id for row in rows]))
+            .order_by(QuarantinedRecord.id)
+        )
+        for record in records:
+            kept.setdefault(record.run_id, []).append(
+                {
+                    "unit": record.unit,
+                    "key": record.unit_key,
+                    "source": record.source_url,
+                    "reason": record.reason,
+                    "payload": record.payload,
+                }
             )
-            for row in rows
-        ]
+        return [_view(session, row, kept.get(row.id, [])) for row in rows]
+
+
+def _view(session: Session, row: Run, quarantined: list[dict[str, Any]]) -> RunView:
+    status, error = row.status, row.error
+    if status == "running" and _abandoned(session, row):
+        status, error = "abandoned", ABANDONED
+    return RunView(
+        id=row.id,
+        kind=row.kind,
+        trigger=row.trigger,
+        status=status,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        counts=row.counts,
+        requests=row.requests,
+        throttled=row.throttled,
+        error=error,
+        completeness=row.completeness,
+        quarantined=quarantined,
+    )

@@ -178,25 +178,33 @@ def upsert_subscriptions(
 def upsert_invoices(
     session: Session, invoices: Iterable[Invoice], now: datetime, run: RunRecorder
 ) -> list[Invoice]:
-    """Insert new invoices, update changed ones (paid amounts change); return them all."""
+    """Insert new invoices and amendments, update changed ones (paid amounts change).
+
+    Returns every document listed — invoices and their amendments, once each, in
+    the order listed — each a unit whose lines the sync fetches.
+    """
     known = dict(session.execute(select(InvoiceRow.id, InvoiceRow.content_hash)).all())
-    seen = []
-    for invoice in invoices:
-        seen.append(invoice)
-        values = {
-            "invoice_date": invoice.invoice_date,
-            "billing_period_start": invoice.billing_period_start,
-            "billing_period_end": invoice.billing_period_end,
-            "total_charges": invoice.total_charges,
-            "paid_amount": invoice.paid_amount,
-            "currency": invoice.currency,
-            "invoice_type": invoice.invoice_type,
-            "document_type": invoice.document_type,
-            "raw": json_ready(invoice.raw),
-            "content_hash": content_hash(invoice.raw),
-        }
-        _save(session, InvoiceRow, invoice.id, values, known, now, run, "invoices")
-    return seen
+    seen: dict[str, Invoice] = {}
+    for listed in invoices:
+        for document in listed.documents:
+            if document.id in seen:
+                continue  # an amendment Microsoft also listed on its own
+            seen[document.id] = document
+            values = {
+                "invoice_date": document.invoice_date,
+                "billing_period_start": document.billing_period_start,
+                "billing_period_end": document.billing_period_end,
+                "total_charges": document.total_charges,
+                "paid_amount": document.paid_amount,
+                "currency": document.currency,
+                "invoice_type": document.invoice_type,
+                "document_type": document.document_type,
+                "amends_invoice_id": document.amends,
+                "raw": json_ready(document.raw),
+                "content_hash": content_hash(document.raw),
+            }
+            _save(session, InvoiceRow, document.id, values, known, now, run, "invoices")
+    return list(seen.values())
 
 
 # A line's columns, in the order rows are built and written; the scope's own columns and
@@ -455,17 +463,22 @@ def replace_lines(
     provider: str,
     lines: Iterable[LineItem],
     run: RunRecorder,
+    totals: dict[str, Decimal] | None = None,
 ) -> int:
     """Replace an invoice's lines of one provider (and their sums) inside the caller's transaction.
 
     The caller commits once at the end, so a run killed half-way leaves the
-    invoice's previous lines (or none) — never half an invoice.
+    invoice's previous lines (or none) — never half an invoice. ``totals``, when
+    given, receives the lines' ``totalForCustomer`` per currency.
     """
     scope = {"invoice_id": invoice_id, "provider": provider}
     sums: dict[SumKey, list[Any]] = {}
     extra = {"invoice_id": invoice_id, "run_id": run.run_id}
     count = _replace(session, LineItemRow, scope, lines, extra, sums)
     _write_sums(session, invoice_id, provider, sums)
+    if totals is not None:
+        for (_customer, currency), (_lines, _subtotal, total) in sums.items():
+            totals[currency] = totals.get(currency, Decimal(0)) + total
     run.count("lineitems", "fetched", count)
     run.count("lineitems", "inserted", count)
     return count

@@ -11,6 +11,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 import sqlalchemy as sa
@@ -182,11 +183,17 @@ def test_a_failed_export_keeps_the_rest_and_the_next_run_finishes(
     failing = sim.data.invoices[3].id
     sim.config.failing_exports = (failing,)
     settings, engine, sessions = setup(sim, db_url, tmp_path)
-    with pytest.raises(SyncIncompleteError, match=f"1 item\\(s\\) not synced.*{failing}.*5000"):
+    with pytest.raises(SyncIncompleteError, match=f"1 unit\\(s\\) missing.*{failing}.*5000"):
         run_sync(settings, engine, sessions, SyncOptions())
     last = list_runs(sessions)[0]
-    assert last.status == "failed"
+    assert last.status == "partial"
     assert failing in (last.error or "")
+    assert last.completeness is not None
+    assert last.completeness["missing"] == [
+        {"unit": "lineitems", "key": f"{failing}:one_time", "reason": ANY}
+    ]
+    missing = [d for d in last.completeness["documents"] if d["status"] == "missing"]
+    assert [(d["invoice"], d["api"]) for d in missing] == [(failing, "v2")]
     with engine.connect() as c:
         stored = set(c.scalars(sa.text("SELECT DISTINCT invoice_id FROM invoice_line_items")))
     assert stored == {i.id for i in sim.data.invoices} - {failing}

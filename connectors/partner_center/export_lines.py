@@ -27,7 +27,7 @@ from connectors.partner_center.records import (
     is_export_shape,
     normalise_customer_id,
 )
-from reconciliation.errors import BadResponseError
+from reconciliation.errors import BadResponseError, DataError, RecordError
 
 __all__ = ["LazyJson", "export_line_items", "typed_line_item"]
 
@@ -194,4 +194,8 @@ def export_line_items(lines: Iterable[bytes], invoice_id: str, where: str) -> It
         raw = parse_json_line(text, f"{where}: line {number}")
         if typed is None:
             typed = is_export_shape(raw)
-        yield LineItem.from_export_row(raw, invoice_id, text)
+        try:
+            item = LineItem.from_export_row(raw, invoice_id, text)
+        except DataError as exc:
+            raise RecordError(f"{where}: line {number}: {exc}", payload=text, source=where) from exc
+        yield item

@@ -351,6 +351,10 @@ class Invoice:
     partner has paid against it (Microsoft reports payments as negative; this
     record stores the amount paid as a positive number). ``providers`` lists the
     billing providers with line items on the invoice.
+
+    ``amendments`` are the credit notes and adjustment notes Microsoft issued
+    against it, nested in the listed invoice: each is a document of its own, with
+    its own id, date, total and line items (``amends`` names the invoice it amends).
     """
 
     id: str
@@ -364,11 +368,19 @@ class Invoice:
     document_type: str | None
     providers: tuple[Provider, ...]
     raw: Raw = field(repr=False, compare=False)
+    amends: str | None = None
+    amendments: tuple[Invoice, ...] = ()
+
+    @property
+    def documents(self) -> tuple[Invoice, ...]:
+        """The invoice and its amendments: every document with lines of its own."""
+        return (self, *self.amendments)
 
     @classmethod
-    def from_api(cls, raw: Raw) -> Invoice:
-        """Build from a ``GET /v1/invoices`` item."""
+    def from_api(cls, raw: Raw, amends: str | None = None) -> Invoice:
+        """Build from a ``GET /v1/invoices`` item (or one of its ``amendments``)."""
         fields = _Fields(raw)
+        invoice_id = str(fields.required("id"))
         invoice_date = parse_date(fields.required("invoiceDate"))
         assert invoice_date is not None
         providers: list[Provider] = []
@@ -380,8 +392,13 @@ class Invoice:
                 provider = Provider.parse(provider_text)
                 if provider not in providers:
                     providers.append(provider)
+        amendments = []
+        for amendment in fields.get("amendments") or ():
+            if not isinstance(amendment, Mapping):
+                raise DataError(f"invoice {invoice_id}: an amendment that is not an object")
+            amendments.append(cls.from_api(amendment, amends=invoice_id))
         return cls(
-            id=str(fields.required("id")),
+            id=invoice_id,
             invoice_date=invoice_date,
             billing_period_start=parse_date(fields.get("billingPeriodStartDate")),
             billing_period_end=parse_date(fields.get("billingPeriodEndDate")),
@@ -391,7 +408,10 @@ class Invoice:
             invoice_type=fields.text("invoiceType"),
             document_type=fields.text("documentType"),
             providers=tuple(providers),
-            raw=raw,
+            # The nested amendments are stored as documents of their own, not inside this one.
+            raw={k: v for k, v in raw.items() if k.lower() != "amendments"},
+            amends=amends or fields.text("amendsOf"),
+            amendments=tuple(amendments),
         )
 
 

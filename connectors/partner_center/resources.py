@@ -1,18 +1,19 @@
 """The Partner Center API as generators of typed records.
 
 Each listing is a small declaration — first URL, paginator, record type — run
-by one fetch loop (``_pages``). Everything streams: an invoice with a million
+by one fetch loop (``_records``). Everything streams: an invoice with a million
 lines is read page by page (v1) or line by line from its export blobs (v2).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from connectors.partner_center.auth import TokenProvider
@@ -34,8 +35,11 @@ from connectors.partner_center.records import (
     Subscription,
     SubscriptionStatus,
 )
+from reconciliation.errors import DataError, RecordError
 
 __all__ = ["V2_FIRST_PERIOD", "PartnerCenter", "StatusChange"]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,17 @@ class StatusChange:
     after: Subscription
     request_id: str | None
     changed: bool
+
+
+def _decoded(raw: Any, decode: Callable[[Mapping[str, Any]], T], url: str) -> T:
+    try:
+        if not isinstance(raw, Mapping):
+            raise DataError(f"an item that is not a JSON object: {type(raw).__name__}")
+        return decode(raw)
+    except DataError as exc:
+        raise RecordError(
+            str(exc), payload=json.dumps(raw, default=str), source=url.split("?", 1)[0]
+        ) from exc
 
 
 def _expect_collection(body: Any) -> None:
@@ -124,9 +139,16 @@ class PartnerCenter:
 
     # -- the fetch loop -------------------------------------------------------------
 
-    def _pages(
-        self, first: PageRequest, paginator: SeekPaginator | OffsetPaginator, family: str
-    ) -> Iterator[Mapping[str, Any]]:
+    def _records(
+        self,
+        first: PageRequest,
+        paginator: SeekPaginator | OffsetPaginator,
+        family: str,
+        decode: Callable[[Mapping[str, Any]], T],
+        on_bad: Callable[[RecordError], None] | None = None,
+    ) -> Iterator[T]:
+        """Every item of every page, decoded. An unreadable one is a RecordError, raised
+        or, with ``on_bad``, handed to it and passed over."""
         request: PageRequest | None = first
         while request is not None:
             reply = self.http.get_json(
@@ -136,16 +158,24 @@ class PartnerCenter:
                 headers=request.headers,
                 expect=_expect_collection,
             )
-            yield from paginator.items(reply.body)
+            for raw in paginator.items(reply.body):
+                try:
+                    record = _decoded(raw, decode, request.url)
+                except RecordError as exc:
+                    if on_bad is None:
+                        raise
+                    on_bad(exc)
+                    continue
+                yield record
             request = paginator.next_request(reply.body, request)
 
     # -- customers and subscriptions ------------------------------------------------------
 
-    def customers(self) -> Iterator[Customer]:
-        """Every customer of the partner (seek paging)."""
+    def customers(self, on_bad: Callable[[RecordError], None] | None = None) -> Iterator[Customer]:
+        """Every customer of the partner (seek paging); unreadable ones go to ``on_bad``."""
         first = PageRequest(f"{self._api}/v1/customers?size={min(self._options.page_size, 500)}")
-        for raw in self._pages(first, SeekPaginator(self._api), "customers"):
-            yield Customer.from_api(raw)
+        paginator = SeekPaginator(self._api)
+        yield from self._records(first, paginator, "customers", Customer.from_api, on_bad)
 
     def billing_email(self, customer_id: str) -> str | None:
         """The customer's billing contact address (its billing profile), if it has one."""
@@ -163,7 +193,7 @@ class PartnerCenter:
             url, scope=self._scope, family="subscriptions", expect=_expect_collection
         )
         for raw in reply.body["items"]:
-            yield Subscription.from_api(raw, customer_id)
+            yield _decoded(raw, lambda r: Subscription.from_api(r, customer_id), url)
 
     def subscription(self, customer_id: str, subscription_id: str) -> Subscription:
         """One subscription, with its current etag."""
@@ -199,12 +229,12 @@ class PartnerCenter:
 
     # -- invoices and line items --------------------------------------------------------
 
-    def invoices(self) -> Iterator[Invoice]:
-        """Every invoice of the partner (offset paging)."""
+    def invoices(self, on_bad: Callable[[RecordError], None] | None = None) -> Iterator[Invoice]:
+        """Every invoice of the partner, each with its amendments (offset paging);
+        unreadable ones go to ``on_bad``."""
         paginator = OffsetPaginator(min(self._options.page_size, 200), self._api)
         first = paginator.first(f"{self._api}/v1/invoices")
-        for raw in self._pages(first, paginator, "invoices"):
-            yield Invoice.from_api(raw)
+        yield from self._records(first, paginator, "invoices", Invoice.from_api, on_bad)
 
     def invoice(self, invoice_id: str) -> Invoice:
         """One invoice by id. Microsoft allows this to app+user credentials only; with
@@ -244,8 +274,12 @@ class PartnerCenter:
         else:
             paginator = OffsetPaginator(size, self._api)
             first = paginator.first(with_query(base, params))
-        for raw in self._pages(first, paginator, "lineitems"):
-            yield LineItem.from_api(raw, invoice_id, provider, "v1")
+        yield from self._records(
+            first,
+            paginator,
+            "lineitems",
+            lambda raw: LineItem.from_api(raw, invoice_id, provider, "v1"),
+        )
 
     def v2_line_items(self, invoice_id: str, operation: str | None = None) -> Iterator[LineItem]:
         """Billed lines from a v2 export: request (unless ``operation`` was), wait, stream blobs.
@@ -271,11 +305,16 @@ class PartnerCenter:
                 "size": min(self._options.page_size, 2000),
             },
         )
-        for raw in self._pages(PageRequest(url), SeekPaginator(self._api), "lineitems"):
-            yield LineItem.from_api(raw, invoice_id, Provider.ONE_TIME, "v1")
+        yield from self._records(
+            PageRequest(url),
+            SeekPaginator(self._api),
+            "lineitems",
+            lambda raw: LineItem.from_api(raw, invoice_id, Provider.ONE_TIME, "v1"),
+        )
 
     def unbilled_line_items(self, currency: str, period: str = "current") -> Iterator[LineItem]:
-        """Lines of the open billing period (v1 unbilled reconciliation, seek paging)."""
+        """Lines not yet invoiced (v1 unbilled reconciliation, seek paging): ``current`` is
+        this calendar month's, ``previous`` last month's until its invoice is issued."""
         url = with_query(
             f"{self._api}/v1/invoices/unbilled/lineitems",
             {
@@ -286,5 +325,9 @@ class PartnerCenter:
                 "size": min(self._options.page_size, 2000),
             },
         )
-        for raw in self._pages(PageRequest(url), SeekPaginator(self._api), "lineitems"):
-            yield LineItem.from_api(raw, "unbilled", Provider.ONE_TIME, "v1")
+        yield from self._records(
+            PageRequest(url),
+            SeekPaginator(self._api),
+            "lineitems",
+            lambda raw: LineItem.from_api(raw, "unbilled", Provider.ONE_TIME, "v1"),
+        )

@@ -116,6 +116,8 @@ class _Invoice:
     filler: int = 0
     total_minor: int = 0
     subtotal_minor: int = 0
+    amends: str | None = None  # a credit note's invoice
+    amendments: list[_Invoice] = field(default_factory=list)
 
 
 class Dataset:
@@ -132,6 +134,10 @@ class Dataset:
         self._build_customers()
         self.invoices: list[_Invoice] = []
         self._build_invoices()
+        # Fields to override in one record's JSON, to serve what pcsync cannot read:
+        # "customer:<id>", "invoice:<id>", "line:<invoice id>:<position>",
+        # "unbilled:<currency>:<position>".
+        self.malformed: dict[str, dict[str, Any]] = {}
 
     # -- customers and subscriptions ---------------------------------------------------
 
@@ -373,8 +379,36 @@ class Dataset:
         invoice.subtotal_minor, invoice.total_minor = subtotal, total
 
     def invoice(self, invoice_id: str) -> _Invoice | None:
-        """The invoice with this id, if any."""
-        return next((inv for inv in self.invoices if inv.id == invoice_id), None)
+        """The invoice or amendment with this id, if any."""
+        documents = (d for inv in self.invoices for d in (inv, *inv.amendments))
+        return next((d for d in documents if d.id == invoice_id), None)
+
+    def issue_credit_note(self, invoice_id: str, issued: date, lines: int = 2) -> _Invoice:
+        """A credit note against an invoice, issued on ``issued``: a document of its own
+        (its own id, date, total and lines — each the reverse of one of the invoice's
+        first ``lines`` lines), listed inside the invoice's ``amendments``."""
+        parent = self.invoice(invoice_id)
+        if parent is None or parent.amends is not None:
+            raise ValueError(f"no invoice {invoice_id} to amend")
+        credits = [
+            _Line(line.customer, line.subscription, "customerCredit", line.quantity,
+                  -line.unit_minor, -line.subtotal_minor, line.start, line.end,
+                  credit_reason="BillingError")
+            for line in parent.base_lines[:lines]
+        ]  # fmt: skip
+        number = sum(len(i.amendments) for i in self.invoices) + 1
+        note = _Invoice(
+            id=f"G{(self.scale.seed * 7919 + 500_000 + number) % 10**9:09d}",
+            currency=parent.currency,
+            period_start=parent.period_start,
+            period_end=parent.period_end,
+            invoice_date=issued,
+            base_lines=credits,
+            amends=parent.id,
+        )
+        self._total(note)
+        parent.amendments.append(note)
+        return note
 
     def line_count(self, invoice: _Invoice) -> int:
         """How many lines the invoice has."""
@@ -388,7 +422,9 @@ class Dataset:
         total = self._amount(invoice.total_minor, invoice.currency)
         # The partner has paid Microsoft for invoices older than 40 days.
         paid = total if (self.anchor - invoice.invoice_date).days > 40 else Decimal(0)
-        return {
+        if invoice.amends is not None:
+            paid = Decimal(0)
+        document: dict[str, Any] = {
             "id": invoice.id,
             "invoiceDate": _iso(invoice.invoice_date).replace("T00:00:00Z", "T22:40:37.5897767Z"),
             "billingPeriodStartDate": _iso(invoice.period_start),
@@ -414,6 +450,16 @@ class Dataset:
             "links": {"self": _link(f"/invoices/OneTime-{invoice.id}")},
             "attributes": {"objectType": "Invoice"},
         }
+        if invoice.amends is not None:
+            # As in Microsoft's example of an amendment: no links, not on its details either.
+            del document["links"]
+            del document["invoiceDetails"][0]["links"]
+            document["documentType"] = "adjustment_note"
+            document["amendsOf"] = invoice.amends
+        elif invoice.amendments:
+            document["amendments"] = [self.invoice_json(note) for note in invoice.amendments]
+        document.update(self.malformed.get(f"invoice:{invoice.id}", {}))
+        return document
 
     def line_json(self, invoice: _Invoice, position: int) -> dict[str, Any]:
         """Line ``position`` of the invoice as a v1 ``OneTimeInvoiceLineItem`` (camelCase)."""
@@ -494,11 +540,17 @@ class Dataset:
             "invoiceLineItemType": "billing_line_items",
             "billingProvider": "one_time",
             "attributes": {"objectType": "OneTimeInvoiceLineItem"},
-        }
+        } | self.malformed.get(f"line:{invoice.id}:{position}", {})
 
-    def unbilled_lines(self, currency: str) -> list[dict[str, Any]]:
-        """The open period's lines: this month's charges for the active licences."""
-        start = _month_start(self.anchor, 0)
+    def unbilled_lines(self, currency: str, period_name: str = "current") -> list[dict[str, Any]]:
+        """Lines not yet invoiced: this month's charges for the active licences
+        (``current``), or last month's while its invoice is not issued (``previous``;
+        nothing once it is)."""
+        start = _month_start(self.anchor, 0 if period_name == "current" else 1)
+        if period_name != "current" and any(
+            i.period_start == start and i.currency == currency for i in self.invoices
+        ):
+            return []
         period = _Invoice("unbilled", currency, start, _month_end(start), _month_end(start))
         lines = []
         for index, customer in enumerate(self.customers):
@@ -513,6 +565,7 @@ class Dataset:
         for position in range(len(lines)):
             row = self.line_json(period, position)
             row["invoiceNumber"] = ""
+            row.update(self.malformed.get(f"unbilled:{currency}:{position}", {}))
             result.append(row)
         return result
 

@@ -80,6 +80,10 @@ class SimulatorConfig:
     # Serve at most this many items a page, whatever size was asked, with links.next to
     # the rest — as a service that caps its page size does. 0: as many as asked.
     page_cap: int = 0
+    # Customers whose subscriptions are refused with 403: customer id -> Partner Center
+    # error code ("20002": no commerce relationship any more), or "" for a bare 403 with
+    # no body, as a missing role may be answered.
+    refused_customers: dict[str, str] = field(default_factory=dict)
 
 
 class _Reset(Exception):
@@ -533,9 +537,9 @@ class _Handler(BaseHTTPRequestHandler):
         start, end, link, token = self._seek_page(
             "customers", len(customers), size, f"/v1/customers?size={size}"
         )
-        self._json(
-            self._collection(customers[start:end], link, f"/v1/customers?size={size}", token)
-        )
+        malformed = self.sim.data.malformed
+        page = [c | malformed.get(f"customer:{c['id']}", {}) for c in customers[start:end]]
+        self._json(self._collection(page, link, f"/v1/customers?size={size}", token))
 
     def _customer(self, customer: str) -> None:
         self._guard("pc")
@@ -560,6 +564,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _subscriptions(self, customer: str) -> None:
         self._guard("pc")
         subs = self.sim.data.subscriptions.get(customer)
+        refused = self.sim.config.refused_customers.get(customer)
+        if refused == "":
+            self._send(403, b"", content_type="application/json")
+            return
+        if refused is not None:
+            description = {
+                "20002": f"The partner has no commerce relationship with the customer {customer}",
+            }.get(refused, "Access denied")
+            self._error(403, refused, description)
+            return
         if subs is None:
             self._error(404, "600001", f"customer {customer} was not found")
             return
@@ -686,13 +700,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _unbilled(self) -> None:
         self._guard("pc")
         currency = (self.query.get("currencycode") or "USD").upper()
-        lines = self.sim.data.unbilled_lines(currency)
+        period = (self.query.get("period") or "").lower()
+        if period not in ("current", "previous"):
+            self._error(400, "400", "period must be current or previous")
+            return
+        lines = self.sim.data.unbilled_lines(currency, period)
         size = min(2000, int(self.query.get("size") or 2000))
         base = (
             "/invoices/unbilled/lineitems?provider=onetime&invoicelineitemtype=billinglineitems"
-            f"&currencycode={currency}&period=current&size={size}"
+            f"&currencycode={currency}&period={period}&size={size}"
         )
-        start, end, link, token = self._seek_page(f"unbilled:{currency}", len(lines), size, base)
+        key = f"unbilled:{currency}:{period}"
+        start, end, link, token = self._seek_page(key, len(lines), size, base)
         self._json(self._collection(lines[start:end], link, base, token))
 
     # -- v2 exports --------------------------------------------------------------------------

@@ -101,7 +101,8 @@ class Run(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)
     trigger: Mapped[str] = mapped_column(String(16))  # manual | schedule
-    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed | interrupted
+    # running | succeeded | partial | failed | interrupted (abandoned: shown, never stored)
+    status: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     pid: Mapped[int | None]
@@ -111,6 +112,8 @@ class Run(Base):
     requests: Mapped[int] = mapped_column(default=0)
     throttled: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # A sync's proof of completeness: per invoice and amendment, what was stored or why not.
+    completeness: Mapped[dict[str, Any] | None]
 
 
 class SyncCheckpoint(Base):
@@ -124,6 +127,25 @@ class SyncCheckpoint(Base):
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
     updated_at: Mapped[datetime]
+
+
+class QuarantinedRecord(Base):
+    """A record a sync could not read: kept as received, with where it came from and why.
+
+    Its unit (one customer's subscriptions, one invoice's lines of one provider…)
+    was not stored by that run, which therefore ended ``partial``.
+    """
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    unit: Mapped[str] = mapped_column(String(32))  # subscriptions | lineitems | invoices | …
+    unit_key: Mapped[str] = mapped_column(String(255))  # customer id, invoice:provider, …
+    source_url: Mapped[str | None] = mapped_column(Text)  # without its query's secrets
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
 
 
 # --- mirror of Partner Center -------------------------------------------------
@@ -200,6 +222,8 @@ class Invoice(Base):
     currency: Mapped[str] = mapped_column(CURRENCY)
     invoice_type: Mapped[str | None] = mapped_column(String(32))
     document_type: Mapped[str | None] = mapped_column(String(32))
+    # A credit note or adjustment note: the invoice it amends (its own lines are its own).
+    amends_invoice_id: Mapped[str | None] = mapped_column(ID)
     raw: Mapped[dict[str, Any]]
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[datetime]

@@ -1,0 +1,214 @@
+"""Complete or loud: a sync has everything Microsoft lists, or says what it lacks and why."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from reconciliation.errors import PermissionDeniedError
+from sync.jobs import SyncIncompleteError, SyncOptions, run_sync
+from sync.runs import list_runs
+from tests.test_sync import setup
+
+
+def _count(engine: sa.Engine, query: str, **params: object) -> int:
+    with engine.connect() as c:
+        return int(c.scalar(sa.text(query), params) or 0)
+
+
+def _stored_invoices(engine: sa.Engine) -> set[str]:
+    with engine.connect() as c:
+        return set(c.scalars(sa.text("SELECT DISTINCT invoice_id FROM invoice_line_items")))
+
+
+def _cli(settings: Any, sim: Any, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "sync.cli", "--config", str(settings.source), *args]
+    environment = {**os.environ, "PCSYNC_CLIENT_SECRET": sim.config.client_secret, **env}
+    return subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
+
+
+# Each unit kind with one record Microsoft serves that pcsync cannot read: how to spoil it,
+# then what must still be stored (everything of every other unit).
+def _spoil_customer(sim: Any) -> str:
+    tenant = str(sim.data.customers[4]["id"])
+    sim.data.malformed[f"customer:{tenant}"] = {"id": None, "companyProfile": {"domain": "x"}}
+    return tenant
+
+
+def _spoil_subscription(sim: Any) -> str:
+    customer = sim.data.customers[2]["id"]
+    sim.data.subscriptions[customer][0]["status"] = "hibernating"
+    return customer
+
+
+def _spoil_invoice(sim: Any) -> str:
+    invoice = sim.data.invoices[1]
+    sim.data.malformed[f"invoice:{invoice.id}"] = {"invoiceDate": "the 5th of never"}
+    return invoice.id
+
+
+def _spoil_line(sim: Any) -> str:
+    invoice = sim.data.invoices[2]
+    sim.data.malformed[f"line:{invoice.id}:3"] = {"currency": None}
+    return invoice.id
+
+
+def _spoil_unbilled(sim: Any) -> str:
+    sim.data.malformed["unbilled:USD:1"] = {"chargeStartDate": "not a date"}
+    return "USD:current"
+
+
+SPOILERS = {
+    "customers": _spoil_customer,
+    "subscriptions": _spoil_subscription,
+    "invoices": _spoil_invoice,
+    "lineitems": _spoil_line,
+    "unbilled": _spoil_unbilled,
+}
+
+
+@pytest.mark.parametrize("unit", list(SPOILERS))
+def test_an_unreadable_record_fails_only_its_unit_and_the_run_is_partial(
+    start_simulator, db_url, tmp_path, unit: str
+) -> None:
+    sim = start_simulator()
+    key = SPOILERS[unit](sim)
+    settings, engine, _sessions = setup(sim, db_url, tmp_path)
+    finished = _cli(settings, sim, "sync")
+    assert finished.returncode == 1, finished.stderr
+    assert "missing" in finished.stderr
+    assert "Traceback" not in finished.stderr
+    runs = json.loads(_cli(settings, sim, "runs", "--json").stdout)["runs"]
+    (run,) = runs
+    assert run["status"] == "partial"
+    assert [m["unit"] for m in run["completeness"]["missing"]] == [unit]
+    (record,) = run["quarantined"]
+    assert record["unit"] == unit
+    assert record["payload"]  # the record as Microsoft sent it
+    assert record["source"]
+    assert "?" not in record["source"]  # no query string: it may carry a SAS token
+    assert record["key"] == "list" if unit in ("customers", "invoices") else key in record["key"]
+    # Every other unit is stored.
+    customers = len(sim.data.customers) - (unit == "customers")
+    assert _count(engine, "SELECT count(*) FROM customers") == customers
+    invoices = {i.id for i in sim.data.invoices} - (
+        {key} if unit in ("invoices", "lineitems") else set()
+    )
+    assert _stored_invoices(engine) == invoices
+    left_out = key if unit in ("customers", "subscriptions") else None
+    expected_subs = sum(
+        len(subs) for cid, subs in sim.data.subscriptions.items() if cid != left_out
+    )
+    assert _count(engine, "SELECT count(*) FROM subscriptions") == expected_subs
+    unbilled = _count(engine, "SELECT count(*) FROM unbilled_line_items WHERE currency = 'USD'")
+    assert (unbilled == 0) == (unit == "unbilled")
+    engine.dispose()
+
+
+def test_an_app_refused_every_customer_fails_the_run_with_what_to_grant(
+    start_simulator, db_url, tmp_path
+) -> None:
+    sim = start_simulator()
+    sim.config.refused_customers = {c["id"]: "" for c in sim.data.customers}  # bare 403s
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    with pytest.raises(PermissionDeniedError, match=r"App management.*Admin agent"):
+        run_sync(settings, engine, sessions, SyncOptions(only=("customers", "subscriptions")))
+    assert list_runs(sessions)[0].status == "failed"
+    assert _count(engine, "SELECT count(*) FROM subscriptions") == 0
+    finished = _cli(settings, sim, "sync", "--only", "customers,subscriptions")
+    assert finished.returncode == 1
+    (error,) = [line for line in finished.stderr.splitlines() if line.startswith("pcsync: error")]
+    assert "App management" in error  # one line, with the remedy
+    engine.dispose()
+
+
+def test_more_than_half_refused_is_the_apps_rights_a_few_are_missing_units(
+    start_simulator, db_url, tmp_path
+) -> None:
+    sim = start_simulator()
+    ids = [c["id"] for c in sim.data.customers]
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    sim.config.refused_customers = {cid: "900150" for cid in ids[: len(ids) // 2 + 1]}
+    with pytest.raises(PermissionDeniedError):
+        run_sync(settings, engine, sessions, SyncOptions(only=("customers", "subscriptions")))
+    sim.config.refused_customers = {ids[0]: "900150"}
+    with pytest.raises(SyncIncompleteError, match=f"subscriptions {ids[0]}: refused"):
+        run_sync(settings, engine, sessions, SyncOptions(only=("customers", "subscriptions")))
+    assert list_runs(sessions)[0].status == "partial"
+    stored = _count(engine, "SELECT count(DISTINCT customer_id) FROM subscriptions")
+    assert stored == len(ids) - 1
+    engine.dispose()
+
+
+def test_a_customer_whose_relationship_ended_is_skipped_and_the_run_succeeds(
+    start_simulator, db_url, tmp_path
+) -> None:
+    sim = start_simulator()
+    ended = sim.data.customers[3]["id"]
+    sim.config.refused_customers = {ended: "20002"}  # Microsoft's "no commerce relationship"
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    run_id = run_sync(settings, engine, sessions, SyncOptions(only=("customers", "subscriptions")))
+    (view,) = [v for v in list_runs(sessions) if v.id == run_id]
+    assert view.status == "succeeded"
+    assert view.counts["subscriptions"]["customers_skipped"] == 1
+    owners = _count(engine, "SELECT count(*) FROM subscriptions WHERE customer_id = :c", c=ended)
+    assert owners == 0
+    engine.dispose()
+
+
+def test_a_killed_sync_is_shown_abandoned_and_the_next_one_records_it(
+    start_simulator, db_url, tmp_path
+) -> None:
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    killed = _cli(settings, sim, "sync", PCSYNC_FAILPOINT="invoice.committed:2=kill")
+    assert killed.returncode == -9  # SIGKILL, at the failpoint: after the second invoice
+    assert _count(engine, "SELECT count(DISTINCT invoice_id) FROM invoice_line_items") == 2
+    with engine.connect() as c:
+        assert c.scalar(sa.text("SELECT status FROM runs")) == "running"  # as stored
+    (view,) = list_runs(sessions)
+    assert view.status == "abandoned"
+    run_sync(settings, engine, sessions, SyncOptions())
+    with engine.connect() as c:
+        statuses = list(c.scalars(sa.text("SELECT status FROM runs ORDER BY id")))
+    assert statuses == ["abandoned", "succeeded"]
+    assert _stored_invoices(engine) == {i.id for i in sim.data.invoices}
+    engine.dispose()
+
+
+def test_last_months_unbilled_lines_are_kept_until_its_invoice_arrives(
+    start_simulator, db_url, tmp_path
+) -> None:
+    sim = start_simulator()
+    pending = [i for i in sim.data.invoices if i.period_start == date(2026, 10, 1)]
+    assert pending
+    for invoice in pending:  # October's invoices are not issued yet
+        sim.data.invoices.remove(invoice)
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    today = date(2026, 11, 3)
+    sim.data.anchor = today
+    run_sync(settings, engine, sessions, SyncOptions(today=today))
+    previous = "SELECT count(*) FROM unbilled_line_items WHERE period = 'previous'"
+    assert _count(engine, previous) > 0
+    with engine.connect() as c:
+        starts = set(
+            c.scalars(
+                sa.text(
+                    "SELECT DISTINCT charge_start_date FROM unbilled_line_items "
+                    "WHERE period = 'previous'"
+                )
+            )
+        )
+    assert {str(d)[:7] for d in starts} == {"2026-10"}
+    sim.data.invoices.extend(pending)  # issued: October's lines are billed now
+    run_sync(settings, engine, sessions, SyncOptions(today=today))
+    assert _count(engine, previous) == 0
+    assert _stored_invoices(engine) >= {i.id for i in pending}
+    engine.dispose()

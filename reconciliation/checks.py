@@ -42,6 +42,7 @@ class InvoiceFact:
     total_charges: Decimal
     period_start: date | None
     period_end: date | None
+    amends: str | None = None  # a credit or adjustment note: the invoice it amends
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +169,11 @@ def _invoice_totals(invoices: Sequence[InvoiceFact], sums: Mapping[str, Decimal]
 
 
 def latest_by_currency(invoices: Iterable[InvoiceFact]) -> dict[str, InvoiceFact]:
-    """Each currency's latest invoice (by date, then id)."""
+    """Each currency's latest invoice (by date, then id); amendments are not invoices here:
+    a credit note issued later does not replace the period's bill."""
     latest: dict[str, InvoiceFact] = {}
-    for invoice in sorted(invoices, key=lambda i: (i.invoice_date, i.id)):
+    bills = (i for i in invoices if i.amends is None)
+    for invoice in sorted(bills, key=lambda i: (i.invoice_date, i.id)):
         latest[invoice.currency] = invoice
     return latest
 

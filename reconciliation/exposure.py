@@ -15,7 +15,7 @@ kept beside it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -37,6 +37,7 @@ class MicrosoftInvoice:
     paid: Decimal
     due_date: date
     lines_total: Decimal
+    amends: str | None = None  # a credit or adjustment note: the invoice it amends
 
     @property
     def outstanding(self) -> Decimal:
@@ -77,8 +78,12 @@ def microsoft_invoices(
     lines: Iterable[BilledLine],
     terms_days: int,
     as_of: date,
+    amends: Mapping[str, str] | None = None,
 ) -> list[MicrosoftInvoice]:
-    """Invoices dated on or before ``as_of`` with due date and the sum of their lines."""
+    """Invoices (and amendments: ``amends`` maps one to its invoice) dated on or before
+    ``as_of`` with due date and the sum of their lines. Each document stands on its own:
+    its total against its own lines, its own payment position."""
+    amends = amends or {}
     sums: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for line in lines:
         sums[line.invoice_id] += line.total_for_customer
@@ -92,6 +97,7 @@ def microsoft_invoices(
                 paid,
                 day + timedelta(days=terms_days),
                 sums[invoice_id],
+                amends.get(invoice_id),
             )
             for invoice_id, day, currency, total, paid in headers
             if day <= as_of

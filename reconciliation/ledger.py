@@ -12,6 +12,9 @@ Pure functions over plain records; nothing here reads a database or a clock.
 * **Payments.** Within a customer and currency, in date order, a payment goes
   first to the invoice it names, then to the oldest open charge; what is left
   is a credit that later charges use up.
+* **Credit notes.** A charge below zero (a credit note's lines, net) settles the
+  charge of the invoice it amends, then the oldest open ones, on its date, like a
+  payment naming that invoice: a credited charge is no longer overdue.
 * **As of D.** Only invoices and payments dated on or before D count.
 """
 
@@ -114,6 +117,7 @@ class Charge:
     cost_with_tax: Decimal  # sum of totalForCustomer, shown beside the cost
     amount: Decimal  # what the customer owes (gross): cost plus markup plus tax, rounded once
     tax: Decimal = ZERO  # the partner's tax in ``amount``; amount − tax is the net charge
+    amends: str | None = None  # a credit note's charge: the invoice it amends
 
     @property
     def net(self) -> Decimal:
@@ -194,8 +198,16 @@ class CustomerLedger:
         return (self.as_of - overdue[0][0].due_date).days if overdue else 0
 
 
-def build_charges(lines: Iterable[BilledLine], terms: BillingTerms) -> list[Charge]:
-    """Group billed lines into charges per customer, invoice and currency."""
+def build_charges(
+    lines: Iterable[BilledLine],
+    terms: BillingTerms,
+    amends: Mapping[str, str] | None = None,
+) -> list[Charge]:
+    """Group billed lines into charges per customer, invoice and currency.
+
+    ``amends`` maps an amendment (credit note) to the invoice it amends.
+    """
+    amends = amends or {}
     groups: dict[tuple[str, str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     dates: dict[str, date] = {}
     for line in lines:
@@ -222,6 +234,7 @@ def build_charges(lines: Iterable[BilledLine], terms: BillingTerms) -> list[Char
                 cost_with_tax=with_tax,
                 amount=gross,
                 tax=gross - round_money(net, currency),
+                amends=amends.get(invoice_id),
             )
         )
     return sorted(charges, key=lambda c: (c.customer_id, c.currency, c.charge_date, c.invoice_id))
@@ -259,6 +272,18 @@ class _OpenCharges:
             applied.append(PaymentApplication(payment.reference, None, left))
         return applied
 
+    def credit(self, note: Charge) -> None:
+        """Settle open charges with a negative charge: the amended invoice's first."""
+        left = -self.open[note.invoice_id]
+        targets = [note.amends] if note.amends in self.open else []
+        targets += [c.invoice_id for c in self.charges]
+        for invoice_id in targets:
+            part = min(left, self.open[invoice_id])
+            if part > 0:
+                self.open[invoice_id] -= part
+                left -= part
+        self.open[note.invoice_id] = -left  # what no charge could use stays on the note
+
 
 def build_ledgers(
     charges: Iterable[Charge], payments: Iterable[Payment], as_of: date
@@ -281,8 +306,16 @@ def build_ledgers(
         own_payments = sorted(by_key_payments[key], key=lambda p: (p.payment_date, p.reference))
         charges_open = _OpenCharges(own_charges)
         applications: list[PaymentApplication] = []
-        for payment in own_payments:
-            applications += charges_open.apply(payment)
+        # Credit notes and payments in date order (a note before a payment of its day).
+        events: list[tuple[date, int, str, Charge | Payment]] = [
+            (c.charge_date, 0, c.invoice_id, c) for c in own_charges if c.amount < 0
+        ]
+        events += [(p.payment_date, 1, p.reference, p) for p in own_payments]
+        for *_, event in sorted(events, key=lambda e: e[:3]):
+            if isinstance(event, Charge):
+                charges_open.credit(event)
+            else:
+                applications += charges_open.apply(event)
         # A payment may reach any charge dated on or before the as-of date, later ones
         # included: that is how a credit is used up by later charges.
         ledgers.append(

@@ -149,6 +149,7 @@ class ReconciliationResult:
         c = invoice.currency
         return {
             "invoice_id": invoice.id,
+            "amends": invoice.amends,
             "invoice_date": invoice.invoice_date.isoformat(),
             "currency": c,
             "total": _money(invoice.total, c),
@@ -185,12 +186,15 @@ def reconcile(inputs: Inputs) -> ReconciliationResult:
     billed = [line for line in inputs.billed if line.invoice_id in counted]
     lines = [line for line in inputs.lines if line.invoice_id in counted]
     owed = [line for line in billed if line.customer_id]
-    ledgers = build_ledgers(build_charges(owed, inputs.terms), inputs.payments, inputs.as_of)
+    amends = {h.id: h.amends for h, _ in headers if h.amends is not None}
+    charges = build_charges(owed, inputs.terms, amends)
+    ledgers = build_ledgers(charges, inputs.payments, inputs.as_of)
     invoices = microsoft_invoices(
         [(h.id, h.invoice_date, h.currency, h.total_charges, paid) for h, paid in headers],
         billed,
         inputs.microsoft_terms_days,
         inputs.as_of,
+        amends,
     )
     currencies: dict[str, set[str]] = defaultdict(set)
     for line in owed:

@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import Invoice, Provider
 from reconciliation.errors import RecordError
-from sync.db.models import QuarantinedRecord
+from sync.db.models import QuarantinedRecord, Run
 
-__all__ = ["Completeness", "Unit", "quarantine"]
+__all__ = ["Completeness", "Unit", "data_completeness", "headline", "quarantine"]
 
 
 class Unit(enum.StrEnum):
@@ -148,3 +149,46 @@ def quarantine(
                 )
             )
     proof.quarantined += len(errors)
+
+
+def data_completeness(sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """What the reports say at the top: complete as of the last sync that had everything,
+    or the units the latest sync lacks.
+
+    ``{"complete": bool, "complete_as_of": ISO time | None, "latest_run": id | None,
+    "latest_status": str | None, "missing": [ {unit, key, reason}, … ]}``
+    """
+    with sessions() as session:
+        latest = session.scalars(
+            select(Run).where(Run.kind == "sync", Run.status != "running").order_by(Run.id.desc())
+        ).first()
+        good = session.scalars(
+            select(Run).where(Run.kind == "sync", Run.status == "succeeded").order_by(Run.id.desc())
+        ).first()
+        missing: list[dict[str, str]] = []
+        if latest is not None and latest.status != "succeeded":
+            proof = latest.completeness or {}
+            missing = list(proof.get("missing") or [])
+            if not missing:
+                missing = [{"unit": "sync", "key": str(latest.id), "reason": latest.error or ""}]
+        return {
+            "complete": latest is not None and latest.status == "succeeded",
+            "complete_as_of": good.finished_at.isoformat(timespec="seconds")
+            if good is not None and good.finished_at is not None
+            else None,
+            "latest_run": latest.id if latest is not None else None,
+            "latest_status": latest.status if latest is not None else None,
+            "missing": missing,
+        }
+
+
+def headline(state: dict[str, Any]) -> str:
+    """One line for a report's title: complete as of when, or how much is missing."""
+    if state.get("complete"):
+        return f"Microsoft's data complete as of {state['complete_as_of']} UTC"
+    if state.get("latest_run") is None:
+        return "no sync has run: Microsoft's data is missing"
+    return (
+        f"INCOMPLETE: sync run {state['latest_run']} ({state['latest_status']}) lacks "
+        f"{len(state['missing'])} unit(s); see pcsync runs"
+    )

@@ -307,6 +307,7 @@ def load_inputs(session: Session, settings: Settings, as_of: date) -> Inputs:
                 i.total_charges,
                 i.billing_period_start,
                 i.billing_period_end,
+                i.amends_invoice_id,
             ),
             i.paid_amount,
         )

@@ -16,6 +16,7 @@ from reconciliation.reports.html import to_html
 from reconciliation.reports.render import to_csv, to_xlsx
 from reconciliation.reports.tables import report_tables
 from sync.collections import plan_collections
+from sync.completeness import data_completeness, headline
 from sync.config import Settings
 from sync.db.models import Action, Customer, ReconciliationRun
 from sync.reconcile import run_reconciliation
@@ -95,14 +96,21 @@ def write_reports(
     flags = [
         flag.as_json() for flag in plan_collections(settings, sessions, as_of, store=False).flags
     ]
-    document = {**stored_document, "flags": flags, "actions": _actions(sessions, as_of)}
+    completeness = data_completeness(sessions)
+    document = {
+        **stored_document,
+        "flags": flags,
+        "actions": _actions(sessions, as_of),
+        "completeness": completeness,
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"pcsync-{as_of.isoformat()}"
     tables = report_tables(document)
     files = []
     if "xlsx" in formats:
         path = out_dir / f"{stem}.xlsx"
-        path.write_bytes(to_xlsx(tables, f"{settings.reports.title} as of {as_of}"))
+        title = f"{settings.reports.title} as of {as_of} — {headline(completeness)}"
+        path.write_bytes(to_xlsx(tables, title))
         files.append(path)
     if "html" in formats:
         path = out_dir / f"{stem}.html"

@@ -6,7 +6,8 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from reconciliation.errors import PermissionDeniedError
 from sync.jobs import SyncIncompleteError, SyncOptions, run_sync
 from sync.runs import list_runs
+from tests.conftest import SIM_ANCHOR
 from tests.test_sync import setup
 
 
@@ -211,4 +213,96 @@ def test_last_months_unbilled_lines_are_kept_until_its_invoice_arrives(
     run_sync(settings, engine, sessions, SyncOptions(today=today))
     assert _count(engine, previous) == 0
     assert _stored_invoices(engine) >= {i.id for i in pending}
+    engine.dispose()
+
+
+def _position(result: Any) -> tuple[dict[tuple[str, str], Decimal], dict[str, Decimal], list[Any]]:
+    balances = {(g.customer_id, g.currency): g.balance for g in result.ledgers}
+    owed: dict[str, Decimal] = {}
+    for invoice in result.invoices:
+        owed[invoice.currency] = owed.get(invoice.currency, Decimal(0)) + invoice.outstanding
+    mismatches = [f for f in result.findings if f.kind == "invoice_total_mismatch"]
+    return balances, owed, mismatches
+
+
+def test_a_credit_note_issued_after_its_invoice_was_synced_changes_what_is_owed_exactly(
+    start_simulator, db_url, tmp_path
+) -> None:
+    from sync.reconcile import run_reconciliation
+
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    run_sync(settings, engine, sessions, SyncOptions())
+    before = _position(run_reconciliation(settings, sessions, SIM_ANCHOR))
+    invoice = max(
+        (i for i in sim.data.invoices if i.currency == "USD"), key=lambda i: i.invoice_date
+    )
+    note = sim.data.issue_credit_note(invoice.id, issued=SIM_ANCHOR - timedelta(days=1))
+    asked_before = len(sim.requests)
+    run_id = run_sync(settings, engine, sessions, SyncOptions())  # incremental
+    fetched = [p for _, p, _ in sim.requests[asked_before:]]
+    assert not any(invoice.id in p for p in fetched)  # the complete invoice is not re-read
+    with engine.connect() as c:
+        amends = c.scalar(
+            sa.text("SELECT amends_invoice_id FROM invoices WHERE id = :i"), {"i": note.id}
+        )
+        lines = c.execute(
+            sa.text("SELECT customer_id, subtotal FROM invoice_line_items WHERE invoice_id = :i"),
+            {"i": note.id},
+        ).all()
+    assert amends == invoice.id
+    assert len(lines) == sim.data.line_count(note) == 2
+    (view,) = [v for v in list_runs(sessions) if v.id == run_id]
+    assert view.completeness is not None
+    (entry,) = [d for d in view.completeness["documents"] if d["invoice"] == note.id]
+    assert entry["status"] == "stored"
+    assert entry["amends"] == invoice.id
+    assert Decimal(entry["line_total"]) == Decimal(entry["microsoft_total"]) < 0
+
+    balances, owed, mismatches = _position(run_reconciliation(settings, sessions, SIM_ANCHOR))
+    credit: dict[tuple[str, str], Decimal] = {}
+    for customer_id, subtotal in lines:
+        key = (customer_id, "USD")
+        credit[key] = credit.get(key, Decimal(0)) + Decimal(subtotal)
+    assert credit
+    for key, amount in credit.items():  # markup and tax are 0: the charge is the cost
+        assert balances[key] == before[0][key] + amount
+    untouched = set(balances) - set(credit)
+    assert all(balances[key] == before[0][key] for key in untouched)
+    note_total = sim.data._amount(note.total_minor, "USD")
+    assert owed["USD"] == before[1]["USD"] + note_total
+    assert mismatches == before[2] == []
+    engine.dispose()
+
+
+def test_reports_say_at_the_top_whether_microsofts_data_is_complete(
+    start_simulator, db_url, tmp_path, monkeypatch
+) -> None:
+    from openpyxl import load_workbook
+
+    from sync.cli import main
+
+    sim = start_simulator()
+    spoiled = _spoil_line(sim)
+    settings, engine, _sessions = setup(sim, db_url, tmp_path)
+    monkeypatch.setenv("PCSYNC_CLIENT_SECRET", sim.config.client_secret)
+    base = ["--config", str(settings.source)]
+    assert main([*base, "sync"]) == 1
+    out = tmp_path / "reports"
+    assert main([*base, "report", "--as-of", "2026-11-25", "--out", str(out)]) == 0
+    html = (out / "pcsync-2026-11-25.html").read_text()
+    assert "Incomplete:" in html
+    assert f"lineitems {spoiled}:one_time" in html
+    document = json.loads((out / "pcsync-2026-11-25.json").read_text())
+    assert document["completeness"]["complete"] is False
+    title = load_workbook(out / "pcsync-2026-11-25.xlsx").properties.title
+    assert "INCOMPLETE" in str(title)
+
+    sim.data.malformed.clear()
+    assert main([*base, "sync"]) == 0
+    assert main([*base, "reconcile", "--as-of", "2026-11-25"]) == 0
+    assert main([*base, "report", "--as-of", "2026-11-25", "--out", str(out)]) == 0
+    html = (out / "pcsync-2026-11-25.html").read_text()
+    assert "Incomplete:" not in html
+    assert "Microsoft&#39;s data complete as of" in html or "data complete as of" in html
     engine.dispose()

@@ -313,3 +313,35 @@ def test_input_order_does_not_matter(book, rng: random.Random) -> None:  # type:
     assert [(x.customer_id, x.currency, x.open_amounts, x.unapplied) for x in first] == [
         (y.customer_id, y.currency, y.open_amounts, y.unapplied) for y in second
     ]
+
+
+def test_a_credit_note_settles_the_invoice_it_amends_before_older_charges() -> None:
+    """c1: G1 (Oct) 100.00 and G2 (Nov) 50.00 open; credit note C2 (Nov 20) −50.00 amends G2.
+
+    As of Dec 31 G2 is settled by the note, G1 stays overdue for all of its 100.00,
+    and the balance is 100.00.
+    """
+    lines = [
+        line("G1", OCT, "100.00"),
+        line("G2", NOV, "50.00"),
+        line("C2", date(2026, 11, 20), "-50.00"),
+    ]
+    (ledger,) = build_ledgers(build_charges(lines, TERMS, {"C2": "G2"}), [], date(2026, 12, 31))
+    assert ledger.balance == D("100.00")
+    assert ledger.open_amounts == {"G1": D("100.00"), "G2": D("0.00"), "C2": D("0")}
+    assert ledger.overdue_amount == D("100.00")
+    assert [c.invoice_id for c, _ in ledger.overdue_charges()] == ["G1"]
+
+
+def test_what_a_credit_note_cannot_use_stays_on_it_and_payments_still_apply() -> None:
+    """c1: G1 30.00; note C1 −50.00 amends G1; a payment of 10.00 later is left as credit."""
+    lines = [line("G1", OCT, "30.00"), line("C1", NOV, "-50.00")]
+    (ledger,) = build_ledgers(
+        build_charges(lines, TERMS, {"C1": "G1"}),
+        [pay("P1", date(2026, 11, 30), "10.00")],
+        date(2026, 12, 31),
+    )
+    assert ledger.open_amounts == {"G1": D("0.00"), "C1": D("-20.00")}
+    assert ledger.overdue_amount == 0
+    assert ledger.balance == D("-30.00")  # 30 − 50 − 10: the customer is in credit
+    assert ledger.unapplied == D("10.00")

@@ -47,11 +47,21 @@ th,td{padding:6px 8px;border-bottom:1px solid #eceef2;text-align:left;white-spac
 th{background:#f0f2f5;position:sticky;top:0}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 td.detail{white-space:normal}
+.complete{color:#1f6f3a;margin:4px 0}
+.incomplete{background:#fdecea;border:1px solid #e0a39b;border-radius:8px;padding:8px 12px;
+margin:8px 0}
 @media print{body{background:#fff}main{padding:0}.panel,.card{border-color:#bbb}
 th{position:static}h2{break-after:avoid}tr{break-inside:avoid}}
 </style></head>
 <body><main>
 <h1>{{ title }}</h1>
+{% if completeness %}{% if completeness.complete %}
+<div class="complete">Microsoft's data complete as of {{ completeness.complete_as_of }} UTC</div>
+{% else %}<div class="incomplete"><strong>Incomplete:</strong>
+{% if completeness.latest_run %}sync run {{ completeness.latest_run }} ended
+{{ completeness.latest_status }}; these figures lack:<ul>
+{% for m in completeness.missing %}<li>{{ m.unit }} {{ m.key }}: {{ m.reason }}</li>{% endfor %}
+</ul>{% else %}no sync has run.{% endif %}</div>{% endif %}{% endif %}
 <div class="muted">As of {{ as_of }} · {{ customers|length }} customer balances ·
 {{ invoices|length }} Microsoft invoices · {{ findings|length }} findings</div>
 <div class="cards">
@@ -79,7 +89,8 @@ th{position:static}h2{break-after:avoid}tr{break-inside:avoid}}
 <div class="panel"><table><thead><tr><th>Invoice</th><th>Date</th><th>Currency</th>
 <th class="num">Total</th><th class="num">Lines</th><th class="num">Difference</th>
 <th class="num">Paid</th><th>Due</th><th class="num">Outstanding</th></tr></thead><tbody>
-{% for i in invoices %}<tr><td>{{ i.invoice_id }}</td><td>{{ i.invoice_date }}</td>
+{% for i in invoices %}<tr><td>{{ i.invoice_id }}{% if i.amends %}
+<br><small>amends {{ i.amends }}</small>{% endif %}</td><td>{{ i.invoice_date }}</td>
 <td>{{ i.currency }}</td><td class="num">{{ i.total }}</td><td class="num">{{ i.lines_total }}</td>
 <td class="num">{{ i.difference }}</td><td class="num">{{ i.paid }}</td><td>{{ i.due_date }}</td>
 <td class="num">{{ i.outstanding }}</td></tr>{% endfor %}
@@ -200,5 +211,6 @@ def to_html(document: dict[str, Any], title: str) -> str:
         invoices=invoices,
         findings=document["findings"],
         actions=document.get("actions") or [],
+        completeness=document.get("completeness"),
         names={c["customer_id"]: c["customer_name"] for c in customers},
     )

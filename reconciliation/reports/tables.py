@@ -114,6 +114,7 @@ def _findings(document: dict[str, Any]) -> Table:
 def _invoices(document: dict[str, Any]) -> Table:
     columns = (
         Column("invoice_id", "Invoice", "id"),
+        Column("amends", "Amends", "id"),
         Column("invoice_date", "Date", "date"),
         Column("currency", "Currency"),
         Column("total", "Total", "money"),

@@ -340,6 +340,12 @@ def _counts_text(counts: dict[str, Any]) -> str:
     show_default=True,
     help="Share of data requests that fail (5xx, reset, truncated, slow, non-JSON).",
 )
+@click.option(
+    "--page-cap",
+    default=0,
+    show_default=True,
+    help="Serve at most this many items a page, whatever size is asked (0: as asked).",
+)
 @click.option("--token-lifetime", default=3599, show_default=True, help="Seconds.")
 def simulator(
     host: str,
@@ -351,6 +357,7 @@ def simulator(
     lines_per_invoice: int,
     rate_limit: int,
     fault_rate: float,
+    page_cap: int,
     token_lifetime: int,
 ) -> None:
     """Serve the built-in Partner Center simulator over HTTPS on loopback."""
@@ -363,6 +370,7 @@ def simulator(
         token_lifetime=token_lifetime,
         rate_limit=rate_limit,
         faults=FaultPlan(rate=fault_rate, seed=seed),
+        page_cap=page_cap,
     )
     folder = Path(state_dir).resolve()
     sim = Simulator(config, folder)
@@ -720,7 +728,7 @@ def demo(folder: str) -> None:
 
     work = Path(folder).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    sim = Simulator(SimulatorConfig(), work / "simulator")
+    sim = Simulator(SimulatorConfig(page_cap=5), work / "simulator")
     base = sim.start()
     try:
         payments = work / "sample-payments.csv"

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -234,6 +233,16 @@ def test_a_second_sync_fails_fast_while_one_runs(start_simulator, db_url, tmp_pa
     engine.dispose()
 
 
+# Where each killed run dies (a failpoint, not a clock) and how many invoices are then
+# complete: mid-invoice, written but not committed, just after a commit, mid-invoice again.
+KILLS = (
+    ("lines.batch:5", 0),
+    ("invoice.before_commit:1", 0),
+    ("invoice.committed:2", 2),
+    ("lines.batch:20", 2),
+)
+
+
 def test_sync_killed_at_any_point_then_rerun_is_identical(
     start_simulator, db_url, tmp_path
 ) -> None:
@@ -246,13 +255,23 @@ def test_sync_killed_at_any_point_then_rerun_is_identical(
     settings, engine, _sessions = setup(sim, db_url, tmp_path)
     env = {**os.environ, "PCSYNC_CLIENT_SECRET": sim.config.client_secret}
     command = [sys.executable, "-m", "sync.cli", "--config", str(settings.source), "sync"]
-    for delay in (0.4, 1.0, 1.7, 2.5):
-        process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    per_invoice = {i.id: sim.data.line_count(i) for i in sim.data.invoices}
+    for point, complete in KILLS:
+        killed = subprocess.run(
+            command, env={**env, "PCSYNC_FAILPOINT": f"{point}=kill"}, capture_output=True
         )
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        assert killed.returncode == -signal.SIGKILL, f"not killed at {point}"
+        with engine.connect() as c:
+            stored = dict(
+                c.execute(
+                    sa.text(
+                        "SELECT invoice_id, count(*) FROM invoice_line_items GROUP BY invoice_id"
+                    )
+                ).all()
+            )
+        # Only whole invoices, and exactly as many as the kill point allows.
+        assert all(count == per_invoice[invoice] for invoice, count in stored.items()), point
+        assert len(stored) == complete, point
     finished = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert finished.returncode == 0, finished.stderr
     assert dump(engine) == dump(clean_engine)

@@ -96,6 +96,21 @@ class SyncOptions:
     today: date | None = None  # which month is "previous" for unbilled lines; default UTC today
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One sync run's collaborators, handed to each of its steps."""
+
+    pc: PartnerCenter
+    sessions: sessionmaker[Session]
+    run: RunRecorder
+    options: SyncOptions
+    proof: Completeness
+
+    def keep_aside(self, unit: Unit, key: str, errors: list[RecordError]) -> None:
+        """Quarantine unreadable records of a unit (after its own transaction)."""
+        quarantine(self.sessions, self.run.run_id, self.proof, unit, key, errors)
+
+
 def _interruptible_sleep(stop: threading.Event) -> Callable[[float], None]:
     # A stop request cuts a backoff or poll wait short instead of waiting it out.
     def sleep(seconds: float) -> None:
@@ -119,62 +134,54 @@ def _watch(items: Iterable[T], options: SyncOptions, label: str) -> Iterator[T]:
         yield item
 
 
-def _sync_customers(
-    pc: PartnerCenter, sessions: sessionmaker[Session], run: RunRecorder, proof: Completeness
-) -> None:
+def _sync_customers(job: _Job) -> None:
     bad: list[RecordError] = []
-    with sessions.begin() as session:
-        upsert_customers(session, pc.customers(on_bad=bad.append), _now(), run)
+    with job.sessions.begin() as session:
+        upsert_customers(session, job.pc.customers(on_bad=bad.append), _now(), job.run)
     for error in bad:
-        proof.lacking(Unit.CUSTOMERS, "list", f"a customer record was unreadable: {error}")
-    quarantine(sessions, run.run_id, proof, Unit.CUSTOMERS, "list", bad)
+        job.proof.lacking(Unit.CUSTOMERS, "list", f"a customer record was unreadable: {error}")
+    job.keep_aside(Unit.CUSTOMERS, "list", bad)
 
 
 def _relationship_ended(exc: ApiError) -> bool:
     return exc.status == 403 and str(exc.code) in RELATIONSHIP_ENDED_CODES
 
 
-def _sync_subscriptions(
-    pc: PartnerCenter,
-    sessions: sessionmaker[Session],
-    run: RunRecorder,
-    options: SyncOptions,
-    proof: Completeness,
-) -> None:
-    with sessions() as session:
+def _sync_subscriptions(job: _Job) -> None:
+    with job.sessions() as session:
         customer_ids = list(session.scalars(select(CustomerRow.id).order_by(CustomerRow.id)))
     refused: list[tuple[str, ApiError]] = []
     for customer_id in customer_ids:
-        if options.stop.is_set():
+        if job.options.stop.is_set():
             raise StopRequested("stopped between customers' subscriptions")
         try:
-            subscriptions = list(pc.subscriptions(customer_id))
+            subscriptions = list(job.pc.subscriptions(customer_id))
         except (AuthenticationError, ConfigError):
             raise
         except NotFoundError:
             # The customer is gone: keep what is stored, note it, go on.
             log.warning("customer %s: not found (404); skipped", customer_id)
-            run.count("subscriptions", "customers_skipped")
+            job.run.count("subscriptions", "customers_skipped")
             continue
         except ApiError as exc:
             if _relationship_ended(exc):
                 log.warning("customer %s: relationship ended (%s); skipped", customer_id, exc.code)
-                run.count("subscriptions", "customers_skipped")
+                job.run.count("subscriptions", "customers_skipped")
             elif exc.status == 403:
                 refused.append((customer_id, exc))
             else:
-                proof.lacking(Unit.SUBSCRIPTIONS, customer_id, str(exc))
+                job.proof.lacking(Unit.SUBSCRIPTIONS, customer_id, str(exc))
             continue
         except RecordError as exc:
-            proof.lacking(Unit.SUBSCRIPTIONS, customer_id, f"unreadable record: {exc}")
-            quarantine(sessions, run.run_id, proof, Unit.SUBSCRIPTIONS, customer_id, [exc])
+            job.proof.lacking(Unit.SUBSCRIPTIONS, customer_id, f"unreadable record: {exc}")
+            job.keep_aside(Unit.SUBSCRIPTIONS, customer_id, [exc])
             continue
         except ConnectorError as exc:
-            proof.lacking(Unit.SUBSCRIPTIONS, customer_id, str(exc))
+            job.proof.lacking(Unit.SUBSCRIPTIONS, customer_id, str(exc))
             continue
-        with sessions.begin() as session:
-            upsert_subscriptions(session, customer_id, subscriptions, _now(), run)
-    _judge_refusals(refused, len(customer_ids), proof)
+        with job.sessions.begin() as session:
+            upsert_subscriptions(session, customer_id, subscriptions, _now(), job.run)
+    _judge_refusals(refused, len(customer_ids), job.proof)
 
 
 def _judge_refusals(
@@ -196,22 +203,22 @@ def _judge_refusals(
         proof.lacking(Unit.SUBSCRIPTIONS, customer_id, f"refused (403): {exc}")
 
 
-def _sync_invoices(
-    pc: PartnerCenter, sessions: sessionmaker[Session], run: RunRecorder, proof: Completeness
-) -> list[Invoice] | None:
+def _sync_invoices(job: _Job) -> list[Invoice] | None:
     """Store the invoice list with its amendments; every document, or None if unread."""
     bad: list[RecordError] = []
     try:
-        with sessions.begin() as session:
-            documents = upsert_invoices(session, pc.invoices(on_bad=bad.append), _now(), run)
+        with job.sessions.begin() as session:
+            documents = upsert_invoices(
+                session, job.pc.invoices(on_bad=bad.append), _now(), job.run
+            )
     except (AuthenticationError, ConfigError, PermissionDeniedError):
         raise
     except ConnectorError as exc:
-        proof.lacking(Unit.INVOICES, "list", f"the invoice list could not be read: {exc}")
+        job.proof.lacking(Unit.INVOICES, "list", f"the invoice list could not be read: {exc}")
         return None
     for error in bad:
-        proof.lacking(Unit.INVOICES, "list", f"an invoice record was unreadable: {error}")
-    quarantine(sessions, run.run_id, proof, Unit.INVOICES, "list", bad)
+        job.proof.lacking(Unit.INVOICES, "list", f"an invoice record was unreadable: {error}")
+    job.keep_aside(Unit.INVOICES, "list", bad)
     return documents
 
 
@@ -249,9 +256,7 @@ def _stored_sums(sessions: sessionmaker[Session]) -> dict[str, tuple[int, Decima
 
 
 def _request_exports(
-    pc: PartnerCenter,
-    sessions: sessionmaker[Session],
-    run: RunRecorder,
+    job: _Job,
     pending: list[tuple[Invoice, Provider, str]],
 ) -> dict[str, str | ConnectorError]:
     """Start (or resume) the v2 export of every pending document; key → operation URL
@@ -260,22 +265,22 @@ def _request_exports(
     The operation is checkpointed, so a run killed while Microsoft prepares the
     files picks the same export up again instead of asking for a new one.
     """
-    earlier = _pending_checkpoints(sessions)
+    earlier = _pending_checkpoints(job.sessions)
     operations: dict[str, str | ConnectorError] = {}
     for invoice, provider, key in pending:
-        if pc.line_item_source(invoice, provider) != "v2":
+        if job.pc.line_item_source(invoice, provider) != "v2":
             continue
         operation = earlier.get(key, {}).get("operation")
         if not isinstance(operation, str):
             try:
-                operation = pc.exports.request_billed(invoice.id)
+                operation = job.pc.exports.request_billed(invoice.id)
             except (AuthenticationError, ConfigError):
                 raise
             except ConnectorError as exc:
                 log.warning("invoice %s: export request failed: %s", invoice.id, exc)
                 operations[key] = exc
                 continue
-            with sessions.begin() as session:
+            with job.sessions.begin() as session:
                 mark_checkpoint(
                     session,
                     "lineitems",
@@ -283,7 +288,7 @@ def _request_exports(
                     {"source": "v2", "operation": operation},
                     False,
                     _now(),
-                    run.run_id,
+                    job.run.run_id,
                 )
         operations[key] = operation
     return operations
@@ -297,63 +302,53 @@ def _invoice_lines(
     return pc.v1_line_items(invoice.id, provider)
 
 
-def _sync_lineitems(
-    pc: PartnerCenter,
-    sessions: sessionmaker[Session],
-    run: RunRecorder,
-    options: SyncOptions,
-    documents: list[Invoice],
-    proof: Completeness,
-) -> None:
-    done = set() if options.full else _complete_invoices(sessions)
-    stored = _stored_sums(sessions)
+def _sync_lineitems(job: _Job, documents: list[Invoice]) -> None:
+    done = set() if job.options.full else _complete_invoices(job.sessions)
+    stored = _stored_sums(job.sessions)
     pending = []
     for document in sorted(documents, key=lambda i: (i.invoice_date, i.id)):
         for provider in document.providers or (Provider.ONE_TIME,):
             key = f"{document.id}:{provider.value}"
             if key in done:
-                run.count("lineitems", "invoices_skipped")
+                job.run.count("lineitems", "invoices_skipped")
                 lines, total = stored.get(key, (0, Decimal(0)))
-                proof.stored(
+                job.proof.stored(
                     document, provider, api=None, lines=lines, line_total=total, earlier=True
                 )
             else:
                 pending.append((document, provider, key))
-    operations = _request_exports(pc, sessions, run, pending)
+    operations = _request_exports(job, pending)
     for document, provider, key in pending:
-        if options.stop.is_set():
+        if job.options.stop.is_set():
             raise StopRequested("stopped between invoices")
-        source = pc.line_item_source(document, provider)
+        source = job.pc.line_item_source(document, provider)
         operation = operations.get(key)
         if isinstance(operation, ConnectorError):
             reason = f"the export could not be requested: {operation}"
-            proof.lacking(
+            job.proof.lacking(
                 Unit.LINEITEMS, key, reason, document=document, provider=provider, api=source
             )
-            run.count("lineitems", "invoices_failed")
+            job.run.count("lineitems", "invoices_failed")
             continue
-        _sync_document(pc, sessions, run, options, proof, (document, provider, key), operation)
+        _sync_document(job, (document, provider, key), operation)
 
 
-def _sync_document(
-    pc: PartnerCenter,
-    sessions: sessionmaker[Session],
-    run: RunRecorder,
-    options: SyncOptions,
-    proof: Completeness,
-    unit: tuple[Invoice, Provider, str],
-    operation: str | None,
-) -> None:
+def _sync_document(job: _Job, unit: tuple[Invoice, Provider, str], operation: str | None) -> None:
     """One document's lines of one provider, in one transaction: all of them or none."""
     document, provider, key = unit
-    source = pc.line_item_source(document, provider)
+    source = job.pc.line_item_source(document, provider)
     try:
         # flush_behind outlasts the commit, which writes most of what it flushes.
-        with sessions() as session, flush_behind(session.get_bind()), session.begin():
-            lines = _invoice_lines(pc, document, provider, operation)
+        with job.sessions() as session, flush_behind(session.get_bind()), session.begin():
+            lines = _invoice_lines(job.pc, document, provider, operation)
             sums: dict[str, Decimal] = {}
             count = replace_lines(
-                session, document.id, provider.value, _watch(lines, options, document.id), run, sums
+                session,
+                document.id,
+                provider.value,
+                _watch(lines, job.options, document.id),
+                job.run,
+                sums,
             )
             mark_checkpoint(
                 session,
@@ -362,7 +357,7 @@ def _sync_document(
                 {"source": source, "lines": count},
                 True,
                 _now(),
-                run.run_id,
+                job.run.run_id,
             )
             failpoints.reached("invoice.before_commit")
         failpoints.reached("invoice.committed")
@@ -370,22 +365,22 @@ def _sync_document(
         raise
     except (ConnectorError, RecordError) as exc:
         log.warning("invoice %s (%s): %s", document.id, provider.value, exc)
-        proof.lacking(
+        job.proof.lacking(
             Unit.LINEITEMS, key, str(exc), document=document, provider=provider, api=source
         )
-        run.count("lineitems", "invoices_failed")
+        job.run.count("lineitems", "invoices_failed")
         if isinstance(exc, RecordError):
-            quarantine(sessions, run.run_id, proof, Unit.LINEITEMS, key, [exc])
+            job.keep_aside(Unit.LINEITEMS, key, [exc])
         if operation is not None:
             # A failed or expired export is asked for afresh next time.
-            with sessions.begin() as session:
+            with job.sessions.begin() as session:
                 mark_checkpoint(
-                    session, "lineitems", key, {"source": source}, False, _now(), run.run_id
+                    session, "lineitems", key, {"source": source}, False, _now(), job.run.run_id
                 )
         return
     total = sum(sums.values(), Decimal(0))
-    proof.stored(document, provider, api=source, lines=count, line_total=total)
-    run.count("lineitems", "invoices_synced")
+    job.proof.stored(document, provider, api=source, lines=count, line_total=total)
+    job.run.count("lineitems", "invoices_synced")
     log.info("invoice %s %s: %d lines from %s", document.id, provider.value, count, source)
 
 
@@ -406,40 +401,33 @@ def _invoiced(documents: list[Invoice], currency: str, month: tuple[date, date])
     )
 
 
-def _sync_unbilled(
-    pc: PartnerCenter,
-    sessions: sessionmaker[Session],
-    run: RunRecorder,
-    options: SyncOptions,
-    documents: list[Invoice],
-    proof: Completeness,
-) -> None:
+def _sync_unbilled(job: _Job, documents: list[Invoice]) -> None:
     """The current month's unbilled lines, and last month's until its invoice is here.
 
     Between a month's end and its invoice (up to the 8th for new commerce) last
     month's charges are neither billed nor current; without ``previous`` they
     would be invisible for those days.
     """
-    previous = _previous_month(options.today or _now().date())
+    previous = _previous_month(job.options.today or _now().date())
     for currency in sorted({d.currency for d in documents}):
         periods = ["current"]
         if not _invoiced(documents, currency, previous):
             periods.append("previous")
         else:
-            with sessions.begin() as session:  # billed now: the invoice's lines count instead
-                replace_unbilled_lines(session, currency, "previous", [], _now(), run)
+            with job.sessions.begin() as session:  # billed now: the invoice's lines count instead
+                replace_unbilled_lines(session, currency, "previous", [], _now(), job.run)
         for period in periods:
             key = f"{currency}:{period}"
             try:
-                with sessions.begin() as session:
-                    lines = pc.unbilled_line_items(currency, period)
-                    replace_unbilled_lines(session, currency, period, lines, _now(), run)
+                with job.sessions.begin() as session:
+                    lines = job.pc.unbilled_line_items(currency, period)
+                    replace_unbilled_lines(session, currency, period, lines, _now(), job.run)
             except (AuthenticationError, ConfigError):
                 raise
             except (ConnectorError, RecordError) as exc:
-                proof.lacking(Unit.UNBILLED, key, str(exc))
+                job.proof.lacking(Unit.UNBILLED, key, str(exc))
                 if isinstance(exc, RecordError):
-                    quarantine(sessions, run.run_id, proof, Unit.UNBILLED, key, [exc])
+                    job.keep_aside(Unit.UNBILLED, key, [exc])
 
 
 def run_sync(
@@ -470,7 +458,7 @@ def run_sync(
             proof = Completeness()
             run.completeness = proof
             try:
-                _run(pc, sessions, run, options, proof)
+                _run(_Job(pc, sessions, run, options, proof))
             finally:
                 run.requests = pc.http.stats.requests
                 run.throttled = pc.http.stats.throttled
@@ -479,20 +467,14 @@ def run_sync(
             return run.run_id
 
 
-def _run(
-    pc: PartnerCenter,
-    sessions: sessionmaker[Session],
-    run: RunRecorder,
-    options: SyncOptions,
-    proof: Completeness,
-) -> None:
-    if "customers" in options.only:
-        _sync_customers(pc, sessions, run, proof)
-    if "subscriptions" in options.only:
-        _sync_subscriptions(pc, sessions, run, options, proof)
-    if "invoices" not in options.only and "lineitems" not in options.only:
+def _run(job: _Job) -> None:
+    if "customers" in job.options.only:
+        _sync_customers(job)
+    if "subscriptions" in job.options.only:
+        _sync_subscriptions(job)
+    if "invoices" not in job.options.only and "lineitems" not in job.options.only:
         return
-    documents = _sync_invoices(pc, sessions, run, proof)
-    if documents is not None and "lineitems" in options.only:
-        _sync_lineitems(pc, sessions, run, options, documents, proof)
-        _sync_unbilled(pc, sessions, run, options, documents, proof)
+    documents = _sync_invoices(job)
+    if documents is not None and "lineitems" in job.options.only:
+        _sync_lineitems(job, documents)
+        _sync_unbilled(job, documents)

@@ -99,16 +99,21 @@ def dump(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def test_full_sync_equals_the_simulators_data(start_simulator, db_url, tmp_path) -> None:
+    """Every customer, subscription, invoice, amendment and line — with pages capped at 5."""
     sim = start_simulator()
+    assert sim.config.page_cap == 5
+    note = sim.data.issue_credit_note(sim.data.invoices[4].id, sim.data.invoices[5].invoice_date)
     settings, engine, sessions = setup(sim, db_url, tmp_path)
     run_sync(settings, engine, sessions, SyncOptions())
     with engine.connect() as c:
+        documents = set(c.scalars(sa.text("SELECT id FROM invoices")))
+        assert documents == {i.id for i in sim.data.invoices} | {note.id}
         customers = set(c.scalars(sa.text("SELECT id FROM customers")))
         assert customers == {cust["id"] for cust in sim.data.customers}
         subs = dict(c.execute(sa.text("SELECT id, status FROM subscriptions")).all())
         expected = {s["id"]: s["status"] for subs in sim.data.subscriptions.values() for s in subs}
         assert subs == expected
-        for invoice in sim.data.invoices:
+        for invoice in [*sim.data.invoices, note]:
             lines = (
                 c.execute(
                     sa.text(

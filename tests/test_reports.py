@@ -167,10 +167,30 @@ def test_neutralise() -> None:
         "'-1",
         "'@a",
         "'\tx",
-        "'\rx",
+        "x",  # a lone CR is a control character: taken out, nothing left to neutralise
         "ok",
         "",
     ]
+
+
+CONTROLS = "".join(map(chr, [*range(0x20), 0x7F, *range(0x80, 0xA0)]))
+
+
+def test_control_characters_leave_xlsx_and_csv_cells_and_formulas_stay_neutralised() -> None:
+    customers = [
+        {**DOCUMENT["customers"][0], "customer_name": f"A\x1b[31mcme{CONTROLS} Ltd"},  # type: ignore[dict-item]
+        {**DOCUMENT["customers"][1], "customer_name": "\x01=HYPERLINK(1)"},  # type: ignore[dict-item]
+    ]
+    tables = report_tables({**DOCUMENT, "customers": customers})
+    book = load_workbook(io.BytesIO(to_xlsx(tables, "Billing\x07")))
+    sheet = book["Customers"]
+    column = [cell.value for cell in sheet[1]].index("Customer")
+    names = [row[column].value for row in sheet.iter_rows(min_row=2)]
+    assert names == ["Acme\t\n Ltd", "'=HYPERLINK(1)"]
+    csv_text = to_csv(next(t for t in tables if t.name == "Customers"))
+    assert "\x1b" not in csv_text
+    assert "\x00" not in csv_text
+    assert "'=HYPERLINK(1)" in csv_text
 
 
 def test_report_totals_equal_the_reconciliation(
@@ -294,3 +314,21 @@ def test_html_report_renders_in_a_real_browser(tmp_path: Path) -> None:
         colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is not None
     assert len(colours) > 50  # text, bars and tables, not a blank page
+
+
+def test_a_control_character_in_a_customer_name_still_writes_every_report(
+    world, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    with world.engine.begin() as c:  # as Partner Center sent it
+        c.execute(
+            sa.text("UPDATE customers SET name = :name WHERE id = :id"),
+            {"name": "Bad\x0bName\x1b[2J Ltd", "id": world.never},
+        )
+    out = tmp_path / "reports"
+    assert world.cli("report", "--as-of", "2026-11-25", "--out", str(out)) == 0
+    sheet = load_workbook(out / "pcsync-2026-11-25.xlsx")["Customers"]
+    column = [cell.value for cell in sheet[1]].index("Customer")
+    assert "BadName Ltd" in [row[column].value for row in sheet.iter_rows(min_row=2)]
+    assert "BadName Ltd" in (out / "pcsync-2026-11-25-customers.csv").read_text()

@@ -4,6 +4,8 @@ XLSX cells are real numbers with the row's currency format, dates are dates,
 IDs are text; the header row is frozen with an autofilter; any text that a
 spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``, ``@``,
 tab or CR) is prefixed with an apostrophe so a customer's name can never run.
+Control characters and escape sequences are taken out of every text cell first:
+openpyxl refuses a workbook holding one, and a CSV is read in terminals too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from reconciliation.money import minor_unit
 from reconciliation.reports.tables import Table
+from reconciliation.text import printable
 
 __all__ = ["neutralise", "to_csv", "to_xlsx"]
 
@@ -23,7 +26,8 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(text: str) -> str:
-    """Text safe to put in a spreadsheet cell: never taken for a formula."""
+    """Text safe to put in a spreadsheet cell: no control characters, never taken for a formula."""
+    text = printable(text)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
@@ -60,7 +64,7 @@ def to_xlsx(tables: list[Table], title: str) -> bytes:
 
     book = Workbook()
     book.remove(book.active)  # type: ignore[arg-type]
-    book.properties.title = title
+    book.properties.title = printable(title)
     for table in tables:
         sheet = book.create_sheet(table.name[:31])
         sheet.append([column.header for column in table.columns])

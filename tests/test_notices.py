@@ -200,3 +200,46 @@ def test_a_notice_that_cannot_be_sent_is_not_recorded_and_goes_next_time(
     source.write_text(text)  # back up
     assert world.cli("collections", "notify", "--as-of", "2026-11-25") == 0
     assert len(smtp_server.messages) == len(_stages(world, "2026-11-25")) > 0
+
+
+def test_a_bad_billing_address_skips_its_notice_with_a_reason_and_the_round_goes_on(
+    world: World, tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    for action in ("follow_up", "suspend"):
+        (templates / f"{action}.txt.j2").write_text(
+            "Subject: {{ customer_name }}: {{ overdue_amount }} {{ currency }} overdue\n\n"
+            "Dear {{ customer_name }},\n"
+        )
+    out = tmp_path / "out"
+    world.configure(f'[notifications]\ntemplates_dir = "{templates}"\nout_dir = "{out}"')
+    expected = _stages(world, "2026-11-25")
+    flagged = sorted({customer for customer, _ in expected})
+    bad, odd = flagged[0], flagged[1]
+    profile = next(c for c in world.sim.data.customers if c["id"] == bad)["companyProfile"]
+    profile["domain"] += "\r\nBcc: thief@attacker.example"  # as Partner Center sends it
+    with world.engine.begin() as c:
+        c.execute(
+            sa.text("UPDATE customers SET name = :name WHERE id = :id"),
+            {"name": "Odd\r\nBcc: thief@attacker.example\x1b[2J Co", "id": odd},
+        )
+
+    capsys.readouterr()
+    assert world.cli("collections", "notify", "--as-of", "2026-11-25") == 0
+    err = capsys.readouterr().err
+
+    messages = [message_from_bytes(f.read_bytes()) for f in sorted(out.glob("*.eml"))]
+    skipped = sum(1 for customer, _ in expected if customer == bad)
+    assert len(messages) == len(expected) - skipped > 0  # everyone else heard
+    assert all("attacker" not in str(m["To"]) and "Bcc" not in m for m in messages)
+    odd_subjects = [str(m["Subject"]) for m in messages if str(m["Subject"]).startswith("Odd")]
+    assert odd_subjects
+    assert all("\x1b" not in s and "\n" not in s for s in odd_subjects)
+    entries = [e for e in world.audit(bad) if e["event"] == "notice_skipped"]
+    assert len(entries) == skipped
+    assert entries[0]["details"]["reason"].startswith("bad billing address: ")
+    assert "\r\nBcc" in entries[0]["details"]["recipient"]  # kept as sent
+    assert f"({bad}) skipped: billing address" in err

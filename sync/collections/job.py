@@ -46,6 +46,7 @@ class RoundResult:
             f"(needs approval), {actions['follow_up']} to follow up, {actions['reactivate']} to "
             f"reactivate; notices: {len(n.sent)} sent, {len(n.written)} written as .eml, "
             f"{len(n.no_recipient)} without an address"
+            + (f", {len(n.bad_address)} skipped for a bad address" if n.bad_address else "")
         )
 
 
@@ -90,5 +91,6 @@ def run_collections_round(
         run.count("notices", "sent", len(notices.sent))
         run.count("notices", "written", len(notices.written))
         run.count("notices", "no_recipient", len(notices.no_recipient))
+        run.count("notices", "bad_address", len(notices.bad_address))
         result = RoundResult(run.run_id, plan, notices)
     return result

@@ -8,6 +8,11 @@ the environment); otherwise they are written as ``.eml`` files for a person
 to send. A notice is recorded against the flag it was sent for — before it goes out,
 so a crash never sends it twice — and a customer hears once per stage, and
 again only when it reaches another stage.
+
+Names and addresses come from Partner Center as sent: the headers get them on
+one line without control characters, and a billing address that is not one
+address (a CR/LF, a list, a stray space) skips that customer's notice with a
+logged and audited reason while the others go out.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
@@ -39,6 +46,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from reconciliation.errors import ConfigError, NoticeError
 from reconciliation.money import round_money
 from reconciliation.policy import Flag
+from reconciliation.text import one_line, printable
 from sync import audit
 from sync.collections.plan import CollectionsPlan
 from sync.config import NotificationsSettings, SmtpSettings
@@ -57,6 +65,20 @@ class NoticeOutcome:
     written: list[Path] = field(default_factory=list)  # .eml files
     already: int = 0  # notices sent before for the same flag
     no_recipient: list[str] = field(default_factory=list)  # customer ids
+    bad_address: list[str] = field(default_factory=list)  # customer ids, skipped
+
+
+def _address_problem(address: str) -> str | None:
+    """Why ``address`` cannot be a notice's recipient, or None when it is one plain address."""
+    if address != one_line(address):
+        return "it holds a control character or line break"
+    try:
+        parsed = Address(addr_spec=address)
+    except (ValueError, IndexError, HeaderParseError) as exc:
+        return f"not one e-mail address ({one_line(str(exc))[:120]})"
+    if not parsed.username or not parsed.domain:
+        return "not one e-mail address (no local part or no domain)"
+    return None
 
 
 def _environment(settings: NotificationsSettings) -> Environment:
@@ -123,15 +145,16 @@ def render_notice(
             f"notice template {template.filename or names[0]}: the first line must be 'Subject: …'"
         )
     message = EmailMessage()
-    message["Subject"] = head.removeprefix("Subject:").strip()
-    message["From"] = formataddr((settings.sender_name, settings.from_address))
+    # A customer's name reaches the subject through the template: one line, no controls.
+    message["Subject"] = one_line(head.removeprefix("Subject:")).strip()
+    message["From"] = formataddr((one_line(settings.sender_name), settings.from_address))
     if recipient:
         message["To"] = recipient
     if settings.reply_to:
         message["Reply-To"] = settings.reply_to
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=settings.from_address.rpartition("@")[2] or None)
-    message.set_content(body.lstrip("\n"))
+    message.set_content(printable(body).lstrip("\n"))
     return message
 
 
@@ -161,6 +184,33 @@ def _eml_path(folder: Path, plan: CollectionsPlan, flag: Flag) -> Path:
 
 def _already_sent(session: Session) -> set[int]:
     return set(session.scalars(select(Notice.flag_id)))
+
+
+def _skip_bad_address(
+    sessions: sessionmaker[Session], flag: Flag, recipient: str, problem: str, actor: str
+) -> None:
+    """Log and audit a notice left out for its address; nothing is recorded as sent, so the
+    next round tries again (with the address Partner Center or the config has by then)."""
+    log.warning(
+        "notice to %s (%s) skipped: billing address %r: %s; correct it in Partner Center or "
+        'set [notifications.recipients."%s"]',
+        one_line(flag.customer_name),
+        flag.customer_id,
+        recipient,
+        problem,
+        flag.customer_id,
+    )
+    with sessions.begin() as session:
+        audit.record(
+            session,
+            "notice_skipped",
+            actor,
+            customer_id=flag.customer_id,
+            currency=flag.currency,
+            stage=flag.stage,
+            recipient=recipient,
+            reason=f"bad billing address: {problem}",
+        )
 
 
 def send_notices(
@@ -197,6 +247,11 @@ def send_notices(
                 flag.customer_id,
             )
             outcome.no_recipient.append(flag.customer_id)
+            continue
+        problem = _address_problem(recipient) if recipient else None
+        if problem is not None:
+            _skip_bad_address(sessions, flag, str(recipient), problem, actor)
+            outcome.bad_address.append(flag.customer_id)
             continue
         message = render_notice(flag, plan, settings, recipient)
         channel = "smtp" if settings.smtp is not None else "eml"

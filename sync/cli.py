@@ -717,6 +717,53 @@ def payments_import(app: App, file: Path, dry_run: bool, skip_bad_rows: bool) ->
     )
 
 
+@cli.command("backup")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@click.option("--run", "run_dump", is_flag=True, help="PostgreSQL: run pg_dump here.")
+@click.pass_obj
+def backup_command(app: App, file: Path, force: bool, run_dump: bool) -> None:
+    """A consistent copy of the database, safe while a sync runs.
+
+    SQLite: SQLite's online backup API writes FILE, one self-contained file
+    (never over an existing one unless --force). PostgreSQL: prints the pg_dump
+    command that backs it up and the pg_restore that restores it; --run runs
+    pg_dump.
+    """
+    from sqlalchemy.engine import make_url
+
+    from sync.backup import backup_sqlite, pg_dump_command, run_pg_dump
+
+    url = app.settings.database.url
+    if make_url(url).get_backend_name() == "sqlite":
+        if run_dump:
+            raise click.UsageError("--run is for PostgreSQL; a SQLite backup always runs")
+        done = backup_sqlite(url, file, force=force)
+        click.echo(
+            f"backup of {done.source} (schema {done.revision or 'none'}) written to "
+            f"{done.path}: {done.size / 1e6:.1f} MB in {done.seconds:.1f}s"
+        )
+        return
+    if run_dump:
+        done = run_pg_dump(url, file, force=force)
+        click.echo(
+            f"backup of {done.source} written to {done.path} by pg_dump: "
+            f"{done.size / 1e6:.1f} MB in {done.seconds:.1f}s"
+        )
+        return
+    dump = pg_dump_command(url, Path(file))
+    click.echo(
+        f"{dump.shown_url} is a PostgreSQL database: back it up with PostgreSQL's pg_dump, "
+        "which takes a consistent copy while pcsync runs:\n"
+        f"  {dump.command}\n"
+        "restore it (pcsync stopped) with:\n"
+        f"  {dump.restore}\n"
+        "The password, if one is needed, comes from ~/.pgpass or PGPASSWORD, never the "
+        "command line. `pcsync backup --run FILE` runs pg_dump here (PostgreSQL's client "
+        "tools, as new as the server)."
+    )
+
+
 DEMO_SECRET_ENV = "PCSYNC_DEMO_CLIENT_SECRET"  # noqa: S105 - a variable name
 
 

@@ -52,6 +52,7 @@ from sync.collections.plan import flag_history
 from sync.config import Settings, load_settings, resolve_config_path
 from sync.db.engine import make_engine, make_session_factory, ping
 from sync.db.migrate import require_current, upgrade
+from sync.display import cell, markup, plain
 from sync.jobs import RESOURCES, SyncOptions, run_sync
 from sync.lock import run_lock
 from sync.logs import LogFormat, configure_logging, redact
@@ -204,8 +205,8 @@ def runs(app: App, as_json: bool, limit: int) -> None:
             view.status,
             view.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             took,
-            counts,
-            view.error or "",
+            cell(counts),
+            cell(view.error),
         )
     Console(soft_wrap=True).print(table)
 
@@ -279,7 +280,7 @@ def _progress_reporter() -> Iterator[Callable[[str, int], None]]:
 
         def show(label: str, n: int) -> None:
             if label not in tasks:
-                tasks[label] = progress.add_task(f"invoice {label}", total=None)
+                tasks[label] = progress.add_task(f"invoice {markup(label)}", total=None)
             progress.advance(tasks[label], n)
 
         yield show
@@ -482,7 +483,7 @@ def collections_plan(app: App, as_of: str | None, as_json: bool) -> None:
         return
     with app.sessions.begin() as session:
         approved = {
-            customer: f"approved by {a.approved_by} until {a.expires_at:%Y-%m-%d %H:%M} UTC"
+            customer: f"approved by {plain(a.approved_by)} until {a.expires_at:%Y-%m-%d %H:%M} UTC"
             for customer, a in valid_approvals(
                 session, plan, current_actor(), datetime.now(UTC)
             ).items()
@@ -494,12 +495,12 @@ def collections_plan(app: App, as_of: str | None, as_json: bool) -> None:
         if flag.action == "suspend":
             status = f" — {approved.get(flag.customer_id, 'not approved')}"
         click.echo(
-            f"  {flag.action:<10} {flag.stage or '-':<14} {flag.customer_name} "
+            f"  {flag.action:<10} {flag.stage or '-':<14} {plain(flag.customer_name)} "
             f"({flag.currency}): {amount} overdue, {flag.days_overdue} days{status}"
         )
         if app.verbosity > 0:
             for reason in flag.reasons:
-                click.echo(f"      {reason}")
+                click.echo(f"      {plain(reason)}")
 
 
 def _customer_id(app: App, given: str | None) -> str | None:
@@ -527,10 +528,10 @@ def collections_history(app: App, customer: str | None, as_json: bool) -> None:
     table.add_column("overdue at last plan", justify="right")
     for stay in stays:
         table.add_row(
-            stay.customer_id,
+            cell(stay.customer_id),
             stay.currency,
             stay.action,
-            stay.stage or "-",
+            cell(stay.stage or "-"),
             f"{stay.entered_at:%Y-%m-%d %H:%M}",
             f"{stay.left_at:%Y-%m-%d %H:%M}" if stay.left_at else "(current)",
             f"{stay.as_json()['overdue_amount']} as of {stay.last_as_of}",
@@ -559,7 +560,8 @@ def collections_approve(
     views = approve(app.settings, app.sessions, list(customers), day, by or current_actor(), note)
     for view in views:
         click.echo(
-            f"approved suspending {view.customer_name} ({view.customer_id}) by {view.approved_by}, "
+            f"approved suspending {plain(view.customer_name)} ({plain(view.customer_id)}) "
+            f"by {plain(view.approved_by)}, "
             f"valid until {view.expires_at:%Y-%m-%d %H:%M} UTC (approval {view.id})"
         )
     click.echo("run `pcsync collections apply` to review, then add --apply to make the changes")
@@ -621,8 +623,8 @@ def _execute_apply(
 ) -> None:
     def progress(change: Change, result: str, error: str | None) -> None:
         click.echo(
-            f"  {change.action} {change.subscription_id} ({change.customer_name}): {result}"
-            + (f": {error}" if error else "")
+            f"  {change.action} {plain(change.subscription_id)} "
+            f"({plain(change.customer_name)}): {result}" + (f": {plain(error)}" if error else "")
         )
 
     outcome = execute_apply(app.sessions, prepared, partner_center, actor, progress)
@@ -641,12 +643,15 @@ def _show_apply(prepared: ApplyPlan, really: bool) -> None:
         click.echo(f"  {prepared.interrupted} interrupted attempt(s) of an earlier run to settle")
     for change in prepared.changes:
         click.echo(
-            f"  {change.action:<10} {change.customer_name} ({change.customer_id}) "
-            f"{change.subscription_name} [{change.subscription_id}], now {change.status_now}: "
-            f"{change.why}"
+            f"  {change.action:<10} {plain(change.customer_name)} ({plain(change.customer_id)}) "
+            f"{plain(change.subscription_name)} [{plain(change.subscription_id)}], "
+            f"now {plain(change.status_now)}: {plain(change.why)}"
         )
     for waiting in prepared.waiting:
-        click.echo(f"  waiting    {waiting.customer_name} ({waiting.customer_id}): {waiting.why}")
+        click.echo(
+            f"  waiting    {plain(waiting.customer_name)} ({plain(waiting.customer_id)}): "
+            f"{plain(waiting.why)}"
+        )
 
 
 @collections.command("notify")
@@ -659,7 +664,7 @@ def collections_notify(app: App, as_of: str | None, by: str | None) -> None:
         app.settings, app.sessions, _as_of(as_of, app.settings), by or current_actor()
     )
     for path in result.notices.written:
-        click.echo(str(path))
+        click.echo(plain(path))
     click.echo(result.summary())
 
 
@@ -681,11 +686,11 @@ def audit_command(app: App, customer: str | None, limit: int | None, as_json: bo
     for entry in entries:
         table.add_row(
             f"{entry.at:%Y-%m-%d %H:%M:%S}",
-            entry.actor,
-            entry.event,
-            entry.customer_id or "",
-            entry.subscription_id or "",
-            ", ".join(f"{k}={v}" for k, v in sorted(entry.details.items())),
+            cell(entry.actor),
+            cell(entry.event),
+            cell(entry.customer_id),
+            cell(entry.subscription_id),
+            cell(", ".join(f"{k}={v}" for k, v in sorted(entry.details.items()))),
         )
     Console(soft_wrap=True).print(table)
 

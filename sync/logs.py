@@ -1,9 +1,12 @@
 """Logging set-up: text or JSON lines on stderr, with secrets scrubbed from every line.
 
-Scrubbing happens on the fully formatted line (message, arguments and any
+Scrubbing happens on the fully formatted text (message, arguments and any
 traceback), so a secret cannot slip through an exception's text either. Known
 secret values are registered at start-up; common token shapes (bearer tokens,
 ``client_secret=``, SAS signatures, JWTs) are masked whatever their value.
+Text lines lose escape sequences and control characters (a customer name from
+Partner Center is logged as sent, and must not drive the terminal); JSON
+escapes them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Literal, TextIO
+
+from reconciliation.text import printable
 
 __all__ = ["LogFormat", "configure_logging", "redact", "register_secrets"]
 
@@ -48,7 +53,7 @@ def redact(text: str) -> str:
 
 class _RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return redact(printable(super().format(record)))
 
 
 class _JsonFormatter(logging.Formatter):
@@ -57,11 +62,12 @@ class _JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         if record.exc_info:
-            entry["traceback"] = self.formatException(record.exc_info)
-        return redact(json.dumps(entry, ensure_ascii=False))
+            entry["traceback"] = redact(self.formatException(record.exc_info))
+        # Masked before encoding: masking the encoded line could cut an escape (\") in two.
+        return json.dumps(entry, ensure_ascii=False)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

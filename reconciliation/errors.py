@@ -17,6 +17,7 @@ The tree is organised by what the caller should do::
     ├── SafetyLimitError             a destructive action was refused
     ├── ApplyError                   some changes failed; rerun to finish
     ├── NoticeError                  a notice could not be sent; retried next run
+    ├── OutputError                  a file could not be written (disk full, no permission)
     └── ConnectorError               talking to Microsoft failed
         ├── AuthenticationError      credentials rejected (AADSTS…)
         ├── PermissionDeniedError    signed in, but refused the rights pcsync needs
@@ -53,6 +54,7 @@ __all__ = [
     "LockedError",
     "NotFoundError",
     "NoticeError",
+    "OutputError",
     "PcsyncError",
     "PermissionDeniedError",
     "RecordError",
@@ -144,6 +146,18 @@ class ApplyError(PcsyncError):
 
 class NoticeError(PcsyncError):
     """A notice could not be sent; the others were, and the next run retries it."""
+
+
+class OutputError(PcsyncError):
+    """A file pcsync writes (a report) could not be written; ``path`` names it.
+
+    The file is not left half-written; free space or fix the folder's permissions
+    and run the command again.
+    """
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class ConnectorError(PcsyncError):

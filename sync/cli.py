@@ -16,7 +16,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,11 +30,18 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import PartnerCenter
-from reconciliation.errors import ConfigError, InputError, PcsyncError, SafetyLimitError
+from reconciliation.errors import (
+    ConfigError,
+    DatabaseError,
+    InputError,
+    PcsyncError,
+    SafetyLimitError,
+)
+from reconciliation.text import one_line
 from sync import __version__
 from sync.audit import current_actor, list_audit
 from sync.collections import plan_collections
@@ -144,6 +150,7 @@ def cli(
     fmt: LogFormat = "json" if log_format == "json" else "text"
     configure_logging(verbosity, fmt)
     app = App(resolve_config_path(config_path, os.environ), verbosity, fmt)
+    _state["app"] = app
     ctx.obj = app
     ctx.call_on_close(app.close)
 
@@ -455,7 +462,12 @@ def report(app: App, as_of: str | None, formats: str, out_dir: Path | None) -> N
     day = _as_of(as_of, app.settings)
     chosen = tuple(part.strip() for part in formats.split(",") if part.strip())
     result = write_reports(
-        app.settings, app.sessions, day, chosen, out_dir or app.settings.reports.out_dir
+        app.settings,
+        app.sessions,
+        day,
+        chosen,
+        out_dir or app.settings.reports.out_dir,
+        out_setting="--out" if out_dir else "[reports] out_dir",
     )
     for path in result.files:
         click.echo(str(path))
@@ -855,19 +867,19 @@ url = "sqlite:///pcsync.db"
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pcsync`` script; returns the exit code."""
     try:
-        cli.main(args=argv, prog_name="pcsync", standalone_mode=False)
+        _run(argv)
     except PcsyncError as exc:
-        if _state["verbose"]:
-            sys.stderr.write(redact(traceback.format_exc()))
+        if _state["verbose"]:  # through the log's formatter: masked, and JSON when asked
+            log.error("%s", one_line(str(exc)), exc_info=exc)
         problems: tuple[str, ...] = getattr(exc, "problems", (str(exc),))
         if isinstance(exc, ConfigError) and problems != (str(exc),):  # one line per problem
             where = str(exc).split(":", 1)[0]
             for problem in problems:
-                click.echo(f"pcsync: error: {where}: {problem}", err=True)
+                _error_line(f"{where}: {problem}")
         else:
             for problem in problems if problems != (str(exc),) else ():
-                click.echo(f"pcsync: error: {redact(problem)}", err=True)
-            click.echo(f"pcsync: error: {redact(str(exc))}", err=True)
+                _error_line(problem)
+            _error_line(str(exc))
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
@@ -887,18 +899,43 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _run(argv: list[str] | None) -> None:
+    try:
+        cli.main(args=argv, prog_name="pcsync", standalone_mode=False)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        app = _state.get("app")
+        engine = app.__dict__.get("engine") if isinstance(app, App) else None
+        where = f" {engine.url.render_as_string(hide_password=True)}" if engine else ""
+        raise DatabaseError(
+            f"lost the connection to the database{where} ({_first_line(exc)}); the "
+            "interrupted work was rolled back: check that the database runs, then run "
+            "the command again"
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    origin = getattr(exc, "orig", None) or exc
+    return (str(origin).strip().splitlines() or [type(origin).__name__])[0][:300]
+
+
+def _error_line(text: str) -> None:
+    """One ``pcsync: error:`` line: masked, and inert on a terminal (it may quote Microsoft)."""
+    click.echo(f"pcsync: error: {one_line(redact(text))}", err=True)
+
+
 def _unexpected(exc: BaseException, what: str, remedy: str) -> int:
     """One masked line for an error nobody raised on purpose; the traceback goes to the log.
 
     A bare traceback would bypass the secret masking and ``--log-format json``.
     """
-    origin = getattr(exc, "orig", None) or exc
-    first = (str(origin).strip().splitlines() or [type(origin).__name__])[0][:300]
+    first = _first_line(exc)
     if "database is locked" in first:
         remedy = "another process held a write lock too long; retry when the sync has finished"
     if _state["verbose"]:  # through the log's formatter: masked, and JSON when asked
         logging.getLogger("pcsync").error("%s: %s", what, first, exc_info=exc)
-    click.echo(f"pcsync: error: {what}: {redact(first)} ({remedy})", err=True)
+    _error_line(f"{what}: {first} ({remedy})")
     return 1
 
 

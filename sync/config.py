@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -175,6 +177,10 @@ HttpsUrl = Annotated[str, BeforeValidator(_https_url)]
 ConfigPath = Annotated[Path, BeforeValidator(_path)]
 NonNegativeInt = Annotated[int, Field(ge=0, strict=True)]
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+# Upper bounds where a number reaches a socket, a timer or a date: past them a typo,
+# and past 64 bits an OverflowError at run time instead of a line at start-up.
+TimeoutSeconds = Annotated[int, Field(gt=0, le=3600, strict=True)]
+Port = Annotated[int, Field(gt=0, le=65535, strict=True)]
 Text = Annotated[str, Field(strict=True)]
 Name = Annotated[str, Field(strict=True, min_length=1)]
 
@@ -209,10 +215,10 @@ class PartnerCenterSettings(_Section):
     graph_scope: Text = ""
     line_items_api: Literal["auto", "v1", "v2"] = "auto"
     token_cache_path: ConfigPath = Path("pcsync-token-cache.json")
-    timeout_seconds: PositiveInt = 60
-    max_retries: NonNegativeInt = 5
-    requests_per_minute: PositiveInt = 300
-    export_deadline_minutes: PositiveInt = 60
+    timeout_seconds: TimeoutSeconds = 60
+    max_retries: Annotated[int, Field(ge=0, le=100, strict=True)] = 5
+    requests_per_minute: Annotated[int, Field(gt=0, le=1_000_000, strict=True)] = 300
+    export_deadline_minutes: Annotated[int, Field(gt=0, le=10_080, strict=True)] = 60
     # Filled from the environment variable named by client_secret_env, never from the file.
     client_secret: SecretStr | None = Field(default=None, exclude=True)
 
@@ -243,12 +249,33 @@ class PartnerCenterSettings(_Section):
                     "certificate_path: no such file {path}",
                     {"path": str(self.certificate_path)},
                 )
+            _check_private_key(self.certificate_path)
         return self
 
     @property
     def v2_billing_exports(self) -> bool:
         """Whether this cloud offers the v2 (Graph) billing exports."""
         return CLOUDS[self.cloud].v2_billing_exports
+
+
+def _check_private_key(path: Path) -> None:
+    """MSAL signs with the PEM's private key: a file without one fails here, not mid-sync."""
+    try:
+        load_pem_private_key(path.read_bytes(), password=None)
+    except OSError as exc:
+        raise PydanticCustomError(
+            "pcsync",
+            "certificate_path: cannot read {path} ({reason})",
+            {"path": str(path), "reason": exc.strerror or type(exc).__name__},
+        ) from exc
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        # ValueError: not PEM, or no key in it; TypeError: the key is encrypted.
+        raise PydanticCustomError(
+            "pcsync",
+            "certificate_path: {path} holds no unencrypted PEM private key ({reason}); export "
+            "the certificate with its key as PEM, e.g. openssl pkcs12 -in app.pfx -nodes",
+            {"path": str(path), "reason": str(exc).split(".")[0][:120]},
+        ) from exc
 
 
 class DatabaseSettings(_Section):
@@ -273,6 +300,13 @@ class DatabaseSettings(_Section):
                 "expected a sqlite:/// or postgresql+psycopg:// URL, got {got}",
                 {"got": _toml_repr(url.get_backend_name())},
             )
+        if url.get_driver_name() not in ("pysqlite", "psycopg"):
+            # Any other driver is neither installed with pcsync nor tested with it.
+            raise PydanticCustomError(
+                "pcsync",
+                "driver {got} is not supported: use sqlite:///PATH or postgresql+psycopg://",
+                {"got": _toml_repr(url.get_driver_name())},
+            )
         base = (info.context or {}).get("base_dir")
         database = url.database
         if url.get_backend_name() == "sqlite" and database and database != ":memory:":
@@ -291,7 +325,7 @@ class ScheduleSettings(_Section):
     sync: Text = "0 */4 * * *"
     reconcile: Text = "30 5 * * *"
     collections: Text = ""
-    misfire_grace_seconds: PositiveInt = 3600
+    misfire_grace_seconds: Annotated[int, Field(gt=0, le=604_800, strict=True)] = 3600
 
     @field_validator("timezone")
     @classmethod
@@ -440,8 +474,8 @@ class CollectionsSettings(_Section):
     exempt_customers: tuple[Name, ...] = ()
     max_suspend_customers: NonNegativeInt = 5
     max_suspend_share: Fraction = Decimal("0.25")
-    approval_valid_days: PositiveInt = 7
-    terms_ending_days: NonNegativeInt = 30
+    approval_valid_days: Annotated[int, Field(gt=0, le=366, strict=True)] = 7
+    terms_ending_days: Annotated[int, Field(ge=0, le=3660, strict=True)] = 30
     stages: Stages = Field(default_factory=_default_stages)
     policies: dict[str, NamedPolicy] = {}
     overrides: dict[str, CollectionOverride] = {}
@@ -468,11 +502,11 @@ class SmtpSettings(_Section):
     """The mail server notices go through (``[notifications.smtp]``); STARTTLS always."""
 
     host: Name
-    port: PositiveInt = 587
+    port: Port = 587
     username_env: Text = ""
     password_env: Text = "PCSYNC_SMTP_PASSWORD"  # noqa: S105 - a variable name
     ca_file: ConfigPath | None = None
-    timeout_seconds: PositiveInt = 30
+    timeout_seconds: TimeoutSeconds = 30
 
 
 class NotificationsSettings(_Section):
@@ -605,6 +639,32 @@ def _with_webhook(path: Path, settings: Settings, environ: Mapping[str, str]) ->
     return settings.model_copy(update={"notifications": notifications})
 
 
+def _utf8_text(path: Path, data: bytes) -> str:
+    """The file's text; a UTF-8 byte order mark (Notepad writes one) is allowed."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+        what = "UTF-16 text" if utf16 else f"not text (byte {exc.start + 1} is not UTF-8)"
+        raise ConfigError(
+            f"config file {path}: {what}; save it as UTF-8 TOML (see config.example.toml)"
+        ) from exc
+
+
+# Where requests looks for trusted CAs; a path that is not there fails every request.
+_CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def _check_ca_bundle(environ: Mapping[str, str]) -> None:
+    for name in _CA_BUNDLE_VARIABLES:
+        value = environ.get(name)
+        if value and not Path(value).exists():
+            raise ConfigError(
+                f"environment variable {name}: no such file {value}; point it at a PEM file "
+                "of trusted CA certificates, or unset it to use the system's"
+            )
+
+
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the config file at ``path``; raise ConfigError listing every problem.
 
@@ -613,7 +673,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     """
     environ = os.environ if environ is None else environ
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _utf8_text(path, path.read_bytes())
     except FileNotFoundError as exc:
         raise ConfigError(
             f"config file {path} not found: copy config.example.toml to {path}, "
@@ -649,6 +709,7 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     if problems:
         raise _config_error(path, problems)
     settings = _with_webhook(path, settings, environ)
+    _check_ca_bundle(environ)
     partner_center = settings.partner_center
     secret = environ.get(partner_center.client_secret_env)
     if secret:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from reconciliation.errors import InputError
+from reconciliation.errors import InputError, OutputError
 from reconciliation.reports.html import to_html
 from reconciliation.reports.render import to_csv, to_xlsx
 from reconciliation.reports.tables import report_tables
@@ -82,11 +83,17 @@ def write_reports(
     as_of: date,
     formats: tuple[str, ...],
     out_dir: Path,
+    *,
+    out_setting: str = "[reports] out_dir",
 ) -> ReportFiles:
-    """Write the chosen formats for ``as_of``, reconciling first if that date has no result."""
+    """Write the chosen formats for ``as_of``, reconciling first if that date has no result.
+
+    ``out_setting`` names where ``out_dir`` came from (``--out``) in an error.
+    """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise InputError(f"--format: unknown format {unknown[0]!r}; use {', '.join(FORMATS)}")
+    _make_folder(out_dir, out_setting)  # before reconciling: a bad folder changes nothing
     stored = _stored_document(sessions, as_of)
     if stored is None:
         run_reconciliation(settings, sessions, as_of)
@@ -103,28 +110,54 @@ def write_reports(
         "actions": _actions(sessions, as_of),
         "completeness": completeness,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"pcsync-{as_of.isoformat()}"
     tables = report_tables(document)
     files = []
     if "xlsx" in formats:
         path = out_dir / f"{stem}.xlsx"
         title = f"{settings.reports.title} as of {as_of} — {headline(completeness)}"
-        path.write_bytes(to_xlsx(tables, title))
+        _write(path, to_xlsx(tables, title))
         files.append(path)
     if "html" in formats:
         path = out_dir / f"{stem}.html"
         page = to_html(document, f"{settings.reports.title} — {as_of}")
-        path.write_text(page, encoding="utf-8")
+        _write(path, page.encode("utf-8"))
         files.append(path)
     if "csv" in formats:
         for table in tables:
             slug = table.name.lower().replace(" ", "-")
             path = out_dir / f"{stem}-{slug}.csv"
-            path.write_text(to_csv(table), encoding="utf-8")
+            _write(path, to_csv(table).encode("utf-8"))
             files.append(path)
     if "json" in formats:
         path = out_dir / f"{stem}.json"
-        path.write_text(json.dumps(document, indent=2, sort_keys=True), encoding="utf-8")
+        _write(path, json.dumps(document, indent=2, sort_keys=True).encode("utf-8"))
         files.append(path)
     return ReportFiles(as_of, reconciliation_id, files)
+
+
+def _make_folder(folder: Path, setting: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise InputError(
+            f"{setting}: {folder} is a file, not a folder; name a folder for the reports"
+        ) from exc
+    except OSError as exc:
+        raise InputError(
+            f"{setting}: cannot create the folder {folder} ({exc.strerror}); name a folder "
+            "pcsync may write to"
+        ) from exc
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        with suppress(OSError):  # a half-written report must not pass for a whole one
+            path.unlink()
+        raise OutputError(
+            f"report {path}: cannot write it ({exc.strerror}); free space or fix the "
+            "folder's permissions, then run the command again",
+            path=str(path),
+        ) from exc

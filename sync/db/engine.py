@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError as SqlDatabaseError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from reconciliation.errors import DatabaseError
+from reconciliation.errors import ConfigError, DatabaseError
 
 __all__ = ["EncodedJSON", "make_engine", "make_session_factory", "ping"]
 
@@ -64,16 +65,31 @@ def make_engine(url: str) -> Engine:
 
 
 def ping(engine: Engine) -> None:
-    """Open one connection, turning 'cannot connect' into a one-line DatabaseError."""
+    """Open one connection, turning 'cannot connect' into a one-line DatabaseError.
+
+    A SQLite file that is not a database (another program's file, random bytes) is
+    a ConfigError: the setting names the wrong file.
+    """
     try:
         with engine.connect():
             pass
     except OperationalError as exc:
         where = engine.url.render_as_string(hide_password=True)
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise DatabaseError(
-            f"cannot open database {where}: {reason}; check [database] url"
+            f"cannot open database {where}: {_reason(exc)}; check [database] url"
         ) from exc
+    except SqlDatabaseError as exc:
+        if engine.url.get_backend_name() != "sqlite":
+            raise
+        raise ConfigError(
+            f"[database] url: {engine.url.database} is not a pcsync database "
+            f"({_reason(exc)}); point the url at pcsync's database, or move the file "
+            "away and run `pcsync init` to start a new one"
+        ) from exc
+
+
+def _reason(exc: SqlDatabaseError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

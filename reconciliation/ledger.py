@@ -166,8 +166,10 @@ class CustomerLedger:
 
     @cached_property
     def unapplied(self) -> Decimal:
-        """Payments not used by any charge: the customer's credit."""
-        return sum((a.amount for a in self.applications if a.invoice_id is None), ZERO)
+        """Payments and credit notes not used by any charge: the customer's credit."""
+        payments = sum((a.amount for a in self.applications if a.invoice_id is None), ZERO)
+        notes = sum((-self.open_amounts[c.invoice_id] for c in self.charges if c.amount < 0), ZERO)
+        return payments + notes
 
     @cached_property
     def balance(self) -> Decimal:

@@ -23,7 +23,18 @@ from connectors.partner_center import Invoice, Provider
 from reconciliation.errors import RecordError
 from sync.db.models import QuarantinedRecord, Run
 
-__all__ = ["Completeness", "Unit", "data_completeness", "headline", "quarantine"]
+__all__ = [
+    "SYNC_RESOURCES",
+    "Completeness",
+    "Unit",
+    "data_completeness",
+    "headline",
+    "quarantine",
+]
+
+
+# What `sync --only` names; a run of all of them is the one that can prove completeness.
+SYNC_RESOURCES = ("customers", "subscriptions", "invoices", "lineitems")
 
 
 class Unit(enum.StrEnum):
@@ -159,12 +170,20 @@ def data_completeness(sessions: sessionmaker[Session]) -> dict[str, Any]:
     "latest_status": str | None, "missing": [ {unit, key, reason}, … ]}``
     """
     with sessions() as session:
-        latest = session.scalars(
-            select(Run).where(Run.kind == "sync", Run.status != "running").order_by(Run.id.desc())
-        ).first()
-        good = session.scalars(
-            select(Run).where(Run.kind == "sync", Run.status == "succeeded").order_by(Run.id.desc())
-        ).first()
+        # Only a run that set out to fetch everything can prove everything is there: a
+        # `sync --only customers` that succeeds says nothing of the invoices' lines.
+        whole = [
+            run
+            for run in session.scalars(
+                select(Run)
+                .where(Run.kind == "sync", Run.status != "running")
+                .order_by(Run.id.desc())
+                .limit(200)
+            )
+            if set((run.params or {}).get("only") or ()) >= set(SYNC_RESOURCES)
+        ]
+        latest = whole[0] if whole else None
+        good = next((run for run in whole if run.status == "succeeded"), None)
         missing: list[dict[str, str]] = []
         if latest is not None and latest.status != "succeeded":
             proof = latest.completeness or {}

@@ -47,8 +47,8 @@ def _parse(spec: str) -> _Armed | None:
         return None
     where, _, action = spec.partition("=")
     point, _, hit = where.partition(":")
-    if point not in POINTS or not action:
-        raise ValueError(f"PCSYNC_FAILPOINT: unknown point or no action in {spec!r}")
+    if point not in POINTS or not (action == "kill" or action.startswith("pause:")):
+        raise ValueError(f"PCSYNC_FAILPOINT: unknown point or action in {spec!r}")
     return _Armed(point, int(hit or 1), action)
 
 

@@ -27,7 +27,7 @@ from typing import TypeVar
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.partner_center import Invoice, LineItem, PartnerCenter, Provider
+from connectors.partner_center import Invoice, PartnerCenter, Provider
 from reconciliation.errors import (
     ApiError,
     AuthenticationError,
@@ -39,7 +39,7 @@ from reconciliation.errors import (
     RecordError,
 )
 from sync import failpoints
-from sync.completeness import Completeness, Unit, quarantine
+from sync.completeness import SYNC_RESOURCES, Completeness, Unit, quarantine
 from sync.config import Settings
 from sync.db.flush import flush_behind
 from sync.db.models import Customer as CustomerRow
@@ -60,13 +60,15 @@ __all__ = ["RESOURCES", "StopRequested", "SyncIncompleteError", "SyncOptions", "
 
 log = logging.getLogger(__name__)
 
-RESOURCES = ("customers", "subscriptions", "invoices", "lineitems")
+RESOURCES = SYNC_RESOURCES
 T = TypeVar("T")
 
 # Partner Center's documented answers for a customer the partner no longer has a
 # relationship with (403 20002 "has no commerce relationship with the customer";
 # 900159 on the newer services): the customer is skipped, not the run failed.
 RELATIONSHIP_ENDED_CODES = frozenset({"20002", "900159"})
+# Errors no other unit could escape: stop the run (wrong credentials, missing rights).
+FATAL = (AuthenticationError, ConfigError, PermissionDeniedError)
 # Refusals (403) of this many customers out of all, or of every customer, are not one
 # customer's problem but the app's: it lacks its Partner Center role.
 REFUSED_SHARE = Decimal("0.5")
@@ -156,7 +158,7 @@ def _sync_subscriptions(job: _Job) -> None:
             raise StopRequested("stopped between customers' subscriptions")
         try:
             subscriptions = list(job.pc.subscriptions(customer_id))
-        except (AuthenticationError, ConfigError):
+        except FATAL:
             raise
         except NotFoundError:
             # The customer is gone: keep what is stored, note it, go on.
@@ -211,9 +213,15 @@ def _sync_invoices(job: _Job) -> list[Invoice] | None:
             documents = upsert_invoices(
                 session, job.pc.invoices(on_bad=bad.append), _now(), job.run
             )
-    except (AuthenticationError, ConfigError, PermissionDeniedError):
+    except FATAL:
         raise
     except ConnectorError as exc:
+        if isinstance(exc, ApiError) and exc.status == 403:
+            raise PermissionDeniedError(
+                f"Partner Center refused the invoice list ({exc}): in Partner Center, Account "
+                "settings > App management, add the app (its client_id) and give it the Admin "
+                "agent role, then run the sync again"
+            ) from exc
         job.proof.lacking(Unit.INVOICES, "list", f"the invoice list could not be read: {exc}")
         return None
     for error in bad:
@@ -274,8 +282,18 @@ def _request_exports(
         if not isinstance(operation, str):
             try:
                 operation = job.pc.exports.request_billed(invoice.id)
-            except (AuthenticationError, ConfigError):
+            except FATAL:
                 raise
+            except ApiError as exc:
+                if exc.status == 403:
+                    raise PermissionDeniedError(
+                        f"Microsoft Graph refused the billing export of {invoice.id} (403): grant "
+                        "the app the application permission PartnerBilling.Read.All on Microsoft "
+                        "Graph, with admin consent, then run the sync again"
+                    ) from exc
+                log.warning("invoice %s: export request failed: %s", invoice.id, exc)
+                operations[key] = exc
+                continue
             except ConnectorError as exc:
                 log.warning("invoice %s: export request failed: %s", invoice.id, exc)
                 operations[key] = exc
@@ -286,20 +304,12 @@ def _request_exports(
                     "lineitems",
                     key,
                     {"source": "v2", "operation": operation},
-                    False,
-                    _now(),
-                    job.run.run_id,
+                    complete=False,
+                    now=_now(),
+                    run_id=job.run.run_id,
                 )
         operations[key] = operation
     return operations
-
-
-def _invoice_lines(
-    pc: PartnerCenter, invoice: Invoice, provider: Provider, operation: str | None
-) -> Iterator[LineItem]:
-    if pc.line_item_source(invoice, provider) == "v2":
-        return pc.v2_line_items(invoice.id, operation)
-    return pc.v1_line_items(invoice.id, provider)
 
 
 def _sync_lineitems(job: _Job, documents: list[Invoice]) -> None:
@@ -340,7 +350,7 @@ def _sync_document(job: _Job, unit: tuple[Invoice, Provider, str], operation: st
     try:
         # flush_behind outlasts the commit, which writes most of what it flushes.
         with job.sessions() as session, flush_behind(session.get_bind()), session.begin():
-            lines = _invoice_lines(job.pc, document, provider, operation)
+            lines = job.pc.lines_of(document, provider, operation)
             sums: dict[str, Decimal] = {}
             count = replace_lines(
                 session,
@@ -355,13 +365,13 @@ def _sync_document(job: _Job, unit: tuple[Invoice, Provider, str], operation: st
                 "lineitems",
                 key,
                 {"source": source, "lines": count},
-                True,
-                _now(),
-                job.run.run_id,
+                complete=True,
+                now=_now(),
+                run_id=job.run.run_id,
             )
             failpoints.reached("invoice.before_commit")
         failpoints.reached("invoice.committed")
-    except (AuthenticationError, ConfigError):
+    except FATAL:
         raise
     except (ConnectorError, RecordError) as exc:
         log.warning("invoice %s (%s): %s", document.id, provider.value, exc)
@@ -375,7 +385,13 @@ def _sync_document(job: _Job, unit: tuple[Invoice, Provider, str], operation: st
             # A failed or expired export is asked for afresh next time.
             with job.sessions.begin() as session:
                 mark_checkpoint(
-                    session, "lineitems", key, {"source": source}, False, _now(), job.run.run_id
+                    session,
+                    "lineitems",
+                    key,
+                    {"source": source},
+                    complete=False,
+                    now=_now(),
+                    run_id=job.run.run_id,
                 )
         return
     total = sum(sums.values(), Decimal(0))
@@ -389,14 +405,21 @@ def _previous_month(today: date) -> tuple[date, date]:
     return end.replace(day=1), end
 
 
-def _invoiced(documents: list[Invoice], currency: str, month: tuple[date, date]) -> bool:
-    """Whether an invoice (not an amendment) of ``currency`` covers the month's start."""
-    start = month[0]
+def _invoiced(
+    documents: list[Invoice], currency: str, month: tuple[date, date], complete: set[str]
+) -> bool:
+    """Whether the month's new-commerce invoice of ``currency`` is stored with its lines.
+
+    Only a calendar-month ``onetime`` invoice (not an amendment, not a legacy invoice on
+    the partner's anniversary cycle) bills what the month's unbilled lines showed, and
+    only once its lines are in does it replace them.
+    """
     return any(
         d.amends is None
         and d.currency == currency
-        and d.billing_period_start is not None
-        and d.billing_period_start <= start <= (d.billing_period_end or d.billing_period_start)
+        and d.billing_period_start == month[0]
+        and Provider.ONE_TIME in (d.providers or (Provider.ONE_TIME,))
+        and f"{d.id}:{Provider.ONE_TIME.value}" in complete
         for d in documents
     )
 
@@ -409,9 +432,10 @@ def _sync_unbilled(job: _Job, documents: list[Invoice]) -> None:
     would be invisible for those days.
     """
     previous = _previous_month(job.options.today or _now().date())
+    complete = _complete_invoices(job.sessions)
     for currency in sorted({d.currency for d in documents}):
         periods = ["current"]
-        if not _invoiced(documents, currency, previous):
+        if not _invoiced(documents, currency, previous, complete):
             periods.append("previous")
         else:
             with job.sessions.begin() as session:  # billed now: the invoice's lines count instead
@@ -422,7 +446,7 @@ def _sync_unbilled(job: _Job, documents: list[Invoice]) -> None:
                 with job.sessions.begin() as session:
                     lines = job.pc.unbilled_line_items(currency, period)
                     replace_unbilled_lines(session, currency, period, lines, _now(), job.run)
-            except (AuthenticationError, ConfigError):
+            except FATAL:
                 raise
             except (ConnectorError, RecordError) as exc:
                 job.proof.lacking(Unit.UNBILLED, key, str(exc))

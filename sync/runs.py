@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from reconciliation.errors import PcsyncError
 from sync.db.models import QuarantinedRecord, Run
 from sync.lock import lock_held
+from sync.logs import redact
 
 __all__ = [
     "RunRecorder",
@@ -135,7 +136,7 @@ def recorded_run(
         status, error = "interrupted", "stopped by signal or user"
         raise
     except Exception as exc:
-        status, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        status, error = "failed", redact(f"internal error: {type(exc).__name__}: {exc}")
         raise
     finally:
         with sessions.begin() as session:
@@ -167,7 +168,7 @@ def settle_abandoned(sessions: sessionmaker[Session], kind: str) -> int:
 
 ABANDONED = "the process ended without recording an end (killed, or its machine stopped)"
 # Kinds of run that hold a lock while they run (sync/lock.py).
-_LOCKED_KINDS = {"sync": "sync", "collections_apply": "collections_apply"}
+_LOCKED_KINDS = frozenset({"sync", "collections_apply"})
 
 
 def _pid_alive(pid: int) -> bool:
@@ -181,12 +182,18 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _abandoned(session: Session, row: Run) -> bool:
-    """Whether a ``running`` run's process is gone: its pid, or else its lock, tells."""
+    """Whether a ``running`` run's process is gone.
+
+    PostgreSQL's lock table says it exactly for the kinds that lock; otherwise the pid
+    does, on the same host (a pid is only meaningful there).
+    """
+    if row.kind in _LOCKED_KINDS:
+        held = lock_held(session.get_bind().engine, row.kind)
+        if held is not None:
+            return not held
     if row.hostname == socket.gethostname() and row.pid is not None:
         return not _pid_alive(row.pid)
-    kind = _LOCKED_KINDS.get(row.kind)
-    held = lock_held(session.get_bind().engine, kind) if kind else None
-    return held is False
+    return False
 
 
 def list_runs(sessions: sessionmaker[Session], limit: int = 50) -> list[RunView]:

@@ -504,6 +504,7 @@ def mark_checkpoint(
     resource: str,
     key: str,
     state: dict[str, Any],
+    *,
     complete: bool,
     now: datetime,
     run_id: int,

@@ -306,3 +306,67 @@ def test_reports_say_at_the_top_whether_microsofts_data_is_complete(
     assert "Incomplete:" not in html
     assert "Microsoft&#39;s data complete as of" in html or "data complete as of" in html
     engine.dispose()
+
+
+def test_an_app_without_the_graph_billing_permission_fails_with_what_to_grant(
+    start_simulator, db_url, tmp_path
+) -> None:
+    sim = start_simulator(graph_billing_permission=False)
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    with pytest.raises(PermissionDeniedError, match=r"PartnerBilling\.Read\.All.*admin consent"):
+        run_sync(settings, engine, sessions, SyncOptions())
+    assert list_runs(sessions)[0].status == "failed"
+    engine.dispose()
+
+
+def test_an_invoice_without_a_date_is_quarantined_and_the_others_are_stored(
+    start_simulator, db_url, tmp_path
+) -> None:
+    sim = start_simulator()
+    bad = sim.data.invoices[0]
+    sim.data.malformed[f"invoice:{bad.id}"] = {"invoiceDate": "0001-01-01T00:00:00"}
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    with pytest.raises(SyncIncompleteError, match="without an invoice date"):
+        run_sync(settings, engine, sessions, SyncOptions())
+    assert _stored_invoices(engine) == {i.id for i in sim.data.invoices} - {bad.id}
+    assert _count(engine, "SELECT count(*) FROM quarantine") == 1
+    engine.dispose()
+
+
+def test_only_a_sync_of_everything_can_say_the_data_is_complete(
+    start_simulator, db_url, tmp_path
+) -> None:
+    from sync.completeness import data_completeness
+
+    sim = start_simulator()
+    _spoil_line(sim)
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    with pytest.raises(SyncIncompleteError):
+        run_sync(settings, engine, sessions, SyncOptions())
+    run_sync(settings, engine, sessions, SyncOptions(only=("customers",)))  # succeeds
+    state = data_completeness(sessions)
+    assert state["complete"] is False
+    assert [m["unit"] for m in state["missing"]] == ["lineitems"]
+    engine.dispose()
+
+
+def test_last_month_counts_as_invoiced_only_by_its_new_commerce_invoice_with_its_lines() -> None:
+    from connectors.partner_center import Invoice, Provider
+    from sync.jobs import _invoiced
+
+    october = (date(2026, 10, 1), date(2026, 10, 31))
+
+    def invoice(start: date, end: date, provider: Provider, amends: str | None = None) -> Invoice:
+        return Invoice(
+            "X", date(2026, 11, 5), start, end, Decimal(1), Decimal(0), "USD", None, None,
+            (provider,), {}, amends,
+        )  # fmt: skip
+
+    legacy = invoice(date(2026, 9, 15), date(2026, 10, 14), Provider.OFFICE)
+    nce = invoice(*october, Provider.ONE_TIME)
+    note = invoice(*october, Provider.ONE_TIME, amends="G1")
+    assert not _invoiced([legacy], "USD", october, {"X:office"})
+    assert not _invoiced([nce], "USD", october, set())  # listed, its lines not yet stored
+    assert not _invoiced([note], "USD", october, {"X:one_time"})
+    assert _invoiced([nce], "USD", october, {"X:one_time"})
+    assert not _invoiced([nce], "EUR", october, {"X:one_time"})

@@ -6,6 +6,7 @@ after earlier invoices were committed; everything else runs beside it then.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -87,8 +88,9 @@ def test_a_waiting_sync_runs_and_reconcile_beside_a_sync_lose_nothing(
         )
         assert runs.returncode == 0, runs.stderr
         assert [r["status"] for r in json.loads(runs.stdout)["runs"]] == ["running"]
-        # A reconciliation reads beside the sync and stores its result once the sync's
-        # transaction ends (SQLite has one writer at a time).
+        # A reconciliation reads beside the sync and, on SQLite, waits for the sync's
+        # invoice transaction to end before it stores its result (one writer at a time;
+        # the busy timeout is five minutes).
         reconcile = subprocess.Popen(
             _cli(settings.source, "reconcile"), env=env, stderr=subprocess.PIPE, text=True
         )
@@ -116,4 +118,47 @@ def test_a_waiting_sync_runs_and_reconcile_beside_a_sync_lose_nothing(
         assert lineitems == {"invoices_skipped": len(sim.data.invoices)}
         if engine.dialect.name == "sqlite":
             assert c.scalar(sa.text("PRAGMA integrity_check")) == "ok"
+    engine.dispose()
+
+
+def test_flush_behind_never_opens_or_closes_a_descriptor_of_the_database(
+    tmp_path, monkeypatch
+) -> None:
+    """Closing any descriptor of a file drops the process's locks on it: the flushing
+    thread must only ever use the descriptors SQLite holds."""
+    from sync.db import flush
+    from sync.db.engine import make_engine
+    from sync.db.migrate import upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'pcsync.db'}")
+    upgrade(engine)
+    targets = frozenset(
+        os.path.realpath(str(engine.url.database)) + suffix for suffix in ("", "-wal")
+    )
+
+    def ours() -> set[tuple[str, str]]:
+        found = set()
+        for entry in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/self/fd/{entry}")
+                if target in targets:
+                    found.add((entry, target))
+        return found
+
+    flushed: list[int] = []
+    real_sync = flush._sync
+    monkeypatch.setattr(flush, "FLUSH_EVERY", 0.005)
+    monkeypatch.setattr(flush, "_sync", lambda fd: (flushed.append(fd), real_sync(fd)))
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE t (x TEXT)"))
+    before = ours()
+    with flush.flush_behind(engine), engine.begin() as connection:
+        for n in range(200):
+            connection.execute(sa.text("INSERT INTO t VALUES (:x)"), {"x": "x" * 1000 * n})
+            assert ours() <= before  # no descriptor of the thread's own, ever
+        while len(flushed) < 4:  # let the thread flush a few times (it runs as fast as it can)
+            time.sleep(0.005)
+        during = ours()
+    assert ours() == before == during
+    assert {os.readlink(f"/proc/self/fd/{fd}") for fd in flushed} <= targets
     engine.dispose()

@@ -334,7 +334,8 @@ def test_a_credit_note_settles_the_invoice_it_amends_before_older_charges() -> N
 
 
 def test_what_a_credit_note_cannot_use_stays_on_it_and_payments_still_apply() -> None:
-    """c1: G1 30.00; note C1 −50.00 amends G1; a payment of 10.00 later is left as credit."""
+    """c1: G1 30.00; note C1 −50.00 amends G1 (20.00 of it unused); a payment of 10.00
+    later is left as credit too: 30.00 of credit in all."""
     lines = [line("G1", OCT, "30.00"), line("C1", NOV, "-50.00")]
     (ledger,) = build_ledgers(
         build_charges(lines, TERMS, {"C1": "G1"}),
@@ -344,4 +345,4 @@ def test_what_a_credit_note_cannot_use_stays_on_it_and_payments_still_apply() ->
     assert ledger.open_amounts == {"G1": D("0.00"), "C1": D("-20.00")}
     assert ledger.overdue_amount == 0
     assert ledger.balance == D("-30.00")  # 30 − 50 − 10: the customer is in credit
-    assert ledger.unapplied == D("10.00")
+    assert ledger.unapplied == D("30.00")

@@ -196,6 +196,6 @@ def export_line_items(lines: Iterable[bytes], invoice_id: str, where: str) -> It
             typed = is_export_shape(raw)
         try:
             item = LineItem.from_export_row(raw, invoice_id, text)
-        except DataError as exc:
+        except (DataError, ValueError, TypeError, ArithmeticError) as exc:
             raise RecordError(f"{where}: line {number}: {exc}", payload=text, source=where) from exc
         yield item

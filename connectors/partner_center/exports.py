@@ -13,6 +13,7 @@ import gzip
 import io
 import logging
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -158,7 +159,13 @@ class ExportRunner:
                         done += 1
                         yield stripped
                 return
-            except (OSError, EOFError, urllib3.exceptions.HTTPError, RetriableError) as exc:
+            except (
+                OSError,
+                EOFError,
+                zlib.error,
+                urllib3.exceptions.HTTPError,
+                RetriableError,
+            ) as exc:
                 if attempt >= self._download_retries:
                     raise BadResponseError(f"{where}: download kept failing ({exc})") from exc
                 log.warning("%s: download cut off after %d rows; resuming", where, done)
@@ -175,6 +182,16 @@ def _expect_manifest(body: Any) -> None:
 
 
 def _manifest(body: Mapping[str, Any]) -> ExportManifest:
+    blobs = body["blobs"]
+    if not isinstance(blobs, list):
+        raise BadResponseError(f"export manifest {body.get('id', '')}: blobs is not a list")
+    count = body.get("blobCount")
+    if count is not None and count != len(blobs):
+        # An export read from fewer blobs than it has would store part of an invoice.
+        raise BadResponseError(
+            f"export manifest {body.get('id', '')} lists {len(blobs)} blob(s) "
+            f"but says blobCount {count}"
+        )
     return ExportManifest(
         id=str(body.get("id", "")),
         root_directory=str(body["rootDirectory"]),

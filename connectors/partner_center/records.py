@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -377,12 +377,14 @@ class Invoice:
         return (self, *self.amendments)
 
     @classmethod
-    def from_api(cls, raw: Raw, amends: str | None = None) -> Invoice:
-        """Build from a ``GET /v1/invoices`` item (or one of its ``amendments``)."""
+    def from_api(cls, raw: Raw, parent: Invoice | None = None) -> Invoice:
+        """Build from a ``GET /v1/invoices`` item (or, with its ``parent``, one of its
+        ``amendments``: an amendment without a billing period has its invoice's)."""
         fields = _Fields(raw)
         invoice_id = str(fields.required("id"))
         invoice_date = parse_date(fields.required("invoiceDate"))
-        assert invoice_date is not None
+        if invoice_date is None:  # Microsoft's "no date", 0001-01-01
+            raise DataError(f"invoice {invoice_id} without an invoice date")
         providers: list[Provider] = []
         for detail in fields.get("invoiceDetails") or ():
             detail_fields = _Fields(detail)
@@ -392,16 +394,15 @@ class Invoice:
                 provider = Provider.parse(provider_text)
                 if provider not in providers:
                     providers.append(provider)
-        amendments = []
-        for amendment in fields.get("amendments") or ():
-            if not isinstance(amendment, Mapping):
-                raise DataError(f"invoice {invoice_id}: an amendment that is not an object")
-            amendments.append(cls.from_api(amendment, amends=invoice_id))
-        return cls(
+        period_start = parse_date(fields.get("billingPeriodStartDate"))
+        period_end = parse_date(fields.get("billingPeriodEndDate"))
+        if parent is not None and period_start is None:
+            period_start, period_end = parent.billing_period_start, parent.billing_period_end
+        invoice = cls(
             id=invoice_id,
             invoice_date=invoice_date,
-            billing_period_start=parse_date(fields.get("billingPeriodStartDate")),
-            billing_period_end=parse_date(fields.get("billingPeriodEndDate")),
+            billing_period_start=period_start,
+            billing_period_end=period_end,
             total_charges=fields.money("totalCharges"),
             paid_amount=abs(fields.money("paidAmount")),
             currency=str(fields.required("currencyCode")).upper(),
@@ -410,9 +411,14 @@ class Invoice:
             providers=tuple(providers),
             # The nested amendments are stored as documents of their own, not inside this one.
             raw={k: v for k, v in raw.items() if k.lower() != "amendments"},
-            amends=amends or fields.text("amendsOf"),
-            amendments=tuple(amendments),
+            amends=parent.id if parent is not None else (fields.text("amendsOf") or None),
         )
+        nested = fields.get("amendments") or []
+        if not isinstance(nested, list) or not all(isinstance(a, Mapping) for a in nested):
+            raise DataError(f"invoice {invoice_id}: amendments that are not a list of objects")
+        if not nested:
+            return invoice
+        return replace(invoice, amendments=tuple(cls.from_api(a, invoice) for a in nested))
 
 
 class LineItem(msgspec.Struct, frozen=True, gc=False):

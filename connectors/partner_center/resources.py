@@ -19,7 +19,7 @@ from urllib.parse import quote
 from connectors.partner_center.auth import TokenProvider
 from connectors.partner_center.export_lines import export_line_items
 from connectors.partner_center.exports import ExportRunner
-from connectors.partner_center.http import HttpClient, TimeoutSession
+from connectors.partner_center.http import HttpClient, TimeoutSession, display_url
 from connectors.partner_center.options import ClientOptions, Credentials, Endpoints
 from connectors.partner_center.paging import (
     OffsetPaginator,
@@ -64,7 +64,8 @@ def _decoded(raw: Any, decode: Callable[[Mapping[str, Any]], T], url: str) -> T:
         if not isinstance(raw, Mapping):
             raise DataError(f"an item that is not a JSON object: {type(raw).__name__}")
         return decode(raw)
-    except DataError as exc:
+    # A field of the wrong type or an impossible number is as unreadable as a bad date.
+    except (DataError, ValueError, TypeError, ArithmeticError) as exc:
         raise RecordError(
             str(exc), payload=json.dumps(raw, default=str), source=url.split("?", 1)[0]
         ) from exc
@@ -232,7 +233,7 @@ class PartnerCenter:
     def invoices(self, on_bad: Callable[[RecordError], None] | None = None) -> Iterator[Invoice]:
         """Every invoice of the partner, each with its amendments (offset paging);
         unreadable ones go to ``on_bad``."""
-        paginator = OffsetPaginator(min(self._options.page_size, 200), self._api)
+        paginator = OffsetPaginator(min(self._options.page_size, 200))
         first = paginator.first(f"{self._api}/v1/invoices")
         yield from self._records(first, paginator, "invoices", Invoice.from_api, on_bad)
 
@@ -257,10 +258,16 @@ class PartnerCenter:
     def line_items(self, invoice: Invoice) -> Iterator[LineItem]:
         """Every billed reconciliation line of an invoice, from v1 or v2 as appropriate."""
         for provider in invoice.providers or (Provider.ONE_TIME,):
-            if self.line_item_source(invoice, provider) == "v2":
-                yield from self.v2_line_items(invoice.id)
-            else:
-                yield from self.v1_line_items(invoice.id, provider)
+            yield from self.lines_of(invoice, provider)
+
+    def lines_of(
+        self, invoice: Invoice, provider: Provider, operation: str | None = None
+    ) -> Iterator[LineItem]:
+        """An invoice's (or amendment's) billed lines of one provider, from the API Microsoft
+        serves them on; ``operation`` resumes a v2 export already requested."""
+        if self.line_item_source(invoice, provider) == "v2":
+            return self.v2_line_items(invoice.id, operation)
+        return self.v1_line_items(invoice.id, provider)
 
     def v1_line_items(self, invoice_id: str, provider: Provider) -> Iterator[LineItem]:
         """Billed lines from the v1 API: seek paging for onetime, offset for legacy."""
@@ -272,7 +279,7 @@ class PartnerCenter:
             paginator = SeekPaginator(self._api)
             first = PageRequest(with_query(base, {**params, "size": size}))
         else:
-            paginator = OffsetPaginator(size, self._api)
+            paginator = OffsetPaginator(size)
             first = paginator.first(with_query(base, params))
         yield from self._records(
             first,
@@ -290,7 +297,8 @@ class PartnerCenter:
         manifest = self.exports.wait(operation or self.exports.request_billed(invoice_id))
         for blob in manifest.blobs:
             lines = self.exports.lines(manifest, blob)
-            yield from export_line_items(lines, invoice_id, f"blob {blob}")
+            # Where a bad line came from, without the SAS token that reads the blob.
+            yield from export_line_items(lines, invoice_id, display_url(manifest.blob_url(blob)))
 
     def usage_line_items(self, invoice_id: str, currency: str) -> Iterator[LineItem]:
         """Billed daily-rated usage of an invoice (v1, seek paging; ``unbilled`` for the open

@@ -84,6 +84,8 @@ class SimulatorConfig:
     # error code ("20002": no commerce relationship any more), or "" for a bare 403 with
     # no body, as a missing role may be answered.
     refused_customers: dict[str, str] = field(default_factory=dict)
+    # False: the app lacks Graph's PartnerBilling.Read.All, so billing exports answer 403.
+    graph_billing_permission: bool = True
 
 
 class _Reset(Exception):
@@ -738,6 +740,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(202, b"", {"Location": location})
 
     def _export_billed(self) -> None:
+        if not self.sim.config.graph_billing_permission:
+            self._guard("graph")
+            message = "Either the signed-in user or the app lacks the PartnerBilling.Read.All role"
+            self._json({"error": {"code": "Forbidden", "message": message}}, 403)
+            return
         body = json.loads(self.body or b"{}")
         invoice = self.sim.data.invoice(str(body.get("invoiceId")))
         if invoice is None:

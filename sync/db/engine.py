@@ -38,12 +38,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # pages: a 200k-line sync 17-20 % faster, commit included (it copies the write-ahead
     # log into the database in fewer, larger writes); a reconciliation as fast.
     cursor.execute("PRAGMA page_size=65536")
-    # WAL lets `pcsync runs` read while the daemon writes; busy_timeout turns brief
-    # writer contention into a wait instead of "database is locked".
+    # WAL lets `pcsync runs` read while the daemon writes. SQLite has one writer, and a
+    # sync holds the write lock for one invoice's lines at a time (tens of seconds for a
+    # million lines): a reconciliation or an import waits for it rather than failing
+    # with "database is locked".
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA busy_timeout=300000")
     cursor.close()
 
 

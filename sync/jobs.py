@@ -64,8 +64,10 @@ RESOURCES = SYNC_RESOURCES
 T = TypeVar("T")
 
 # Partner Center's documented answers for a customer the partner no longer has a
-# relationship with (403 20002 "has no commerce relationship with the customer";
-# 900159 on the newer services): the customer is skipped, not the run failed.
+# relationship with: 403 20002 "The partner id {0} has no commerce relationship with the
+# customer id {1}" (learn.microsoft.com, Partner Center REST error codes) and 900159,
+# the same on the newer services ("Reactivate an Azure subscription" lists it). The
+# customer is skipped, not the run failed.
 RELATIONSHIP_ENDED_CODES = frozenset({"20002", "900159"})
 # Errors no other unit could escape: stop the run (wrong credentials, missing rights).
 FATAL = (AuthenticationError, ConfigError, PermissionDeniedError)

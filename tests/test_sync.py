@@ -533,3 +533,31 @@ def test_the_postgresql_lock_is_per_schema(db_url: str, migrated: sa.Engine) -> 
     finally:
         for engine in (again, elsewhere):
             engine.dispose()
+
+
+def test_a_partner_with_periods_on_both_sides_of_february_2024_syncs_each_from_its_api(
+    start_simulator, db_url, tmp_path
+) -> None:
+    """December 2023 and January 2024 from v1 (seek pages capped at 5), February from v2."""
+    from datetime import date
+
+    sim = start_simulator(anchor=date(2024, 3, 10), scale=Scale(customers=6, invoices=3))
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    run_sync(settings, engine, sessions, SyncOptions())
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.text(
+                "SELECT i.billing_period_start, l.source, count(*) FROM invoice_line_items l "
+                "JOIN invoices i ON i.id = l.invoice_id "
+                "GROUP BY i.billing_period_start, l.source"
+            )
+        ).all()
+    sources = {str(start)[:7]: source for start, source, _ in rows}
+    assert sources == {"2023-12": "v1", "2024-01": "v1", "2024-02": "v2"}
+    stored = sum(count for *_, count in rows)
+    assert stored == sum(sim.data.line_count(i) for i in sim.data.invoices)
+    for invoice in sim.data.invoices:
+        pages = [p for _, p, _ in sim.requests if f"/{invoice.id}/lineitems" in p]
+        v1 = invoice.period_start < date(2024, 2, 1)
+        assert len(pages) == (-(-sim.data.line_count(invoice) // 5) if v1 else 0)  # 5 a page
+    engine.dispose()

@@ -37,12 +37,13 @@ from connectors.partner_center import PartnerCenter
 from reconciliation.errors import (
     ConfigError,
     DatabaseError,
+    DataError,
     InputError,
     PcsyncError,
     SafetyLimitError,
 )
 from reconciliation.text import one_line
-from sync import __version__
+from sync import __version__, audit
 from sync.audit import current_actor, list_audit
 from sync.collections import plan_collections
 from sync.collections.apply import (
@@ -51,6 +52,7 @@ from sync.collections.apply import (
     execute_apply,
     prepare_apply,
     refresh_subscriptions,
+    require_today,
 )
 from sync.collections.approvals import approve, resolve_customers, revoke, valid_approvals
 from sync.collections.job import run_collections_round
@@ -107,7 +109,9 @@ class App:
     def sessions(self) -> sessionmaker[Session]:
         """Sessions on a database whose schema is current (else: run `pcsync init`)."""
         require_current(self.engine)
-        return make_session_factory(self.engine)
+        sessions = make_session_factory(self.engine)
+        audit.attach_head(sessions, audit.head_path(self.settings))
+        return sessions
 
     def close(self) -> None:
         """Release database connections (called when the command ends, even on error)."""
@@ -169,6 +173,9 @@ def init(app: App) -> None:
         click.echo(f"database {where}: schema {after} is current, nothing to do")
     else:
         click.echo(f"database {where}: schema {before or 'empty'} -> {after}")
+    for name in audit.restore_triggers(app.engine):
+        click.echo(f"audit log: trigger {name} was missing or disabled; restored")
+    _first_audit_head(app, sessions, before)
     pc = settings.partner_center
     if pc.certificate_path:
         credential = f"certificate {pc.certificate_path}"
@@ -180,6 +187,17 @@ def init(app: App) -> None:
         f"config {settings.source}: tenant {pc.tenant_id}, cloud {pc.cloud}, "
         f"Partner Center {pc.api_base_url}, credential {credential}"
     )
+
+
+def _first_audit_head(app: App, sessions: sessionmaker[Session], before: str | None) -> None:
+    """Write the chain's head the first time, when this init chained the stored entries."""
+    head = audit.head_path(app.settings)
+    if head.exists() or before is None or before >= "0008":
+        return
+    check = audit.verify_chain(sessions, None)
+    if check.ok and check.count:
+        audit.write_head(head, check.count, check.last_hash)
+        click.echo(f"audit log: {check.count} entries chained; head written to {head}")
 
 
 @cli.command()
@@ -602,11 +620,14 @@ def collections_apply(app: App, as_of: str | None, really: bool, by: str | None)
 
     Without --apply, prints exactly which subscriptions would change and why, and
     changes nothing. A run past [collections] max_suspend_customers or
-    max_suspend_share is refused as a whole.
+    max_suspend_share is refused as a whole. --apply acts on today only; a dry
+    run may look at any --as-of date.
     """
     settings = app.settings
     actor = by or current_actor()
     day = _as_of(as_of, settings)
+    if really:
+        require_today(day, _as_of(None, settings))
 
     @functools.cache
     def partner_center() -> PartnerCenter:
@@ -639,7 +660,8 @@ def _execute_apply(
             f"({plain(change.customer_name)}): {result}" + (f": {plain(error)}" if error else "")
         )
 
-    outcome = execute_apply(app.sessions, prepared, partner_center, actor, progress)
+    today = _as_of(None, app.settings)
+    outcome = execute_apply(app.sessions, prepared, partner_center, actor, progress, today=today)
     done = ", ".join(f"{n} {what}" for what, n in outcome.counts.items()) or "nothing to do"
     click.echo(f"apply run {outcome.run_id}: {done}")
 
@@ -680,13 +702,18 @@ def collections_notify(app: App, as_of: str | None, by: str | None) -> None:
     click.echo(result.summary())
 
 
-@cli.command("audit")
+@cli.group("audit", invoke_without_command=True)
 @click.option("--customer", metavar="ID", help="Only this customer (tenant id or domain).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the newest N entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as one JSON document.")
-@click.pass_obj
-def audit_command(app: App, customer: str | None, limit: int | None, as_json: bool) -> None:
+@click.pass_context
+def audit_command(
+    ctx: click.Context, customer: str | None, limit: int | None, as_json: bool
+) -> None:
     """The audit log: approvals, suspensions, reactivations, notices and refusals."""
+    if ctx.invoked_subcommand is not None:
+        return
+    app: App = ctx.obj
     customer_id = _customer_id(app, customer)
     entries = list_audit(app.sessions, customer_id, limit)
     if as_json:
@@ -705,6 +732,19 @@ def audit_command(app: App, customer: str | None, limit: int | None, as_json: bo
             cell(", ".join(f"{k}={v}" for k, v in sorted(entry.details.items()))),
         )
     Console(soft_wrap=True).print(table)
+
+
+@audit_command.command("verify")
+@click.pass_obj
+def audit_verify(app: App) -> None:
+    """Prove the audit log: every entry's hash chain and the head kept outside the database.
+
+    Exit 1 with the first broken link, or a head that does not match.
+    """
+    check = audit.verify_chain(app.sessions, audit.head_path(app.settings))
+    if not check.ok:
+        raise DataError(check.text())
+    click.echo(check.text())
 
 
 @cli.group()

@@ -6,6 +6,11 @@ runs into one (``coalesce``) and still run when late by up to
 drop a run the machine was too busy for). SIGTERM/SIGINT set a stop event: the
 running job ends at its next safe point (after the current invoice or batch is
 committed), the lock is released, and the daemon exits 0.
+
+A job that fails — for any reason, an unexpected exception too — is logged,
+counted in ``pcsync_job_failures_total`` and posted to the webhook; the daemon
+goes on. Once a day (and at start) it proves the audit log's hash chain and
+alerts through the webhook when it is broken.
 """
 
 from __future__ import annotations
@@ -24,16 +29,20 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import LockedError, PcsyncError
+from sync import audit
 from sync.collections.job import run_collections_round
 from sync.config import Settings
 from sync.jobs import StopRequested, SyncOptions, run_sync
+from sync.logs import redact
 from sync.reconcile import run_reconciliation
 from sync.runs import RunView, list_runs
 from sync.webhook import post_summary
 
-__all__ = ["Daemon"]
+__all__ = ["AUDIT_VERIFY_CRON", "Daemon"]
 
 log = logging.getLogger(__name__)
+
+AUDIT_VERIFY_CRON = "15 4 * * *"  # daily, in the schedule's time zone
 
 
 class _Metrics:
@@ -85,6 +94,7 @@ class Daemon:
         self.settings = settings
         self.engine = engine
         self.sessions = sessions
+        audit.attach_head(sessions, audit.head_path(settings))
         self.stop = stop or threading.Event()
         zone = ZoneInfo(settings.schedule.timezone)
         self.scheduler = BackgroundScheduler(timezone=zone)
@@ -103,6 +113,9 @@ class Daemon:
             log.info("scheduled sync stopped: %s", exc)
         except PcsyncError as exc:
             log.error("scheduled sync failed: %s", exc)
+        except Exception as exc:  # the daemon outlives any one job
+            self._job_crashed("sync", exc)
+            return
         self._record_latest("sync")
 
     def reconcile_job(self) -> None:
@@ -112,6 +125,9 @@ class Daemon:
             log.info("scheduled reconcile: %d finding(s)", len(result.findings))
         except PcsyncError as exc:
             log.error("scheduled reconcile failed: %s", exc)
+        except Exception as exc:  # the daemon outlives any one job
+            self._job_crashed("reconcile", exc)
+            return
         self._record_latest("reconcile")
 
     def collections_job(self) -> None:
@@ -125,7 +141,40 @@ class Daemon:
         except PcsyncError as exc:
             log.error("scheduled collections round failed: %s", exc)
             summary = None
+        except Exception as exc:  # the daemon outlives any one job
+            self._job_crashed("collections", exc)
+            return
         self._record_latest("collections", summary)
+
+    def audit_job(self) -> None:
+        """Prove the audit log (hash chain and head file); a broken chain is an alert."""
+        try:
+            check = audit.verify_chain(self.sessions, audit.head_path(self.settings))
+        except Exception as exc:  # the daemon outlives any one job
+            self._job_crashed("audit_verify", exc)
+            return
+        if check.ok:
+            log.info("%s", check.text())
+            self.metrics.last_success.labels("audit_verify").set(time.time())
+            return
+        log.error("%s", check.text())
+        self.metrics.failures.labels("audit_verify").inc()
+        self._post(f"pcsync ALERT: {check.text()}")
+
+    def _job_crashed(self, kind: str, exc: Exception) -> None:
+        """A job that raised what nobody expected: logged with its traceback, counted, posted.
+
+        Its run (if it got as far as starting one) is already recorded failed.
+        """
+        log.error("scheduled %s failed unexpectedly: %s", kind, type(exc).__name__, exc_info=exc)
+        self.metrics.failures.labels(kind).inc()
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        self._post(f"pcsync {kind} job failed: {type(exc).__name__}: {redact(first)}")
+
+    def _post(self, text: str) -> None:
+        webhook = self.settings.notifications.webhook_url
+        if webhook is not None:
+            post_summary(webhook.get_secret_value(), text)
 
     def _today(self) -> date:
         return datetime.now(ZoneInfo(self.settings.schedule.timezone)).date()
@@ -146,9 +195,7 @@ class Daemon:
             )
             if latest.error:
                 summary += f" — {latest.error}"
-        webhook = self.settings.notifications.webhook_url
-        if webhook is not None:
-            post_summary(webhook.get_secret_value(), summary)
+        self._post(summary)
 
     def _add(self, job_id: str, cron: str, func: Callable[[], None], run_now: bool) -> None:
         schedule = self.settings.schedule
@@ -181,6 +228,7 @@ class Daemon:
             self._add("reconcile", schedule.reconcile, self.reconcile_job, False)
         if schedule.collections:
             self._add("collections", schedule.collections, self.collections_job, False)
+        self._add("audit_verify", AUDIT_VERIFY_CRON, self.audit_job, True)
         self.scheduler.start()
         for job in self.scheduler.get_jobs():
             log.info("job %s: next run %s (%s)", job.id, job.next_run_time, schedule.timezone)

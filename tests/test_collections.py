@@ -69,7 +69,7 @@ def test_apply_suspends_the_approved_then_payment_reactivates_exactly_those(
     before = world.statuses()
 
     assert world.cli("collections", "approve", never, "--as-of", AS_OF, "--by", "ana") == 0
-    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply", "--by", "ana") == 0
+    assert world.cli("collections", "apply", "--apply", "--by", "ana") == 0
     after = world.statuses()
     ours = {s["id"] for s in world.subs_of(never) if before[s["id"]] == "active"}
     assert ours
@@ -84,7 +84,7 @@ def test_apply_suspends_the_approved_then_payment_reactivates_exactly_those(
         assert all(after[s["id"]] == before[s["id"]] for s in world.subs_of(customer))
 
     patches = world.patches()
-    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.cli("collections", "apply", "--apply") == 0
     assert world.patches() == patches  # nothing left to do
 
     world.pay_everything(never)
@@ -92,7 +92,7 @@ def test_apply_suspends_the_approved_then_payment_reactivates_exactly_those(
     assert world.cli("collections", "apply", "--as-of", AS_OF) == 0
     assert "reactivate" in capsys.readouterr().out
     assert world.statuses() == after  # the dry run did not reactivate
-    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.cli("collections", "apply", "--apply") == 0
     final = world.statuses()
     assert all(final[sub] == "active" for sub in ours)
     assert final[theirs["id"]] == "suspended"  # not pcsync's to reactivate
@@ -114,7 +114,7 @@ def test_a_safety_limit_refuses_the_whole_apply(world: World, limit: str, capsys
     assert world.cli("collections", "approve", *both, "--as-of", AS_OF) == 0
     before = world.statuses()
     capsys.readouterr()
-    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 1
+    assert world.cli("collections", "apply", "--apply") == 1
     err = capsys.readouterr().err
     assert limit.split(" = ")[0] in err
     assert "nothing was changed" in err
@@ -130,7 +130,7 @@ def test_a_refusal_midway_then_a_rerun_finishes_without_repeating(world: World, 
     others = [s["id"] for s in world.subs_of(never) if s is not azure]
     assert world.cli("collections", "approve", never, "--as-of", AS_OF) == 0
     capsys.readouterr()
-    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 1
+    assert world.cli("collections", "apply", "--apply") == 1
     captured = capsys.readouterr()
     assert "900115" in captured.out
     assert "Azure plan cannot be moved to suspended" in captured.out
@@ -141,7 +141,7 @@ def test_a_refusal_midway_then_a_rerun_finishes_without_repeating(world: World, 
 
     _no_azure_refusal(world, never)  # the partner cancels the Azure subscriptions
     patches = world.patches()
-    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.cli("collections", "apply", "--apply") == 0
     assert world.patches() == patches + 1  # only the one that failed
     assert all(status == "suspended" for sub, status in world.statuses().items() if sub in others)
     assert world.statuses()[azure["id"]] == "suspended"
@@ -160,7 +160,7 @@ def test_an_interrupted_attempt_is_settled_from_microsofts_answer(world: World) 
     sub = world.subs_of(never)[0]
     sub["status"] = "suspended"
     _pending_suspension(world, sub["id"])
-    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.cli("collections", "apply", "--apply") == 0
     with world.engine.connect() as c:
         results = dict(
             c.execute(
@@ -171,7 +171,7 @@ def test_an_interrupted_attempt_is_settled_from_microsofts_answer(world: World) 
         )
     assert results == {sub["id"]: "succeeded"}  # pcsync's own suspension: it will reactivate it
     world.pay_everything(never)
-    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.cli("collections", "apply", "--apply") == 0
     assert world.statuses()[sub["id"]] == "active"
 
 
@@ -210,7 +210,7 @@ def test_an_approval_expires(world: World) -> None:
         session.execute(
             sa.update(Approval).values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
         )
-    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.cli("collections", "apply", "--apply") == 0
     assert world.patches() == 0
     lapsed = [e for e in world.audit(world.never) if e["event"] == "approval_lapsed"]
     assert len(lapsed) == 1
@@ -247,7 +247,7 @@ def test_one_apply_at_a_time(world: World, capsys) -> None:  # type: ignore[no-u
     assert world.cli("collections", "approve", world.never, "--as-of", AS_OF) == 0
     capsys.readouterr()
     with run_lock(world.engine, kind="collections_apply"):
-        assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 1
+        assert world.cli("collections", "apply", "--apply") == 1
         assert world.cli("sync", "--only", "customers") == 0  # a sync may run meanwhile
     assert "another collections apply is running" in capsys.readouterr().err
     assert world.patches() == 0
@@ -263,7 +263,7 @@ def test_an_interrupted_attempt_that_cannot_be_read_leaves_its_subscription_alon
     _pending_suspension(world, unreadable["id"])
     world.subs_of(never).remove(unreadable)  # Partner Center answers 404 for it, for now
     capsys.readouterr()
-    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 1
+    assert world.cli("collections", "apply", "--apply") == 1
     out = capsys.readouterr().out
     assert f"suspend {unreadable['id']} (" in out
     assert "skipped" in out
@@ -289,7 +289,7 @@ def test_apply_acts_on_what_partner_center_has_now(world: World, capsys) -> None
     assert world.cli("collections", "apply", "--as-of", AS_OF) == 0
     assert f"[{bought['id']}], now active" in capsys.readouterr().out
     assert world.patches() == 0
-    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.cli("collections", "apply", "--apply") == 0
     assert world.statuses()[bought["id"]] == "suspended"
     assert all(s["status"] == "suspended" for s in world.subs_of(never))
 
@@ -316,24 +316,24 @@ def test_a_subscription_that_expired_while_suspended_is_not_reactivated(world: W
     never = world.never
     _no_azure_refusal(world, never)
     assert world.cli("collections", "approve", never, "--as-of", AS_OF) == 0
-    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.cli("collections", "apply", "--apply") == 0
     ended = world.subs_of(never)[0]
     ended["status"] = "expired"  # its term ended while it was suspended
     assert world.cli("sync", "--only", "subscriptions") == 0
     world.pay_everything(never)
     patches = world.patches()
-    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.cli("collections", "apply", "--apply") == 0
     assert world.statuses()[ended["id"]] == "expired"
     assert all(s["status"] == "active" for s in world.subs_of(never) if s is not ended)
     assert world.patches() == patches + len(world.subs_of(never)) - 1
-    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0  # nothing left
+    assert world.cli("collections", "apply", "--apply") == 0  # nothing left
     assert world.patches() == patches + len(world.subs_of(never)) - 1
 
 
 def test_a_revoked_approval_suspends_nothing(world: World) -> None:
     assert world.cli("collections", "approve", world.never, "--as-of", AS_OF) == 0
     assert world.cli("collections", "revoke", world.never, "--by", "ana", "--note", "paid") == 0
-    assert world.cli("collections", "apply", "--as-of", AS_OF, "--apply") == 0
+    assert world.cli("collections", "apply", "--apply") == 0
     assert world.patches() == 0
     (revoked,) = [e for e in world.audit(world.never) if e["event"] == "approval_revoked"]
     assert (revoked["actor"], revoked["details"]["reason"]) == ("ana", "paid")

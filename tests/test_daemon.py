@@ -96,3 +96,112 @@ def test_the_scheduled_reconcile_and_collections_jobs_record_their_runs(world, t
     ]
     assert list((tmp_path / "notices").glob("*.eml"))  # the round wrote the notices
     assert not any(e["event"] in ("suspend", "reactivate") for e in world.audit())  # never
+
+
+class _Webhook:
+    """A local HTTPS server standing in for the chat webhook; keeps what was posted.
+
+    It serves with the simulator's certificate, which the tests' requests trust.
+    """
+
+    def __init__(self, tls) -> None:  # type: ignore[no-untyped-def]
+        import json
+        import ssl
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        posted: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                posted.append(json.loads(self.rfile.read(length))["text"])
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.posted = posted
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls.cert, tls.key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}/hook/secret"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _daemon_with_webhook(start_simulator, db_url, tmp_path) -> tuple[Daemon, _Webhook]:  # type: ignore[no-untyped-def]
+    from sync.config import load_settings
+
+    sim = start_simulator()
+    webhook = _Webhook(sim.tls)
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    assert settings.source is not None
+    with settings.source.open("a") as f:
+        f.write('\n[notifications]\nwebhook_url_env = "PCSYNC_WEBHOOK"\n')
+    env = {"PCSYNC_CLIENT_SECRET": sim.config.client_secret, "PCSYNC_WEBHOOK": webhook.url}
+    return Daemon(load_settings(settings.source, env), engine, sessions), webhook
+
+
+def test_an_unexpected_job_exception_is_counted_and_posted(
+    start_simulator, db_url, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    import sync.daemon
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("no such column in the ledger")
+
+    monkeypatch.setattr(sync.daemon, "run_reconciliation", broken)
+    service, webhook = _daemon_with_webhook(start_simulator, db_url, tmp_path)
+    try:
+        service.reconcile_job()  # does not raise: the daemon goes on
+        failures = service.metrics.registry.get_sample_value(
+            "pcsync_job_failures_total", {"job": "reconcile"}
+        )
+        assert failures == 1
+        (text,) = webhook.posted
+        assert text.startswith("pcsync reconcile job failed: KeyError")
+        assert "no such column" in text
+    finally:
+        webhook.close()
+        service.engine.dispose()
+
+
+def test_the_daily_audit_check_alerts_when_the_chain_breaks(
+    start_simulator, db_url, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from sync import audit
+
+    service, webhook = _daemon_with_webhook(start_simulator, db_url, tmp_path)
+    try:
+        for actor in ("ana", "bob"):
+            with service.sessions.begin() as session:
+                audit.record(session, "approved", actor)
+        service.audit_job()
+        assert webhook.posted == []  # an intact chain says nothing
+        audit.head_path(service.settings).write_text(f"3 {'ab' * 32}\n")
+        service.audit_job()
+        (alert,) = webhook.posted
+        assert alert.startswith("pcsync ALERT: audit log broken: ")
+        failures = service.metrics.registry.get_sample_value(
+            "pcsync_job_failures_total", {"job": "audit_verify"}
+        )
+        assert failures == 1
+        service._add("audit_verify", audit_cron(), service.audit_job, True)
+        (job,) = service.scheduler.get_jobs()
+        assert (job.id, job.max_instances, job.coalesce) == ("audit_verify", 1, True)
+    finally:
+        webhook.close()
+        service.engine.dispose()
+
+
+def audit_cron() -> str:
+    from sync.daemon import AUDIT_VERIFY_CRON
+
+    return AUDIT_VERIFY_CRON

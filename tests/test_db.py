@@ -147,10 +147,10 @@ def test_head_constant_is_the_newest_migration() -> None:
 
 
 def test_audit_log_is_append_only(migrated: sa.Engine) -> None:
-    from sync.db.models import AuditEntry
+    from sync import audit
 
     with make_session_factory(migrated).begin() as session:
-        session.add(AuditEntry(at=datetime.now(UTC), actor="ops", event="approved", details={}))
+        audit.record(session, "approved", "ops")
     for statement in ("UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"), migrated.begin() as c:
             c.execute(sa.text(statement))
@@ -325,3 +325,42 @@ def test_flush_behind_stops_when_the_block_fails(tmp_path: Path) -> None:
         raise RuntimeError("boom")
     assert _flush_threads() == []
     engine.dispose()
+
+
+def test_the_audit_chain_migration_chains_stored_entries_and_goes_back(engine: sa.Engine) -> None:
+    from alembic import command
+
+    from sync.audit import verify_chain
+    from sync.db.migrate import alembic_config
+
+    config = alembic_config(engine)
+    command.upgrade(config, "0007")
+    insert = sa.text(
+        "INSERT INTO audit_log (at, actor, event, customer_id, details)"
+        " VALUES (:at, :actor, 'approved', 'c1', :details)"
+    )
+    at = datetime(2026, 11, 3, 9, 30, 1, 250, tzinfo=UTC)
+    stored = [("ana", '{"note": "late", "basis": {"USD": {"paid": "0"}}}'), ("bob", "{}")] * 3
+    with engine.begin() as connection:
+        for actor, details in stored:
+            at_value = at.replace(tzinfo=None) if engine.dialect.name == "sqlite" else at
+            connection.execute(insert, {"at": at_value, "actor": actor, "details": details})
+    query = sa.text("SELECT actor, event, customer_id FROM audit_log ORDER BY id")
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert [r.actor for r in connection.execute(query)] == [a for a, _ in stored]
+        chain = connection.execute(sa.text("SELECT seq FROM audit_log ORDER BY id")).scalars()
+        assert list(chain) == [1, 2, 3, 4, 5, 6]
+    check = verify_chain(make_session_factory(engine), None)
+    assert (check.ok, check.count) == (True, 6), check.problem
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as c:
+        c.execute(sa.text("UPDATE audit_log SET actor = 'mallory'"))
+
+    command.downgrade(config, "0007")
+    with engine.connect() as connection:
+        assert [r.actor for r in connection.execute(query)] == [a for a, _ in stored]
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("audit_log")}
+        assert not {"seq", "hash"} & columns
+        assert not sa.inspect(connection).has_table("collection_holds")
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as c:
+        c.execute(sa.text("DELETE FROM audit_log"))

@@ -28,7 +28,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import PartnerCenter, StatusChange, SubscriptionStatus
-from reconciliation.errors import ApiError, ApplyError, ConnectorError, SafetyLimitError
+from reconciliation.errors import (
+    ApiError,
+    ApplyError,
+    ConnectorError,
+    InputError,
+    SafetyLimitError,
+)
 from sync import audit
 from sync.collections.approvals import valid_approvals
 from sync.collections.plan import (
@@ -51,6 +57,7 @@ __all__ = [
     "execute_apply",
     "prepare_apply",
     "refresh_subscriptions",
+    "require_today",
 ]
 
 Verb = Literal["suspend", "reactivate"]
@@ -100,6 +107,20 @@ class ApplyOutcome:
     run_id: int
     counts: dict[str, int] = field(default_factory=dict)
     failures: list[tuple[Change, str]] = field(default_factory=list)
+
+
+def require_today(as_of: date, today: date) -> None:
+    """Refuse to change anything at Microsoft for any plan date but today.
+
+    A mistyped year would otherwise suspend customers with nothing overdue
+    today; dry runs may look at any date.
+    """
+    if as_of != today:
+        when = "past" if as_of < today else "future"
+        raise InputError(
+            f"--as-of {as_of} is in the {when}: --apply acts on today ({today}) only; "
+            "leave out --as-of (dry runs may use any date)"
+        )
 
 
 def _refusal(settings: Settings, suspend_customers: int, active_customers: int) -> str | None:
@@ -366,11 +387,15 @@ def execute_apply(
     connect: Callable[[], PartnerCenter],
     actor: str,
     progress: Callable[[Change, str, str | None], None] = lambda change, result, error: None,
+    *,
+    today: date,
 ) -> ApplyOutcome:
     """Make the prepared changes in Partner Center; raise ApplyError if any failed.
 
+    Only a plan as of ``today`` (in the schedule's time zone) is applied.
     ``progress`` hears each change's result as it is made.
     """
+    require_today(plan.as_of, today)
     if plan.refusal is not None:
         with sessions.begin() as session:
             audit.record(

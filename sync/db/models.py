@@ -47,6 +47,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "CollectionFlag",
+    "CollectionHold",
     "Customer",
     "CustomerBalance",
     "Finding",
@@ -484,6 +485,21 @@ class Action(Base):
     requested_at: Mapped[datetime]
 
 
+class CollectionHold(Base):
+    """A pause in a customer's collections (dispute, promise to pay): no stage beyond none."""
+
+    __tablename__ = "collection_holds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ID, index=True)
+    until: Mapped[date]  # collections resume on this date
+    reason: Mapped[str] = mapped_column(Text)
+    held_by: Mapped[str] = mapped_column(String(255))
+    held_at: Mapped[datetime]
+    released_at: Mapped[datetime | None]
+    released_by: Mapped[str | None] = mapped_column(String(255))
+
+
 class Notice(Base):
     """A follow-up message sent (or written as .eml) for a customer and stage; sent once."""
 
@@ -514,3 +530,6 @@ class AuditEntry(Base):
     subscription_id: Mapped[str | None] = mapped_column(ID)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The hash chain (sync/audit.py): position from 1, and sha256 of this entry + the previous.
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    hash: Mapped[str] = mapped_column(String(64))

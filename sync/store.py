@@ -54,9 +54,28 @@ def _default(value: object) -> str:
 
 
 def json_ready(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """The raw record with exact decimals as strings, ready for a JSON column."""
-    result: dict[str, Any] = json.loads(json.dumps(raw, default=_default))
-    return result
+    """The raw record with exact decimals as strings, ready for a JSON column.
+
+    A NUL character (which PostgreSQL's text and JSONB cannot hold) becomes U+FFFD.
+    """
+    text = json.dumps(raw, default=_default)
+    result: dict[str, Any] = json.loads(text)
+    return _without_nul(result) if "\\u0000" in text else result
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return _storable(value)
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(key): _without_nul(item) for key, item in value.items()}
+    return value
+
+
+def _storable(text: str | None) -> str | None:
+    """Text as sent, but for NUL, which PostgreSQL refuses: it becomes U+FFFD."""
+    return None if text is None else text.replace("\x00", "\ufffd")
 
 
 def canonical_json(raw: Mapping[str, Any]) -> str:
@@ -102,9 +121,9 @@ def upsert_customers(
     for customer in customers:
         seen.append(customer.id)
         values = {
-            "name": customer.name,
-            "domain": customer.domain,
-            "relationship": customer.relationship,
+            "name": _storable(customer.name),
+            "domain": _storable(customer.domain),
+            "relationship": _storable(customer.relationship),
             "raw": json_ready(customer.raw),
             "content_hash": content_hash(customer.raw),
         }

@@ -370,3 +370,18 @@ def test_last_month_counts_as_invoiced_only_by_its_new_commerce_invoice_with_its
     assert not _invoiced([note], "USD", october, {"X:one_time"})
     assert _invoiced([nce], "USD", october, {"X:one_time"})
     assert not _invoiced([nce], "EUR", october, {"X:one_time"})
+
+
+def test_a_nul_in_a_customer_name_is_stored_as_a_replacement_character(
+    start_simulator, db_url, tmp_path
+) -> None:
+    """PostgreSQL cannot hold NUL in text or JSON: the sync stores U+FFFD, on both databases."""
+    sim = start_simulator()
+    customer = sim.data.customers[2]
+    customer["companyProfile"]["companyName"] = "Contoso\x00 Ltd"
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    run_sync(settings, engine, sessions, SyncOptions(only=("customers",)))
+    with engine.connect() as c:
+        name = c.scalar(sa.text("SELECT name FROM customers WHERE id = :i"), {"i": customer["id"]})
+    assert name == "Contoso\ufffd Ltd"
+    engine.dispose()

@@ -160,6 +160,27 @@ def cli(
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the items as one JSON document.")
+@click.pass_obj
+def check(app: App, as_json: bool) -> None:
+    """Read-only preflight: config, database, sign-in, one read per API, clock, certificate."""
+    from sync.check import Outcome, run_checks
+
+    items = run_checks(app.settings, app.engine)
+    failed = any(item.outcome is Outcome.FAIL for item in items)
+    if as_json:
+        _echo_json({"ok": not failed, "items": [item.as_json() for item in items]})
+    else:
+        for item in items:
+            line = f"{item.outcome.value:<4}  {item.name}: {item.detail}"
+            click.echo(plain(line))
+            if item.remedy and item.outcome is not Outcome.OK:
+                click.echo(plain(f"      -> {item.remedy}"))
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
 @click.pass_obj
 def init(app: App) -> None:
     """Create or upgrade the database schema and check the configuration."""
@@ -907,7 +928,7 @@ url = "sqlite:///pcsync.db"
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pcsync`` script; returns the exit code."""
     try:
-        _run(argv)
+        code = _run(argv)
     except PcsyncError as exc:
         if _state["verbose"]:  # through the log's formatter: masked, and JSON when asked
             log.error("%s", one_line(str(exc)), exc_info=exc)
@@ -936,12 +957,14 @@ def main(argv: list[str] | None = None) -> int:
         return _unexpected(exc, "database error", "check [database] url and that the database runs")
     except Exception as exc:
         return _unexpected(exc, "internal error", "please report it with the log")
-    return 0
+    return code
 
 
-def _run(argv: list[str] | None) -> None:
+def _run(argv: list[str] | None) -> int:
+    """Run the command; its exit code (a command's ``Exit(n)``, as click hands it back)."""
     try:
-        cli.main(args=argv, prog_name="pcsync", standalone_mode=False)
+        returned = cli.main(args=argv, prog_name="pcsync", standalone_mode=False)
+        return returned if isinstance(returned, int) else 0
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise

@@ -18,8 +18,10 @@ def connect(
     *,
     correlation_id: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    max_retries: int | None = None,
 ) -> PartnerCenter:
-    """A connector for the configured tenant, app and endpoints."""
+    """A connector for the configured tenant, app and endpoints (``max_retries`` overrides
+    the configured retries: a preflight wants an answer, not a minute of backoff)."""
     pem = None
     if settings.certificate_path is not None:
         try:
@@ -53,7 +55,7 @@ def connect(
         ),
         ClientOptions(
             timeout_seconds=settings.timeout_seconds,
-            max_retries=settings.max_retries,
+            max_retries=settings.max_retries if max_retries is None else max_retries,
             requests_per_minute=settings.requests_per_minute,
             export_deadline_seconds=settings.export_deadline_minutes * 60,
             line_items_api=settings.line_items_api,

@@ -13,6 +13,7 @@ import gzip
 import io
 import logging
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import urllib3
 
 from connectors.partner_center.http import HttpClient, display_url
 from connectors.partner_center.prefetch import Prefetcher
-from reconciliation.errors import BadResponseError, ExportError, RetriableError
+from reconciliation.errors import BadResponseError, ExportError, NotFoundError, RetriableError
 
 __all__ = ["ExportManifest", "ExportRunner"]
 
@@ -65,12 +66,25 @@ class ExportRunner:
     ) -> None:
         self._http = http
         self._base = graph_base_url.rstrip("/")
-        self._scope = scope
+        self.scope = scope
         self._deadline_seconds = deadline_seconds
         self._clock = clock
         self._sleep = sleep
         self._default_poll = default_poll_seconds
         self._download_retries = download_retries
+
+    def probe(self) -> None:
+        """Prove the billing-export permission without starting an export.
+
+        Reads an operation that does not exist: 404 means the read was allowed
+        (``GET /reports/partners/billing/operations/{id}`` needs PartnerBilling.Read.All,
+        learn.microsoft.com/graph/api/partners-billing-operation-get); a 403 is raised.
+        """
+        url = f"{self._base}{BILLING}/operations/{uuid.uuid4()}"
+        try:
+            self._http.get_json(url, scope=self.scope, family="exports")
+        except NotFoundError:
+            return
 
     def request_billed(self, invoice_id: str) -> str:
         """Start a billed-reconciliation export of an invoice; return the operation URL."""
@@ -91,7 +105,7 @@ class ExportRunner:
         )
 
     def _start(self, url: str, body: Mapping[str, Any]) -> str:
-        reply = self._http.send_json("POST", url, body, scope=self._scope, family="exports")
+        reply = self._http.send_json("POST", url, body, scope=self.scope, family="exports")
         location = next((v for k, v in reply.headers.items() if k.lower() == "location"), None)
         if reply.status != 202 or not location:
             raise BadResponseError(
@@ -104,7 +118,7 @@ class ExportRunner:
         started = self._clock()
         while True:
             reply = self._http.get_json(
-                operation_url, scope=self._scope, family="exports", expect=_expect_status
+                operation_url, scope=self.scope, family="exports", expect=_expect_status
             )
             body = reply.body
             status = str(body.get("status", "")).lower()
@@ -117,7 +131,7 @@ class ExportRunner:
                 if not link:
                     raise BadResponseError(f"export {body.get('id')} succeeded without a manifest")
                 manifest = self._http.get_json(
-                    str(link), scope=self._scope, family="exports", expect=_expect_manifest
+                    str(link), scope=self.scope, family="exports", expect=_expect_manifest
                 )
                 return _manifest(manifest.body)
             if status == "failed":

@@ -199,6 +199,10 @@ class HttpClient:
 
     # -- public verbs -------------------------------------------------------------
 
+    def sign_in(self, scope: str) -> None:
+        """Get a token for ``scope`` now (a preflight's check of the credentials)."""
+        self._tokens.token(scope)
+
     def get_json(
         self,
         url: str,

@@ -170,6 +170,32 @@ class PartnerCenter:
                 yield record
             request = paginator.next_request(reply.body, request)
 
+    # -- a preflight's reads ----------------------------------------------------------------
+
+    def sign_in(self, *, graph: bool) -> None:
+        """Tokens for Partner Center (and Microsoft Graph) now, or AuthenticationError."""
+        self.http.sign_in(self._scope)
+        if graph:
+            self.http.sign_in(self.exports.scope)
+
+    def first_customer(self) -> tuple[str | None, str]:
+        """(the first customer's id or None, the server's ``Date`` header): a one-item read."""
+        url = f"{self._api}/v1/customers?size=1"
+        reply = self.http.get_json(
+            url, scope=self._scope, family="customers", expect=_expect_collection
+        )
+        items = reply.body["items"]
+        first = items[0].get("id") if items and isinstance(items[0], Mapping) else None
+        return (str(first) if first else None), reply.headers.get("Date", "")
+
+    def first_invoice_page(self) -> str:
+        """Read one invoice; returns the server's ``Date`` header."""
+        url = f"{self._api}/v1/invoices?size=1&offset=0"
+        reply = self.http.get_json(
+            url, scope=self._scope, family="invoices", expect=_expect_collection
+        )
+        return str(reply.headers.get("Date", ""))
+
     # -- customers and subscriptions ------------------------------------------------------
 
     def customers(self, on_bad: Callable[[RecordError], None] | None = None) -> Iterator[Customer]:

@@ -84,8 +84,15 @@ class SimulatorConfig:
     # error code ("20002": no commerce relationship any more), or "" for a bare 403 with
     # no body, as a missing role may be answered.
     refused_customers: dict[str, str] = field(default_factory=dict)
+    # The next this-many subscription PATCHes are applied, then the connection drops with
+    # no answer, and a retry is not recognised by its request id: it meets the new etag
+    # (412), as a client whose PATCH timed out after Microsoft applied it does.
+    lose_patch_answers: int = 0
     # False: the app lacks Graph's PartnerBilling.Read.All, so billing exports answer 403.
     graph_billing_permission: bool = True
+    # False: the app is not in Partner Center's App management (or lacks its role): every
+    # Partner Center call answers 403 in Microsoft's error shape.
+    partner_center_app: bool = True
 
 
 class _Reset(Exception):
@@ -400,6 +407,17 @@ class _Handler(BaseHTTPRequestHandler):
                 "or for another audience",
                 {"WWW-Authenticate": "OAuth realm=urn:cpsvc:cpid:simulator"},
             )
+            raise _Handled
+        if audience == "pc" and not self.sim.config.partner_center_app:
+            self._error(
+                403,
+                "900150",
+                "The supplied role does not have the rights to perform the requested operation",
+            )
+            raise _Handled
+        if audience == "graph" and not self.sim.config.graph_billing_permission:
+            message = "Either the signed-in user or the app lacks the PartnerBilling.Read.All role"
+            self._json({"error": {"code": "Forbidden", "message": message}}, 403)
             raise _Handled
         if not self.sim.throttle.allow():
             seconds = self.sim.throttle.retry_after
@@ -741,10 +759,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _export_billed(self) -> None:
         if not self.sim.config.graph_billing_permission:
-            self._guard("graph")
-            message = "Either the signed-in user or the app lacks the PartnerBilling.Read.All role"
-            self._json({"error": {"code": "Forbidden", "message": message}}, 403)
-            return
+            self._guard("graph")  # answers 403
         body = json.loads(self.body or b"{}")
         invoice = self.sim.data.invoice(str(body.get("invoiceId")))
         if invoice is None:

@@ -361,6 +361,10 @@ class Payment(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     import_id: Mapped[int] = mapped_column(ForeignKey("payment_imports.id"))
     source_row: Mapped[int]
+    # A voided payment stays (its reference stays taken) but no longer counts anywhere.
+    voided_at: Mapped[datetime | None]
+    voided_by: Mapped[str | None] = mapped_column(String(255))
+    void_reason: Mapped[str | None] = mapped_column(Text)
 
 
 # --- reconciliation ---------------------------------------------------------------

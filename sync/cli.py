@@ -42,6 +42,7 @@ from reconciliation.errors import (
     PcsyncError,
     SafetyLimitError,
 )
+from reconciliation.money import money_text
 from reconciliation.text import one_line
 from sync import __version__, audit
 from sync.audit import current_actor, list_audit
@@ -65,7 +66,8 @@ from sync.jobs import RESOURCES, SyncOptions, run_sync
 from sync.lock import run_lock
 from sync.logs import LogFormat, configure_logging, redact
 from sync.partner import connect
-from sync.payments import import_payments
+from sync.payment_records import list_payments, void_payments
+from sync.payments import ImportResult, import_payments
 from sync.reconcile import run_reconciliation, to_json
 from sync.report import write_reports
 from sync.runs import list_runs, recorded_run
@@ -770,7 +772,7 @@ def audit_verify(app: App) -> None:
 
 @cli.group()
 def payments() -> None:
-    """Customer payments: import exports from the finance system."""
+    """Customer payments: import exports from the finance system, list them, void wrong ones."""
 
 
 @payments.command("import")
@@ -789,10 +791,111 @@ def payments_import(app: App, file: Path, dry_run: bool, skip_bad_rows: bool) ->
     )
     verb = "would import" if dry_run else "imported"
     click.echo(
-        f"{file.name}: {verb} {result.imported} payment(s), {result.unchanged} already "
+        f"{plain(file.name)}: {verb} {result.imported} payment(s), {result.unchanged} already "
         f"imported, {result.rejected} row(s) rejected"
-        + (f" (see {result.rejects_file})" if result.rejects_file else "")
+        + (f" (see {plain(result.rejects_file)})" if result.rejects_file else "")
+        + (f" (import run {result.run_id})" if result.run_id is not None else "")
     )
+    _show_import_notes(result)
+
+
+def _show_import_notes(result: ImportResult) -> None:
+    """Rows that match voided payments; customers the new payments leave in credit."""
+    if result.voided:
+        click.echo(
+            f"  {result.voided} row(s) match voided payments and stay voided "
+            "(a corrected payment needs a reference of its own)"
+        )
+    if not result.in_credit:
+        return
+    left = "would leave" if result.dry_run else "leave"
+    click.echo(f"  these payments {left} {len(result.in_credit)} customer balance(s) in credit:")
+    for credit in result.in_credit:
+        shown = money_text(credit.currency)
+        payments = ", ".join(
+            f"{plain(p.reference)} {p.payment_date} {shown(p.amount)}" for p in credit.payments
+        ) + (f" and {credit.more} more" if credit.more else "")
+        click.echo(
+            f"    {plain(credit.customer_name)} ({plain(credit.customer_id)}) {credit.currency}: "
+            f"balance {shown(credit.balance)} as of {credit.as_of} after "
+            f"{shown(credit.imported)} from this file ({payments})"
+        )
+
+
+@payments.command("list")
+@click.option("--customer", metavar="ID", help="Only this customer (tenant id or domain).")
+@click.option("--import", "import_run", type=int, metavar="RUN", help="Only this import's run.")
+@click.option("--include-voided", is_flag=True, help="Show voided payments too.")
+@click.option("--json", "as_json", is_flag=True, help="Print the payments as one JSON document.")
+@click.pass_obj
+def payments_list(
+    app: App, customer: str | None, import_run: int | None, include_voided: bool, as_json: bool
+) -> None:
+    """Imported payments: customer, date, amount, reference, import run, voided or not."""
+    views = list_payments(
+        app.sessions,
+        customer_id=_customer_id(app, customer),
+        import_run=import_run,
+        include_voided=include_voided,
+    )
+    if as_json:
+        _echo_json({"payments": [view.as_json() for view in views]})
+        return
+    if not views:
+        click.echo("no payments" + ("" if include_voided else " (add --include-voided for all)"))
+        return
+    table = Table(box=None)
+    for column in ("date", "customer", "customer id", "amount", "currency", "reference",
+                   "invoice", "import run", "voided"):  # fmt: skip
+        # folded, never cut: a reference is what `payments void` is given
+        table.add_column(column, justify="right" if column == "amount" else "left", overflow="fold")
+    for view in views:
+        voided = (
+            f"{view.voided_at:%Y-%m-%d} by {view.voided_by}: {view.void_reason}"
+            if view.voided_at
+            else ""
+        )
+        table.add_row(
+            view.payment_date.isoformat(),
+            cell(view.customer_name),
+            cell(view.customer_id),
+            money_text(view.currency)(view.amount),
+            view.currency,
+            cell(view.reference),
+            cell(view.invoice_id),
+            "" if view.import_run is None else str(view.import_run),
+            cell(voided),
+        )
+    console = Console()
+    if not console.is_terminal:  # a file or a pipe: one line per payment, however long
+        console = Console(width=100_000)
+    console.print(table)
+
+
+@payments.command("void")
+@click.argument("references", nargs=-1, metavar="REFERENCE…")
+@click.option("--import", "import_run", type=int, metavar="RUN", help="Void a whole import.")
+@click.option("--reason", required=True, help="Why the payments are voided (kept and audited).")
+@click.option("--by", help="Who voids them (default: the OS user).")
+@click.pass_obj
+def payments_void(
+    app: App, references: tuple[str, ...], import_run: int | None, reason: str, by: str | None
+) -> None:
+    """Void wrong payments: kept with who, when and why, audited, and no longer counted.
+
+    All or nothing: an unknown or already voided reference voids nothing. Import
+    the corrected payment under a reference of its own.
+    """
+    if bool(references) == (import_run is not None):
+        raise click.UsageError("name the payments to void: REFERENCE… or --import RUN")
+    result = void_payments(
+        app.sessions,
+        references=references,
+        import_run=import_run,
+        reason=reason,
+        by=by or current_actor(),
+    )
+    click.echo(result.text())
 
 
 @cli.command("backup")

@@ -14,6 +14,11 @@ on the database and stores nothing. The reference makes a payment unique:
 importing the same file twice adds nothing, and a reference reused with
 different content is an error. Nothing is written to the database — no run,
 no import record — unless payments are imported.
+
+A voided payment keeps its reference: a row of the file that matches it is
+counted as voided and stays voided (a corrected payment needs a reference of
+its own). Before anything is stored, the import and its dry run list the
+customers its new payments leave in credit (``sync.payment_credit``).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
+    Subquery,
     Table,
     Text,
     case,
@@ -67,6 +73,7 @@ from reconciliation.errors import InputError, LockedError
 from sync.config import Settings
 from sync.db.models import Customer, Payment, PaymentImport
 from sync.db.types import Money
+from sync.payment_credit import InCredit, left_in_credit
 from sync.runs import recorded_run
 from sync.store import content_hash
 
@@ -86,10 +93,13 @@ class ImportResult:
 
     rows_read: int
     imported: int
-    unchanged: int
+    unchanged: int  # rows already imported, that still count
     rejected: int
     rejects_file: Path | None
     dry_run: bool
+    voided: int = 0  # rows matching payments voided since: they stay voided
+    in_credit: tuple[InCredit, ...] = ()  # customers the new payments leave in credit
+    run_id: int | None = None  # the import's run (``payments void --import RUN``)
 
 
 def _resolver(session: Session) -> dict[str, str]:
@@ -290,23 +300,35 @@ class _Counts:
     rows: int
     rejected: int
     unchanged: int
+    voided: int
 
     @property
     def new(self) -> int:
-        return self.rows - self.rejected - self.unchanged
+        return self.rows - self.rejected - self.unchanged - self.voided
 
 
 def _counts(connection: Connection) -> _Counts:
     s, p = _STAGING, _PAYMENTS
-    there = exists().where(p.c.reference == s.c.reference)
-    rows, rejected, unchanged = connection.execute(
-        select(
-            func.count(),
-            func.count(s.c.problem),
-            func.coalesce(func.sum(case((s.c.problem.is_(None) & there, 1), else_=0)), 0),
-        )
+    there = exists().where(p.c.reference == s.c.reference, p.c.voided_at.is_(None))
+    voided = exists().where(p.c.reference == s.c.reference, p.c.voided_at.is_not(None))
+
+    def rows_where(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((s.c.problem.is_(None) & condition, 1), else_=0)), 0)
+
+    rows, rejected, unchanged, matched_voided = connection.execute(
+        select(func.count(), func.count(s.c.problem), rows_where(there), rows_where(voided))
     ).one()
-    return _Counts(int(rows), int(rejected), int(unchanged))
+    return _Counts(int(rows), int(rejected), int(unchanged), int(matched_voided))
+
+
+def _new_payments() -> Subquery:
+    """The good rows whose reference is not taken: what the import stores."""
+    s, p = _STAGING, _PAYMENTS
+    return (
+        select(s.c.customer_id, s.c.currency, s.c.payment_date, s.c.amount, s.c.reference)
+        .where(s.c.problem.is_(None), ~exists().where(p.c.reference == s.c.reference))
+        .subquery("new_payments")
+    )
 
 
 def _problems(connection: Connection, file: str, fields: tuple[str, ...]) -> Iterator[RowProblem]:
@@ -446,13 +468,15 @@ def import_payments(
         known = _resolver(session)
         engine = session.get_bind()
     assert isinstance(engine, Engine)
-    with open_payment_file(path, _rules(settings), lambda t: known.get(t.lower())) as rows:
+    rules = _rules(settings)
+    with open_payment_file(path, rules, lambda t: known.get(t.lower())) as rows:
         fields = tuple(rows.fields)
         rejects = _Rejects(path) if skip_bad_rows and not dry_run else None
         try:
             with engine.connect() as connection, _page_cache(connection):
                 try:
                     result = _import(
+                        settings,
                         sessions,
                         connection,
                         path,
@@ -461,6 +485,7 @@ def import_payments(
                         dry_run=dry_run,
                         skip_bad_rows=skip_bad_rows,
                         rejects=rejects,
+                        today=rules.today,
                     )
                 finally:
                     _drop_staging(connection)
@@ -521,6 +546,7 @@ def _refuse(connection: Connection, path: Path, fields: tuple[str, ...], rows: i
 
 
 def _import(
+    settings: Settings,
     sessions: sessionmaker[Session],
     connection: Connection,
     path: Path,
@@ -530,6 +556,7 @@ def _import(
     dry_run: bool,
     skip_bad_rows: bool,
     rejects: _Rejects | None,
+    today: date,
 ) -> ImportResult:
     _stage(connection, rows)
     _mark_repeats_and_conflicts(connection)
@@ -542,8 +569,21 @@ def _import(
     if rejects is not None and counts.rejected:
         rejected = rejects.write(_problems(connection, path.name, fields))
         connection.rollback()  # ends the read; the staging table stays
+    in_credit: tuple[InCredit, ...] = ()
+    if counts.new:
+        in_credit = tuple(left_in_credit(connection, settings, _new_payments(), today))
+        connection.rollback()  # ends the read; the staging table stays
     if dry_run:
-        return ImportResult(counts.rows, counts.new, counts.unchanged, rejected, None, True)
+        return ImportResult(
+            counts.rows,
+            counts.new,
+            counts.unchanged,
+            rejected,
+            None,
+            True,
+            voided=counts.voided,
+            in_credit=in_credit,
+        )
     digest = _file_sha256(path)
     with recorded_run(sessions, "payments_import", "manual", {"file": str(path)}) as run:
         with connection.begin():
@@ -574,11 +614,23 @@ def _import(
         run.count("payments", "imported", imported)
         run.count("payments", "unchanged", counts.unchanged)
         run.count("payments", "rejected", rejected)
+        if counts.voided:
+            run.count("payments", "voided", counts.voided)
     if rejects is not None and rejected:
         rejects_file = rejects.keep()
     elif rejects is not None:
         rejects.discard()
-    return ImportResult(counts.rows, imported, counts.unchanged, rejected, rejects_file, False)
+    return ImportResult(
+        counts.rows,
+        imported,
+        counts.unchanged,
+        rejected,
+        rejects_file,
+        False,
+        voided=counts.voided,
+        in_credit=in_credit,
+        run_id=run.run_id,
+    )
 
 
 def count_payments(sessions: sessionmaker[Session]) -> int:

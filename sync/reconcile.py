@@ -21,7 +21,14 @@ from reconciliation.checks import (
     SubscriptionFact,
     latest_by_currency,
 )
-from reconciliation.ledger import BilledLine, BillingTerms, Payment, TermsOverride
+from reconciliation.ledger import (
+    BilledLine,
+    BillingTerms,
+    Charge,
+    Payment,
+    TermsOverride,
+    build_charges,
+)
 from reconciliation.money import ZERO
 from reconciliation.result import Inputs, ReconciliationResult, reconcile
 from sync.config import Settings
@@ -30,7 +37,7 @@ from sync.db.engine import EncodedJSON
 from sync.gcpause import cycle_collection_paused
 from sync.runs import Trigger, recorded_run
 
-__all__ = ["load_inputs", "run_reconciliation", "to_json"]
+__all__ = ["customer_charges", "load_inputs", "run_reconciliation", "to_json"]
 
 
 def _terms(settings: Settings) -> BillingTerms:
@@ -70,7 +77,7 @@ def _is_new_commerce(product_type: str | None) -> bool:
     return product_type is not None and product_type.lower().endswith("nce")
 
 
-def _billed(session: Session, dates: dict[str, date]) -> list[BilledLine]:
+def _billed(session: Session, dates: dict[str, date], *where: Any) -> list[BilledLine]:
     """Lines summed per invoice, customer and currency, from the sums the sync keeps."""
     sums: dict[tuple[str, str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     rows = _plain_rows(
@@ -82,6 +89,7 @@ def _billed(session: Session, dates: dict[str, date]) -> list[BilledLine]:
             models.LineSum.subtotal,
             models.LineSum.total_for_customer,
         ],
+        *where,
     )
     for invoice_id, customer_id, currency, subtotal, total in rows:
         group = sums[(invoice_id, customer_id, currency)]  # summed over providers
@@ -351,11 +359,33 @@ def load_inputs(session: Session, settings: Settings, as_of: date) -> Inputs:
                     models.Payment.currency,
                     models.Payment.invoice_id,
                 ],
+                models.Payment.voided_at.is_(None),
             )
         ],
         terms=_terms(settings),
         microsoft_terms_days=settings.billing.microsoft_payment_terms_days,
     )
+
+
+def customer_charges(
+    session: Session, settings: Settings, customers: Any, as_of: date
+) -> list[Charge]:
+    """The charges of some customers, as the reconciliation as of ``as_of`` makes them.
+
+    ``customers`` is a SQL selection of customer ids (a subquery), so that a
+    payment import's preview reads only the sums of the customers it touches.
+    """
+    invoices = models.Invoice
+    headers = session.execute(
+        select(invoices.id, invoices.invoice_date, invoices.amends_invoice_id).where(
+            invoices.invoice_date <= as_of
+        )
+    ).all()
+    dates = {invoice_id: day for invoice_id, day, _ in headers}
+    amends = {invoice_id: amended for invoice_id, _, amended in headers if amended is not None}
+    billed = _billed(session, dates, models.LineSum.customer_id.in_(customers))
+    owed = [line for line in billed if line.customer_id]
+    return build_charges(owed, _terms(settings), amends)
 
 
 def to_json(document: dict[str, Any]) -> str:

@@ -48,3 +48,54 @@ def test_a_template_calling_os_popen_fails_in_the_sandbox(
     assert "notice template" in err
     assert "is unsafe" in err  # refused by the sandbox, not by chance
     assert not proof.exists()
+
+
+def _suspend_never(world: World) -> list[str]:
+    """pcsync suspends the customer that never pays; its subscriptions' ids."""
+    _no_azure_refusal(world, world.never)
+    assert world.cli("collections", "approve", world.never, "--as-of", AS_OF) == 0
+    assert world.cli("collections", "apply", "--apply") == 0
+    ids = [s["id"] for s in world.subs_of(world.never)]
+    assert all(world.statuses()[sub] == "suspended" for sub in ids)
+    return ids
+
+
+def test_a_foreign_re_suspension_is_never_reactivated(world: World) -> None:
+    ids = _suspend_never(world)
+    theirs = ids[0]
+    world.sim.change_subscription(world.never, theirs, "active")  # an admin restores it
+    assert world.cli("sync", "--only", "subscriptions") == 0
+    world.sim.change_subscription(world.never, theirs, "suspended")  # and suspends it by hand
+    assert world.cli("sync", "--only", "subscriptions") == 0
+    world.pay_everything(world.never)
+    assert world.cli("collections", "apply", "--apply") == 0
+    statuses = world.statuses()
+    assert statuses[theirs] == "suspended"  # the admin's suspension, not pcsync's
+    assert all(statuses[sub] == "active" for sub in ids[1:])
+    reactivated = {e["subscription_id"] for e in world.audit() if e["event"] == "reactivate"}
+    assert reactivated == set(ids[1:])
+
+
+def test_a_lost_patch_answer_is_settled_as_done_and_later_reactivated(world: World) -> None:
+    import sqlalchemy as sa
+
+    from sync.db.models import Action
+
+    _no_azure_refusal(world, world.never)
+    assert world.cli("collections", "approve", world.never, "--as-of", AS_OF) == 0
+    ids = [s["id"] for s in world.subs_of(world.never)]
+    world.sim.config.lose_patch_answers = 1  # Microsoft applies the first PATCH, no answer
+    assert world.cli("collections", "apply", "--apply") == 0
+    assert world.sim.config.lose_patch_answers == 0  # the loss happened
+    assert world.patches() == len(ids) + 1  # the retry met the new etag (412)
+    assert all(world.statuses()[sub] == "suspended" for sub in ids)
+    with world.engine.connect() as c:
+        results = c.execute(sa.select(Action.subscription_id, Action.result)).all()
+    assert sorted(results) == sorted((sub, "succeeded") for sub in ids)
+    (settled,) = [e for e in world.audit() if e["details"].get("settled")]
+    assert "412" in settled["details"]["settled"]
+    assert settled["subscription_id"] in ids
+
+    world.pay_everything(world.never)
+    assert world.cli("collections", "apply", "--apply") == 0
+    assert all(world.statuses()[sub] == "active" for sub in ids)  # pcsync's, so restored

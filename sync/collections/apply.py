@@ -9,10 +9,14 @@ whether a safety limit refuses the whole apply. Executing it:
   mid-request is found and settled by the next run (the live status decides);
 * changes one subscription per transaction, keeping the mirror and the audit
   log in step with what Microsoft answered;
+* settles every unclear answer from the live status: a PATCH that timed out
+  (Microsoft may have applied it) or met a changed etag (412, as a retry of an
+  applied PATCH does) is read back, and is done when the subscription already
+  is in its target state — so pcsync knows what it suspended;
 * goes on past a refused subscription and reports the failures at the end — a
   rerun only retries what is not yet in its target state.
 
-Reactivation touches only subscriptions pcsync itself suspended.
+Reactivation touches only subscriptions pcsync owns (see ``suspended_by_pcsync``).
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ from connectors.partner_center import PartnerCenter, StatusChange, SubscriptionS
 from reconciliation.errors import (
     ApiError,
     ApplyError,
+    ConflictError,
     ConnectorError,
     InputError,
+    RetriableError,
     SafetyLimitError,
 )
 from sync import audit
@@ -358,10 +364,15 @@ def _attempt(
         session.flush()
         action_id = row.id
     outcome: StatusChange | None = None
-    error = request_id = None
+    error = request_id = settled = None
     try:
         outcome = pc.set_status(change.customer_id, change.subscription_id, TARGET[change.action])
         request_id = outcome.request_id
+    except (ConflictError, RetriableError) as exc:
+        error, request_id = _refusal_text(exc), getattr(exc, "request_id", None)
+        outcome, settled = _settle_unclear(pc, change, exc)
+        if outcome is None and settled is not None:
+            return "pending", settled  # unknown: the next run settles it from the live status
     except ConnectorError as exc:
         error, request_id = _refusal_text(exc), getattr(exc, "request_id", None)
     with sessions.begin() as session:
@@ -369,6 +380,12 @@ def _attempt(
         row.ms_request_id = request_id
         if outcome is None:
             row.result, row.error = "failed", error
+        elif settled is not None:
+            row.result, row.error = "succeeded", None
+            row.status_after = outcome.after.status.value
+            upsert_subscriptions(
+                session, change.customer_id, [outcome.after], datetime.now(UTC), run
+            )
         else:
             row.result = "succeeded" if outcome.changed else "unchanged"
             row.status_before = outcome.before.status.value
@@ -377,8 +394,29 @@ def _attempt(
                 session, change.customer_id, [outcome.after], datetime.now(UTC), run
             )
         run.count(change.action, row.result)
-        _audit_attempt(session, row, actor, run.run_id, why=change.why)
-        return row.result, error
+        _audit_attempt(session, row, actor, run.run_id, why=change.why, settled=settled)
+        return row.result, None if row.result == "succeeded" else error
+
+
+def _settle_unclear(
+    pc: PartnerCenter, change: Change, exc: ConnectorError
+) -> tuple[StatusChange | None, str | None]:
+    """After a 412 or a timeout, read the subscription: is it in the target state already?
+
+    Returns (the change as read, how it was settled) when it is; (None, None)
+    when it is not (the attempt failed); (None, why) when it cannot be read —
+    the attempt stays pending for the next run.
+    """
+    try:
+        live = pc.subscription(change.customer_id, change.subscription_id)
+    except ConnectorError as again:
+        return None, f"no clear answer ({exc}) and the subscription cannot be read: {again}"
+    if live.status is not TARGET[change.action]:
+        return None, None
+    answer = "412 (etag changed)" if isinstance(exc, ConflictError) else "no answer"
+    return StatusChange(live, live, None, changed=True), (
+        f"{answer}; read back as {live.status.value}: done"
+    )
 
 
 def execute_apply(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import ConfigError
@@ -23,7 +23,13 @@ from reconciliation.money import round_money
 from reconciliation.policy import Flag, Policy, Stage, Term, plan
 from reconciliation.result import reconcile
 from sync.config import CollectionsSettings, CollectionStage, Settings
-from sync.db.models import Action, CollectionFlag, Customer, Subscription
+from sync.db.models import (
+    Action,
+    CollectionFlag,
+    Customer,
+    Subscription,
+    SubscriptionStatusChange,
+)
 from sync.gcpause import cycle_collection_paused
 from sync.reconcile import load_inputs
 
@@ -118,6 +124,11 @@ def suspended_by_pcsync(session: Session) -> dict[str, list[str]]:
     pcsync's — while a reactivation, made or found already done, ends it. So
     does the end of the subscription: one that expired while suspended (new
     commerce, at the end of its term) or was deleted cannot be reactivated.
+
+    Ownership follows Microsoft's state: it lasts only while the subscription
+    has stayed suspended since pcsync's suspension. Any other status a sync has
+    seen since (an admin reactivated it, even if it was suspended again later)
+    ends it — that suspension is someone else's.
     """
     decisive = or_(
         Action.result == "succeeded",
@@ -129,6 +140,12 @@ def suspended_by_pcsync(session: Session) -> dict[str, list[str]]:
         .group_by(Action.subscription_id)
         .subquery()
     )
+    history = SubscriptionStatusChange
+    changed_since = exists().where(
+        history.subscription_id == Action.subscription_id,
+        history.observed_at > Action.requested_at,
+        history.new_status != "suspended",
+    )
     rows = session.execute(
         select(Action.customer_id, Action.subscription_id)
         .join(latest, Action.id == latest.c.last)
@@ -137,6 +154,7 @@ def suspended_by_pcsync(session: Session) -> dict[str, list[str]]:
             Action.action == "suspend",
             Action.result == "succeeded",
             or_(Subscription.status.is_(None), Subscription.status.not_in(_ENDED)),
+            ~changed_since,
         )
         .order_by(Action.customer_id, Action.subscription_id)
     )

@@ -29,6 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check sync connectors reconciliation tests bench
 	$(BIN)/ruff format --check sync connectors reconciliation tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## bench: the benchmarks (prints lines/s, peak RSS and ratios to their baselines)
 bench: $(STAMP)

@@ -142,6 +142,19 @@ class Simulator:
         host, port = self._server.server_address[:2]
         return f"https://{host!s}:{port}"
 
+    def change_subscription(self, customer_id: str, subscription_id: str, status: str) -> None:
+        """Someone else (an admin in the portal) sets a subscription's status: a new etag."""
+        found = self.data.find_subscription(customer_id, subscription_id)
+        assert found is not None, subscription_id
+        found["status"] = status
+        found["suspensionReasons"] = ["PartnerInitiated"] if status == "suspended" else []
+        version = int(found.get("_version", 0)) + 1
+        found["_version"] = version
+        found["attributes"] = {
+            **found["attributes"],
+            "etag": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{subscription_id}/{version}")),
+        }
+
     def stop(self) -> None:
         """Stop serving and close the socket."""
         if self._server is not None:
@@ -626,6 +639,12 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self._guard("pc", late_reset=True)
         status, document = self._apply_patch(customer, sub)
         body = dumps(document)
+        with self.sim._lock:
+            lose = self.sim.config.lose_patch_answers > 0
+            if lose:
+                self.sim.config.lose_patch_answers -= 1
+        if lose:
+            raise _Reset  # applied; the answer is lost and the retry is not recognised
         if request_id:
             self.sim._replays[request_id] = (status, body)
         if fault in ("reset", "truncate"):

@@ -502,18 +502,30 @@ def test_sqlite_batches_span_statements_and_keep_amounts_as_exact_text(
 def test_a_customer_whose_subscriptions_are_gone_is_skipped(
     start_simulator, db_url, tmp_path
 ) -> None:
+    """A 404 for one customer skips it: the others are synced, its stored rows are kept."""
     sim = start_simulator()
     settings, engine, sessions = setup(sim, db_url, tmp_path)
-    run_sync(settings, engine, sessions, SyncOptions(only=("customers",)))
+    run_sync(settings, engine, sessions, SyncOptions(only=("customers", "subscriptions")))
     gone = sim.data.customers[5]["id"]
+    kept = len(sim.data.subscriptions[gone])
     del sim.data.subscriptions[gone]  # the simulator now answers 404 for this customer
+    other = sim.data.customers[6]["id"]
+    sim.data.subscriptions[other][0]["quantity"] += 3  # a change the next sync must see
     run_id = run_sync(settings, engine, sessions, SyncOptions(only=("subscriptions",)))
-    counts = next(v for v in list_runs(sessions) if v.id == run_id).counts
-    assert counts["subscriptions"]["customers_skipped"] == 1
+    (view,) = [v for v in list_runs(sessions) if v.id == run_id]
+    assert view.status == "succeeded"
+    assert view.counts["subscriptions"]["customers_skipped"] == 1
+    assert sim.requests[-1][1].endswith("/subscriptions")  # every customer was asked
     with engine.connect() as c:
-        owners = set(c.scalars(sa.text("SELECT DISTINCT customer_id FROM subscriptions")))
-    assert gone not in owners
-    assert len(owners) == len(sim.data.customers) - 1
+        stored = c.scalar(
+            sa.text("SELECT count(*) FROM subscriptions WHERE customer_id = :c"), {"c": gone}
+        )
+        quantity = c.scalar(
+            sa.text("SELECT quantity FROM subscriptions WHERE id = :s"),
+            {"s": sim.data.subscriptions[other][0]["id"]},
+        )
+    assert stored == kept  # what was stored for the gone customer is kept
+    assert quantity == sim.data.subscriptions[other][0]["quantity"]  # the others were synced
     engine.dispose()
 
 

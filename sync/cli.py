@@ -56,6 +56,7 @@ from sync.collections.apply import (
     require_today,
 )
 from sync.collections.approvals import approve, resolve_customers, revoke, valid_approvals
+from sync.collections.holds import hold, release
 from sync.collections.job import run_collections_round
 from sync.collections.plan import flag_history
 from sync.config import Settings, load_settings, resolve_config_path
@@ -709,6 +710,36 @@ def _show_apply(prepared: ApplyPlan, really: bool) -> None:
             f"  waiting    {plain(waiting.customer_name)} ({plain(waiting.customer_id)}): "
             f"{plain(waiting.why)}"
         )
+
+
+@collections.command("hold")
+@click.argument("customer", metavar="CUSTOMER")
+@click.option("--until", "until", required=True, metavar="YYYY-MM-DD", help="Collections resume.")
+@click.option("--reason", required=True, metavar="TEXT", help="Why (dispute, promise to pay).")
+@_BY
+@click.pass_obj
+def collections_hold(app: App, customer: str, until: str, reason: str, by: str | None) -> None:
+    """Pause a customer's collections until a date: flagged no further than none; audited."""
+    try:
+        end = date.fromisoformat(until)
+    except ValueError as exc:
+        raise InputError(f"--until: expected a date like 2026-12-31, got {until!r}") from exc
+    today = _as_of(None, app.settings)
+    view = hold(app.sessions, customer, end, reason, by or current_actor(), today)
+    click.echo(
+        f"collections of {view.customer_id} on hold until {view.until} by {view.held_by} "
+        f"(hold {view.id}); `pcsync collections release {customer}` ends it sooner"
+    )
+
+
+@collections.command("release")
+@click.argument("customer", metavar="CUSTOMER")
+@_BY
+@click.pass_obj
+def collections_release(app: App, customer: str, by: str | None) -> None:
+    """End a customer's hold now: collections resume at the next plan."""
+    ended = release(app.sessions, customer, by or current_actor())
+    click.echo(f"released {ended} hold(s) of {customer}")
 
 
 @collections.command("notify")

@@ -474,6 +474,8 @@ class CollectionsSettings(_Section):
     exempt_customers: tuple[Name, ...] = ()
     max_suspend_customers: NonNegativeInt = 5
     max_suspend_share: Fraction = Decimal("0.25")
+    # Customers pcsync keeps suspended at once, across applies (per-apply limits above).
+    max_suspended_total: NonNegativeInt = 10
     approval_valid_days: Annotated[int, Field(gt=0, le=366, strict=True)] = 7
     terms_ending_days: Annotated[int, Field(ge=0, le=3660, strict=True)] = 30
     stages: Stages = Field(default_factory=_default_stages)

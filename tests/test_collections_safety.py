@@ -6,6 +6,7 @@ Against the simulator on SQLite and PostgreSQL, through the command line.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,50 @@ def test_a_lost_patch_answer_is_settled_as_done_and_later_reactivated(world: Wor
     world.pay_everything(world.never)
     assert world.cli("collections", "apply", "--apply") == 0
     assert all(world.statuses()[sub] == "active" for sub in ids)  # pcsync's, so restored
+
+
+def test_a_hold_keeps_a_customer_at_none_until_its_date(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    never = world.never
+    today = date.today()
+    until = (today + timedelta(days=10)).isoformat()
+    assert world.cli("collections", "approve", never) == 0
+    args = ["collections", "hold", never, "--until", until, "--reason", "disputed invoice"]
+    assert world.cli(*args, "--by", "ana") == 0
+    for day in (today.isoformat(), (today + timedelta(days=9)).isoformat()):
+        plan = world._json("collections", "plan", "--as-of", day, "--json")
+        flags = [f for f in plan["flags"] if f["customer_id"] == never]
+        assert all(f["action"] == "none" for f in flags)
+        assert flags[0]["reasons"][0] == f"on hold until {until} (by ana): disputed invoice"
+    assert world.cli("collections", "apply", "--apply") == 0
+    assert world.patches() == 0  # the approval lapsed with the hold
+    plan = world._json("collections", "plan", "--as-of", until, "--json")  # collections resume
+    assert any(f["action"] == "suspend" for f in plan["flags"] if f["customer_id"] == never)
+    assert world.cli("collections", "release", never, "--by", "bob") == 0
+    plan = world._json("collections", "plan", "--json")
+    assert any(f["action"] == "suspend" for f in plan["flags"] if f["customer_id"] == never)
+    events = [(e["event"], e["actor"]) for e in world.audit(never)]
+    assert ("hold", "ana") in events
+    assert ("release", "bob") in events
+    capsys.readouterr()
+    assert world.cli(*args[:3], "--until", AS_OF, "--reason", "x") == 2  # not in the past
+    assert "must end after today" in capsys.readouterr().err
+
+
+def test_the_cumulative_limit_holds_across_two_applies(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    world.configure("[collections]\nmax_suspend_customers = 1\nmax_suspended_total = 1")
+    first, second = world.suspend_customers()
+    for customer in (first, second):
+        _no_azure_refusal(world, customer)
+    assert world.cli("collections", "approve", first) == 0
+    assert world.cli("collections", "apply", "--apply") == 0  # one customer: within both
+    suspended = world.statuses()
+    assert all(suspended[s["id"]] == "suspended" for s in world.subs_of(first))
+    assert world.cli("collections", "approve", second) == 0
+    capsys.readouterr()
+    patches = world.patches()
+    assert world.cli("collections", "apply", "--apply") == 1  # one more would make two
+    err = capsys.readouterr().err
+    assert "max_suspended_total = 1" in err
+    assert "nothing was changed" in err
+    assert world.patches() == patches
+    assert world.statuses() == suspended

@@ -129,8 +129,15 @@ def require_today(as_of: date, today: date) -> None:
         )
 
 
-def _refusal(settings: Settings, suspend_customers: int, active_customers: int) -> str | None:
+def _refusal(
+    settings: Settings, suspend_customers: int, active_customers: int, suspended_total: int
+) -> str | None:
     limits = settings.collections
+    if suspended_total > limits.max_suspended_total:
+        return (
+            f"after this apply pcsync would keep {suspended_total} customers suspended, more "
+            f"than [collections] max_suspended_total = {limits.max_suspended_total}"
+        )
     if suspend_customers > limits.max_suspend_customers:
         return (
             f"this apply would suspend {suspend_customers} customers, more than "
@@ -270,6 +277,9 @@ def prepare_apply(
     changes, waiting = _changes(plan, subs, approvals, ours)
     suspending = len({c.customer_id for c in changes if c.action == "suspend"})
     active = sum(1 for rows in subs.values() if any(s.status == "active" for s in rows))
+    # Those pcsync keeps suspended after this apply: its own, less those it reactivates now.
+    restored = {c.customer_id for c in changes if c.action == "reactivate"}
+    total = len((set(ours) - restored) | {c.customer_id for c in changes if c.action == "suspend"})
     return ApplyPlan(
         as_of,
         changes,
@@ -277,7 +287,7 @@ def prepare_apply(
         interrupted,
         suspending,
         active,
-        _refusal(settings, suspending, active),
+        _refusal(settings, suspending, active, total),
     )
 
 

@@ -22,6 +22,7 @@ from reconciliation.ledger import CustomerLedger
 from reconciliation.money import round_money
 from reconciliation.policy import Flag, Policy, Stage, Term, plan
 from reconciliation.result import reconcile
+from sync.collections.holds import holds_in_force, with_holds
 from sync.config import CollectionsSettings, CollectionStage, Settings
 from sync.db.models import (
     Action,
@@ -252,8 +253,10 @@ def plan_collections(
             inputs = load_inputs(session, settings, as_of)
             suspended = suspended_by_pcsync(session)
             terms = _terms(session)
+            holds = holds_in_force(session, as_of)
         result = reconcile(inputs)
     flags = plan(result.ledgers, policy_from_settings(settings), inputs.customers, suspended, terms)
+    flags = with_holds(flags, holds)
     ids: dict[Key, int] = {}
     if store:
         with sessions.begin() as session:

@@ -1,0 +1,115 @@
+"""Holds: a customer's collections paused until a date (a dispute, a promise to pay, a plan).
+
+While a hold is in force the plan flags the customer no further than ``none``
+(with the hold as its reason, so the plan and the reports show it); approvals
+lapse with it. Collections resume on the hold's date, or when it is released.
+A hold does not undo a suspension already made: reactivation follows payment
+as usual. Holding and releasing are audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from reconciliation.errors import InputError
+from reconciliation.policy import Flag
+from sync import audit
+from sync.db.models import CollectionHold
+
+__all__ = ["HoldView", "hold", "holds_in_force", "release", "with_holds"]
+
+
+@dataclass(frozen=True)
+class HoldView:
+    """A hold as the CLI reports it."""
+
+    id: int
+    customer_id: str
+    until: date
+    reason: str
+    held_by: str
+
+
+def holds_in_force(session: Session, as_of: date) -> dict[str, CollectionHold]:
+    """The hold in force per customer on this date (the latest, when several)."""
+    rows = session.scalars(
+        select(CollectionHold)
+        .where(CollectionHold.released_at.is_(None), CollectionHold.until > as_of)
+        .order_by(CollectionHold.id)
+    )
+    return {row.customer_id: row for row in rows}
+
+
+def with_holds(flags: list[Flag], holds: dict[str, CollectionHold]) -> list[Flag]:
+    """The flags with each held customer kept at ``none``, the hold first among its reasons."""
+    held = []
+    for flag in flags:
+        row = holds.get(flag.customer_id)
+        if row is None or flag.action not in ("follow_up", "suspend"):
+            held.append(flag)
+            continue
+        why = f"on hold until {row.until} (by {row.held_by}): {row.reason}"
+        held.append(replace(flag, action="none", stage=None, reasons=(why, *flag.reasons)))
+    return held
+
+
+def hold(
+    sessions: sessionmaker[Session],
+    customer: str,
+    until: date,
+    reason: str,
+    actor: str,
+    today: date,
+) -> HoldView:
+    """Pause this customer's collections until ``until`` (a later date than today)."""
+    if until <= today:
+        raise InputError(f"--until {until}: a hold must end after today ({today})")
+    if not reason.strip():
+        raise InputError("--reason: say why collections are paused (for the audit log)")
+    from sync.collections.approvals import resolve_customers  # approvals plans, plans hold
+
+    with sessions.begin() as session:
+        customer_id = resolve_customers(session, [customer])[customer]
+        row = CollectionHold(
+            customer_id=customer_id,
+            until=until,
+            reason=reason.strip(),
+            held_by=actor,
+            held_at=datetime.now(UTC),
+            released_at=None,
+            released_by=None,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            "hold",
+            actor,
+            customer_id=customer_id,
+            hold_id=row.id,
+            until=until.isoformat(),
+            reason=row.reason,
+        )
+        return HoldView(row.id, customer_id, until, row.reason, actor)
+
+
+def release(sessions: sessionmaker[Session], customer: str, actor: str) -> int:
+    """End this customer's holds now; how many were in force."""
+    from sync.collections.approvals import resolve_customers  # approvals plans, plans hold
+
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        customer_id = resolve_customers(session, [customer])[customer]
+        rows = session.scalars(
+            select(CollectionHold).where(
+                CollectionHold.customer_id == customer_id, CollectionHold.released_at.is_(None)
+            )
+        ).all()
+        for row in rows:
+            row.released_at, row.released_by = now, actor
+            audit.record(session, "release", actor, customer_id=customer_id, hold_id=row.id)
+        return len(rows)

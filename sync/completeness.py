@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.partner_center import Invoice, Provider
 from reconciliation.errors import RecordError
 from sync.db.models import QuarantinedRecord, Run
+from sync.runs import RunStatus
 
 __all__ = [
     "SYNC_RESOURCES",
@@ -176,22 +177,22 @@ def data_completeness(sessions: sessionmaker[Session]) -> dict[str, Any]:
             run
             for run in session.scalars(
                 select(Run)
-                .where(Run.kind == "sync", Run.status != "running")
+                .where(Run.kind == "sync", Run.status != RunStatus.RUNNING)
                 .order_by(Run.id.desc())
                 .limit(200)
             )
             if set((run.params or {}).get("only") or ()) >= set(SYNC_RESOURCES)
         ]
         latest = whole[0] if whole else None
-        good = next((run for run in whole if run.status == "succeeded"), None)
+        good = next((run for run in whole if run.status == RunStatus.SUCCEEDED), None)
         missing: list[dict[str, str]] = []
-        if latest is not None and latest.status != "succeeded":
+        if latest is not None and latest.status != RunStatus.SUCCEEDED:
             proof = latest.completeness or {}
             missing = list(proof.get("missing") or [])
             if not missing:
                 missing = [{"unit": "sync", "key": str(latest.id), "reason": latest.error or ""}]
         return {
-            "complete": latest is not None and latest.status == "succeeded",
+            "complete": latest is not None and latest.status == RunStatus.SUCCEEDED,
             "complete_as_of": good.finished_at.isoformat(timespec="seconds")
             if good is not None and good.finished_at is not None
             else None,

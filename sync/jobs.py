@@ -27,7 +27,7 @@ from typing import TypeVar
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.partner_center import Invoice, PartnerCenter, Provider
+from connectors.partner_center import Invoice, LineSource, PartnerCenter, Provider
 from reconciliation.errors import (
     ApiError,
     AuthenticationError,
@@ -46,7 +46,7 @@ from sync.db.models import Customer as CustomerRow
 from sync.db.models import LineSum, SyncCheckpoint
 from sync.lock import run_lock
 from sync.partner import connect
-from sync.runs import RunRecorder, Trigger, recorded_run, settle_abandoned
+from sync.runs import RunRecorder, RunStatus, Trigger, recorded_run, settle_abandoned
 from sync.store import (
     mark_checkpoint,
     replace_lines,
@@ -80,7 +80,7 @@ REFUSED_MINIMUM = 3
 class SyncIncompleteError(PcsyncError):
     """Some units could not be synced this time (listed); the next run retries them."""
 
-    run_status = "partial"
+    run_status = RunStatus.PARTIAL
 
 
 class StopRequested(PcsyncError):
@@ -278,7 +278,7 @@ def _request_exports(
     earlier = _pending_checkpoints(job.sessions)
     operations: dict[str, str | ConnectorError] = {}
     for invoice, provider, key in pending:
-        if job.pc.line_item_source(invoice, provider) != "v2":
+        if job.pc.line_item_source(invoice, provider) is not LineSource.V2:
             continue
         operation = earlier.get(key, {}).get("operation")
         if not isinstance(operation, str):
@@ -305,7 +305,7 @@ def _request_exports(
                     session,
                     "lineitems",
                     key,
-                    {"source": "v2", "operation": operation},
+                    {"source": LineSource.V2.value, "operation": operation},
                     complete=False,
                     now=_now(),
                     run_id=job.run.run_id,

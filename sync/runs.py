@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import socket
@@ -21,6 +22,7 @@ from sync.logs import redact
 
 __all__ = [
     "RunRecorder",
+    "RunStatus",
     "RunView",
     "Trigger",
     "list_runs",
@@ -31,6 +33,17 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Trigger = Literal["manual", "schedule"]
+
+
+class RunStatus(enum.StrEnum):
+    """How a run ended (``running`` while it runs; ``abandoned`` when its process died)."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"  # finished, but something is missing: listed with the run
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    ABANDONED = "abandoned"
 
 
 class Proof(Protocol):
@@ -115,7 +128,7 @@ def recorded_run(
         run = Run(
             kind=kind,
             trigger=trigger,
-            status="running",
+            status=RunStatus.RUNNING,
             started_at=_now(),
             pid=os.getpid(),
             hostname=socket.gethostname(),
@@ -126,17 +139,17 @@ def recorded_run(
         session.flush()
         run_id = run.id
     recorder = RunRecorder(run_id)
-    status, error = "succeeded", None
+    status, error = RunStatus.SUCCEEDED, None
     try:
         yield recorder
     except PcsyncError as exc:
-        status, error = getattr(exc, "run_status", "failed"), str(exc)
+        status, error = getattr(exc, "run_status", RunStatus.FAILED), str(exc)
         raise
     except (KeyboardInterrupt, SystemExit):
-        status, error = "interrupted", "stopped by signal or user"
+        status, error = RunStatus.INTERRUPTED, "stopped by signal or user"
         raise
     except Exception as exc:
-        status, error = "failed", redact(f"internal error: {type(exc).__name__}: {exc}")
+        status, error = RunStatus.FAILED, redact(f"internal error: {type(exc).__name__}: {exc}")
         raise
     finally:
         with sessions.begin() as session:
@@ -160,8 +173,8 @@ def settle_abandoned(sessions: sessionmaker[Session], kind: str) -> int:
     with sessions.begin() as session:
         result = session.execute(
             update(Run)
-            .where(Run.kind == kind, Run.status == "running")
-            .values(status="abandoned", finished_at=_now(), error=ABANDONED)
+            .where(Run.kind == kind, Run.status == RunStatus.RUNNING)
+            .values(status=RunStatus.ABANDONED, finished_at=_now(), error=ABANDONED)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -222,8 +235,8 @@ def list_runs(sessions: sessionmaker[Session], limit: int = 50) -> list[RunView]
 
 def _view(session: Session, row: Run, quarantined: list[dict[str, Any]]) -> RunView:
     status, error = row.status, row.error
-    if status == "running" and _abandoned(session, row):
-        status, error = "abandoned", ABANDONED
+    if status == RunStatus.RUNNING and _abandoned(session, row):
+        status, error = RunStatus.ABANDONED, ABANDONED
     return RunView(
         id=row.id,
         kind=row.kind,

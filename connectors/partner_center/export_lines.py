@@ -23,6 +23,7 @@ from connectors.partner_center.http import parse_json_line
 from connectors.partner_center.records import (
     ZERO,
     LineItem,
+    LineSource,
     Provider,
     is_export_shape,
     normalise_customer_id,
@@ -154,7 +155,7 @@ def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
     return LineItem(
         row.invoice_number or invoice_id,
         Provider.ONE_TIME,
-        "v2",
+        LineSource.V2,
         normalise_customer_id(row.customer_id),
         row.customer_name or None,
         (row.customer_domain_name or "").lower() or None,

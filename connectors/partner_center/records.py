@@ -60,6 +60,13 @@ class SubscriptionStatus(enum.StrEnum):
             raise DataError(f"unknown subscription status {value!r}") from exc
 
 
+class LineSource(enum.StrEnum):
+    """Which API a billed line came from: the v1 line-item endpoints or the v2 Graph export."""
+
+    V1 = "v1"
+    V2 = "v2"
+
+
 class Provider(enum.StrEnum):
     """Billing providers of invoice line items (SDK ``BillingProvider``, wire spelling)."""
 
@@ -486,7 +493,7 @@ class LineItem(msgspec.Struct, frozen=True, gc=False):
         keys in any case — the result is the same.
         """
         if not is_export_shape(raw):
-            return cls.from_api(raw, invoice_id, Provider.ONE_TIME, "v2", text)
+            return cls.from_api(raw, invoice_id, Provider.ONE_TIME, LineSource.V2, text)
         g = raw.get
         currency = _text(g("Currency"))
         if currency is None:
@@ -501,7 +508,7 @@ class LineItem(msgspec.Struct, frozen=True, gc=False):
         return cls(
             invoice_id=_text(g("InvoiceNumber")) or invoice_id,
             provider=Provider.ONE_TIME,
-            source="v2",
+            source=LineSource.V2,
             customer_id=normalise_customer_id(g("CustomerId")),
             customer_name=_text(g("CustomerName")),
             customer_domain=(_text(g("CustomerDomainName")) or "").lower() or None,

@@ -31,6 +31,7 @@ from connectors.partner_center.records import (
     Customer,
     Invoice,
     LineItem,
+    LineSource,
     Provider,
     Subscription,
     SubscriptionStatus,
@@ -271,15 +272,17 @@ class PartnerCenter:
         )
         return Invoice.from_api(reply.body)
 
-    def line_item_source(self, invoice: Invoice, provider: Provider) -> str:
-        """``v2`` or ``v1`` for this invoice's lines of ``provider``."""
+    def line_item_source(self, invoice: Invoice, provider: Provider) -> LineSource:
+        """The API this invoice's lines of ``provider`` come from."""
         if provider is not Provider.ONE_TIME:
-            return "v1"  # legacy providers never moved to the exports
+            return LineSource.V1  # legacy providers never moved to the exports
         choice = self._options.line_items_api
-        if choice in ("v1", "v2"):
-            return choice
+        if choice in (LineSource.V1, LineSource.V2):
+            return LineSource(choice)
         period = invoice.billing_period_start or invoice.invoice_date
-        return "v2" if self._endpoints.v2_billing_exports and period >= V2_FIRST_PERIOD else "v1"
+        if self._endpoints.v2_billing_exports and period >= V2_FIRST_PERIOD:
+            return LineSource.V2
+        return LineSource.V1
 
     def line_items(self, invoice: Invoice) -> Iterator[LineItem]:
         """Every billed reconciliation line of an invoice, from v1 or v2 as appropriate."""
@@ -291,7 +294,7 @@ class PartnerCenter:
     ) -> Iterator[LineItem]:
         """An invoice's (or amendment's) billed lines of one provider, from the API Microsoft
         serves them on; ``operation`` resumes a v2 export already requested."""
-        if self.line_item_source(invoice, provider) == "v2":
+        if self.line_item_source(invoice, provider) is LineSource.V2:
             return self.v2_line_items(invoice.id, operation)
         return self.v1_line_items(invoice.id, provider)
 
@@ -311,7 +314,7 @@ class PartnerCenter:
             first,
             paginator,
             "lineitems",
-            lambda raw: LineItem.from_api(raw, invoice_id, provider, "v1"),
+            lambda raw: LineItem.from_api(raw, invoice_id, provider, LineSource.V1),
         )
 
     def v2_line_items(self, invoice_id: str, operation: str | None = None) -> Iterator[LineItem]:
@@ -343,7 +346,7 @@ class PartnerCenter:
             PageRequest(url),
             SeekPaginator(self._api),
             "lineitems",
-            lambda raw: LineItem.from_api(raw, invoice_id, Provider.ONE_TIME, "v1"),
+            lambda raw: LineItem.from_api(raw, invoice_id, Provider.ONE_TIME, LineSource.V1),
         )
 
     def unbilled_line_items(self, currency: str, period: str = "current") -> Iterator[LineItem]:
@@ -363,5 +366,5 @@ class PartnerCenter:
             PageRequest(url),
             SeekPaginator(self._api),
             "lineitems",
-            lambda raw: LineItem.from_api(raw, "unbilled", Provider.ONE_TIME, "v1"),
+            lambda raw: LineItem.from_api(raw, "unbilled", Provider.ONE_TIME, LineSource.V1),
         )

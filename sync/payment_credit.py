@@ -14,22 +14,32 @@ currency below zero is listed with the import's payments for it.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Subquery, select, tuple_, type_coerce
+import numpy as np
+from sqlalchemy import Connection, Subquery, func, select, tuple_, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
+from reconciliation.currencies import MINOR_UNITS
 from reconciliation.money import ZERO
 from sync.config import Settings
 from sync.db.models import Customer, Payment
 from sync.reconcile import customer_charges
 
-__all__ = ["SHOWN_PAYMENTS", "CreditPayment", "InCredit", "left_in_credit"]
+__all__ = [
+    "SHOWN_PAYMENTS",
+    "CreditPayment",
+    "ImportTally",
+    "InCredit",
+    "left_in_credit",
+    "minor_units",
+]
 
 SHOWN_PAYMENTS = 5  # of the import's payments per customer and currency in credit
 
@@ -72,6 +82,143 @@ def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
+def minor_units(amount: Decimal, currency: str) -> int:
+    """``amount`` in minor units of ``currency``, exactly (no context rounding)."""
+    _, digits, exponent = amount.as_tuple()
+    assert isinstance(exponent, int)
+    places = MINOR_UNITS[currency]
+    whole: int = int("".join(map(str, digits)) or "0") * 10 ** (exponent + places)
+    return whole
+
+
+class _Codes(dict[str, int]):
+    def __missing__(self, key: str) -> int:
+        code = self[key] = len(self)
+        return code
+
+
+class _Ordinals(dict[str, int]):
+    def __missing__(self, key: str) -> int:
+        value = self[key] = date.fromisoformat(key).toordinal()
+        return value
+
+
+_NO_CUT = 1 << 40  # a key's cut before it has SHOWN_PAYMENTS payments
+
+
+class ImportTally:
+    """What an import's good rows add per customer and currency, tallied as the file is read.
+
+    Sums are kept in minor units (integers, exact); the first ``SHOWN_PAYMENTS``
+    payments of each customer and currency by date and reference are kept as
+    they go by. Rows found later not to be new (a reference already stored, a
+    duplicate) are taken out with :meth:`exclude`.
+    """
+
+    def __init__(self) -> None:
+        self._customers = _Codes()
+        self._currencies = _Codes()
+        self._dense: dict[int, int] = {}
+        self.keys: list[_Key] = []
+        self._units: list[int] = []
+        self._counts: list[int] = []
+        self._first: list[list[tuple[str, str, str]]] = []
+        self._cut = np.zeros(0, np.int64)
+        self._ordinals = _Ordinals()
+        self.latest: str | None = None
+        self.dirty: set[_Key] = set()  # keys whose first payments must be read again
+
+    def add(
+        self,
+        customers: list[str],
+        currencies: list[str],
+        dates: list[str],
+        references: list[str],
+        amounts: list[str],
+        units: list[int],
+    ) -> None:
+        """Tally payments given by column (ISO dates, amounts as text and in minor units)."""
+        size = len(customers)
+        if not size:
+            return
+        customer_codes = np.fromiter(map(self._customers.__getitem__, customers), np.int64, size)
+        currency_codes = np.fromiter(map(self._currencies.__getitem__, currencies), np.int64, size)
+        combined = customer_codes * 1024 + currency_codes
+        seen, inverse = np.unique(combined, return_inverse=True)
+        customer_names, currency_names = list(self._customers), list(self._currencies)
+        dense_of_seen = np.array(
+            [self._key(customer_names[c // 1024], currency_names[c % 1024]) for c in seen.tolist()]
+        )
+        dense = dense_of_seen[inverse]
+        try:
+            values = np.array(units, np.int64)
+        except OverflowError:
+            for key, value in zip(dense.tolist(), units, strict=True):
+                self._units[key] += value
+        else:
+            high, low = np.divmod(values, 10**9)
+            sums = np.zeros((2, len(seen)), np.int64)
+            np.add.at(sums[0], inverse, high)
+            np.add.at(sums[1], inverse, low)
+            for key, up, down in zip(dense_of_seen.tolist(), *sums.tolist(), strict=True):
+                self._units[key] += up * 10**9 + down
+        for key, count in zip(dense_of_seen.tolist(), np.bincount(inverse).tolist(), strict=True):
+            self._counts[key] += count
+        latest = max(dates)
+        if self.latest is None or latest > self.latest:
+            self.latest = latest
+        ordinals = np.fromiter(map(self._ordinals.__getitem__, dates), np.int64, size)
+        keys = dense.tolist()
+        for at in np.flatnonzero(ordinals <= self._cut[dense]).tolist():
+            self._offer(keys[at], (dates[at], references[at], amounts[at]))
+
+    def _key(self, customer: str, currency: str) -> int:
+        code = self._customers[customer] * 1024 + self._currencies[currency]
+        dense = self._dense.get(code)
+        if dense is None:
+            dense = self._dense[code] = len(self.keys)
+            self.keys.append((customer, currency))
+            self._units.append(0)
+            self._counts.append(0)
+            self._first.append([])
+            self._cut = np.append(self._cut, _NO_CUT)
+        return dense
+
+    def _offer(self, key: int, item: tuple[str, str, str]) -> None:
+        listed = self._first[key]
+        if len(listed) == SHOWN_PAYMENTS:
+            if item >= listed[-1]:
+                return
+            listed.pop()
+        insort(listed, item)
+        if len(listed) == SHOWN_PAYMENTS:
+            self._cut[key] = self._ordinals[listed[-1][0]]
+
+    def exclude(self, customer: str, currency: str, amount: Decimal) -> None:
+        """Take out a row tallied before that turned out not to be a new payment."""
+        key = self._key(customer, currency)
+        self._units[key] -= minor_units(amount, currency)
+        self._counts[key] -= 1
+        self.dirty.add((customer, currency))
+
+    def imported(self) -> dict[_Key, Decimal]:
+        """What the new payments add, per customer and currency that has any."""
+        return {
+            key: Decimal(units).scaleb(-MINOR_UNITS[key[1]])
+            for key, units, count in zip(self.keys, self._units, self._counts, strict=True)
+            if count > 0
+        }
+
+    def first(self, key: _Key) -> tuple[list[CreditPayment], int]:
+        """The first payments of ``key`` (not dirty) and how many more there are."""
+        dense = self._dense[self._customers[key[0]] * 1024 + self._currencies[key[1]]]
+        listed = [
+            CreditPayment(reference, date.fromisoformat(day), Decimal(amount))
+            for day, reference, amount in self._first[dense]
+        ]
+        return listed, self._counts[dense] - len(listed)
+
+
 def _sums(connection: Connection, query: Any, paid: dict[_Key, Decimal]) -> date | None:
     """Add each row's amount to its customer and currency; the latest date seen."""
     latest: date | None = None
@@ -85,31 +232,38 @@ def _sums(connection: Connection, query: Any, paid: dict[_Key, Decimal]) -> date
 
 
 def left_in_credit(
-    connection: Connection, settings: Settings, new: Subquery, today: date
+    connection: Connection, settings: Settings, new: Subquery, tally: ImportTally, today: date
 ) -> list[InCredit]:
     """The customers and currencies that ``new`` payments leave below zero, by name.
 
     ``new`` selects the import's new payments: ``customer_id``, ``currency``,
-    ``payment_date``, ``amount`` and ``reference``. Reads only; the caller ends
-    the transaction.
+    ``payment_date``, ``amount`` and ``reference``; ``tally`` holds their sums
+    and first payments. Reads only; the caller ends the transaction.
     """
-    touched = select(new.c.customer_id).distinct()
-    imported: dict[_Key, Decimal] = defaultdict(lambda: ZERO)
-    stored: dict[_Key, Decimal] = defaultdict(lambda: ZERO)
-    n = new.c
-    latest_new = _sums(
-        connection, select(*_raw(n.customer_id, n.currency, n.payment_date, n.amount)), imported
-    )
-    if latest_new is None:
+    imported = tally.imported()
+    if not imported:
         return []
-    p = Payment
-    latest_stored = _sums(
-        connection,
-        select(*_raw(p.customer_id, p.currency, p.payment_date, p.amount)).where(
-            p.customer_id.in_(touched), p.voided_at.is_(None)
-        ),
-        stored,
+    latest_new = (
+        _day(connection.execute(select(func.max(new.c.payment_date))).scalar_one())
+        if tally.dirty
+        else date.fromisoformat(tally.latest or today.isoformat())
     )
+    touched = select(new.c.customer_id).distinct()
+    p = Payment
+    stored: dict[_Key, Decimal] = defaultdict(lambda: ZERO)
+    customers = sorted({customer for customer, _ in imported})
+    latest_stored: date | None = None
+    for start in range(0, len(customers), 500):
+        some = customers[start : start + 500]
+        latest = _sums(
+            connection,
+            select(*_raw(p.customer_id, p.currency, p.payment_date, p.amount)).where(
+                p.customer_id.in_(some), p.voided_at.is_(None)
+            ),
+            stored,
+        )
+        if latest is not None and (latest_stored is None or latest > latest_stored):
+            latest_stored = latest
     as_of = max(today, latest_new, latest_stored or latest_new)
     charged: dict[_Key, Decimal] = defaultdict(lambda: ZERO)
     with Session(bind=connection) as session:
@@ -119,14 +273,21 @@ def left_in_credit(
     in_credit = sorted(key for key, balance in balances.items() if balance < 0)
     if not in_credit:
         return []
-    shown = _first_payments(connection, new, in_credit)
-    names = dict(
-        connection.execute(
-            select(Customer.id, Customer.name).where(
-                Customer.id.in_([customer for customer, _ in in_credit])
-            )
-        ).all()
-    )
+    reread = [key for key in in_credit if key in tally.dirty]
+    shown = _first_payments(connection, new, reread) if reread else {}
+    for key in in_credit:
+        if key not in tally.dirty:
+            shown[key] = tally.first(key)
+    names: dict[str, str] = {}
+    wanted = sorted({customer for customer, _ in in_credit})
+    for start in range(0, len(wanted), 500):
+        names.update(
+            connection.execute(
+                select(Customer.id, Customer.name).where(
+                    Customer.id.in_(wanted[start : start + 500])
+                )
+            ).all()
+        )
     found = [
         InCredit(
             customer_id=customer,

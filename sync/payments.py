@@ -33,7 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from itertools import chain
+from itertools import chain, repeat
 from pathlib import Path
 from typing import IO, Any
 from typing import cast as typed
@@ -63,6 +63,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.payments.files import (
+    PaymentBatch,
+    PaymentFile,
     PaymentRow,
     ReadRules,
     RejectedRow,
@@ -73,7 +75,7 @@ from reconciliation.errors import InputError, LockedError
 from sync.config import Settings
 from sync.db.models import Customer, Payment, PaymentImport
 from sync.db.types import Money
-from sync.payment_credit import InCredit, left_in_credit
+from sync.payment_credit import ImportTally, InCredit, left_in_credit, minor_units
 from sync.runs import recorded_run
 from sync.store import content_hash
 
@@ -223,7 +225,70 @@ def _postgres_writer(connection: Connection) -> Any:
     return write
 
 
-def _stage(connection: Connection, rows: Iterable[PaymentRow | RejectedRow]) -> None:
+_CANONICAL = '{{"amount":"{}","currency":"{}","customer":"{}","date":"{}","invoice":"{}"}}'
+
+
+def _digests(batch: PaymentBatch) -> list[str]:
+    """The content hashes of a batch's payments (``_digest``, a column at a time)."""
+    invoices = [invoice or "" for invoice in batch.invoice_ids]
+    joined = "".join(invoices)
+    customers = set(batch.customer_ids)
+    if (
+        joined.isascii()
+        and '"' not in joined
+        and "\\" not in joined
+        and all(map(_plain, customers))
+    ):
+        # content_hash's canonical JSON: the batch's values need no escapes
+        texts = map(
+            _CANONICAL.format,
+            batch.amounts,
+            batch.currencies,
+            batch.customer_ids,
+            batch.dates,
+            invoices,
+        )
+        return [hashlib.sha256(text.encode()).hexdigest() for text in texts]
+    return list(
+        map(_digest, batch.customer_ids, batch.dates, batch.amounts, batch.currencies, invoices)
+    )
+
+
+def _staged_batch(batch: PaymentBatch, tally: ImportTally) -> list[tuple[Any, ...]]:
+    """A batch's staging rows; its payments tallied for the credit preview."""
+    tally.add(
+        batch.customer_ids, batch.currencies, batch.dates, batch.references, batch.amounts,
+        batch.units,
+    )  # fmt: skip
+    staged = list(
+        zip(
+            batch.numbers,
+            batch.references,
+            batch.customer_ids,
+            batch.dates,
+            batch.amounts,
+            batch.currencies,
+            batch.invoice_ids,
+            _digests(batch),
+            repeat(None),
+            repeat(None),
+        )
+    )
+    alone = [row for row in batch.rows if type(row) is PaymentRow]
+    if alone:
+        tally.add(
+            [row.customer_id for row in alone],
+            [row.currency for row in alone],
+            [row.payment_date.isoformat() for row in alone],
+            [row.reference for row in alone],
+            [str(row.amount) for row in alone],
+            [minor_units(row.amount, row.currency) for row in alone],
+        )
+    staged.extend(map(_staged, batch.rows))
+    return staged
+
+
+def _stage(connection: Connection, batches: Iterable[PaymentBatch], tally: ImportTally) -> None:
     """Every row of the file into the staging table, a batch at a time."""
     connection.execute(text(f"DROP TABLE IF EXISTS {_STAGING.name}"))
     _STAGING.create(connection)
@@ -233,23 +298,31 @@ def _stage(connection: Connection, rows: Iterable[PaymentRow | RejectedRow]) -> 
     # while the next is read: one in flight at most, so memory stays bounded.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging") as pool:
         pending: Future[None] | None = None
-        batch: list[tuple[Any, ...]] = []
-        for row in rows:
-            batch.append(_staged(row))
-            if len(batch) == BATCH:
-                if pending is not None:
-                    pending.result()
-                pending = pool.submit(write, batch)
-                batch = []
+        for batch in batches:
+            staged = _staged_batch(batch, tally)
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(write, staged)
         if pending is not None:
             pending.result()
-        if batch:
-            write(batch)
     connection.execute(
         text(f"CREATE INDEX ix_pcsync_payments_staging_reference ON {_STAGING.name} (reference)")
     )
     if dialect == "postgresql":
         connection.execute(text(f"ANALYZE {_STAGING.name}"))
+
+
+def _exclude_not_new(connection: Connection, tally: ImportTally) -> None:
+    """Take out of the tally the rows read as good that are not new payments after all."""
+    s, p = _STAGING, _PAYMENTS
+    query = select(s.c.customer_id, s.c.currency, s.c.amount).where(
+        s.c.customer_id.is_not(None),
+        s.c.problem.is_not(None) | exists().where(p.c.reference == s.c.reference),
+    )
+    for customer_id, currency, amount in connection.execute(
+        query.execution_options(stream_results=True, yield_per=10_000)
+    ):
+        tally.exclude(customer_id, currency, amount)
 
 
 # --- what the database finds -----------------------------------------------------------
@@ -550,7 +623,7 @@ def _import(
     sessions: sessionmaker[Session],
     connection: Connection,
     path: Path,
-    rows: Iterable[PaymentRow | RejectedRow],
+    rows: PaymentFile,
     fields: tuple[str, ...],
     *,
     dry_run: bool,
@@ -558,7 +631,8 @@ def _import(
     rejects: _Rejects | None,
     today: date,
 ) -> ImportResult:
-    _stage(connection, rows)
+    tally = ImportTally()
+    _stage(connection, rows.batches(), tally)
     _mark_repeats_and_conflicts(connection)
     counts = _counts(connection)
     connection.commit()  # the staging table only: temporary, this connection's own
@@ -571,7 +645,8 @@ def _import(
         connection.rollback()  # ends the read; the staging table stays
     in_credit: tuple[InCredit, ...] = ()
     if counts.new:
-        in_credit = tuple(left_in_credit(connection, settings, _new_payments(), today))
+        _exclude_not_new(connection, tally)
+        in_credit = tuple(left_in_credit(connection, settings, _new_payments(), tally, today))
         connection.rollback()  # ends the read; the staging table stays
     if dry_run:
         return ImportResult(

@@ -22,16 +22,18 @@ import functools
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as _field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, NamedTuple
 from xml.etree.ElementTree import ParseError
 
+from connectors.payments.columns import BATCH_ROWS, ColumnChecker, PaymentBatch
 from reconciliation.currencies import MINOR_UNITS
 from reconciliation.errors import InputError
 from reconciliation.money import parse_amount
@@ -40,6 +42,7 @@ __all__ = [
     "EARLIEST_DATE",
     "FIELDS",
     "REQUIRED",
+    "PaymentBatch",
     "PaymentFile",
     "PaymentRow",
     "ReadRules",
@@ -137,15 +140,17 @@ def _shown(text: str) -> str:
 
 Cell = str | Decimal | date
 Record = tuple[int, list[Cell]]
+Chunk = tuple[Sequence[int], list[list[Cell]]]  # consecutive records and their numbers
 
 
 class _Unreadable(Exception):
     """The file cannot be read on from this record (or at all); ``reason`` says why."""
 
-    def __init__(self, reason: str, *, whole_file: bool = False) -> None:
+    def __init__(self, reason: str, *, whole_file: bool = False, row: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.whole_file = whole_file
+        self.row = row  # the record at fault, when the reader knows it
 
 
 def _lines(handle: IO[str]) -> Iterator[str]:
@@ -154,7 +159,10 @@ def _lines(handle: IO[str]) -> Iterator[str]:
     return iter(functools.partial(handle.readline, _LONGEST_LINE), "")
 
 
-def _csv_records(handle: IO[str]) -> Iterator[Record]:
+def _csv_chunks(handle: IO[str], size: int) -> Iterator[Chunk]:
+    """The file's records ``size`` at a time, blank ones included (they keep their numbers)."""
+    number = 1
+    records: list[list[Cell]] = []
     try:
         sample = handle.read(8192)
         handle.seek(0)
@@ -163,11 +171,21 @@ def _csv_records(handle: IO[str]) -> Iterator[Record]:
         except csv.Error:
             dialect = csv.excel
         reader = csv.reader(_lines(handle), dialect)
-        for number, record in enumerate(reader, start=1):
-            if len(record) > _WIDEST:
-                raise _Unreadable(f"a row of {len(record)} columns; this is not a payments export")
-            if any(record) and "".join(record).strip():
-                yield number, record  # type: ignore[misc]
+        while True:
+            records = []
+            append = records.append
+            for record in islice(reader, size):
+                append(record)  # type: ignore[arg-type]
+            if not records:
+                return
+            if max(map(len, records)) > _WIDEST:
+                at = next(n for n, r in enumerate(records) if len(r) > _WIDEST)
+                raise _Unreadable(
+                    f"a row of {len(records[at])} columns; this is not a payments export",
+                    row=number + at,
+                )
+            yield range(number, number + len(records)), records
+            number += len(records)
     except csv.Error as exc:
         limit = csv.field_size_limit()
         reason = (
@@ -175,11 +193,16 @@ def _csv_records(handle: IO[str]) -> Iterator[Record]:
             if "field limit" in str(exc)
             else f"not readable as CSV ({exc})"
         )
-        raise _Unreadable(reason) from exc
+        raise _Unreadable(reason, row=number + len(records)) from exc
     except UnicodeDecodeError as exc:
         raise _Unreadable(
-            f"not UTF-8 text ({exc.reason}); save the file as CSV UTF-8 or as XLSX"
+            f"not UTF-8 text ({exc.reason}); save the file as CSV UTF-8 or as XLSX",
+            row=number + len(records),
         ) from exc
+
+
+def _blank(record: list[Cell]) -> bool:
+    return not any(record) or not "".join(map(_text, record)).strip()
 
 
 # A damaged workbook surfaces as any of these from zipfile, zlib, the XML parser
@@ -228,7 +251,7 @@ def _xlsx_cell(value: object) -> Cell:
     return str(value).strip()
 
 
-def _xlsx_records(path: Path) -> Iterator[Record]:
+def _xlsx_records(path: Path) -> Generator[Record, None, None]:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -251,6 +274,26 @@ def _xlsx_records(path: Path) -> Iterator[Record]:
         raise _Unreadable(_xlsx_reason(exc)) from exc
     finally:
         workbook.close()
+
+
+def _xlsx_chunks(path: Path, size: int) -> Iterator[Chunk]:
+    records = _xlsx_records(path)
+    last = 0
+    try:
+        while True:
+            chunk: list[Record] = []
+            try:
+                for record in islice(records, size):
+                    chunk.append(record)
+                    last = record[0]
+            except _Unreadable as exc:
+                exc.row = None if exc.whole_file else last + 1
+                raise
+            if not chunk:
+                return
+            yield [number for number, _ in chunk], [record for _, record in chunk]
+    finally:
+        records.close()
 
 
 def _xlsx_reason(exc: BaseException) -> str:
@@ -441,7 +484,7 @@ class _Checker:
 
 
 class PaymentFile:
-    """An open payment file whose header is checked; iterating reads and checks its rows.
+    """An open payment file whose header is checked; :meth:`batches` reads and checks its rows.
 
     Close it (or use it as a context manager) to release the file.
     """
@@ -456,24 +499,25 @@ class PaymentFile:
         self._handle: IO[str] | None = None
         self._checker = _Checker(rules, resolve_customer)
         self._number = 1
-        self._records = self._open(path)
+        self._chunks = self._open(path)
+        self._pending: Chunk | None = None
         try:
-            first = self._next_record()
+            first = self._header_record()
             if first is None:
                 raise InputError(f"{path.name}: the file is empty; expected a header row")
-            self.header = tuple(_text(cell).strip() for cell in first[1])
+            self.header = tuple(_text(cell).strip() for cell in first)
             self._positions = self._map_columns(rules.columns)
         except BaseException:
             self.close()
             raise
 
-    def _open(self, path: Path) -> Iterator[Record]:
+    def _open(self, path: Path) -> Iterator[Chunk]:
         self._text_only = path.suffix.lower() not in (".xlsx", ".xlsm")
         if not self._text_only:
             if not path.exists():
                 raise InputError(f"{path}: no such file")
-            return _xlsx_records(path)
-        return _csv_records(self._open_text(path))
+            return _xlsx_chunks(path, BATCH_ROWS)
+        return _csv_chunks(self._open_text(path), BATCH_ROWS)
 
     def _open_text(self, path: Path) -> IO[str]:
         try:
@@ -486,15 +530,31 @@ class PaymentFile:
             raise InputError(f"{path}: cannot open it ({exc.strerror})") from exc
         return self._handle
 
-    def _next_record(self) -> Record | None:
+    def _next_chunk(self) -> Chunk | None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            return pending
         try:
-            record = next(self._records, None)
+            chunk = next(self._chunks, None)
         except _Unreadable as exc:
-            where = "" if exc.whole_file else f":{self._number}"
-            raise InputError(f"{self.path.name}{where}: {exc.reason}") from exc
-        if record is not None:
-            self._number = record[0] + 1
-        return record
+            raise self._error(exc) from exc
+        if chunk is not None and chunk[0]:
+            self._number = chunk[0][-1] + 1
+        return chunk
+
+    def _error(self, exc: _Unreadable) -> InputError:
+        where = "" if exc.whole_file else f":{exc.row or self._number}"
+        return InputError(f"{self.path.name}{where}: {exc.reason}")
+
+    def _header_record(self) -> list[Cell] | None:
+        """The first record that is not blank; the rest of its chunk is kept for the rows."""
+        while (chunk := self._next_chunk()) is not None:
+            numbers, records = chunk
+            for at, record in enumerate(records):
+                if not _blank(record):
+                    self._pending = (numbers[at + 1 :], records[at + 1 :])
+                    return record
+        return None
 
     def _map_columns(self, columns: Mapping[str, str]) -> dict[str, int]:
         name = self.path.name
@@ -527,34 +587,53 @@ class PaymentFile:
         """The fields the file has a column for, in ``FIELDS`` order."""
         return tuple(self._positions)
 
-    def __iter__(self) -> Iterator[PaymentRow | RejectedRow]:
+    def batches(self) -> Iterator[PaymentBatch]:
+        """The rows after the header, checked, a batch of consecutive rows at a time."""
         names = tuple(self._positions)
         positions = tuple(self._positions.values())
         needed = max(positions) + 1
         pick = itemgetter(*positions)
-        check, check_text = self._checker.check, self._checker.check_text
-        strip = str.strip
-        try:
-            for number, cells in self._records:
-                self._number = number + 1
-                if len(cells) < needed:
-                    cells = [*cells, *[""] * (needed - len(cells))]
-                picked = pick(cells)
+        rules = self._checker.rules
+        columns = ColumnChecker(
+            parse_date=self._checker.parse_date,
+            resolve_customer=self._checker.resolve,
+            longest={**_LONGEST, "invoice": _LONGEST_INVOICE},
+            fields=names,
+            decimal_separator=rules.decimal_separator,
+            max_digits=rules.max_digits,
+        )
+        while (chunk := self._next_chunk()) is not None:
+            numbers, records = chunk
+            if not records:
+                continue
+            if min(map(len, records)) < needed:
+                records = [
+                    r if len(r) >= needed else [*r, *[""] * (needed - len(r))] for r in records
+                ]
+            picked = list(map(pick, records))
+            slow: Sequence[int]
+            if self._text_only:
+                batch, slow = columns.check(numbers, picked)
+            else:
+                batch, slow = PaymentBatch.empty(), range(len(records))
+            rows = batch.rows
+            for at in slow:
+                if _blank(records[at]):
+                    continue
                 if self._text_only:
-                    yield check_text(number, dict(zip(names, map(strip, picked), strict=True)))
+                    texts = dict(zip(names, map(str.strip, picked[at]), strict=True))
+                    rows.append(self._checker.check_text(numbers[at], texts))
                 else:
                     values = {
                         name: cell.strip() if isinstance(cell, str) else cell
-                        for name, cell in zip(names, picked, strict=True)
+                        for name, cell in zip(names, picked[at], strict=True)
                     }
-                    yield check(number, values)
-        except _Unreadable as exc:
-            where = "" if exc.whole_file else f":{self._number}"
-            raise InputError(f"{self.path.name}{where}: {exc.reason}") from exc
+                    rows.append(self._checker.check(numbers[at], values))
+            yield batch
 
     def close(self) -> None:
         """Release the file."""
-        close = getattr(self._records, "close", None)
+        close = getattr(self._chunks, "close", None)
         if close is not None:
             close()
         if self._handle is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -125,15 +126,21 @@ def write_reports(
         files.append(path)
     if "csv" in formats:
         for table in tables:
-            slug = table.name.lower().replace(" ", "-")
-            path = out_dir / f"{stem}-{slug}.csv"
-            _write(path, to_csv(table).encode("utf-8"))
+            path = out_dir / f"{stem}-{_slug(table.name)}.csv"
+            # With a byte order mark: Excel reads the file as UTF-8 only then, and would
+            # otherwise garble accented customer names.
+            _write(path, to_csv(table).encode("utf-8-sig"))
             files.append(path)
     if "json" in formats:
         path = out_dir / f"{stem}.json"
         _write(path, json.dumps(document, indent=2, sort_keys=True).encode("utf-8"))
         files.append(path)
     return ReportFiles(as_of, reconciliation_id, files)
+
+
+def _slug(name: str) -> str:
+    """A table's name as a file-name part: lower case, words joined by "-", no "&"."""
+    return "-".join(re.findall(r"[a-z0-9]+", name.lower()))
 
 
 def _make_folder(folder: Path, setting: str) -> None:

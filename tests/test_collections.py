@@ -304,7 +304,7 @@ def test_the_report_lists_what_pcsync_changed_at_microsoft(world: World, tmp_pat
     assert world.cli("collections", "apply", "--as-of", today, "--apply", "--by", "ana") == 0
     out = tmp_path / "reports"
     assert world.cli("report", "--as-of", today, "--format", "csv", "--out", str(out)) == 0
-    with (out / f"pcsync-{today}-suspensions.csv").open() as f:
+    with (out / f"pcsync-{today}-suspensions.csv").open(encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     assert {r["Subscription ID"] for r in rows} == {s["id"] for s in world.subs_of(never)}
     assert {(r["Action"], r["Result"], r["By"], r["Status after"]) for r in rows} == {

@@ -209,7 +209,11 @@ def test_report_totals_equal_the_reconciliation(
     capsys.readouterr()
     assert main([*base, "collections", "plan", "--as-of", "2026-11-25", "--json"]) == 0
     assert written["flags"] == json.loads(capsys.readouterr().out)["flags"]
-    frame = pd.read_csv(out / "pcsync-2026-11-25-customers.csv", dtype=str)
+    frame = pd.read_csv(out / "pcsync-2026-11-25-customers.csv", dtype=str, encoding="utf-8-sig")
+    assert (out / "pcsync-2026-11-25-customers.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    names = sorted(path.name for path in out.iterdir())
+    assert "pcsync-2026-11-25-flags-actions.csv" in names
+    assert not [name for name in names if " " in name or "&" in name]
     for currency in {c["currency"] for c in document["customers"]}:
         expected = sum(
             Decimal(c["balance"]) for c in document["customers"] if c["currency"] == currency

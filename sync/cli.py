@@ -287,12 +287,14 @@ def sync(app: App, only: str, full: bool, wait: bool) -> None:
 
 @cli.command()
 @click.option("--sync-now", is_flag=True, help="Also run the sync once right at start.")
-@click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port.")
+@click.option(
+    "--metrics-port", type=int, help="Serve Prometheus /metrics and /healthz on this port."
+)
 @click.option(
     "--metrics-host",
     default="127.0.0.1",
     show_default=True,
-    help="Address for the metrics endpoint.",
+    help="Address for /metrics and /healthz.",
 )
 @click.pass_obj
 def daemon(app: App, sync_now: bool, metrics_port: int | None, metrics_host: str) -> None:

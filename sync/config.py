@@ -326,6 +326,9 @@ class ScheduleSettings(_Section):
     reconcile: Text = "30 5 * * *"
     collections: Text = ""
     misfire_grace_seconds: Annotated[int, Field(gt=0, le=604_800, strict=True)] = 3600
+    # How often a standby daemon tries for the leader lock, and the leader checks it still
+    # holds it; at most 15 so that a standby takes over within a minute (sync/leader.py).
+    standby_poll_seconds: Annotated[int, Field(gt=0, le=15, strict=True)] = 10
 
     @field_validator("timezone")
     @classmethod

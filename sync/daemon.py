@@ -9,8 +9,14 @@ committed), the lock is released, and the daemon exits 0.
 
 A job that fails — for any reason, an unexpected exception too — is logged,
 counted in ``pcsync_job_failures_total`` and posted to the webhook; the daemon
-goes on. Once a day (and at start) it proves the audit log's hash chain and
-alerts through the webhook when it is broken.
+goes on. Once a day (and on becoming leader) it proves the audit log's hash
+chain and alerts through the webhook when it is broken.
+
+At start it runs ``pcsync check`` and logs each failed item with its remedy,
+then goes on: a token or a network path may well work by the next job. Then it
+stands by until it holds the leader lock (sync/leader.py), and only the leader's
+scheduler runs jobs: the scheduler starts paused, resumes on becoming leader,
+and pauses — asking the running job to stop — the moment the lock is lost.
 """
 
 from __future__ import annotations
@@ -22,17 +28,22 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
-from sqlalchemy import Engine
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import LockedError, PcsyncError
 from sync import audit
+from sync.check import Outcome, run_checks
 from sync.collections.job import run_collections_round
 from sync.config import Settings
+from sync.db.models import Run
+from sync.health import AuditState, HealthServer, health_report
 from sync.jobs import StopRequested, SyncOptions, run_sync
+from sync.leader import Leadership, leadership_for
 from sync.logs import redact
 from sync.reconcile import run_reconciliation
 from sync.runs import RunView, list_runs
@@ -90,6 +101,7 @@ class Daemon:
         engine: Engine,
         sessions: sessionmaker[Session],
         stop: threading.Event | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -99,10 +111,15 @@ class Daemon:
         zone = ZoneInfo(settings.schedule.timezone)
         self.scheduler = BackgroundScheduler(timezone=zone)
         self.metrics = _Metrics()
+        self.leadership = leadership or leadership_for(engine)
+        self.role = "standby"
+        self.audit_state = AuditState()
+        # Set when this daemon's leadership (or the daemon) ends: the running sync stops.
+        self._term = threading.Event()
 
     def sync_job(self) -> None:
         """The scheduled sync: same function as ``pcsync sync``; failures are logged, not fatal."""
-        options = SyncOptions(trigger="schedule", stop=self.stop)
+        options = SyncOptions(trigger="schedule", stop=self._term)
         try:
             run_id = run_sync(self.settings, self.engine, self.sessions, options)
             log.info("scheduled sync run %d succeeded", run_id)
@@ -153,6 +170,7 @@ class Daemon:
         except Exception as exc:  # the daemon outlives any one job
             self._job_crashed("audit_verify", exc)
             return
+        self.audit_state = AuditState(check, datetime.now(UTC))
         if check.ok:
             log.info("%s", check.text())
             self.metrics.last_success.labels("audit_verify").set(time.time())
@@ -213,15 +231,17 @@ class Daemon:
         )
 
     def run(self, *, sync_now: bool = False, metrics: tuple[str, int] | None = None) -> None:
-        """Schedule the jobs, log when they next run, and serve until stopped.
+        """Check, schedule the jobs, lead or stand by, and serve until stopped.
 
-        ``metrics`` (host, port) also serves Prometheus metrics over HTTP.
+        ``metrics`` (host, port) also serves Prometheus ``/metrics`` and ``/healthz``.
         """
+        self.preflight()
         schedule = self.settings.schedule
         server = None
         if metrics is not None:
-            server, _ = start_http_server(metrics[1], metrics[0], registry=self.metrics.registry)
-            log.info("metrics on http://%s:%d/metrics", *metrics)
+            server = HealthServer(metrics, self.metrics.registry, self.health)
+            server.start()
+            log.info("metrics on http://%s:%d/metrics, health on /healthz", *metrics)
         if schedule.sync:
             self._add("sync", schedule.sync, self.sync_job, sync_now)
         if schedule.reconcile:
@@ -229,14 +249,83 @@ class Daemon:
         if schedule.collections:
             self._add("collections", schedule.collections, self.collections_job, False)
         self._add("audit_verify", AUDIT_VERIFY_CRON, self.audit_job, True)
-        self.scheduler.start()
+        self.scheduler.start(paused=True)  # the leader resumes it
         for job in self.scheduler.get_jobs():
             log.info("job %s: next run %s (%s)", job.id, job.next_run_time, schedule.timezone)
         try:
-            self.stop.wait()
+            self._lead_until_stopped()
         finally:
             log.info("stopping: waiting for the running job to reach a safe point")
+            self._term.set()
             self.scheduler.shutdown(wait=True)
+            self.leadership.release()
             if server is not None:
-                server.shutdown()
+                server.stop()
             log.info("stopped")
+
+    def preflight(self) -> None:
+        """Run ``pcsync check``'s items and log each failure with its remedy; never raise."""
+        items = run_checks(self.settings, self.engine)
+        for item in items:
+            if item.outcome is Outcome.FAIL:
+                log.error("check %s failed: %s -> %s", item.name, item.detail, item.remedy)
+            elif item.outcome is Outcome.WARN:
+                log.warning("check %s: %s -> %s", item.name, item.detail, item.remedy)
+        failed = sum(item.outcome is Outcome.FAIL for item in items)
+        if failed:
+            log.error(
+                "%d of %d checks failed; the daemon goes on (see `pcsync check`)",
+                failed,
+                len(items),
+            )
+        else:
+            log.info("checks passed (%d items)", len(items))
+
+    def health(self) -> tuple[int, dict[str, object]]:
+        """``/healthz``: status code and JSON body."""
+        return health_report(self.engine, self.role, self.audit_state)
+
+    def _lead_until_stopped(self) -> None:
+        poll = self.settings.schedule.standby_poll_seconds
+        waiting = False
+        while not self.stop.is_set():
+            if self.role == "leader":
+                if not self.leadership.still_held():
+                    self._step_down()
+                    waiting = False
+            elif self.leadership.try_acquire():
+                self._take_over()
+            elif not waiting:
+                log.info("standby: another daemon leads; trying for the lock every %d s", poll)
+                waiting = True
+            self.stop.wait(poll)
+
+    def _take_over(self) -> None:
+        self._term = threading.Event()
+        for job in self.scheduler.get_jobs():
+            self._skip_if_run_elsewhere(job)
+        self.role = "leader"
+        self.scheduler.resume()
+        log.info("leader: this daemon runs the scheduled jobs")
+
+    def _step_down(self) -> None:
+        self.scheduler.pause()
+        self._term.set()
+        self.role = "standby"
+        log.error(
+            "lost the leader lock: scheduling paused, the running job asked to stop; "
+            "trying to become leader again"
+        )
+
+    def _skip_if_run_elsewhere(self, job: Job) -> None:
+        """Skip a run missed while standing by when the leader of the time did it."""
+        now = datetime.now(UTC)
+        missed, fire = None, job.next_run_time
+        while fire is not None and fire <= now:
+            missed, fire = fire, job.trigger.get_next_fire_time(fire, fire)
+        if missed is None or job.id == "audit_verify":
+            return
+        with self.sessions() as session:
+            latest = session.scalar(select(func.max(Run.started_at)).where(Run.kind == job.id))
+        if latest is not None and latest.replace(tzinfo=latest.tzinfo or UTC) >= missed:
+            job.modify(next_run_time=fire)

@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import PartnerCenter
+from connectors.partner_center.resources import AzureEntitlement
 from reconciliation.errors import (
     ConfigError,
     DatabaseError,
@@ -662,8 +663,11 @@ def collections_apply(app: App, as_of: str | None, really: bool, by: str | None)
     def refresh(customers: list[str]) -> None:
         refresh_subscriptions(app.sessions, partner_center(), customers)
 
+    def entitlements(customer: str, plan: str) -> list[AzureEntitlement]:
+        return partner_center().azure_entitlements(customer, plan)
+
     if not really:
-        prepared = prepare_apply(settings, app.sessions, day, actor, refresh)
+        prepared = prepare_apply(settings, app.sessions, day, actor, refresh, entitlements)
         _show_apply(prepared, really)
         if prepared.refusal:
             raise SafetyLimitError(f"{prepared.refusal}: --apply would be refused")
@@ -672,7 +676,7 @@ def collections_apply(app: App, as_of: str | None, really: bool, by: str | None)
         return
     # Decided and made under one lock: two applies never act on the same plan.
     with run_lock(app.engine, kind="collections_apply"):
-        prepared = prepare_apply(settings, app.sessions, day, actor, refresh)
+        prepared = prepare_apply(settings, app.sessions, day, actor, refresh, entitlements)
         _show_apply(prepared, really)
         _execute_apply(app, prepared, actor, partner_center)
 

@@ -16,7 +16,8 @@ from tests.world import AS_OF, World
 
 def _no_azure_refusal(world: World, customer: str) -> None:
     for sub in world.subs_of(customer):
-        sub.pop("_hasActiveAzureSubscriptions", None)
+        for entitlement in sub.get("_azureEntitlements", ()):
+            entitlement["status"] = "canceled"
 
 
 @pytest.mark.parametrize("as_of", [AS_OF, "2027-06-01"], ids=["past", "future"])

@@ -38,7 +38,7 @@ from connectors.partner_center.records import (
 )
 from reconciliation.errors import DataError, RecordError
 
-__all__ = ["V2_FIRST_PERIOD", "PartnerCenter", "StatusChange"]
+__all__ = ["V2_FIRST_PERIOD", "AzureEntitlement", "PartnerCenter", "StatusChange"]
 
 T = TypeVar("T")
 
@@ -58,6 +58,15 @@ class StatusChange:
     after: Subscription
     request_id: str | None
     changed: bool
+
+
+@dataclass(frozen=True)
+class AzureEntitlement:
+    """One Azure subscription inside a customer's Azure plan (Partner Center "Azure spending")."""
+
+    id: str
+    name: str
+    status: str  # active, canceled, … as Microsoft reports it
 
 
 def _decoded(raw: Any, decode: Callable[[Mapping[str, Any]], T], url: str) -> T:
@@ -254,6 +263,50 @@ class PartnerCenter:
         )
         after = Subscription.from_api(reply.body, customer_id)
         return StatusChange(before, after, reply.request_id, changed=True)
+
+    def set_auto_renew(self, customer_id: str, subscription_id: str, enabled: bool) -> StatusChange:
+        """Turn a new-commerce subscription's auto-renew on or off (PATCH ``autoRenewEnabled``).
+
+        As learn.microsoft.com "Update autorenew for a commercial marketplace subscription
+        or new commerce subscriptions" documents: GET the subscription, set
+        ``autoRenewEnabled``, PATCH it back (with ``If-Match``). Already so: nothing is sent.
+        """
+        before = self.subscription(customer_id, subscription_id)
+        if before.auto_renew is enabled:
+            return StatusChange(before, before, None, changed=False)
+        body = dict(before.raw)
+        body["autoRenewEnabled"] = enabled
+        headers = {"If-Match": before.etag} if before.etag else {}
+        url = (
+            f"{self._api}/v1/customers/{quote(customer_id)}/subscriptions/{quote(subscription_id)}"
+        )
+        reply = self.http.send_json(
+            "PATCH", url, body, scope=self._scope, family="subscriptions", headers=headers
+        )
+        after = Subscription.from_api(reply.body, customer_id)
+        return StatusChange(before, after, reply.request_id, changed=True)
+
+    def azure_entitlements(self, customer_id: str, subscription_id: str) -> list[AzureEntitlement]:
+        """The Azure subscriptions in an Azure plan (GET ``…/azureEntitlements``; read only)."""
+        url = (
+            f"{self._api}/v1/customers/{quote(customer_id)}/subscriptions/"
+            f"{quote(subscription_id)}/azureEntitlements"
+        )
+        reply = self.http.get_json(
+            url, scope=self._scope, family="subscriptions", expect=_expect_collection
+        )
+        found = []
+        for raw in reply.body["items"]:
+            if not isinstance(raw, Mapping) or not raw.get("id"):
+                raise DataError(f"an Azure entitlement without an id from {display_url(url)}")
+            found.append(
+                AzureEntitlement(
+                    str(raw["id"]).lower(),
+                    str(raw.get("friendlyName") or raw["id"]),
+                    str(raw.get("status") or "unknown").lower(),
+                )
+            )
+        return found
 
     # -- invoices and line items --------------------------------------------------------
 

@@ -194,7 +194,17 @@ class Dataset:
                 termDuration=None,
                 autoRenewEnabled=None,
             )
-            azure["_hasActiveAzureSubscriptions"] = True
+            # The Azure subscriptions (entitlements) inside the plan: Microsoft refuses to
+            # suspend a plan while one of them is active (900115).
+            azure["_azureEntitlements"] = [
+                {
+                    "id": _guid("entitlement", self.scale.seed, index, k),
+                    "friendlyName": f"Azure subscription {k + 1}",
+                    "entitlementType": "Azure",
+                    "status": "active",
+                }
+                for k in range(2)
+            ]
             subs.append(azure)
         if index == 3:
             # Suspended by someone else two months ago, still billed under NCE.
@@ -567,7 +577,36 @@ class Dataset:
             row["invoiceNumber"] = ""
             row.update(self.malformed.get(f"unbilled:{currency}:{position}", {}))
             result.append(row)
+        if period_name == "current":
+            result.extend(self._azure_consumption(currency, period))
         return result
+
+    def _azure_consumption(self, currency: str, period: _Invoice) -> list[dict[str, Any]]:
+        """This month's Azure consumption so far, one line per Azure subscription of a plan.
+
+        New-commerce Azure plan lines name the Azure subscription they were used in
+        (``entitlementId``, ``entitlementDescription``), as the daily-rated usage does.
+        """
+        rows = []
+        for index, customer in enumerate(self.customers):
+            if self.currency_of[customer["id"]] != currency:
+                continue
+            for sub in self.subscriptions[customer["id"]]:
+                for k, entitlement in enumerate(sub.get("_azureEntitlements", ())):
+                    minor = 1000 * (index + 1) + 250 * k
+                    line = _Line(
+                        index, sub, "usage", 1, minor, minor, period.period_start, self.anchor
+                    )
+                    period.base_lines = [line]
+                    row = self.line_json(period, 0)
+                    row.update(
+                        invoiceNumber="",
+                        entitlementId=entitlement["id"],
+                        entitlementDescription=entitlement["friendlyName"],
+                        termAndBillingCycle="Usage",
+                    )
+                    rows.append(row)
+        return rows
 
     # -- the partner's customers' payments --------------------------------------------------
 

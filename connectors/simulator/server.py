@@ -299,6 +299,23 @@ ROUTES: list[Route] = [
         re.compile(r"^/v1/customers/(?P<customer>[^/]+)/subscriptions/(?P<sub>[^/]+)$"),
         "patch_subscription",
     ),
+    (
+        "GET",
+        re.compile(
+            r"^/v1/customers/(?P<customer>[^/]+)/subscriptions/(?P<sub>[^/]+)/azureEntitlements$",
+            re.IGNORECASE,
+        ),
+        "azure_entitlements",
+    ),
+    (
+        "POST",
+        re.compile(
+            r"^/v1/customers/(?P<customer>[^/]+)/subscriptions/(?P<sub>[^/]+)"
+            r"/azureEntitlements/(?P<entitlement>[^/]+)/(?P<verb>cancel|reactivate)$",
+            re.IGNORECASE,
+        ),
+        "azure_entitlement_action",
+    ),
     ("GET", re.compile(r"^/v1/invoices$"), "invoices"),
     ("GET", re.compile(r"^/v1/invoices/unbilled/lineitems(/[^/]+/[^/]+)?$"), "unbilled"),
     (
@@ -674,7 +691,11 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if wanted not in ("active", "suspended"):
             return error(400, "800096", "Cannot update the status for this subscription")
-        if wanted == "suspended" and found.get("_hasActiveAzureSubscriptions"):
+        renew = body.get("autorenewenabled")
+        if wanted == current and isinstance(renew, bool) and renew != found["autoRenewEnabled"]:
+            return self._patch_auto_renew(found, sub, renew)
+        active_azure = [e for e in found.get("_azureEntitlements", ()) if e["status"] == "active"]
+        if wanted == "suspended" and active_azure:
             return error(
                 403,
                 "900115",
@@ -695,6 +716,63 @@ class _Handler(BaseHTTPRequestHandler):
                 "etag": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{sub}/{version}")),
             }
         return 200, _public(found)
+
+    def _patch_auto_renew(
+        self, found: dict[str, Any], sub: str, renew: bool
+    ) -> tuple[int, dict[str, Any]]:
+        """Auto-renew on or off (learn.microsoft.com "Update autorenew for ... new commerce
+        subscriptions"): only a new-commerce term that is not suspended can change it."""
+        if found["status"] != "active":
+            return 400, {
+                "code": "800091",
+                "description": "Cannot update a subscription with suspended status",
+                "data": [],
+                "source": "PartnerFD",
+            }
+        if found.get("autoRenewEnabled") is None:  # usage-based (Azure plan): no term to renew
+            return 400, {
+                "code": "800096",
+                "description": "Cannot update the auto renew for this subscription",
+                "data": [],
+                "source": "PartnerFD",
+            }
+        found["autoRenewEnabled"] = renew
+        version = int(found.get("_version", 0)) + 1
+        found["_version"] = version
+        found["attributes"] = {
+            **found["attributes"],
+            "etag": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{sub}/{version}")),
+        }
+        return 200, _public(found)
+
+    # -- Azure plan entitlements (Partner Center REST "Azure spending") --------------------------
+
+    def _azure_entitlements(self, customer: str, sub: str) -> None:
+        self._guard("pc")
+        found = self.sim.data.find_subscription(customer, sub)
+        if found is None:
+            self._error(404, "800002", f"subscription {sub} was not found")
+            return
+        items = [
+            {**e, "attributes": {"objectType": "AzureEntitlement"}}
+            for e in found.get("_azureEntitlements", ())
+        ]
+        uri = f"/v1/customers/{customer}/subscriptions/{sub}/azureEntitlements"
+        self._json(self._collection(items, None, uri))
+
+    def _azure_entitlement_action(
+        self, customer: str, sub: str, entitlement: str, verb: str
+    ) -> None:
+        """Cancel or reactivate one Azure subscription of a plan: 202 Accepted, no body."""
+        self._guard("pc")
+        found = self.sim.data.find_subscription(customer, sub)
+        entitlements = found.get("_azureEntitlements", ()) if found else ()
+        target = next((e for e in entitlements if e["id"] == entitlement.lower()), None)
+        if target is None:
+            self._error(404, "800002", f"entitlement {entitlement} was not found")
+            return
+        target["status"] = "canceled" if verb.lower() == "cancel" else "active"
+        self._send(202, b"", content_type="application/json")
 
     # -- invoices and line items ---------------------------------------------------------------
 

@@ -14,7 +14,10 @@ whether a safety limit refuses the whole apply. Executing it:
   applied PATCH does) is read back, and is done when the subscription already
   is in its target state — so pcsync knows what it suspended;
 * goes on past a refused subscription and reports the failures at the end — a
-  rerun only retries what is not yet in its target state.
+  rerun only retries what is not yet in its target state;
+* records a refusal no rerun can overcome (an Azure plan with an active Azure
+  subscription, 900115; a deleted subscription) as ``refused``: it is not sent
+  again under the same approval and never reported as "rerun to finish".
 
 Reactivation touches only subscriptions pcsync owns (see ``suspended_by_pcsync``).
 """
@@ -32,6 +35,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import PartnerCenter, StatusChange, SubscriptionStatus
+from connectors.partner_center.resources import AzureEntitlement
 from reconciliation.errors import (
     ApiError,
     ApplyError,
@@ -43,6 +47,7 @@ from reconciliation.errors import (
 )
 from sync import audit
 from sync.collections.approvals import valid_approvals
+from sync.collections.azure import PERMANENT_REFUSALS, azure_plans, plan_notes
 from sync.collections.plan import (
     CollectionsPlan,
     SubscriptionView,
@@ -113,6 +118,7 @@ class ApplyOutcome:
     run_id: int
     counts: dict[str, int] = field(default_factory=dict)
     failures: list[tuple[Change, str]] = field(default_factory=list)
+    refusals: list[tuple[Change, str]] = field(default_factory=list)  # refused for good
 
 
 def require_today(as_of: date, today: date) -> None:
@@ -160,6 +166,7 @@ def _changes(
     subs: dict[str, list[SubscriptionView]],
     approvals: dict[str, int],
     ours: dict[str, list[str]],
+    blocked: dict[str, str],
 ) -> tuple[list[Change], list[Waiting]]:
     changes: list[Change] = []
     waiting: list[Waiting] = []
@@ -206,19 +213,22 @@ def _changes(
                 Waiting(customer, names[customer], "no active subscriptions (already suspended)")
             )
         stages = sorted({f.stage or "" for f in plan.for_customer(customer)} - {""})
-        changes.extend(
-            Change(
-                customer,
-                names[customer],
-                sub.id,
-                sub.name,
-                "suspend",
-                sub.status,
-                approval,
-                f"at stage {', '.join(stages)}; approved (approval {approval})",
+        for sub in active:
+            if sub.id in blocked:
+                waiting.append(Waiting(customer, names[customer], blocked[sub.id]))
+                continue
+            changes.append(
+                Change(
+                    customer,
+                    names[customer],
+                    sub.id,
+                    sub.name,
+                    "suspend",
+                    sub.status,
+                    approval,
+                    f"at stage {', '.join(stages)}; approved (approval {approval})",
+                )
             )
-            for sub in active
-        )
     return changes, waiting
 
 
@@ -246,11 +256,14 @@ def prepare_apply(
     as_of: date,
     actor: str,
     refresh: Callable[[list[str]], None] | None = None,
+    entitlements: Callable[[str, str], list[AzureEntitlement]] | None = None,
 ) -> ApplyPlan:
     """Decide what an apply as of this date would change (changes nothing at Microsoft).
 
     ``refresh``, when given, brings the affected customers' subscriptions up to
-    date first (see ``refresh_subscriptions``).
+    date first (see ``refresh_subscriptions``). ``entitlements``, when given,
+    reads an Azure plan's Azure subscriptions: a plan with an active one is not
+    sent (Microsoft would refuse it, 900115) but listed with what to do by hand.
     """
     plan = plan_collections(settings, sessions, as_of)
     with sessions.begin() as session:
@@ -274,7 +287,8 @@ def prepare_apply(
             )
             or 0
         )
-    changes, waiting = _changes(plan, subs, approvals, ours)
+        blocked = _blocked(session, plan, subs, approvals, entitlements)
+    changes, waiting = _changes(plan, subs, approvals, ours, blocked)
     suspending = len({c.customer_id for c in changes if c.action == "suspend"})
     active = sum(1 for rows in subs.values() if any(s.status == "active" for s in rows))
     # Those pcsync keeps suspended after this apply: its own, less those it reactivates now.
@@ -289,6 +303,71 @@ def prepare_apply(
         active,
         _refusal(settings, suspending, active, total),
     )
+
+
+def _blocked(
+    session: Session,
+    plan: CollectionsPlan,
+    subs: dict[str, list[SubscriptionView]],
+    approvals: dict[str, int],
+    entitlements: Callable[[str, str], list[AzureEntitlement]] | None,
+) -> dict[str, str]:
+    """Subscriptions of approved customers that a suspension cannot reach, and why.
+
+    An Azure plan with an active Azure subscription (read live when
+    ``entitlements`` is given), or one Microsoft already refused for good under
+    the same approval and nothing shows that has changed: sending it again
+    would fail the same way for ever.
+    """
+    customers = {
+        f.customer_id for f in plan.flags if f.action == "suspend" and f.customer_id in approvals
+    }
+    plans = azure_plans(session, customers)
+    refused = _refused(session, approvals)
+    blocked: dict[str, str] = {}
+    for customer in sorted(customers):
+        for view in plans.get(customer, []):
+            notes = " / ".join(n.strip() for n in plan_notes(view))
+            if view.status != "active":
+                continue
+            if entitlements is not None:
+                active = [
+                    e for e in entitlements(customer, view.subscription_id) if e.status == "active"
+                ]
+                if active:
+                    names = ", ".join(f"{e.name} ({e.id})" for e in active)
+                    blocked[view.subscription_id] = (
+                        f"Azure plan not suspended: Azure subscription(s) still active: {names}. "
+                        + notes
+                    )
+                continue
+            if view.subscription_id in refused:
+                blocked[view.subscription_id] = f"{refused[view.subscription_id]}. {notes}"
+        azure = {v.subscription_id for v in plans.get(customer, [])}
+        for sub in subs.get(customer, []):
+            if sub.id in refused and sub.id not in azure and sub.status == "active":
+                blocked[sub.id] = refused[sub.id]
+    return blocked
+
+
+def _refused(session: Session, approvals: dict[str, int]) -> dict[str, str]:
+    """Suspensions Microsoft refused for good under the approval still in force."""
+    if not approvals:
+        return {}
+    rows = session.execute(
+        select(Action.subscription_id, Action.error, Action.requested_at)
+        .where(
+            Action.action == "suspend",
+            Action.result == "refused",
+            Action.approval_id.in_(list(approvals.values())),
+        )
+        .order_by(Action.id)
+    )
+    return {
+        sub: f"refused by Microsoft on {at:%Y-%m-%d} ({error}); a rerun would be refused the "
+        "same way, so it is not sent again under this approval"
+        for sub, error, at in rows
+    }
 
 
 def _settle_interrupted(
@@ -375,6 +454,7 @@ def _attempt(
         action_id = row.id
     outcome: StatusChange | None = None
     error = request_id = settled = None
+    refused = False
     try:
         outcome = pc.set_status(change.customer_id, change.subscription_id, TARGET[change.action])
         request_id = outcome.request_id
@@ -385,11 +465,13 @@ def _attempt(
             return "pending", settled  # unknown: the next run settles it from the live status
     except ConnectorError as exc:
         error, request_id = _refusal_text(exc), getattr(exc, "request_id", None)
+        if isinstance(exc, ApiError) and exc.code in PERMANENT_REFUSALS:
+            refused = True
     with sessions.begin() as session:
         row = session.get_one(Action, action_id)
         row.ms_request_id = request_id
         if outcome is None:
-            row.result, row.error = "failed", error
+            row.result, row.error = ("refused" if refused else "failed"), error
         elif settled is not None:
             row.result, row.error = "succeeded", None
             row.status_after = outcome.after.status.value
@@ -472,13 +554,24 @@ def execute_apply(
                 continue
             result, error = _attempt(sessions, pc, change, actor, run)
             progress(change, result, error)
-            if error is not None:
+            if result == "refused":
+                outcome.refusals.append((change, error or "refused"))
+            elif error is not None:
                 outcome.failures.append((change, error))
         outcome.counts = {
             f"{verb} {result}": n
             for verb in TARGET
             for result, n in sorted(run.counts.get(verb, {}).items())
         }
+        if outcome.refusals and not outcome.failures:
+            first, why = outcome.refusals[0]
+            raise ApplyError(
+                f"Microsoft refused {len(outcome.refusals)} of {len(plan.changes)} change(s) "
+                f"for good (first: {first.subscription_id}: {why}); the others were made. "
+                "Sending them again cannot succeed: they are recorded as refused and not sent "
+                "again under this approval; see the reasons in `pcsync collections apply` "
+                "(an Azure plan: what the partner can do by hand)"
+            )
         if outcome.failures:
             raise ApplyError(
                 f"{len(outcome.failures)} of {len(plan.changes)} change(s) failed (first: "

@@ -10,7 +10,7 @@ flag's id names one stay at one stage — approvals and notices hang off it.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -22,6 +22,7 @@ from reconciliation.ledger import CustomerLedger
 from reconciliation.money import round_money
 from reconciliation.policy import Flag, Policy, Stage, Term, plan
 from reconciliation.result import reconcile
+from sync.collections.azure import azure_plans, plan_notes
 from sync.collections.holds import holds_in_force, with_holds
 from sync.config import CollectionsSettings, CollectionStage, Settings
 from sync.db.models import (
@@ -239,6 +240,22 @@ def store_flags(session: Session, flags: list[Flag], as_of: date, now: datetime)
     return ids
 
 
+def _with_azure_notes(sessions: sessionmaker[Session], flags: list[Flag]) -> list[Flag]:
+    """A customer to follow up or suspend: its Azure plans' consumption, and what can be done."""
+    pressed = {f.customer_id for f in flags if f.action in ("follow_up", "suspend")}
+    with sessions() as session:
+        plans = azure_plans(session, pressed)
+    return [
+        replace(
+            flag,
+            reasons=(*flag.reasons, *(n for v in plans[flag.customer_id] for n in plan_notes(v))),
+        )
+        if flag.customer_id in plans and flag.action in ("follow_up", "suspend")
+        else flag
+        for flag in flags
+    ]
+
+
 def plan_collections(
     settings: Settings, sessions: sessionmaker[Session], as_of: date, *, store: bool = True
 ) -> CollectionsPlan:
@@ -257,6 +274,7 @@ def plan_collections(
         result = reconcile(inputs)
     flags = plan(result.ledgers, policy_from_settings(settings), inputs.customers, suspended, terms)
     flags = with_holds(flags, holds)
+    flags = _with_azure_notes(sessions, flags)
     ids: dict[Key, int] = {}
     if store:
         with sessions.begin() as session:

@@ -252,17 +252,7 @@ class PartnerCenter:
         before = self.subscription(customer_id, subscription_id)
         if before.status is status:
             return StatusChange(before, before, None, changed=False)
-        body = dict(before.raw)
-        body["status"] = status.value
-        headers = {"If-Match": before.etag} if before.etag else {}
-        url = (
-            f"{self._api}/v1/customers/{quote(customer_id)}/subscriptions/{quote(subscription_id)}"
-        )
-        reply = self.http.send_json(
-            "PATCH", url, body, scope=self._scope, family="subscriptions", headers=headers
-        )
-        after = Subscription.from_api(reply.body, customer_id)
-        return StatusChange(before, after, reply.request_id, changed=True)
+        return self._patch(before, {"status": status.value})
 
     def set_auto_renew(self, customer_id: str, subscription_id: str, enabled: bool) -> StatusChange:
         """Turn a new-commerce subscription's auto-renew on or off (PATCH ``autoRenewEnabled``).
@@ -274,16 +264,20 @@ class PartnerCenter:
         before = self.subscription(customer_id, subscription_id)
         if before.auto_renew is enabled:
             return StatusChange(before, before, None, changed=False)
-        body = dict(before.raw)
-        body["autoRenewEnabled"] = enabled
+        return self._patch(before, {"autoRenewEnabled": enabled})
+
+    def _patch(self, before: Subscription, changes: Mapping[str, Any]) -> StatusChange:
+        """PATCH the full subscription back with ``changes``, under its etag (``If-Match``):
+        a change made meanwhile by someone else fails (ConflictError), never overwritten."""
+        body = {**before.raw, **changes}
         headers = {"If-Match": before.etag} if before.etag else {}
         url = (
-            f"{self._api}/v1/customers/{quote(customer_id)}/subscriptions/{quote(subscription_id)}"
+            f"{self._api}/v1/customers/{quote(before.customer_id)}/subscriptions/{quote(before.id)}"
         )
         reply = self.http.send_json(
             "PATCH", url, body, scope=self._scope, family="subscriptions", headers=headers
         )
-        after = Subscription.from_api(reply.body, customer_id)
+        after = Subscription.from_api(reply.body, before.customer_id)
         return StatusChange(before, after, reply.request_id, changed=True)
 
     def azure_entitlements(self, customer_id: str, subscription_id: str) -> list[AzureEntitlement]:

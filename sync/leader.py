@@ -81,6 +81,7 @@ class _AdvisoryLeadership:
         )
         self._connection: Connection | None = None
         self._held = False
+        self._unreachable = False  # said once per outage, not once per poll
 
     def try_acquire(self) -> bool:
         try:
@@ -90,9 +91,14 @@ class _AdvisoryLeadership:
                     self._connection.execute(text(statement))
             got = self._connection.execute(text(f"SELECT pg_try_advisory_lock({_KEY})")).scalar()
         except SQLAlchemyError as exc:
-            log.warning("leader lock: database unreachable: %s", _first_line(exc))
+            if not self._unreachable:
+                log.warning("leader lock: database unreachable: %s", _first_line(exc))
+            self._unreachable = True
             self._drop()
             return False
+        if self._unreachable:
+            log.info("leader lock: database reachable again")
+        self._unreachable = False
         self._held = bool(got)
         return self._held
 

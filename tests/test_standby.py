@@ -141,7 +141,7 @@ def test_a_standby_runs_nothing_while_the_leader_lives_and_takes_over_when_it_is
         started.append(second)
         _wait_for("the second daemon to stand by", lambda: second.logged(STANDS_BY))
         _wait_for("both to answer /healthz", lambda: first.answers() and second.answers())
-        assert first.health() == (200, first.health()[1])
+        assert first.health()[0] == second.health()[0] == 200
         assert (first.health()[1]["role"], second.health()[1]["role"]) == ("leader", "standby")
         # The sync at start, then one on the schedule: the standby saw a run come due.
         _wait_for("two syncs by the leader", lambda: _finished(_runs_by(engine, first.pid)) >= 2)
@@ -165,7 +165,7 @@ def test_a_leader_whose_lock_session_ends_stops_scheduling_until_it_leads_again(
     start_simulator, db_url, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     sim = start_simulator()
-    settings, engine, _ = setup(sim, db_url, tmp_path)
+    _, engine, _ = setup(sim, db_url, tmp_path)
     holder = leadership_for(engine)  # the test takes the lock the moment the leader loses it
     with _daemons() as started:
         daemon = _Daemon(sim, db_url, tmp_path / "leader")
@@ -196,7 +196,6 @@ def test_a_leader_whose_lock_session_ends_stops_scheduling_until_it_leads_again(
         )
         assert len(again) >= 1
         assert daemon.stop() == 0
-    del settings
     engine.dispose()
 
 
@@ -282,3 +281,30 @@ def test_the_daemon_logs_failed_checks_with_their_remedy_and_goes_on(
     ), failed
     assert any("checks failed; the daemon goes on" in r.getMessage() for r in caplog.records)
     engine.dispose()
+
+
+def test_a_run_the_leader_already_made_is_not_repeated_on_taking_over(
+    start_simulator, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from sync.runs import recorded_run
+
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, f"sqlite:///{tmp_path / 'd.db'}", tmp_path)
+    service = Daemon(settings, engine, sessions)
+    service._add("sync", "* * * * *", service.sync_job, run_now=False)
+    service._add("reconcile", "* * * * *", service.reconcile_job, run_now=False)
+    service.scheduler.start(paused=True)
+    try:
+        missed = datetime.now(UTC) - timedelta(minutes=3)
+        for job in service.scheduler.get_jobs():  # as if standing by for three minutes
+            job.modify(next_run_time=missed)
+        with recorded_run(sessions, "sync", "schedule", {}):  # the leader of the time synced
+            pass
+        for job in service.scheduler.get_jobs():  # what taking over does before resuming
+            service._skip_if_run_elsewhere(job)
+        jobs = {job.id: job.next_run_time for job in service.scheduler.get_jobs()}
+        assert jobs["sync"] > datetime.now(UTC)  # done elsewhere: next on the schedule
+        assert jobs["reconcile"] == missed  # nobody reconciled: it runs once, now
+    finally:
+        service.scheduler.shutdown(wait=False)
+        engine.dispose()

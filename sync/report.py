@@ -18,9 +18,11 @@ from reconciliation.reports.html import to_html
 from reconciliation.reports.render import to_csv, to_xlsx
 from reconciliation.reports.tables import report_tables
 from sync.collections import plan_collections
+from sync.collections.approvals import lapse_reason
+from sync.collections.plan import CollectionsPlan
 from sync.completeness import data_completeness, headline
 from sync.config import Settings
-from sync.db.models import Action, Customer, ReconciliationRun
+from sync.db.models import Action, Approval, Customer, Notice, ReconciliationRun, Subscription
 from sync.reconcile import run_reconciliation
 
 __all__ = ["FORMATS", "ReportFiles", "write_reports"]
@@ -78,6 +80,44 @@ def _actions(sessions: sessionmaker[Session], as_of: date) -> list[dict[str, Any
         ]
 
 
+def _products(sessions: sessionmaker[Session]) -> dict[str, str]:
+    """Each subscription's product as Partner Center names it, for the findings."""
+    with sessions() as session:
+        rows = session.execute(
+            select(Subscription.id, Subscription.offer_name, Subscription.friendly_name)
+        )
+        named = ((sid, offer or friendly) for sid, offer, friendly in rows)
+        return {sid: product for sid, product in named if product}
+
+
+def _contacts(sessions: sessionmaker[Session]) -> dict[str, str]:
+    """The address each customer's latest notice went to: the contact the report can name."""
+    with sessions() as session:
+        rows = session.execute(
+            select(Notice.customer_id, Notice.recipient)
+            .where(Notice.recipient.is_not(None))
+            .order_by(Notice.id)
+        )
+        return {customer_id: recipient for customer_id, recipient in rows if recipient}
+
+
+def _approvals(sessions: sessionmaker[Session], plan: CollectionsPlan) -> dict[str, str]:
+    """Customers whose suspension is approved and in force, with who approved it and when.
+
+    Read only: a lapsed approval is left for ``collections apply`` to revoke and audit.
+    """
+    now = datetime.now(UTC)
+    with sessions() as session:
+        approvals = session.scalars(
+            select(Approval).where(Approval.revoked_at.is_(None)).order_by(Approval.id)
+        ).all()
+        return {
+            a.customer_id: f"approved by {a.approved_by} on {a.approved_at:%Y-%m-%d}"
+            for a in approvals
+            if lapse_reason(a, plan, now) is None
+        }
+
+
 def write_reports(
     settings: Settings,
     sessions: sessionmaker[Session],
@@ -101,15 +141,16 @@ def write_reports(
         stored = _stored_document(sessions, as_of)
     assert stored is not None
     reconciliation_id, stored_document = stored
-    flags = [
-        flag.as_json() for flag in plan_collections(settings, sessions, as_of, store=False).flags
-    ]
+    plan = plan_collections(settings, sessions, as_of, store=False)
     completeness = data_completeness(sessions)
     document = {
         **stored_document,
-        "flags": flags,
+        "flags": [flag.as_json() for flag in plan.flags],
         "actions": _actions(sessions, as_of),
         "completeness": completeness,
+        "subscriptions": _products(sessions),
+        "contacts": _contacts(sessions),
+        "approvals": _approvals(sessions, plan),
     }
     stem = f"pcsync-{as_of.isoformat()}"
     tables = report_tables(document)
@@ -117,7 +158,7 @@ def write_reports(
     if "xlsx" in formats:
         path = out_dir / f"{stem}.xlsx"
         title = f"{settings.reports.title} as of {as_of} — {headline(completeness)}"
-        _write(path, to_xlsx(tables, title))
+        _write(path, to_xlsx(tables, title, as_of.isoformat()))
         files.append(path)
     if "html" in formats:
         path = out_dir / f"{stem}.html"

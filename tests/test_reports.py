@@ -84,7 +84,7 @@ DOCUMENT = {
 
 
 def test_xlsx_has_every_sheet_typed_cells_and_no_formulas() -> None:
-    book = load_workbook(io.BytesIO(to_xlsx(report_tables(DOCUMENT), "Billing")))
+    book = load_workbook(io.BytesIO(to_xlsx(report_tables(DOCUMENT), "Billing", "2026-11-25")))
     assert book.sheetnames == [
         "Summary",
         "Customers",
@@ -96,10 +96,11 @@ def test_xlsx_has_every_sheet_typed_cells_and_no_formulas() -> None:
         "Suspensions",
     ]
     customers = book["Customers"]
-    assert customers.freeze_panes == "A2"
-    assert customers.auto_filter.ref
-    header = [cell.value for cell in customers[1]]
-    row = {h: cell for h, cell in zip(header, customers[2], strict=True)}
+    assert customers["A1"].value == "Customers as of 2026-11-25"
+    assert customers.freeze_panes == "A3"  # title and header rows stay in view
+    assert customers.auto_filter.ref == "A2:P4"  # header row and the two customers
+    header = [cell.value for cell in customers[2]]
+    row = {h: cell for h, cell in zip(header, customers[3], strict=True)}
     assert row["Customer ID"].data_type == "s"
     assert row["Customer ID"].value == GUID
     assert row["Customer"].value == '\'=HYPERLINK("x")'  # neutralised, not a formula
@@ -107,14 +108,106 @@ def test_xlsx_has_every_sheet_typed_cells_and_no_formulas() -> None:
     assert row["Charged"].data_type == "n"
     assert row["Charged"].value == 1234.5
     assert '"USD"' in row["Charged"].number_format
-    yen = {h: cell for h, cell in zip(header, customers[3], strict=True)}
+    yen = {h: cell for h, cell in zip(header, customers[4], strict=True)}
     assert yen["Customer ID"].value == "00000123"  # a numeric-looking id stays text
     assert yen["Charged"].number_format.startswith('#,##0 "JPY"')
     invoices = book["Microsoft invoices"]
-    columns = [cell.value for cell in invoices[1]]
-    assert invoices.cell(row=2, column=columns.index("Date") + 1).is_date
+    columns = [cell.value for cell in invoices[2]]
+    assert invoices.cell(row=3, column=columns.index("Date") + 1).is_date
     findings = book["Findings"]
-    assert findings["G2"].value == "'+1 seat billed twice"
+    finding = {h.value: c.value for h, c in zip(findings[2], findings[3], strict=True)}
+    assert finding["Detail"] == "'+1 seat billed twice"
+    assert finding["Customer"] == '\'=HYPERLINK("x")'  # the name beside the id
+
+
+BIG = {
+    **DOCUMENT,
+    "customers": [
+        {**DOCUMENT["customers"][0], "charged": "23251.85", "balance": "-1234567.89"},  # type: ignore[dict-item]
+        {**DOCUMENT["customers"][1], "owed_to_microsoft": "98765432"},  # type: ignore[dict-item]
+    ],
+    "subscriptions": {"sub-1": "Microsoft 365 E3"},
+    "findings": [{**DOCUMENT["findings"][0], "subscription_id": "sub-1"}],  # type: ignore[dict-item]
+    "actions": [
+        {
+            "requested_at": "2026-11-25T10:00:00+00:00",
+            "requested_by": "ana",
+            "customer_id": GUID,
+            "customer_name": "Contoso",
+            "subscription_id": "sub-1",
+            "action": "suspend",
+            "result": "succeeded",
+            "status_before": "active",
+            "status_after": "suspended",
+            "ms_request_id": "r1",
+            "error": None,
+        }
+    ],
+}
+
+
+def _shown_by_format(value: float, number_format: str) -> str:
+    """What a spreadsheet shows for a number under our ``#,##0.00 "USD"`` formats."""
+    positive, _, _ = number_format.partition(";")
+    places = positive.split(" ")[0].partition(".")[2].count("0")
+    unit = positive.split(" ", 1)[1].strip('"') if " " in positive else ""
+    return f"{value:,.{places}f} {unit}".strip()
+
+
+def test_xlsx_columns_are_as_wide_as_every_number_they_show() -> None:
+    from openpyxl.utils import get_column_letter
+
+    book = load_workbook(io.BytesIO(to_xlsx(report_tables(BIG), "Billing", "2026-11-25")))
+    checked = 0
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows(min_row=3):
+            for cell in row:
+                width = sheet.column_dimensions[get_column_letter(cell.column)].width
+                if cell.is_date:
+                    assert width >= 10, (sheet.title, cell.coordinate)
+                elif cell.data_type == "n" and cell.value is not None:
+                    shown = _shown_by_format(float(cell.value), cell.number_format)
+                    assert width >= len(shown), (sheet.title, cell.coordinate, shown, width)
+                    checked += 1
+    assert checked > 20
+    assert (
+        "-1,234,567.89 USD"
+        in {  # the widest figure was among those checked
+            _shown_by_format(float(c.value), c.number_format)
+            for c in book["Customers"]["J"][2:]
+            if c.data_type == "n"
+        }
+    )
+
+
+def test_every_sheet_prints_landscape_one_page_wide_with_titles_and_footer() -> None:
+    book = load_workbook(io.BytesIO(to_xlsx(report_tables(BIG), "Billing", "2026-11-25")))
+    for sheet in book.worksheets:
+        assert sheet["A1"].value == f"{sheet.title} as of 2026-11-25"
+        assert sheet.page_setup.orientation == "landscape", sheet.title
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage, sheet.title
+        assert (sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight) == (1, 0)
+        assert sheet.print_title_rows == "$2:$2", sheet.title
+        assert sheet.freeze_panes == "A3"
+        assert sheet.auto_filter.ref.startswith("A2:"), sheet.title
+        assert "2026-11-25" in sheet.oddFooter.left.text
+        assert "&P" in sheet.oddFooter.right.text
+        assert "&N" in sheet.oddFooter.right.text
+
+
+def test_xlsx_timestamps_are_dates_and_findings_name_customer_and_product() -> None:
+    from datetime import datetime
+
+    book = load_workbook(io.BytesIO(to_xlsx(report_tables(BIG), "Billing", "2026-11-25")))
+    changes = book["Suspensions"]
+    when = changes["A3"]
+    assert changes["A2"].value == "When (UTC)"
+    assert when.is_date
+    assert when.value == datetime(2026, 11, 25, 10, 0)
+    findings = book["Findings"]
+    finding = {h.value: c.value for h, c in zip(findings[2], findings[3], strict=True)}
+    assert finding["Customer ID"] == GUID
+    assert finding["Product"] == "Microsoft 365 E3"
 
 
 def test_csv_round_trips_through_pandas_with_exact_totals() -> None:
@@ -158,7 +251,7 @@ def test_charges_show_net_tax_and_gross_and_old_documents_leave_them_empty() -> 
     old = {t.name: t for t in report_tables(DOCUMENT)}
     assert old["Customers"].rows[0]["charged_net"] is None
     assert old["Summary"].rows[0]["charged_tax"] is None
-    assert to_xlsx(list(old.values()), "old")
+    assert to_xlsx(list(old.values()), "old", "2026-11-25")
 
 
 def test_neutralise() -> None:
@@ -183,10 +276,10 @@ def test_control_characters_leave_xlsx_and_csv_cells_and_formulas_stay_neutralis
         {**DOCUMENT["customers"][1], "customer_name": "\x01=HYPERLINK(1)"},  # type: ignore[dict-item]
     ]
     tables = report_tables({**DOCUMENT, "customers": customers})
-    book = load_workbook(io.BytesIO(to_xlsx(tables, "Billing\x07")))
+    book = load_workbook(io.BytesIO(to_xlsx(tables, "Billing\x07", "2026-11-25")))
     sheet = book["Customers"]
-    column = [cell.value for cell in sheet[1]].index("Customer")
-    names = [row[column].value for row in sheet.iter_rows(min_row=2)]
+    column = [cell.value for cell in sheet[2]].index("Customer")
+    names = [row[column].value for row in sheet.iter_rows(min_row=3)]
     assert names == ["Acme\t\n Ltd", "'=HYPERLINK(1)"]
     csv_text = to_csv(next(t for t in tables if t.name == "Customers"))
     assert "\x1b" not in csv_text
@@ -221,9 +314,10 @@ def test_report_totals_equal_the_reconciliation(
         got = sum(Decimal(v) for v in frame[frame["Currency"] == currency]["Balance"])
         assert got == expected
     book = load_workbook(out / "pcsync-2026-11-25.xlsx")
-    assert len(list(book["Customers"].iter_rows())) == len(document["customers"]) + 1
-    assert len(list(book["Payments"].iter_rows())) == len(document["payments"]) + 1
-    assert len(list(book["Flags & actions"].iter_rows())) == len(written["flags"]) + 1
+    # a title row and a header row above the data
+    assert len(list(book["Customers"].iter_rows())) == len(document["customers"]) + 2
+    assert len(list(book["Payments"].iter_rows())) == len(document["payments"]) + 2
+    assert len(list(book["Flags & actions"].iter_rows())) == len(written["flags"]) + 2
     html = (out / "pcsync-2026-11-25.html").read_text()
     suspends = sum(1 for f in written["flags"] if f["action"] == "suspend")
     assert f'Customers to suspend</div>\n<div class="value">{suspends}</div>' in html
@@ -334,6 +428,6 @@ def test_a_control_character_in_a_customer_name_still_writes_every_report(
     out = tmp_path / "reports"
     assert world.cli("report", "--as-of", "2026-11-25", "--out", str(out)) == 0
     sheet = load_workbook(out / "pcsync-2026-11-25.xlsx")["Customers"]
-    column = [cell.value for cell in sheet[1]].index("Customer")
-    assert "BadName Ltd" in [row[column].value for row in sheet.iter_rows(min_row=2)]
+    column = [cell.value for cell in sheet[2]].index("Customer")
+    assert "BadName Ltd" in [row[column].value for row in sheet.iter_rows(min_row=3)]
     assert "BadName Ltd" in (out / "pcsync-2026-11-25-customers.csv").read_text()

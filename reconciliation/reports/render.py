@@ -1,7 +1,11 @@
 """Render report tables as CSV text and as an XLSX workbook (bytes; no files written here).
 
-XLSX cells are real numbers with the row's currency format, dates are dates,
-IDs are text; the header row is frozen with an autofilter; any text that a
+XLSX cells are real numbers with the row's currency format, dates and times are
+dates, IDs are text. Each sheet opens with a title row naming the as-of date; the
+header row under it is frozen, filtered and repeated on every printed page, and
+every sheet prints landscape, one page wide, with the as-of date and page numbers
+in the footer. A column is as wide as the longest text it shows (an amount as
+``23,251.85 USD``, not as the raw number), up to 60 characters. Any text that a
 spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``, ``@``,
 tab or CR) is prefixed with an apostrophe so a customer's name can never run.
 Control characters and escape sequences are taken out of every text cell first:
@@ -12,17 +16,20 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from reconciliation.money import minor_unit
+from reconciliation.money import minor_unit, round_money
 from reconciliation.reports.tables import Table
 from reconciliation.text import printable
 
-__all__ = ["neutralise", "to_csv", "to_xlsx"]
+__all__ = ["money_shown", "neutralise", "to_csv", "to_xlsx"]
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_MAX_WIDTH = 60
+_DATE_WIDTH = len("yyyy-mm-dd")
+_DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 
 
 def neutralise(text: str) -> str:
@@ -57,8 +64,56 @@ def _money_format(currency: str) -> str:
     return f'{number} "{currency}";-{number} "{currency}"'
 
 
-def to_xlsx(tables: list[Table], title: str) -> bytes:
-    """Every table as a sheet of one workbook."""
+def money_shown(value: Decimal, currency: str) -> str:
+    """An amount as a spreadsheet or a reader sees it: ``23,251.85 USD``, ``-1,000 JPY``."""
+    places = minor_unit(currency)
+    return f"{round_money(value, currency):,.{places}f} {currency}"
+
+
+def _shown(value: Any, kind: str, currency: str) -> str:
+    """The text a cell displays, to size its column by."""
+    if value is None:
+        return ""
+    if kind == "money" and isinstance(value, Decimal):
+        return money_shown(value, currency)
+    if isinstance(value, datetime):
+        return "0000-00-00 00:00:00"
+    if isinstance(value, date):
+        return "0" * _DATE_WIDTH
+    if kind == "int" and isinstance(value, int):
+        return f"{value:,}"
+    return _csv_cell(value)
+
+
+def _excel_datetime(value: datetime) -> datetime:
+    # Excel has no time zones: every timestamp in the report is UTC, as its header says.
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _print_setup(sheet: Any, title: str, as_of: str, columns: int) -> None:
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    sheet["A1"] = neutralise(title)
+    sheet["A1"].font = Font(bold=True, size=13)
+    sheet["A1"].number_format = "@"
+    for cell in sheet[2]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "A3"
+    last = get_column_letter(columns)
+    sheet.auto_filter.ref = f"A2:{last}{max(sheet.max_row, 2)}"
+    sheet.print_title_rows = "2:2"
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0  # as many pages down as it takes
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.oddFooter.left.text = f"As of {as_of}"
+    sheet.oddFooter.center.text = "&A"
+    sheet.oddFooter.right.text = "Page &P of &N"
+
+
+def to_xlsx(tables: list[Table], title: str, as_of: str) -> bytes:
+    """Every table as a sheet of one workbook; ``as_of`` goes in each sheet's title and footer."""
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter
 
@@ -67,6 +122,8 @@ def to_xlsx(tables: list[Table], title: str) -> bytes:
     book.properties.title = printable(title)
     for table in tables:
         sheet = book.create_sheet(table.name[:31])
+        sheet_title = f"{table.name} as of {as_of}"
+        sheet.append([sheet_title])
         sheet.append([column.header for column in table.columns])
         widths = [len(column.header) for column in table.columns]
         for row in table.rows:
@@ -75,20 +132,25 @@ def to_xlsx(tables: list[Table], title: str) -> bytes:
             for n, column in enumerate(table.columns):
                 value = row.get(column.key)
                 cells.append(_xlsx_value(value, column.kind))
-                widths[n] = max(widths[n], len(_csv_cell(value)))
+                widths[n] = max(widths[n], len(_shown(value, column.kind, currency)))
             sheet.append(cells)
             for n, column in enumerate(table.columns, start=1):
                 cell = sheet.cell(row=sheet.max_row, column=n)
                 if column.kind == "money" and cell.value is not None:
                     cell.number_format = _money_format(currency)
+                elif column.kind == "datetime" and cell.value is not None:
+                    cell.number_format = _DATETIME_FORMAT
                 elif column.kind == "date" and cell.value is not None:
                     cell.number_format = "yyyy-mm-dd"
+                elif column.kind == "int" and cell.value is not None:
+                    cell.number_format = "#,##0"
                 elif column.kind in ("id", "text"):
                     cell.number_format = "@"
         for n, width in enumerate(widths, start=1):
-            sheet.column_dimensions[get_column_letter(n)].width = min(60, width + 2)
-        sheet.freeze_panes = "A2"
-        sheet.auto_filter.ref = sheet.dimensions
+            # +2: Excel's width counts characters of its default font, and a bold header or a
+            # wider digit needs the margin to show whole instead of as ###.
+            sheet.column_dimensions[get_column_letter(n)].width = min(_MAX_WIDTH, width + 2)
+        _print_setup(sheet, sheet_title, as_of, len(table.columns))
     output = io.BytesIO()
     book.save(output)
     return output.getvalue()
@@ -101,6 +163,8 @@ def _xlsx_value(value: Any, kind: str) -> Any:
         # An Excel cell is a binary double; amounts are rounded to the minor unit already,
         # so the double shows the exact figure. Decimal is kept to the last moment.
         return value
+    if isinstance(value, datetime):
+        return _excel_datetime(value)
     if isinstance(value, str):
         return neutralise(value)
     return value

@@ -3,19 +3,20 @@
 A table is a name, typed columns and rows. Column kinds tell the renderers how
 to write a cell: ``text`` and ``id`` stay text (Excel must not turn a GUID or
 a long number into something else), ``money`` is a Decimal in the row's
-currency, ``date`` a calendar date, ``int`` a count.
+currency, ``date`` a calendar date, ``datetime`` a moment (UTC), ``int`` a count.
+Wherever a row names a customer by id, the customer's name stands beside it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 __all__ = ["Column", "Table", "report_tables"]
 
-Kind = Literal["text", "id", "money", "date", "int"]
+Kind = Literal["text", "id", "money", "date", "datetime", "int"]
 
 
 @dataclass(frozen=True)
@@ -101,13 +102,26 @@ def _findings(document: dict[str, Any]) -> Table:
     columns = (
         Column("kind", "Finding"),
         Column("customer_id", "Customer ID", "id"),
+        Column("customer_name", "Customer"),
         Column("subscription_id", "Subscription ID", "id"),
+        Column("product", "Product"),
         Column("invoice_id", "Invoice", "id"),
         Column("amount", "Amount", "money"),
         Column("currency", "Currency"),
         Column("detail", "Detail"),
     )
-    rows = [{**f, "amount": _money(f["amount"])} for f in document["findings"]]
+    names = {c["customer_id"]: c["customer_name"] for c in document["customers"]}
+    # ``subscriptions`` (id → product name) is added by the report; a bare document has none.
+    products = document.get("subscriptions") or {}
+    rows = [
+        {
+            **f,
+            "customer_name": names.get(f["customer_id"]) if f.get("customer_id") else None,
+            "product": products.get(f["subscription_id"]) if f.get("subscription_id") else None,
+            "amount": _money(f["amount"]),
+        }
+        for f in document["findings"]
+    ]
     return Table("Findings", columns, rows)
 
 
@@ -218,7 +232,7 @@ def _flags(document: dict[str, Any]) -> Table:
 
 def _changes(document: dict[str, Any]) -> Table:
     columns = (
-        Column("requested_at", "When (UTC)"),
+        Column("requested_at", "When (UTC)", "datetime"),
         Column("requested_by", "By"),
         Column("customer_id", "Customer ID", "id"),
         Column("customer_name", "Customer"),
@@ -230,7 +244,11 @@ def _changes(document: dict[str, Any]) -> Table:
         Column("ms_request_id", "Microsoft request ID", "id"),
         Column("error", "Error"),
     )
-    return Table("Suspensions", columns, list(document.get("actions") or []))
+    rows = [
+        {**a, "requested_at": datetime.fromisoformat(a["requested_at"])}
+        for a in document.get("actions") or []
+    ]
+    return Table("Suspensions", columns, rows)
 
 
 def report_tables(document: dict[str, Any]) -> list[Table]:

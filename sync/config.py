@@ -514,6 +514,24 @@ class SmtpSettings(_Section):
     timeout_seconds: TimeoutSeconds = 30
 
 
+def _instructions(value: str) -> str:
+    # Published to customers as is: a stray escape or NUL would reach their terminal or mail.
+    value = value.replace("\r\n", "\n")
+    bad = sorted({f"U+{ord(c):04X}" for c in value if ord(c) < 32 and c not in "\n\t"})
+    if bad or "\x7f" in value:
+        raise PydanticCustomError(
+            "pcsync",
+            "expected text (line breaks allowed), got control character(s) {bad}",
+            {"bad": ", ".join(bad or ["U+007F"])},
+        )
+    return value.strip()
+
+
+PaymentInstructions = Annotated[
+    str, Field(strict=True, max_length=4000), AfterValidator(_instructions)
+]
+
+
 class NotificationsSettings(_Section):
     """Customer notices and the run summary webhook (``[notifications]``)."""
 
@@ -525,6 +543,8 @@ class NotificationsSettings(_Section):
     # Webhook URLs carry their own credential, so the URL comes from the environment.
     webhook_url_env: Text = ""
     recipients: dict[str, Name] = {}
+    # How customers pay (bank details, a payment link), quoted in the published policy.
+    payment_instructions: PaymentInstructions = ""
     smtp: SmtpSettings | None = None
     webhook_url: SecretStr | None = Field(default=None, exclude=True)  # from webhook_url_env
 

@@ -60,6 +60,7 @@ from sync.collections.approvals import approve, resolve_customers, revoke, valid
 from sync.collections.holds import hold, release
 from sync.collections.job import run_collections_round
 from sync.collections.plan import flag_history
+from sync.collections.policy_doc import FORMATS, build_document, render
 from sync.config import Settings, load_settings, resolve_config_path
 from sync.db.engine import make_engine, make_session_factory, ping
 from sync.db.migrate import require_current, upgrade
@@ -760,6 +761,33 @@ def collections_notify(app: App, as_of: str | None, by: str | None) -> None:
     for path in result.notices.written:
         click.echo(plain(path))
     click.echo(result.summary())
+
+
+@collections.command("policy")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="md",
+    show_default=True,
+    help="Markdown, self-contained printable HTML, or plain text.",
+)
+@click.option("--policy", "policy", metavar="NAME", help="Only [collections.policies.NAME].")
+@click.option(
+    "--out", "out", type=click.Path(path_type=Path), help="Write to this file (default: stdout)."
+)
+@click.pass_obj
+def collections_policy(app: App, fmt: str, policy: str | None, out: Path | None) -> None:
+    """The enforced collections policy as a document to publish or send to customers."""
+    text = render(build_document(app.settings, policy=policy), fmt)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--out: cannot write {out}: {exc.strerror or exc}") from exc
+    click.echo(str(out))
 
 
 @cli.group("audit", invoke_without_command=True)

@@ -246,17 +246,17 @@ def _suspension() -> Section:
 def _reactivation(settings: Settings) -> Section:
     cron = settings.schedule.collections
     when = (
-        f"at our next scheduled collections run ({describe_cron(cron, settings.schedule.timezone)})"
+        f"our next scheduled collections run ({describe_cron(cron, settings.schedule.timezone)})"
         if cron
-        else "at our next collections run"
+        else "our next collections run"
     )
     return Section(
         "Reactivation",
         (
             "Once your payment has been received and recorded, so that your account is no "
-            f"longer at a suspension stage, the subscriptions we suspended are reactivated "
-            f"{when}. Reactivation needs no request from you. Only subscriptions we "
-            "suspended for non-payment are reactivated this way.",
+            f"longer at a suspension stage, {when} recognises it and we then reactivate the "
+            "subscriptions we suspended; this needs no request from you and no further "
+            "approval. Only subscriptions we suspended for non-payment are reactivated this way.",
         ),
     )
 

@@ -230,7 +230,9 @@ class Dataset:
         product, sku, name, _ = offer
         sub_id = _guid("subscription", self.scale.seed, index, n)
         term_end = date(created.year + 1, created.month, min(created.day, 28)) - timedelta(days=1)
+        term_start = created  # the latest purchase or renewal
         while term_end < self.anchor:
+            term_start = term_end + timedelta(days=1)
             term_end = date(term_end.year + 1, term_end.month, term_end.day)
         return {
             "id": sub_id,
@@ -245,7 +247,10 @@ class Dataset:
             ),
             "effectiveStartDate": _iso(created),
             "commitmentEndDate": _iso(term_end),
-            "cancellationAllowedUntilDate": _iso(created + timedelta(days=7)),
+            # New commerce: cancellable for a prorated refund within seven days of the
+            # purchase or of each renewal (learn.microsoft.com "new-commerce cancellation
+            # policy"), so the window follows the latest renewal.
+            "cancellationAllowedUntilDate": _iso(term_start + timedelta(days=7)),
             "status": "active",
             "suspensionReasons": [],
             "autoRenewEnabled": True,
@@ -273,6 +278,16 @@ class Dataset:
             if sub["id"] == subscription_id:
                 return sub
         return None
+
+    def renew_subscription(self, customer_id: str, subscription_id: str, on: date) -> None:
+        """Microsoft renews a new-commerce subscription on ``on`` for another year: the
+        term moves on and a new seven-day cancellation window opens."""
+        found = self.find_subscription(customer_id, subscription_id)
+        if found is None:
+            raise ValueError(f"no subscription {subscription_id}")
+        end = date(on.year + 1, on.month, min(on.day, 28)) - timedelta(days=1)
+        found["commitmentEndDate"] = _iso(end)
+        found["cancellationAllowedUntilDate"] = _iso(on + timedelta(days=7))
 
     def customer_index(self, customer_id: str) -> int:
         """Position of a customer in the list (drives its payer profile)."""

@@ -24,6 +24,7 @@ from reconciliation.policy import Flag, Policy, Stage, Term, plan
 from reconciliation.result import reconcile
 from sync.collections.azure import azure_plans, plan_notes
 from sync.collections.holds import holds_in_force, with_holds
+from sync.collections.renewals import renewal_guard
 from sync.config import CollectionsSettings, CollectionStage, Settings
 from sync.db.models import (
     Action,
@@ -240,17 +241,23 @@ def store_flags(session: Session, flags: list[Flag], as_of: date, now: datetime)
     return ids
 
 
-def _with_azure_notes(sessions: sessionmaker[Session], flags: list[Flag]) -> list[Flag]:
-    """A customer to follow up or suspend: its Azure plans' consumption, and what can be done."""
+def _with_guard_notes(
+    sessions: sessionmaker[Session], flags: list[Flag], as_of: date, within_days: int
+) -> list[Flag]:
+    """A customer to follow up or suspend: the renewal guard (terms about to renew,
+    cancellation windows open), and its Azure plans' consumption and what can be done."""
     pressed = {f.customer_id for f in flags if f.action in ("follow_up", "suspend")}
     with sessions() as session:
         plans = azure_plans(session, pressed)
+        guard = renewal_guard(session, pressed, as_of, within_days)
+    notes: dict[str, list[str]] = defaultdict(list)
+    for item in guard:
+        notes[item.customer_id].append(item.text)
+    for customer, views in plans.items():
+        notes[customer].extend(n for v in views for n in plan_notes(v))
     return [
-        replace(
-            flag,
-            reasons=(*flag.reasons, *(n for v in plans[flag.customer_id] for n in plan_notes(v))),
-        )
-        if flag.customer_id in plans and flag.action in ("follow_up", "suspend")
+        replace(flag, reasons=(*flag.reasons, *notes[flag.customer_id]))
+        if notes.get(flag.customer_id) and flag.action in ("follow_up", "suspend")
         else flag
         for flag in flags
     ]
@@ -274,7 +281,7 @@ def plan_collections(
         result = reconcile(inputs)
     flags = plan(result.ledgers, policy_from_settings(settings), inputs.customers, suspended, terms)
     flags = with_holds(flags, holds)
-    flags = _with_azure_notes(sessions, flags)
+    flags = _with_guard_notes(sessions, flags, as_of, settings.collections.terms_ending_days)
     ids: dict[Key, int] = {}
     if store:
         with sessions.begin() as session:

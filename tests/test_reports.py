@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from decimal import Decimal
+from html import escape
 from pathlib import Path
 
 import pandas as pd
@@ -321,6 +323,11 @@ def test_report_totals_equal_the_reconciliation(
     html = (out / "pcsync-2026-11-25.html").read_text()
     suspends = sum(1 for f in written["flags"] if f["action"] == "suspend")
     assert f'Customers to suspend</div>\n<div class="value">{suspends}</div>' in html
+    actions = html.split('<h2 id="actions">Actions</h2>', 1)[1].split("<h2>", 1)[0]
+    named = [f for f in written["flags"] if f["action"] in ("suspend", "follow_up")]
+    assert named  # the fixture has customers to suspend or call
+    for flag in named:
+        assert escape(flag["customer_name"]) in actions, flag["customer_name"]
     engine.dispose()
 
 
@@ -370,6 +377,83 @@ def test_html_is_self_contained_and_escapes_user_data() -> None:
     assert page.count("<svg") == 4  # aging + top overdue, per currency
 
 
+FLAGGED = {
+    **BIG,
+    "payments": [
+        {
+            "reference": "PAY-1",
+            "customer_id": GUID,
+            "customer_name": "Contoso",
+            "payment_date": "2026-11-20",
+            "currency": "USD",
+            "amount": "1224.50",
+            "applied": "1224.50",
+            "unapplied": "0.00",
+            "applied_to": ["G000000001"],
+        }
+    ],
+    "contacts": {"c-small": "ap@small.example"},
+    "approvals": {"c-big": "approved by ana on 2026-11-24"},
+    "flags": [
+        {
+            "customer_id": cid,
+            "customer_name": name,
+            "currency": "USD",
+            "action": action,
+            "stage": stage,
+            "overdue_amount": amount,
+            "days_overdue": days,
+            "reasons": [f"G000000001: {amount} USD unpaid, due 2026-10-01 ({days} days overdue)"],
+        }
+        for cid, name, action, stage, amount, days in (
+            ("c-small", "Small Suspend Ltd", "suspend", "suspend", "900.00", 60),
+            ("c-big", "Big Suspend Ltd", "suspend", "suspend", "23251.85", 40),
+            ("c-call", "Call Me GmbH", "follow_up", "reminder", "150.00", 12),
+            ("c-back", "Paid Up Inc", "reactivate", None, "0.00", 0),
+            ("c-ok", "Nothing To Do", "none", None, "0.00", 0),
+        )
+    ],
+}
+
+
+def test_html_actions_come_first_riskiest_first_with_contact_approval_and_evidence() -> None:
+    page = _html(FLAGGED)
+    actions = page.split('<h2 id="actions">Actions</h2>', 1)[1].split("<h2>", 1)[0]
+    assert page.index('id="actions"') < page.index('class="cards"')  # before everything else
+    suspend, call, reactivate = (
+        actions.split("<h3>Suspend (2)</h3>")[1].split("<h3>")[0],
+        actions.split("<h3>Call (1)</h3>")[1].split("<h3>")[0],
+        actions.split("<h3>Reactivate (1)</h3>")[1],
+    )
+    # 23,251.85 × 40 days outranks 900.00 × 60 days
+    assert suspend.index("Big Suspend Ltd") < suspend.index("Small Suspend Ltd")
+    assert "23,251.85 USD" in suspend
+    assert "approved by ana on 2026-11-24" in suspend
+    assert "awaiting approval" in suspend
+    assert "ap@small.example" in suspend
+    assert "unpaid, due 2026-10-01 (60 days overdue)" in suspend
+    assert "Call Me GmbH" in call
+    assert "reminder" in call
+    assert "Paid Up Inc" in reactivate
+    assert "Nothing To Do" not in actions
+
+
+def test_html_has_payments_and_thousands_separators_in_every_amount() -> None:
+    import re
+
+    page = _html(FLAGGED)
+    payments = page.split("<h2>Payments</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "PAY-1" in payments
+    assert "1,224.50" in payments
+    assert "23,251.85" in page
+    assert "-1,234,567.89" in page
+    assert "98,765,432" in page
+    cells = re.findall(r'<td class="num[^"]*">([^<]*)</td>', page)
+    assert cells
+    # no amount of 1,000 or more without its separator
+    assert not [c for c in cells if re.search(r"\d{4}(\.|\s|$)", c)]
+
+
 def test_html_report_renders_in_a_real_browser(tmp_path: Path) -> None:
     import shutil
     import subprocess
@@ -379,6 +463,8 @@ def test_html_report_renders_in_a_real_browser(tmp_path: Path) -> None:
 
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
+        if os.environ.get("CI") == "true":  # a skip would pass CI without a browser having run
+            pytest.fail("Chromium is missing in CI: .ci/run must install Debian's chromium")
         pytest.skip("no Chromium installed (.ci/run installs Debian's chromium package)")
     page = tmp_path / "report.html"
     page.write_text(_html(DOCUMENT), encoding="utf-8")

@@ -1,8 +1,12 @@
 """The HTML report: one self-contained file (inline CSS, inline SVG charts, no fetches).
 
-Headline figures, an aging chart, the top overdue customers, and the tables.
-Every piece of user data goes through Jinja2's autoescaping; the SVG is built
-here with escaped labels. Readable on a laptop and in print.
+First what to do — who to suspend, call or reactivate, riskiest first — then the
+headline figures, an aging chart, the top overdue customers, and the tables
+(customers, Microsoft invoices, payments, findings, changes made). Amounts have
+thousands separators and the currency's decimals. Every piece of user data goes
+through Jinja2's autoescaping; the SVG is built here with escaped labels.
+Readable on a laptop, and printed (landscape): tables wrap to the page instead of
+scrolling, so no column is cut off.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, Undefined
 from markupsafe import Markup
+
+from reconciliation.money import minor_unit, round_money
 
 __all__ = ["to_html"]
 
@@ -41,17 +47,26 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 10px}
 .card .label{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:#5b6475}
 .card .value{font-size:18px;font-weight:600;margin-top:4px}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:12px}
-.panel{background:#fff;border:1px solid #e1e4ea;border-radius:8px;padding:12px;overflow-x:auto}
+.panel{background:#fff;border:1px solid #e1e4ea;border-radius:8px;padding:12px}
+@media screen{.panel{overflow-x:auto}}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}
 th,td{padding:6px 8px;border-bottom:1px solid #eceef2;text-align:left;white-space:nowrap}
 th{background:#f0f2f5;position:sticky;top:0}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 td.detail{white-space:normal}
+td.detail ul{margin:0;padding-left:16px}
+h3{font-size:15px;margin:16px 0 6px}
+.risk{font-weight:600}
 .complete{color:#1f6f3a;margin:4px 0}
 .incomplete{background:#fdecea;border:1px solid #e0a39b;border-radius:8px;padding:8px 12px;
 margin:8px 0}
-@media print{body{background:#fff}main{padding:0}.panel,.card{border-color:#bbb}
-th{position:static}h2{break-after:avoid}tr{break-inside:avoid}}
+@page{size:A4 landscape;margin:10mm}
+@media print{body{background:#fff;font-size:11px}main{padding:0;max-width:none}
+.panel,.card{border-color:#bbb}.panel{padding:4px;overflow:visible}
+.charts{grid-template-columns:1fr 1fr}
+table{font-size:9px;table-layout:auto}
+th,td{white-space:normal;overflow-wrap:anywhere;padding:3px 4px}
+th{position:static}h2,h3{break-after:avoid}tr{break-inside:avoid}}
 </style></head>
 <body><main>
 <h1>{{ title }}</h1>
@@ -64,6 +79,18 @@ th{position:static}h2{break-after:avoid}tr{break-inside:avoid}}
 </ul>{% else %}no sync has run.{% endif %}</div>{% endif %}{% endif %}
 <div class="muted">As of {{ as_of }} · {{ customers|length }} customer balances ·
 {{ invoices|length }} Microsoft invoices · {{ findings|length }} findings</div>
+<h2 id="actions">Actions</h2>
+{% if plan_missing %}<p class="muted">The collections plan was not run for this report.</p>
+{% else %}{% for group in action_groups %}<h3>{{ group.title }} ({{ group.rows|length }})</h3>
+{% if group.rows %}<div class="panel"><table><thead><tr><th>Customer</th><th>Contact</th>
+<th class="num">Overdue</th><th class="num">Days overdue</th><th>Stage</th>
+<th>{{ group.status }}</th><th>Evidence</th></tr></thead><tbody>
+{% for f in group.rows %}<tr><td>{{ f.customer_name }}</td><td>{{ f.contact or "unknown" }}</td>
+<td class="num risk">{{ f.overdue_amount|money(f.currency) }} {{ f.currency }}</td>
+<td class="num">{{ f.days_overdue }}</td><td>{{ f.stage or "" }}</td><td>{{ f.status }}</td>
+<td class="detail"><ul>{% for r in f.reasons %}<li>{{ r }}</li>{% endfor %}</ul></td></tr>
+{% endfor %}</tbody></table></div>{% else %}<p class="muted">Nobody.</p>{% endif %}
+{% endfor %}{% endif %}
 <div class="cards">
 {% for card in cards %}<div class="card"><div class="label">{{ card.label }}</div>
 <div class="value">{{ card.value }}</div>{% if card.note %}<div class="muted">{{ card.note }}</div>
@@ -78,12 +105,16 @@ th{position:static}h2{break-after:avoid}tr{break-inside:avoid}}
 <th class="num">Overdue</th><th class="num">Days overdue</th><th class="num">Owed to Microsoft</th>
 <th class="num">Exposure</th><th class="num">Microsoft tax on it</th></tr></thead><tbody>
 {% for c in customers %}<tr><td>{{ c.customer_name }}</td><td>{{ c.currency }}</td>
-<td class="num">{{ c.charged_net or "" }}</td><td class="num">{{ c.charged_tax or "" }}</td>
-<td class="num">{{ c.charged }}</td><td class="num">{{ c.paid }}</td>
-<td class="num">{{ c.balance }}</td><td class="num">{{ c.overdue_amount }}</td>
-<td class="num">{{ c.days_overdue }}</td><td class="num">{{ c.owed_to_microsoft }}</td>
-<td class="num">{{ c.exposure }}</td>
-<td class="num">{{ c.exposure_microsoft_tax or "" }}</td></tr>{% endfor %}
+<td class="num">{{ c.charged_net|money(c.currency) }}</td>
+<td class="num">{{ c.charged_tax|money(c.currency) }}</td>
+<td class="num">{{ c.charged|money(c.currency) }}</td>
+<td class="num">{{ c.paid|money(c.currency) }}</td>
+<td class="num">{{ c.balance|money(c.currency) }}</td>
+<td class="num">{{ c.overdue_amount|money(c.currency) }}</td>
+<td class="num">{{ c.days_overdue }}</td>
+<td class="num">{{ c.owed_to_microsoft|money(c.currency) }}</td>
+<td class="num">{{ c.exposure|money(c.currency) }}</td>
+<td class="num">{{ c.exposure_microsoft_tax|money(c.currency) }}</td></tr>{% endfor %}
 </tbody></table></div>
 <h2>Microsoft invoices</h2>
 <div class="panel"><table><thead><tr><th>Invoice</th><th>Date</th><th>Currency</th>
@@ -91,16 +122,30 @@ th{position:static}h2{break-after:avoid}tr{break-inside:avoid}}
 <th class="num">Paid</th><th>Due</th><th class="num">Outstanding</th></tr></thead><tbody>
 {% for i in invoices %}<tr><td>{{ i.invoice_id }}{% if i.amends %}
 <br><small>amends {{ i.amends }}</small>{% endif %}</td><td>{{ i.invoice_date }}</td>
-<td>{{ i.currency }}</td><td class="num">{{ i.total }}</td><td class="num">{{ i.lines_total }}</td>
-<td class="num">{{ i.difference }}</td><td class="num">{{ i.paid }}</td><td>{{ i.due_date }}</td>
-<td class="num">{{ i.outstanding }}</td></tr>{% endfor %}
+<td>{{ i.currency }}</td><td class="num">{{ i.total|money(i.currency) }}</td>
+<td class="num">{{ i.lines_total|money(i.currency) }}</td>
+<td class="num">{{ i.difference|money(i.currency) }}</td>
+<td class="num">{{ i.paid|money(i.currency) }}</td>
+<td>{{ i.due_date }}</td><td class="num">{{ i.outstanding|money(i.currency) }}</td></tr>{% endfor %}
+</tbody></table></div>
+<h2>Payments</h2>
+<div class="panel"><table><thead><tr><th>Date</th><th>Customer</th><th>Reference</th>
+<th>Currency</th><th class="num">Amount</th><th class="num">Applied</th>
+<th class="num">Unapplied</th><th>Applied to invoices</th></tr></thead><tbody>
+{% for p in payments %}<tr><td>{{ p.payment_date }}</td><td>{{ p.customer_name }}</td>
+<td>{{ p.reference }}</td><td>{{ p.currency }}</td>
+<td class="num">{{ p.amount|money(p.currency) }}</td>
+<td class="num">{{ p.applied|money(p.currency) }}</td>
+<td class="num">{{ p.unapplied|money(p.currency) }}</td>
+<td class="detail">{{ p.applied_to|join(", ") }}</td></tr>
+{% else %}<tr><td colspan="8">No payments.</td></tr>{% endfor %}
 </tbody></table></div>
 <h2>Findings</h2>
 <div class="panel"><table><thead><tr><th>Finding</th><th>Invoice</th><th>Customer</th>
 <th class="num">Amount</th><th>Detail</th></tr></thead><tbody>
 {% for f in findings %}<tr><td>{{ f.kind }}</td><td>{{ f.invoice_id or "" }}</td>
 <td>{{ names.get(f.customer_id, f.customer_id or "") }}</td>
-<td class="num">{{ f.amount or "" }} {{ f.currency or "" }}</td>
+<td class="num">{{ f.amount|money(f.currency or "USD") }} {{ f.currency or "" }}</td>
 <td class="detail">{{ f.detail }}</td></tr>{% else %}<tr><td colspan="5">No findings.</td></tr>
 {% endfor %}</tbody></table></div>
 {% if actions %}<h2>Changes made at Microsoft</h2>
@@ -115,11 +160,54 @@ th{position:static}h2{break-after:avoid}tr{break-inside:avoid}}
 """
 
 
+def _money(value: str | Decimal | Undefined | None, currency: str) -> str:
+    """An amount with thousands separators and the currency's decimals; empty when unknown
+    (a document stored before the column existed)."""
+    if value is None or value == "" or isinstance(value, Undefined):
+        return ""
+    places = minor_unit(currency)
+    return f"{round_money(Decimal(value), currency):,.{places}f}"
+
+
 def _sum_by_currency(rows: list[dict[str, Any]], key: str) -> str:
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for row in rows:
         totals[row["currency"]] += Decimal(row[key])
-    return " · ".join(f"{totals[c]:,} {c}" for c in sorted(totals)) or "0"
+    return " · ".join(f"{_money(totals[c], c)} {c}" for c in sorted(totals)) or "0"
+
+
+_GROUPS = (
+    ("suspend", "Suspend", "Approval"),
+    ("follow_up", "Call", "Notice"),
+    ("reactivate", "Reactivate", "Why"),
+)
+
+
+def _risk(flag: dict[str, Any]) -> Decimal:
+    days: int = flag["days_overdue"]
+    return Decimal(flag["overdue_amount"]) * days
+
+
+def _action_groups(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Who to suspend, call and reactivate, riskiest (amount × days overdue) first."""
+    contacts = document.get("contacts") or {}
+    approvals = document.get("approvals") or {}
+    groups = []
+    for action, title, status in _GROUPS:
+        rows = []
+        for flag in sorted(
+            (f for f in document.get("flags") or [] if f["action"] == action),
+            key=lambda f: (-_risk(f), f["customer_name"]),
+        ):
+            if action == "suspend":
+                state = approvals.get(flag["customer_id"], "awaiting approval")
+            elif action == "follow_up":
+                state = "notice due at this stage"
+            else:
+                state = "suspended by pcsync, no longer at a suspend stage"
+            rows.append({**flag, "contact": contacts.get(flag["customer_id"]), "status": state})
+        groups.append({"title": title, "status": status, "rows": rows})
+    return groups
 
 
 def _bars(title: str, items: list[tuple[str, Decimal, str]]) -> Markup:
@@ -202,7 +290,11 @@ def to_html(document: dict[str, Any], title: str) -> str:
         },
     ]
     environment = Environment(autoescape=True, keep_trailing_newline=True)
+    environment.filters["money"] = _money
     return environment.from_string(_TEMPLATE).render(
+        plan_missing=flags is None,
+        action_groups=_action_groups(document),
+        payments=document.get("payments") or [],
         title=title,
         as_of=document["as_of"],
         cards=cards,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import click
@@ -74,6 +74,7 @@ from sync.payments import ImportResult, import_payments
 from sync.reconcile import run_reconciliation, to_json
 from sync.report import write_reports
 from sync.runs import list_runs, recorded_run
+from sync.statement import write_statements
 
 __all__ = ["cli", "main"]
 
@@ -519,6 +520,53 @@ def report(app: App, as_of: str | None, formats: str, out_dir: Path | None) -> N
         click.echo(str(path))
 
 
+@cli.command()
+@click.argument("customers", nargs=-1)
+@click.option("--all", "every_customer", is_flag=True, help="Every customer with a balance.")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Default: today.")
+@click.option(
+    "--format",
+    "formats",
+    default="html,csv,json",
+    show_default=True,
+    help="Comma-separated: html, csv, json.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    help="Folder for the files (default: [statements] out_dir).",
+)
+@click.pass_obj
+def statement(
+    app: App,
+    customers: tuple[str, ...],
+    every_customer: bool,
+    as_of: str | None,
+    formats: str,
+    out_dir: Path | None,
+) -> None:
+    """Write each customer's statement (tenant id or domain), one per currency owed.
+
+    A customer who owes nothing gets a line saying so and no file (exit 0).
+    """
+    day = _as_of(as_of, app.settings)
+    chosen = tuple(part.strip() for part in formats.split(",") if part.strip())
+    written = write_statements(
+        app.settings,
+        app.sessions,
+        customers,
+        day,
+        chosen,
+        out_dir or app.settings.statements.out_dir,
+        every_customer=every_customer,
+    )
+    for line in written.nothing_owed:
+        click.echo(plain(line))
+    for path in written.files:
+        click.echo(str(path))
+
+
 @cli.group()
 def collections() -> None:
     """Collections: who to follow up, suspend or reactivate under the policy."""
@@ -605,20 +653,38 @@ _BY = click.option("--by", "by", metavar="NAME", help="Who is acting (default: t
 @_BY
 @click.option("--note", metavar="TEXT", help="Why, for the audit log.")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Plan date (default: today).")
+@click.option(
+    "--stop-renewal",
+    "stop_renewal",
+    is_flag=True,
+    help="Approve turning auto-renew off (renewal guard) instead of suspending; "
+    "the customers must be flagged follow_up or suspend.",
+)
 @click.pass_obj
 def collections_approve(
-    app: App, customers: tuple[str, ...], by: str | None, note: str | None, as_of: str | None
+    app: App,
+    customers: tuple[str, ...],
+    by: str | None,
+    note: str | None,
+    as_of: str | None,
+    stop_renewal: bool,
 ) -> None:
     """Approve suspending these customers (tenant id or domain); they must be flagged suspend.
 
-    An approval lapses after [collections] approval_valid_days, when the customer
-    pays anything, or when it is no longer at a suspend stage.
+    With --stop-renewal: approve turning off auto-renew of the new-commerce
+    subscriptions the renewal guard lists as renewing soon. An approval lapses
+    after [collections] approval_valid_days, when the customer pays anything, or
+    when it is no longer at a stage its kind needs.
     """
     day = _as_of(as_of, app.settings)
-    views = approve(app.settings, app.sessions, list(customers), day, by or current_actor(), note)
+    kind: Literal["suspend", "stop_renewal"] = "stop_renewal" if stop_renewal else "suspend"
+    views = approve(
+        app.settings, app.sessions, list(customers), day, by or current_actor(), note, kind
+    )
+    what = "stopping the renewals of" if stop_renewal else "suspending"
     for view in views:
         click.echo(
-            f"approved suspending {plain(view.customer_name)} ({plain(view.customer_id)}) "
+            f"approved {what} {plain(view.customer_name)} ({plain(view.customer_id)}) "
             f"by {plain(view.approved_by)}, "
             f"valid until {view.expires_at:%Y-%m-%d %H:%M} UTC (approval {view.id})"
         )
@@ -703,6 +769,11 @@ def _show_apply(prepared: ApplyPlan, really: bool) -> None:
         f"collections apply as of {prepared.as_of}: {verb} {len(prepared.changes)} "
         f"subscription(s); suspending {prepared.suspend_customers} of the "
         f"{prepared.active_customers} customers with active subscriptions"
+        + (
+            f"; stopping the renewals of {prepared.stop_renewal_customers}"
+            if prepared.stop_renewal_customers
+            else ""
+        )
     )
     if prepared.interrupted:
         click.echo(f"  {prepared.interrupted} interrupted attempt(s) of an earlier run to settle")

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from connectors.simulator.data import Dataset
 from sync.collections import plan_collections
 from sync.collections.renewals import renewal_guard
-from sync.db.models import LineItem, UnbilledLineItem
+from sync.db.models import Action, LineItem, UnbilledLineItem
 from tests.world import AS_OF, World
 
 TODAY = date.fromisoformat(AS_OF)
@@ -111,3 +111,125 @@ def test_a_customer_at_stage_none_lists_nothing(world: World, capsys) -> None:  
     assert not any(
         sub["id"] in line for c in customers for sub in world.subs_of(c) for line in lines
     )
+
+
+# -- stop_renewal: approved, applied, limited, audited, restored -------------------------
+
+
+def _renewing_soon(world: World, customer: str) -> dict[str, Any]:
+    """One of the customer's licences, its term ending five days from today (Microsoft)."""
+    sub = next(s for s in world.subs_of(customer) if s.get("autoRenewEnabled"))
+    sub["commitmentEndDate"] = f"{date.today() + timedelta(days=5)}T00:00:00Z"
+    assert world.cli("sync", "--only", "subscriptions") == 0
+    return sub
+
+
+def _actions(world: World, verb: str) -> list[Action]:
+    with world.sessions() as session:
+        return list(session.scalars(sa.select(Action).where(Action.action == verb)))
+
+
+def _stop(world: World, capsys) -> tuple[str, dict[str, Any]]:  # type: ignore[no-untyped-def]
+    customer = _customer(world, 10)  # at follow_up
+    sub = _renewing_soon(world, customer)
+    assert world.cli("collections", "approve", customer, "--stop-renewal", "--as-of", AS_OF) == 0
+    capsys.readouterr()
+    assert world.cli("collections", "apply") == 0  # the dry run
+    out = capsys.readouterr().out
+    assert "stop_renewal" in out
+    assert f"[{sub['id']}], now auto-renew on" in out
+    assert "stopping the renewals of 1" in out
+    assert world.patches() == 0
+    assert world.cli("collections", "apply", "--apply") == 0
+    return customer, sub
+
+
+def test_stop_renewal_needs_a_follow_up_or_suspend_stage(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    paying = _customer(world, 7)
+    assert world.cli("collections", "approve", paying, "--stop-renewal", "--as-of", AS_OF) != 0
+    assert "not flagged follow_up or suspend" in capsys.readouterr().err
+    # And a suspension approval is no stop_renewal approval: nothing sent without one.
+    customer = _customer(world, 10)
+    _renewing_soon(world, customer)
+    assert world.cli("collections", "apply", "--apply") == 0
+    assert world.patches() == 0
+
+
+def test_stop_renewal_is_approved_applied_audited_and_restored_once_paid(
+    world: World, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    customer, sub = _stop(world, capsys)
+    assert sub["autoRenewEnabled"] is False
+    assert sub["status"] == "active"
+    [row] = _actions(world, "stop_renewal")
+    assert (row.result, row.status_before, row.status_after) == (
+        "succeeded",
+        "auto-renew on",
+        "auto-renew off",
+    )
+    assert row.approval_id is not None
+    events = [e for e in world.audit(customer) if e["event"] == "stop_renewal"]
+    assert events
+    assert events[-1]["subscription_id"] == sub["id"]
+
+    patches = world.patches()
+    assert world.cli("collections", "apply", "--apply") == 0  # still unpaid: stays off
+    assert world.patches() == patches
+    assert sub["autoRenewEnabled"] is False
+
+    world.pay_everything(customer)
+    assert world.cli("collections", "apply", "--apply") == 0
+    assert sub["autoRenewEnabled"] is True
+    [restored] = _actions(world, "restore_renewal")
+    assert (restored.result, restored.approval_id) == ("succeeded", None)
+    assert world.cli("collections", "apply", "--apply") == 0  # nothing more to restore
+    assert len(_actions(world, "restore_renewal")) == 1
+
+
+def test_auto_renew_someone_else_turned_off_is_not_turned_on(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    customer = _customer(world, 10)
+    sub = next(s for s in world.subs_of(customer) if s.get("autoRenewEnabled"))
+    sub["autoRenewEnabled"] = False  # the partner's own choice, in the portal
+    assert world.cli("sync", "--only", "subscriptions") == 0
+    world.pay_everything(customer)
+    assert world.cli("collections", "apply", "--apply") == 0
+    assert sub["autoRenewEnabled"] is False
+    assert _actions(world, "restore_renewal") == []
+
+
+def test_stop_renewal_counts_in_the_per_apply_limits(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    world.configure("[collections]\nmax_suspend_customers = 0")
+    customer = _customer(world, 10)
+    sub = _renewing_soon(world, customer)
+    assert world.cli("collections", "approve", customer, "--stop-renewal", "--as-of", AS_OF) == 0
+    capsys.readouterr()
+    assert world.cli("collections", "apply", "--apply") != 0
+    assert "would suspend or stop the renewals of 1 customers" in capsys.readouterr().err
+    assert world.patches() == 0
+    assert sub["autoRenewEnabled"] is True
+
+
+def test_reactivation_restores_auto_renew_as_it_was_before_the_suspension(
+    world: World, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    never = world.never
+    for s in world.subs_of(never):
+        for entitlement in s.get("_azureEntitlements", ()):
+            entitlement["status"] = "canceled"
+    licences = [s for s in world.subs_of(never) if s["billingType"] == "license"]
+    licences[0]["autoRenewEnabled"] = False  # off before pcsync came: stays off
+    assert world.cli("sync", "--only", "subscriptions") == 0
+    before = {s["id"]: s["autoRenewEnabled"] for s in licences}
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF) == 0
+    assert world.cli("collections", "apply", "--apply") == 0
+    assert all(s["status"] == "suspended" and s["autoRenewEnabled"] is False for s in licences)
+    suspensions = {e["subscription_id"]: e for e in world.audit(never) if e["event"] == "suspend"}
+    assert {k: suspensions[k]["details"]["auto_renew_before"] for k in before} == before
+
+    world.pay_everything(never)
+    capsys.readouterr()
+    assert world.cli("collections", "apply", "--apply") == 0
+    assert all(s["status"] == "active" for s in licences)
+    assert {s["id"]: s["autoRenewEnabled"] for s in licences} == before
+    restored = {a.subscription_id for a in _actions(world, "restore_renewal")}
+    assert restored == {k for k, on in before.items() if on}

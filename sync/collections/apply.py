@@ -20,13 +20,22 @@ whether a safety limit refuses the whole apply. Executing it:
   again under the same approval and never reported as "rerun to finish".
 
 Reactivation touches only subscriptions pcsync owns (see ``suspended_by_pcsync``).
+
+The renewal guard's action, ``stop_renewal`` (auto-renew off, PATCH
+``autoRenewEnabled``), goes the same way: approved per customer (an approval of
+kind ``stop_renewal``, at a follow_up or suspend stage), counted in the
+per-apply limits, written ``pending`` first, audited. ``restore_renewal`` (auto-
+renew on) needs no approval and is never limited: it turns back on what pcsync
+turned off once the customer is no longer at a follow_up or suspend stage, and
+after a reactivation it restores auto-renew when it was on before pcsync's
+suspension (recorded as ``auto_renew_before`` with the suspension's audit entry).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -34,7 +43,12 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.partner_center import PartnerCenter, StatusChange, SubscriptionStatus
+from connectors.partner_center import (
+    PartnerCenter,
+    StatusChange,
+    Subscription,
+    SubscriptionStatus,
+)
 from connectors.partner_center.resources import AzureEntitlement
 from reconciliation.errors import (
     ApiError,
@@ -46,7 +60,7 @@ from reconciliation.errors import (
     SafetyLimitError,
 )
 from sync import audit
-from sync.collections.approvals import valid_approvals
+from sync.collections.approvals import stop_renewal_approvals, valid_approvals
 from sync.collections.azure import PERMANENT_REFUSALS, azure_plans, plan_notes
 from sync.collections.plan import (
     CollectionsPlan,
@@ -54,6 +68,11 @@ from sync.collections.plan import (
     plan_collections,
     subscriptions_by_customer,
     suspended_by_pcsync,
+)
+from sync.collections.renewals import (
+    auto_renew_before_suspension,
+    renewal_guard,
+    renewals_stopped_by_pcsync,
 )
 from sync.config import Settings
 from sync.db.models import Action
@@ -71,8 +90,28 @@ __all__ = [
     "require_today",
 ]
 
-Verb = Literal["suspend", "reactivate"]
+Verb = Literal["suspend", "reactivate", "stop_renewal", "restore_renewal"]
 TARGET = {"suspend": SubscriptionStatus.SUSPENDED, "reactivate": SubscriptionStatus.ACTIVE}
+RENEW = {"stop_renewal": False, "restore_renewal": True}  # auto-renew wanted
+VERBS: tuple[Verb, ...] = ("suspend", "reactivate", "stop_renewal", "restore_renewal")
+PRESSED = ("follow_up", "suspend")  # the stages at which a customer has not paid
+
+
+def renew_state(enabled: bool | None) -> str:
+    """Auto-renew as an action row's before/after state."""
+    if enabled is None:
+        return "auto-renew n/a"
+    return "auto-renew on" if enabled else "auto-renew off"
+
+
+def _reached(verb: str, sub: Subscription) -> bool:
+    if verb in RENEW:
+        return sub.auto_renew is RENEW[verb]
+    return sub.status is TARGET[verb]
+
+
+def _state(verb: str, sub: Subscription) -> str:
+    return renew_state(sub.auto_renew) if verb in RENEW else sub.status.value
 
 
 @dataclass(frozen=True)
@@ -87,6 +126,7 @@ class Change:
     status_now: str
     approval_id: int | None
     why: str
+    auto_renew_now: bool | None = None  # as mirrored: kept with a suspension, to restore
 
 
 @dataclass(frozen=True)
@@ -109,6 +149,7 @@ class ApplyPlan:
     suspend_customers: int
     active_customers: int
     refusal: str | None
+    stop_renewal_customers: int = 0
 
 
 @dataclass
@@ -136,9 +177,27 @@ def require_today(as_of: date, today: date) -> None:
 
 
 def _refusal(
-    settings: Settings, suspend_customers: int, active_customers: int, suspended_total: int
+    settings: Settings,
+    suspend_customers: int,
+    active_customers: int,
+    suspended_total: int,
+    acted_on: int | None = None,
 ) -> str | None:
+    """Why a safety limit refuses this apply. ``acted_on``: the customers it suspends or
+    stops the renewals of (the per-apply limits count both), when not only suspensions."""
     limits = settings.collections
+    if acted_on is not None and acted_on != suspend_customers:
+        if acted_on > limits.max_suspend_customers:
+            return (
+                f"this apply would suspend or stop the renewals of {acted_on} customers, more "
+                f"than [collections] max_suspend_customers = {limits.max_suspend_customers}"
+            )
+        if active_customers and Decimal(acted_on) / active_customers > limits.max_suspend_share:
+            return (
+                f"this apply would suspend or stop the renewals of {acted_on} of the "
+                f"{active_customers} customers with active subscriptions, more than "
+                f"[collections] max_suspend_share = {limits.max_suspend_share}"
+            )
     if suspended_total > limits.max_suspended_total:
         return (
             f"after this apply pcsync would keep {suspended_total} customers suspended, more "
@@ -192,6 +251,7 @@ def _changes(
                     sub.status if sub else "unknown",
                     None,
                     "pcsync suspended it; the customer is no longer at a suspend stage",
+                    sub.auto_renew if sub else None,
                 )
             )
     for customer, actions in sorted(by_customer.items()):
@@ -227,9 +287,105 @@ def _changes(
                     sub.status,
                     approval,
                     f"at stage {', '.join(stages)}; approved (approval {approval})",
+                    sub.auto_renew,
                 )
             )
     return changes, waiting
+
+
+@dataclass(frozen=True)
+class _Renewals:
+    """What the renewal changes of an apply are decided from."""
+
+    approvals: dict[str, int]  # stop_renewal approval per customer
+    renewing: dict[str, set[str]]  # per customer: subscriptions renewing within the window
+    stopped: dict[str, list[str]]  # per customer: auto-renew pcsync turned off, still off
+    refused: dict[str, str]  # subscriptions Microsoft refused for good under the approval
+
+
+def _renewal_changes(
+    plan: CollectionsPlan,
+    subs: dict[str, list[SubscriptionView]],
+    renewals: _Renewals,
+    changes: list[Change],
+    before_suspension: Callable[[str], bool | None],
+) -> tuple[list[Change], list[Waiting]]:
+    """Auto-renew changes, each placed after the status change of its subscription."""
+    out: list[Change] = []
+    waiting: list[Waiting] = []
+    names = {f.customer_id: f.customer_name for f in plan.flags}
+    pressed = {f.customer_id for f in plan.flags if f.action in PRESSED}
+    views = {s.id: s for rows in subs.values() for s in rows}
+    moving = {c.subscription_id: c.action for c in changes}
+    restoring: set[str] = set()
+    for change in changes:
+        out.append(change)
+        if change.action != "reactivate":
+            continue
+        if before_suspension(change.subscription_id) is True:
+            restoring.add(change.subscription_id)
+            out.append(
+                replace(
+                    change,
+                    action="restore_renewal",
+                    status_now=renew_state(change.auto_renew_now),
+                    why="auto-renew was on before pcsync suspended it; restored with the "
+                    "reactivation",
+                )
+            )
+    for customer, sub_ids in sorted(renewals.stopped.items()):
+        if customer in pressed:
+            continue
+        for sub_id in sub_ids:
+            view = views.get(sub_id)
+            if sub_id in restoring or view is None:
+                continue
+            if view.status != "active" and moving.get(sub_id) != "reactivate":
+                continue  # Microsoft refuses auto-renew changes on a suspended one (800091)
+            restoring.add(sub_id)
+            out.append(
+                Change(
+                    customer,
+                    names.get(customer, customer),
+                    sub_id,
+                    view.name,
+                    "restore_renewal",
+                    renew_state(view.auto_renew),
+                    None,
+                    "pcsync turned auto-renew off; the customer is no longer at a follow_up or "
+                    "suspend stage",
+                    view.auto_renew,
+                )
+            )
+    for customer, approval in sorted(renewals.approvals.items()):
+        if customer not in pressed:
+            continue
+        stages = sorted({f.stage or "" for f in plan.for_customer(customer)} - {""})
+        for sub_id in sorted(renewals.renewing.get(customer, set())):
+            view = views.get(sub_id)
+            if view is None or view.status != "active" or view.auto_renew is not True:
+                continue
+            if moving.get(sub_id) == "suspend":
+                continue  # the suspension turns auto-renew off (recorded to restore it)
+            if sub_id in renewals.refused:
+                waiting.append(Waiting(customer, names[customer], renewals.refused[sub_id]))
+                continue
+            end = f", term ends {view.term_end}" if view.term_end else ""
+            out.append(
+                Change(
+                    customer,
+                    names[customer],
+                    sub_id,
+                    view.name,
+                    "stop_renewal",
+                    renew_state(view.auto_renew),
+                    approval,
+                    f"renewal guard: auto-renews soon{end}; at stage {', '.join(stages)}; "
+                    f"approved (approval {approval})",
+                    view.auto_renew,
+                )
+            )
+    return out, waiting
 
 
 def refresh_subscriptions(
@@ -267,16 +423,20 @@ def prepare_apply(
     """
     plan = plan_collections(settings, sessions, as_of)
     with sessions.begin() as session:
-        approvals = {
-            c: a.id for c, a in valid_approvals(session, plan, actor, datetime.now(UTC)).items()
-        }
+        now = datetime.now(UTC)
+        approvals = {c: a.id for c, a in valid_approvals(session, plan, actor, now).items()}
+        stops = {c: a.id for c, a in stop_renewal_approvals(session, plan, actor, now).items()}
         ours = suspended_by_pcsync(session)
+        stopped = renewals_stopped_by_pcsync(session)
+    pressed = {f.customer_id for f in plan.flags if f.action in PRESSED}
     if refresh is not None:
         actions = {(f.customer_id, f.action) for f in plan.flags}
         refresh(
             sorted(
                 {c for c in approvals if (c, "suspend") in actions}
                 | {c for c in ours if (c, "reactivate") in actions}
+                | (set(stops) & pressed)
+                | (set(stopped) - pressed)
             )
         )
     with sessions() as session:
@@ -288,8 +448,26 @@ def prepare_apply(
             or 0
         )
         blocked = _blocked(session, plan, subs, approvals, entitlements)
-    changes, waiting = _changes(plan, subs, approvals, ours, blocked)
+        guard = renewal_guard(
+            session, set(stops) & pressed, as_of, settings.collections.terms_ending_days
+        )
+        renewals = _Renewals(
+            stops,
+            {
+                c: {i.subscription_id for i in guard if i.customer_id == c and i.renews_on}
+                for c in stops
+            },
+            stopped,
+            _refused(session, stops, "stop_renewal"),
+        )
+        changes, waiting = _changes(plan, subs, approvals, ours, blocked)
+        changes, more = _renewal_changes(
+            plan, subs, renewals, changes, lambda sub: auto_renew_before_suspension(session, sub)
+        )
+    waiting += more
     suspending = len({c.customer_id for c in changes if c.action == "suspend"})
+    stopping = len({c.customer_id for c in changes if c.action == "stop_renewal"})
+    acted_on = len({c.customer_id for c in changes if c.action in ("suspend", "stop_renewal")})
     active = sum(1 for rows in subs.values() if any(s.status == "active" for s in rows))
     # Those pcsync keeps suspended after this apply: its own, less those it reactivates now.
     restored = {c.customer_id for c in changes if c.action == "reactivate"}
@@ -301,7 +479,8 @@ def prepare_apply(
         interrupted,
         suspending,
         active,
-        _refusal(settings, suspending, active, total),
+        _refusal(settings, suspending, active, total, acted_on),
+        stopping,
     )
 
 
@@ -350,14 +529,14 @@ def _blocked(
     return blocked
 
 
-def _refused(session: Session, approvals: dict[str, int]) -> dict[str, str]:
-    """Suspensions Microsoft refused for good under the approval still in force."""
+def _refused(session: Session, approvals: dict[str, int], verb: Verb = "suspend") -> dict[str, str]:
+    """Changes Microsoft refused for good under the approval still in force."""
     if not approvals:
         return {}
     rows = session.execute(
         select(Action.subscription_id, Action.error, Action.requested_at)
         .where(
-            Action.action == "suspend",
+            Action.action == verb,
             Action.result == "refused",
             Action.approval_id.in_(list(approvals.values())),
         )
@@ -390,14 +569,14 @@ def _settle_interrupted(
         except ConnectorError as exc:
             settled[(sub_id, verb)] = f"an interrupted earlier attempt cannot be read yet: {exc}"
             continue
-        done = live.status is TARGET[verb]
+        done = _reached(verb, live)
         if done:
             settled[(sub_id, verb)] = "done"
         with sessions.begin() as session:
             upsert_subscriptions(session, customer, [live], datetime.now(UTC), run)
             row = session.get_one(Action, action_id)
             row.result = "succeeded" if done else "failed"
-            row.status_after = live.status.value
+            row.status_after = _state(verb, live)
             row.error = None if done else "interrupted before Microsoft answered; not applied"
             _audit_attempt(session, row, actor, run.run_id, settled_after_interruption=True)
     return settled
@@ -456,7 +635,14 @@ def _attempt(
     error = request_id = settled = None
     refused = False
     try:
-        outcome = pc.set_status(change.customer_id, change.subscription_id, TARGET[change.action])
+        if change.action in RENEW:
+            outcome = pc.set_auto_renew(
+                change.customer_id, change.subscription_id, RENEW[change.action]
+            )
+        else:
+            outcome = pc.set_status(
+                change.customer_id, change.subscription_id, TARGET[change.action]
+            )
         request_id = outcome.request_id
     except (ConflictError, RetriableError) as exc:
         error, request_id = _refusal_text(exc), getattr(exc, "request_id", None)
@@ -474,19 +660,31 @@ def _attempt(
             row.result, row.error = ("refused" if refused else "failed"), error
         elif settled is not None:
             row.result, row.error = "succeeded", None
-            row.status_after = outcome.after.status.value
+            row.status_after = _state(change.action, outcome.after)
             upsert_subscriptions(
                 session, change.customer_id, [outcome.after], datetime.now(UTC), run
             )
         else:
             row.result = "succeeded" if outcome.changed else "unchanged"
-            row.status_before = outcome.before.status.value
-            row.status_after = outcome.after.status.value
+            row.status_before = _state(change.action, outcome.before)
+            row.status_after = _state(change.action, outcome.after)
             upsert_subscriptions(
                 session, change.customer_id, [outcome.after], datetime.now(UTC), run
             )
         run.count(change.action, row.result)
-        _audit_attempt(session, row, actor, run.run_id, why=change.why, settled=settled)
+        before = change.auto_renew_now
+        if outcome is not None and settled is None:
+            before = outcome.before.auto_renew
+        _audit_attempt(
+            session,
+            row,
+            actor,
+            run.run_id,
+            why=change.why,
+            settled=settled,
+            # What a reactivation restores auto-renew to (kept with the suspension).
+            auto_renew_before=before if change.action == "suspend" else None,
+        )
         return row.result, None if row.result == "succeeded" else error
 
 
@@ -503,11 +701,11 @@ def _settle_unclear(
         live = pc.subscription(change.customer_id, change.subscription_id)
     except ConnectorError as again:
         return None, f"no clear answer ({exc}) and the subscription cannot be read: {again}"
-    if live.status is not TARGET[change.action]:
+    if not _reached(change.action, live):
         return None, None
     answer = "412 (etag changed)" if isinstance(exc, ConflictError) else "no answer"
     return StatusChange(live, live, None, changed=True), (
-        f"{answer}; read back as {live.status.value}: done"
+        f"{answer}; read back as {_state(change.action, live)}: done"
     )
 
 
@@ -544,23 +742,28 @@ def execute_apply(
             return outcome
         pc = connect()
         settled = _settle_interrupted(sessions, pc, actor, run)
+        not_reactivated: set[str] = set()
         for change in plan.changes:
             state = settled.get((change.subscription_id, change.action))
             if state == "done":
                 continue
+            if change.action == "restore_renewal" and change.subscription_id in not_reactivated:
+                state = "not reactivated in this run: auto-renew is restored after it is"
             if state is not None:
                 progress(change, "skipped", state)
                 outcome.failures.append((change, state))
                 continue
             result, error = _attempt(sessions, pc, change, actor, run)
             progress(change, result, error)
+            if change.action == "reactivate" and result not in ("succeeded", "unchanged"):
+                not_reactivated.add(change.subscription_id)
             if result == "refused":
                 outcome.refusals.append((change, error or "refused"))
             elif error is not None:
                 outcome.failures.append((change, error))
         outcome.counts = {
             f"{verb} {result}": n
-            for verb in TARGET
+            for verb in VERBS
             for result, n in sorted(run.counts.get(verb, {}).items())
         }
         if outcome.refusals and not outcome.failures:

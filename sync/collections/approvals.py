@@ -1,9 +1,13 @@
-"""Approvals: an admin's go-ahead to suspend one customer, valid while nothing has changed.
+"""Approvals: an admin's go-ahead to act against one customer, valid while nothing has changed.
 
-An approval records what the approver saw — per currency, the suspend stage
-and how much the customer had paid. It lapses after ``approval_valid_days``,
-when the customer pays anything more, or when it is no longer at a suspend
-stage; a lapsed approval is marked revoked, with the reason, and audited.
+An approval is of one kind: ``suspend`` (suspend the customer's subscriptions;
+the customer must be at a suspend stage) or ``stop_renewal`` (turn off
+auto-renew of the new-commerce terms the renewal guard lists; at a follow_up
+or suspend stage). It records what the approver saw — per currency, the stage,
+how much the customer had paid and the kind. It lapses after
+``approval_valid_days``, when the customer pays anything more, or when it is no
+longer at a stage its kind needs; a lapsed approval is marked revoked, with the
+reason, and audited. A new approval supersedes the one of the same kind.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,13 +29,23 @@ from sync.config import Settings
 from sync.db.models import Approval, Customer
 
 __all__ = [
+    "KINDS",
     "ApprovalView",
+    "Kind",
+    "approval_kind",
     "approve",
     "lapse_reason",
     "resolve_customers",
     "revoke",
+    "stop_renewal_approvals",
     "valid_approvals",
 ]
+
+Kind = Literal["suspend", "stop_renewal"]
+KINDS: dict[str, tuple[str, ...]] = {  # the plan actions each kind of approval needs
+    "suspend": ("suspend",),
+    "stop_renewal": ("follow_up", "suspend"),
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +57,7 @@ class ApprovalView:
     customer_name: str
     approved_by: str
     expires_at: datetime
+    kind: Kind = "suspend"
 
 
 def resolve_customers(session: Session, given: Iterable[str]) -> dict[str, str]:
@@ -65,12 +81,20 @@ def resolve_customers(session: Session, given: Iterable[str]) -> dict[str, str]:
     return found
 
 
-def _basis(plan: CollectionsPlan, customer_id: str) -> dict[str, dict[str, str]]:
+def approval_kind(approval: Approval) -> Kind:
+    """What this approval authorises (approvals made before kinds existed: suspend)."""
+    kinds = {seen.get("kind", "suspend") for seen in approval.basis.values()}
+    return "stop_renewal" if kinds == {"stop_renewal"} else "suspend"
+
+
+def _basis(plan: CollectionsPlan, customer_id: str, kind: Kind) -> dict[str, dict[str, str]]:
     basis = {}
     for flag in plan.for_customer(customer_id):
-        if flag.action == "suspend":
+        if flag.action in KINDS[kind]:
             paid = plan.ledgers[(customer_id, flag.currency)].paid
             basis[flag.currency] = {"stage": flag.stage or "", "paid": str(paid)}
+            if kind != "suspend":
+                basis[flag.currency]["kind"] = kind
     return basis
 
 
@@ -78,11 +102,13 @@ def lapse_reason(approval: Approval, plan: CollectionsPlan, now: datetime) -> st
     """Why this approval no longer holds, or None while it does."""
     if approval.expires_at <= now:
         return f"expired {approval.expires_at:%Y-%m-%d %H:%M} UTC"
+    kind = approval_kind(approval)
     for currency, seen in sorted(approval.basis.items()):
         flag = plan.flag(approval.customer_id, currency)
-        if flag is None or flag.action != "suspend":
+        if flag is None or flag.action not in KINDS[kind]:
             now_at = f"{flag.action} at {flag.stage or 'no stage'}" if flag else "nothing owed"
-            return f"no longer at a suspend stage in {currency} (now {now_at})"
+            stage = "a suspend stage" if kind == "suspend" else "a follow_up or suspend stage"
+            return f"no longer at {stage} in {currency} (now {now_at})"
         paid = plan.ledgers[(approval.customer_id, currency)].paid
         more = paid - Decimal(seen["paid"])
         if more > 0:
@@ -90,20 +116,40 @@ def lapse_reason(approval: Approval, plan: CollectionsPlan, now: datetime) -> st
     return None
 
 
-def valid_approvals(
+def _in_force(
     session: Session, plan: CollectionsPlan, actor: str, now: datetime
-) -> dict[str, Approval]:
-    """The approval in force per customer; lapsed ones are revoked with their reason."""
+) -> dict[tuple[str, Kind], Approval]:
+    """The approval in force per customer and kind; lapsed ones are revoked with their reason."""
     valid = {}
     for approval in session.scalars(
         select(Approval).where(Approval.revoked_at.is_(None)).order_by(Approval.id)
     ):
         reason = lapse_reason(approval, plan, now)
         if reason is None:
-            valid[approval.customer_id] = approval
+            valid[(approval.customer_id, approval_kind(approval))] = approval
             continue
         _end(session, approval, now, actor, "approval_lapsed", f"lapsed: {reason}", reason)
     return valid
+
+
+def valid_approvals(
+    session: Session, plan: CollectionsPlan, actor: str, now: datetime
+) -> dict[str, Approval]:
+    """The suspension approval in force per customer; lapsed ones are revoked with their reason."""
+    return {
+        c: a for (c, kind), a in _in_force(session, plan, actor, now).items() if kind == "suspend"
+    }
+
+
+def stop_renewal_approvals(
+    session: Session, plan: CollectionsPlan, actor: str, now: datetime
+) -> dict[str, Approval]:
+    """The ``stop_renewal`` approval in force per customer (lapsed ones are revoked)."""
+    return {
+        c: a
+        for (c, kind), a in _in_force(session, plan, actor, now).items()
+        if kind == "stop_renewal"
+    }
 
 
 def _end(
@@ -134,32 +180,34 @@ def approve(
     as_of: date,
     actor: str,
     note: str | None = None,
+    kind: Kind = "suspend",
 ) -> list[ApprovalView]:
-    """Approve suspending each customer at a suspend stage; all or none.
+    """Approve suspending (or stopping the renewals of) each customer; all or none.
 
-    A customer not flagged ``suspend`` as of the date is an input error: the
-    approval would authorise nothing the plan proposes.
+    A customer the plan does not flag for it as of the date is an input error:
+    the approval would authorise nothing the plan proposes.
     """
     plan = plan_collections(settings, sessions, as_of)
     now = datetime.now(UTC)
+    wanted = "suspend" if kind == "suspend" else "follow_up or suspend"
     with sessions.begin() as session:
         ids = resolve_customers(session, customers)
         names = {cid: name for cid, name in session.execute(select(Customer.id, Customer.name))}
         problems = []
         for given, customer in ids.items():
-            if not _basis(plan, customer):
+            if not _basis(plan, customer, kind):
                 actions = [f"{f.action} ({f.currency})" for f in plan.for_customer(customer)]
                 problems.append(
-                    f"{given}: not flagged suspend as of {as_of} "
+                    f"{given}: not flagged {wanted} as of {as_of} "
                     f"(plan: {', '.join(actions) or 'nothing owed'}); nothing to approve"
                 )
         if problems:
             raise InputError(problems[0] if len(problems) == 1 else "; ".join(problems))
-        in_force = valid_approvals(session, plan, actor, now)
+        in_force = _in_force(session, plan, actor, now)
         views = []
         for customer in dict.fromkeys(ids.values()):
-            previous = in_force.get(customer)
-            basis = _basis(plan, customer)
+            previous = in_force.get((customer, kind))
+            basis = _basis(plan, customer, kind)
             approval = Approval(
                 customer_id=customer,
                 flag_id=plan.flag_ids[(customer, min(basis))],
@@ -181,6 +229,7 @@ def approve(
                 actor,
                 customer_id=customer,
                 approval_id=approval.id,
+                kind=kind,
                 note=note,
                 as_of=as_of.isoformat(),
                 expires_at=approval.expires_at.isoformat(),
@@ -188,7 +237,12 @@ def approve(
             )
             views.append(
                 ApprovalView(
-                    approval.id, customer, names.get(customer, customer), actor, approval.expires_at
+                    approval.id,
+                    customer,
+                    names.get(customer, customer),
+                    actor,
+                    approval.expires_at,
+                    kind,
                 )
             )
     return views

@@ -139,7 +139,7 @@ def suspended_by_pcsync(session: Session) -> dict[str, list[str]]:
     )
     latest = (
         select(Action.subscription_id, func.max(Action.id).label("last"))
-        .where(decisive)
+        .where(decisive, Action.action.in_(("suspend", "reactivate")))  # not auto-renew ones
         .group_by(Action.subscription_id)
         .subquery()
     )
@@ -176,6 +176,7 @@ class SubscriptionView:
     name: str
     status: str
     term_end: date | None
+    auto_renew: bool | None = None
 
 
 def subscriptions_by_customer(session: Session) -> dict[str, list[SubscriptionView]]:
@@ -189,12 +190,18 @@ def subscriptions_by_customer(session: Session) -> dict[str, list[SubscriptionVi
             Subscription.offer_name,
             Subscription.status,
             Subscription.commitment_end_date,
+            Subscription.auto_renew,
         ).order_by(Subscription.customer_id, Subscription.id)
     )
-    for sub_id, customer, friendly, offer, status, end in rows:
+    for sub_id, customer, friendly, offer, status, end, renew in rows:
         found[customer].append(
             SubscriptionView(
-                sub_id, customer, friendly or offer or sub_id, status, end.date() if end else None
+                sub_id,
+                customer,
+                friendly or offer or sub_id,
+                status,
+                end.date() if end else None,
+                renew,
             )
         )
     return dict(found)

@@ -23,15 +23,27 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from connectors.partner_center.records import parse_datetime
 from reconciliation.money import round_money
 from sync.collections.azure import is_azure_plan
-from sync.db.models import LineItem, Subscription, UnbilledLineItem, _LineColumns
+from sync.db.models import (
+    Action,
+    AuditEntry,
+    LineItem,
+    Subscription,
+    UnbilledLineItem,
+    _LineColumns,
+)
 
-__all__ = ["RenewalItem", "renewal_guard"]
+__all__ = [
+    "RenewalItem",
+    "auto_renew_before_suspension",
+    "renewal_guard",
+    "renewals_stopped_by_pcsync",
+]
 
 
 @dataclass(frozen=True)
@@ -165,3 +177,54 @@ def renewal_guard(
                 )
             )
     return items
+
+
+_ENDED = ("expired", "deleted")
+
+
+def renewals_stopped_by_pcsync(session: Session) -> dict[str, list[str]]:
+    """Per customer, the subscriptions whose auto-renew pcsync turned off and is still off.
+
+    pcsync's when its latest auto-renew change that took effect is its own
+    ``stop_renewal``; turning it back on (``restore_renewal``) ends it, and so
+    does anyone turning it on (the mirror shows auto-renew on) or the end of the
+    subscription.
+    """
+    latest = (
+        select(Action.subscription_id, func.max(Action.id).label("last"))
+        .where(
+            Action.result == "succeeded",
+            Action.action.in_(("stop_renewal", "restore_renewal")),
+        )
+        .group_by(Action.subscription_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Action.customer_id, Action.subscription_id)
+        .join(latest, Action.id == latest.c.last)
+        .join(Subscription, Subscription.id == Action.subscription_id)
+        .where(
+            Action.action == "stop_renewal",
+            Subscription.auto_renew.is_(False),
+            Subscription.status.not_in(_ENDED),
+        )
+        .order_by(Action.customer_id, Action.subscription_id)
+    )
+    found: dict[str, list[str]] = {}
+    for customer, subscription in rows:
+        found.setdefault(customer, []).append(subscription)
+    return found
+
+
+def auto_renew_before_suspension(session: Session, subscription_id: str) -> bool | None:
+    """Whether auto-renew was on just before pcsync's latest suspension of this
+    subscription (recorded with the suspension's audit entry), None when unknown."""
+    for details in session.scalars(
+        select(AuditEntry.details)
+        .where(AuditEntry.event == "suspend", AuditEntry.subscription_id == subscription_id)
+        .order_by(AuditEntry.seq.desc())
+    ):
+        if details.get("result") == "succeeded":
+            before = details.get("auto_renew_before")
+            return before if isinstance(before, bool) else None
+    return None

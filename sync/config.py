@@ -39,6 +39,7 @@ from sqlalchemy.exc import ArgumentError
 
 from reconciliation.errors import ConfigError
 from reconciliation.money import D
+from sync.webhook import WebhookFormat
 
 __all__ = [
     "CLOUDS",
@@ -542,6 +543,8 @@ class NotificationsSettings(_Section):
     out_dir: ConfigPath = Path("notices")
     # Webhook URLs carry their own credential, so the URL comes from the environment.
     webhook_url_env: Text = ""
+    # The payload's shape: what the chat tool behind the webhook renders (sync/webhook.py).
+    webhook_format: WebhookFormat = WebhookFormat.TEXT
     recipients: dict[str, Name] = {}
     # How customers pay (bank details, a payment link), quoted in the published policy.
     payment_instructions: PaymentInstructions = ""
@@ -632,7 +635,7 @@ def _describe(error: Any) -> str:
         text = "expected a non-empty string"
     elif kind == "bool_type":
         text = f"expected true or false, got {got}"
-    elif kind == "literal_error":
+    elif kind in ("literal_error", "enum"):
         text = f"expected {error['ctx']['expected']}, got {got}"
     elif kind in ("tuple_type", "list_type"):
         text = f"expected an array, got {got}"

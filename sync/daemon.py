@@ -47,7 +47,7 @@ from sync.leader import Leadership, leadership_for
 from sync.logs import redact
 from sync.reconcile import run_reconciliation
 from sync.runs import RunView, list_runs
-from sync.webhook import post_summary
+from sync.webhook import ChatMessage, post_summary
 
 __all__ = ["AUDIT_VERIFY_CRON", "Daemon"]
 
@@ -189,10 +189,11 @@ class Daemon:
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         self._post(f"pcsync {kind} job failed: {type(exc).__name__}: {redact(first)}")
 
-    def _post(self, text: str) -> None:
-        webhook = self.settings.notifications.webhook_url
-        if webhook is not None:
-            post_summary(webhook.get_secret_value(), text)
+    def _post(self, message: str | ChatMessage) -> None:
+        notifications = self.settings.notifications
+        if notifications.webhook_url is not None:
+            url = notifications.webhook_url.get_secret_value()
+            post_summary(url, message, fmt=notifications.webhook_format)
 
     def _today(self) -> date:
         return datetime.now(ZoneInfo(self.settings.schedule.timezone)).date()

@@ -13,7 +13,9 @@ suspension.
 
 Sources (learn.microsoft.com): partner-center/developer/update-autorenew-for-an-
 azure-marketplace-subscription (PATCH ``autoRenewEnabled``);
-partner-center/customers/new-commerce-cancellation-policy (seven days, prorated).
+partner-center/developer/cancel-an-azure-marketplace-subscription and the "New
+commerce experience cancellation policy" it refers to (seven days after a
+purchase or renewal, prorated refund).
 """
 
 from __future__ import annotations

@@ -74,6 +74,7 @@ from sync.payments import ImportResult, import_payments
 from sync.reconcile import run_reconciliation, to_json
 from sync.report import write_reports
 from sync.runs import list_runs, recorded_run
+from sync.statement import write_statements
 
 __all__ = ["cli", "main"]
 
@@ -516,6 +517,53 @@ def report(app: App, as_of: str | None, formats: str, out_dir: Path | None) -> N
         out_setting="--out" if out_dir else "[reports] out_dir",
     )
     for path in result.files:
+        click.echo(str(path))
+
+
+@cli.command()
+@click.argument("customers", nargs=-1)
+@click.option("--all", "every_customer", is_flag=True, help="Every customer with a balance.")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Default: today.")
+@click.option(
+    "--format",
+    "formats",
+    default="html,csv,json",
+    show_default=True,
+    help="Comma-separated: html, csv, json.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    help="Folder for the files (default: [statements] out_dir).",
+)
+@click.pass_obj
+def statement(
+    app: App,
+    customers: tuple[str, ...],
+    every_customer: bool,
+    as_of: str | None,
+    formats: str,
+    out_dir: Path | None,
+) -> None:
+    """Write each customer's statement (tenant id or domain), one per currency owed.
+
+    A customer who owes nothing gets a line saying so and no file (exit 0).
+    """
+    day = _as_of(as_of, app.settings)
+    chosen = tuple(part.strip() for part in formats.split(",") if part.strip())
+    written = write_statements(
+        app.settings,
+        app.sessions,
+        customers,
+        day,
+        chosen,
+        out_dir or app.settings.statements.out_dir,
+        every_customer=every_customer,
+    )
+    for line in written.nothing_owed:
+        click.echo(plain(line))
+    for path in written.files:
         click.echo(str(path))
 
 

@@ -560,6 +560,20 @@ class ReportsSettings(_Section):
     title: Text = "Partner Center billing"
 
 
+class StatementsSettings(_Section):
+    """Customer statements (``[statements]``): whose name they are in, what they show."""
+
+    # Printed at the top of every statement; addresses and contacts keep their line breaks.
+    partner_name: Annotated[str, Field(strict=True, min_length=1, max_length=200)] = (
+        "Your CSP partner"
+    )
+    address: PaymentInstructions = ""
+    contact: PaymentInstructions = ""
+    # Name each charge by its Microsoft invoice number too (else by its billing period only).
+    show_microsoft_invoice: bool = Field(default=False, strict=True)
+    out_dir: ConfigPath = Path("statements")
+
+
 class Settings(_Section):
     """The whole validated configuration; ``source`` is the file it came from."""
 
@@ -571,6 +585,7 @@ class Settings(_Section):
     collections: CollectionsSettings = Field(default_factory=_empty_table)
     notifications: NotificationsSettings = Field(default_factory=_empty_table)
     reports: ReportsSettings = Field(default_factory=_empty_table)
+    statements: StatementsSettings = Field(default_factory=_empty_table)
     source: Path | None = Field(default=None, exclude=True)
 
 

@@ -1,0 +1,360 @@
+"""A customer's statement: one customer and currency, as of a date, in the partner's name.
+
+Pure: built from the customer's :class:`~reconciliation.ledger.CustomerLedger`
+(its charges, payments and how they were applied), the products billed on each
+charge (summed from Microsoft's lines) and the partner's statement settings.
+Every figure that the reconciliation also reports — balance, overdue amount,
+days overdue, aging, credit — is the ledger's own, so a statement never
+disagrees with ``pcsync reconcile --json``.
+
+A charge is named by its billing period ("October 2026"); the Microsoft invoice
+it comes from is named only when the partner chooses to show it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from reconciliation.aging import age
+from reconciliation.ledger import CustomerLedger, CustomerTerms
+from reconciliation.money import ZERO, money_text, round_money
+
+__all__ = [
+    "ChargeStatement",
+    "LineSummary",
+    "PaidPart",
+    "PaymentStatement",
+    "ProductLine",
+    "Statement",
+    "StatementParty",
+    "build_statement",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LineSummary:
+    """Microsoft's lines of one invoice for one customer, summed per product, SKU and price."""
+
+    invoice_id: str
+    product: str
+    sku: str
+    unit_price: Decimal | None  # Microsoft's price to the partner
+    quantity: Decimal | None
+    subtotal: Decimal  # Microsoft's pre-tax cost of these lines
+
+
+@dataclass(frozen=True, slots=True)
+class StatementParty:
+    """Who the statement is from and how to pay (``[statements]``, ``[notifications]``)."""
+
+    partner_name: str
+    address: str = ""
+    contact: str = ""
+    payment_instructions: str = ""
+    show_microsoft_invoice: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProductLine:
+    """A product on a charge: quantity, unit price and amount after the partner's markup (net)."""
+
+    product: str
+    sku: str
+    quantity: Decimal | None
+    unit_price: Decimal | None
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PaidPart:
+    """Part of a payment (or credit note) that settled a charge, and when."""
+
+    reference: str
+    paid_on: date
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeStatement:
+    """One charge as the customer sees it.
+
+    ``label`` names it by billing period; ``invoice_id`` is Microsoft's invoice and
+    is shown only when the partner chooses to. ``open`` is the unpaid part.
+    """
+
+    label: str
+    invoice_id: str
+    period_start: date | None
+    period_end: date | None
+    charge_date: date
+    due_date: date
+    net: Decimal
+    tax: Decimal
+    gross: Decimal
+    paid: tuple[PaidPart, ...]
+    open: Decimal
+    overdue: bool
+    days_past_due: int
+    products: tuple[ProductLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentStatement:
+    """A payment received and where it went: the charges it paid (by label) and any credit."""
+
+    reference: str
+    paid_on: date
+    amount: Decimal
+    applied_to: tuple[tuple[str, Decimal], ...]
+    credit: Decimal
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One customer's statement in one currency as of a date."""
+
+    party: StatementParty
+    customer_id: str
+    customer_name: str
+    currency: str
+    as_of: date
+    charges: tuple[ChargeStatement, ...]
+    payments: tuple[PaymentStatement, ...]
+    charged_net: Decimal
+    charged_tax: Decimal
+    charged: Decimal
+    paid: Decimal
+    credit: Decimal
+    balance: Decimal
+    overdue_amount: Decimal
+    days_overdue: int
+    aging: Mapping[str, Decimal]
+    stage: str | None  # the collections stage reached, None when at none
+    stage_known: bool  # False: no collections plan is stored for this date
+
+    def charge_name(self, charge: ChargeStatement) -> str:
+        """How the charge is named to the customer (with the invoice id only if shown)."""
+        if self.party.show_microsoft_invoice:
+            return f"{charge.label} (Microsoft invoice {charge.invoice_id})"
+        return charge.label
+
+    def document(self) -> dict[str, Any]:
+        """The statement as a JSON-ready document: amounts as exact decimal strings."""
+        text = money_text(self.currency)
+        show = self.party.show_microsoft_invoice
+        return {
+            "partner": {
+                "name": self.party.partner_name,
+                "address": self.party.address,
+                "contact": self.party.contact,
+                "payment_instructions": self.party.payment_instructions,
+            },
+            "customer_id": self.customer_id,
+            "customer_name": self.customer_name,
+            "currency": self.currency,
+            "as_of": self.as_of.isoformat(),
+            "charges": [_charge_json(c, text, show=show) for c in self.charges],
+            "payments": [
+                {
+                    "reference": p.reference,
+                    "payment_date": p.paid_on.isoformat(),
+                    "amount": text(p.amount),
+                    "applied_to": [{"charge": lbl, "amount": text(a)} for lbl, a in p.applied_to],
+                    "credit": text(p.credit),
+                }
+                for p in self.payments
+            ],
+            "charged_net": text(self.charged_net),
+            "charged_tax": text(self.charged_tax),
+            "charged": text(self.charged),
+            "paid": text(self.paid),
+            "credit": text(self.credit),
+            "balance": text(self.balance),
+            "overdue_amount": text(self.overdue_amount),
+            "days_overdue": self.days_overdue,
+            "aging": {bucket: text(value) for bucket, value in self.aging.items()},
+            "collections_stage": self.stage,
+            "collections_plan_stored": self.stage_known,
+        }
+
+
+def _charge_json(charge: ChargeStatement, text: Any, *, show: bool) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "charge": charge.label,
+        "period_start": charge.period_start.isoformat() if charge.period_start else None,
+        "period_end": charge.period_end.isoformat() if charge.period_end else None,
+        "charge_date": charge.charge_date.isoformat(),
+        "due_date": charge.due_date.isoformat(),
+        "net": text(charge.net),
+        "tax": text(charge.tax),
+        "gross": text(charge.gross),
+        "paid": [
+            {"reference": p.reference, "date": p.paid_on.isoformat(), "amount": text(p.amount)}
+            for p in charge.paid
+        ],
+        "open": text(charge.open),
+        "overdue": charge.overdue,
+        "days_past_due": charge.days_past_due,
+        "products": [
+            {
+                "product": p.product,
+                "sku": p.sku,
+                "quantity": None if p.quantity is None else str(p.quantity.normalize()),
+                "unit_price": None if p.unit_price is None else text(p.unit_price),
+                "amount": text(p.amount),
+            }
+            for p in charge.products
+        ],
+    }
+    if show:
+        row["microsoft_invoice"] = charge.invoice_id
+    return row
+
+
+# Not calendar.month_name: that follows the process's locale.
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def _period_label(start: date | None, charge_date: date) -> str:
+    day = start or charge_date
+    return f"{_MONTHS[day.month - 1]} {day.year}"
+
+
+def _labels(
+    ledger: CustomerLedger, periods: Mapping[str, tuple[date | None, date | None]]
+) -> dict[str, str]:
+    """Each charge's name by period; charges of one period are numbered, credit notes said so."""
+    base = {}
+    for charge in ledger.charges:
+        label = _period_label(periods.get(charge.invoice_id, (None, None))[0], charge.charge_date)
+        base[charge.invoice_id] = f"Credit, {label}" if charge.amount < 0 else label
+    counts = Counter(base.values())
+    seen: Counter[str] = Counter()
+    labels = {}
+    for charge in ledger.charges:
+        label = base[charge.invoice_id]
+        if counts[label] > 1:
+            seen[label] += 1
+            label = f"{label} ({seen[label]})"
+        labels[charge.invoice_id] = label
+    return labels
+
+
+def _products(
+    lines: Iterable[LineSummary], terms: CustomerTerms, currency: str
+) -> dict[str, tuple[ProductLine, ...]]:
+    markup = 1 + terms.markup_percent / 100
+    by_invoice: dict[str, list[ProductLine]] = defaultdict(list)
+    for line in lines:
+        by_invoice[line.invoice_id].append(
+            ProductLine(
+                product=line.product,
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price=None if line.unit_price is None else line.unit_price * markup,
+                amount=round_money(line.subtotal * markup, currency),
+            )
+        )
+    return {
+        invoice: tuple(sorted(rows, key=lambda p: (p.product, p.sku, p.unit_price or ZERO)))
+        for invoice, rows in by_invoice.items()
+    }
+
+
+def build_statement(
+    ledger: CustomerLedger,
+    *,
+    customer_name: str,
+    party: StatementParty,
+    terms: CustomerTerms,
+    periods: Mapping[str, tuple[date | None, date | None]],
+    lines: Iterable[LineSummary],
+    stage: str | None,
+    stage_known: bool,
+) -> Statement:
+    """The statement of one ledger; ``periods`` maps an invoice to its billing period."""
+    labels = _labels(ledger, periods)
+    products = _products(lines, terms, ledger.currency)
+    payment_dates = {p.reference: p.payment_date for p in ledger.payments}
+    paid_parts: dict[str, list[PaidPart]] = defaultdict(list)
+    applied_to: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
+    credit: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for application in ledger.applications:
+        day = payment_dates[application.reference]
+        if application.invoice_id is None:
+            credit[application.reference] += application.amount
+            continue
+        paid_parts[application.invoice_id].append(
+            PaidPart(application.reference, day, application.amount)
+        )
+        applied_to[application.reference].append(
+            (labels[application.invoice_id], application.amount)
+        )
+    overdue = {charge.invoice_id for charge, _ in ledger.overdue_charges()}
+    charges = tuple(
+        ChargeStatement(
+            label=labels[c.invoice_id],
+            invoice_id=c.invoice_id,
+            period_start=periods.get(c.invoice_id, (None, None))[0],
+            period_end=periods.get(c.invoice_id, (None, None))[1],
+            charge_date=c.charge_date,
+            due_date=c.due_date,
+            net=c.net,
+            tax=c.tax,
+            gross=c.amount,
+            paid=tuple(paid_parts.get(c.invoice_id, ())),
+            open=ledger.open_amounts[c.invoice_id],
+            overdue=c.invoice_id in overdue,
+            days_past_due=max(0, (ledger.as_of - c.due_date).days),
+            products=products.get(c.invoice_id, ()),
+        )
+        for c in ledger.charges
+    )
+    payments = tuple(
+        PaymentStatement(
+            reference=p.reference,
+            paid_on=p.payment_date,
+            amount=p.amount,
+            applied_to=tuple(applied_to.get(p.reference, ())),
+            credit=credit.get(p.reference, ZERO),
+        )
+        for p in ledger.payments
+    )
+    return Statement(
+        party=party,
+        customer_id=ledger.customer_id,
+        customer_name=customer_name,
+        currency=ledger.currency,
+        as_of=ledger.as_of,
+        charges=charges,
+        payments=payments,
+        charged_net=ledger.charged - ledger.charged_tax,
+        charged_tax=ledger.charged_tax,
+        charged=ledger.charged,
+        paid=ledger.paid,
+        credit=ledger.unapplied,
+        balance=ledger.balance,
+        overdue_amount=ledger.overdue_amount,
+        days_overdue=ledger.days_overdue,
+        aging=age(ledger),
+        stage=stage,
+        stage_known=stage_known,
+    )

@@ -15,6 +15,8 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -326,6 +328,8 @@ class ScheduleSettings(_Section):
     sync: Text = "0 */4 * * *"
     reconcile: Text = "30 5 * * *"
     collections: Text = ""
+    # Writes and mails the reports after the reconcile above has stored today's result.
+    report: Text = "45 5 * * *"
     misfire_grace_seconds: Annotated[int, Field(gt=0, le=604_800, strict=True)] = 3600
     # How often a standby daemon tries for the leader lock, and the leader checks it still
     # holds it; at most 15 so that a standby takes over within a minute (sync/leader.py).
@@ -344,7 +348,7 @@ class ScheduleSettings(_Section):
             ) from exc
         return value
 
-    @field_validator("sync", "reconcile", "collections")
+    @field_validator("sync", "reconcile", "collections", "report")
     @classmethod
     def _cron(cls, value: str) -> str:
         if value == "":
@@ -552,12 +556,39 @@ class NotificationsSettings(_Section):
     webhook_url: SecretStr | None = Field(default=None, exclude=True)  # from webhook_url_env
 
 
+def _mail_address(value: str) -> str:
+    problem = ""
+    if value != value.strip() or any(ord(c) < 33 or ord(c) == 127 for c in value):
+        problem = "it holds a space, a control character or a line break"
+    else:
+        try:
+            parsed = Address(addr_spec=value)
+        except (ValueError, IndexError, HeaderParseError):
+            problem = "not one e-mail address"
+        else:
+            if not parsed.username or "." not in parsed.domain:
+                problem = "not one e-mail address (no local part, or no domain with a dot)"
+    if problem:
+        raise PydanticCustomError(
+            "pcsync",
+            'expected one e-mail address like "finance@example.com", got {got}: {problem}',
+            {"got": _toml_repr(value.encode("unicode_escape").decode()), "problem": problem},
+        )
+    return value
+
+
+MailAddress = Annotated[str, Field(strict=True, max_length=254), AfterValidator(_mail_address)]
+
+
 class ReportsSettings(_Section):
     """Where and how reports are written (``[reports]``)."""
 
     out_dir: ConfigPath = Path("reports")
     formats: tuple[Literal["xlsx", "html", "csv", "json"], ...] = ("xlsx", "html", "csv", "json")
     title: Text = "Partner Center billing"
+    # Finance addresses the daemon's report job mails the day's report to (HTML body,
+    # XLSX attached), through [notifications.smtp]; empty: the reports are only written.
+    email_to: tuple[MailAddress, ...] = ()
 
 
 class StatementsSettings(_Section):

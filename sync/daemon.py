@@ -9,8 +9,10 @@ committed), the lock is released, and the daemon exits 0.
 
 A job that fails — for any reason, an unexpected exception too — is logged,
 counted in ``pcsync_job_failures_total`` and posted to the webhook; the daemon
-goes on. Once a day (and on becoming leader) it proves the audit log's hash
-chain and alerts through the webhook when it is broken.
+goes on. The ``report`` job, after the reconcile, writes the day's reports and mails
+them to finance once per date (sync/report_mail.py). Once a day (and on becoming
+leader) it proves the audit log's hash chain and alerts through the webhook when it
+is broken.
 
 At start it runs ``pcsync check`` and logs each failed item with its remedy,
 then goes on: a token or a network path may well work by the next job. Then it
@@ -46,6 +48,7 @@ from sync.jobs import StopRequested, SyncOptions, run_sync
 from sync.leader import Leadership, leadership_for
 from sync.logs import redact
 from sync.reconcile import run_reconciliation
+from sync.report_mail import deliver_report
 from sync.runs import RunView, list_runs
 from sync.webhook import ChatMessage, post_summary
 
@@ -163,6 +166,20 @@ class Daemon:
             return
         self._record_latest("collections", summary)
 
+    def report_job(self) -> None:
+        """The scheduled report: today's files written and mailed to finance once per date."""
+        try:
+            delivery = deliver_report(self.settings, self.sessions, self._today(), "schedule")
+            log.info("%s", delivery.message.text)
+            message: ChatMessage | None = delivery.message
+        except PcsyncError as exc:
+            log.error("scheduled report failed: %s", exc)
+            message = None
+        except Exception as exc:  # the daemon outlives any one job
+            self._job_crashed("report", exc)
+            return
+        self._record_latest("report", message)
+
     def audit_job(self) -> None:
         """Prove the audit log (hash chain and head file); a broken chain is an alert."""
         try:
@@ -198,7 +215,7 @@ class Daemon:
     def _today(self) -> date:
         return datetime.now(ZoneInfo(self.settings.schedule.timezone)).date()
 
-    def _record_latest(self, kind: str, summary: str | None = None) -> None:
+    def _record_latest(self, kind: str, summary: str | ChatMessage | None = None) -> None:
         """Count the job's latest run in the metrics and post its summary to the webhook."""
         latest = next((v for v in list_runs(self.sessions, 5) if v.kind == kind), None)
         if latest is None:
@@ -249,6 +266,8 @@ class Daemon:
             self._add("reconcile", schedule.reconcile, self.reconcile_job, False)
         if schedule.collections:
             self._add("collections", schedule.collections, self.collections_job, False)
+        if schedule.report:
+            self._add("report", schedule.report, self.report_job, False)
         self._add("audit_verify", AUDIT_VERIFY_CRON, self.audit_job, True)
         self.scheduler.start(paused=True)  # the leader resumes it
         for job in self.scheduler.get_jobs():

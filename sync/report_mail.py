@@ -17,9 +17,6 @@ sends the message once more on its next run — a duplicate, never a loss.
 
 from __future__ import annotations
 
-import os
-import smtplib
-import ssl
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -32,12 +29,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from reconciliation.errors import ConfigError, NoticeError, OutputError
+from reconciliation.errors import NoticeError, OutputError
 from reconciliation.money import D, round_money
 from reconciliation.text import one_line
 from sync.collections import plan_collections
-from sync.config import Settings, SmtpSettings
+from sync.config import Settings
 from sync.db.models import ReconciliationRun, Run
+from sync.mail import send_smtp
 from sync.report import FORMATS, write_reports
 from sync.runs import Trigger, recorded_run
 from sync.webhook import ChatMessage
@@ -128,27 +126,6 @@ def _compose(
     return message
 
 
-def _smtp_send(smtp: SmtpSettings, message: EmailMessage) -> None:
-    context = ssl.create_default_context(cafile=str(smtp.ca_file) if smtp.ca_file else None)
-    user = os.environ.get(smtp.username_env, "") if smtp.username_env else ""
-    password = os.environ.get(smtp.password_env, "")
-    if user and not password:
-        raise ConfigError(
-            f"[notifications.smtp] password_env: set the environment variable {smtp.password_env}"
-        )
-    try:
-        with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds) as server:
-            server.starttls(context=context)  # never send credentials or mail in clear
-            if user:
-                server.login(user, password)
-            server.send_message(message)
-    except (smtplib.SMTPException, OSError) as exc:
-        # smtplib's texts carry the server's answer, never our password.
-        raise NoticeError(
-            f"report mail via SMTP {smtp.host}:{smtp.port}: {exc}; it is sent on the next run"
-        ) from exc
-
-
 def _write_eml(path: Path, message: EmailMessage) -> None:
     try:
         path.write_bytes(bytes(message))
@@ -180,7 +157,10 @@ def deliver_report(
         else:
             message = _compose(settings, as_of, facts, files)
             if settings.notifications.smtp is not None:
-                _smtp_send(settings.notifications.smtp, message)
+                try:
+                    send_smtp(settings.notifications.smtp, message)
+                except NoticeError as exc:
+                    raise NoticeError(f"report mail via {exc}; it is sent on the next run") from exc
                 mailed = "smtp"
                 run.count("mail", "sent", len(reports.email_to))
             else:

@@ -18,9 +18,6 @@ logged and audited reason while the others go out.
 from __future__ import annotations
 
 import logging
-import os
-import smtplib
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,8 +47,9 @@ from reconciliation.policy import Flag
 from reconciliation.text import one_line, printable
 from sync import audit
 from sync.collections.plan import CollectionsPlan
-from sync.config import NotificationsSettings, SmtpSettings
+from sync.config import NotificationsSettings
 from sync.db.models import Notice
+from sync.mail import send_smtp
 
 __all__ = ["NoticeOutcome", "render_notice", "send_notices"]
 
@@ -160,25 +158,6 @@ def render_notice(
     return message
 
 
-def _smtp_send(smtp: SmtpSettings, message: EmailMessage) -> None:
-    context = ssl.create_default_context(cafile=str(smtp.ca_file) if smtp.ca_file else None)
-    user = os.environ.get(smtp.username_env, "") if smtp.username_env else ""
-    password = os.environ.get(smtp.password_env, "")
-    if user and not password:
-        raise ConfigError(
-            f"[notifications.smtp] password_env: set the environment variable {smtp.password_env}"
-        )
-    try:
-        with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds) as server:
-            server.starttls(context=context)  # never send credentials or mail in clear
-            if user:
-                server.login(user, password)
-            server.send_message(message)
-    except (smtplib.SMTPException, OSError) as exc:
-        # smtplib's texts carry the server's answer, never our password.
-        raise NoticeError(f"SMTP {smtp.host}:{smtp.port}: {exc}") from exc
-
-
 def _eml_path(folder: Path, plan: CollectionsPlan, flag: Flag) -> Path:
     name = f"{plan.as_of}-{flag.customer_id}-{flag.currency}-{flag.stage}.eml"
     return folder / name
@@ -275,7 +254,7 @@ def send_notices(
             notice_id = notice.id
         try:
             if settings.smtp is not None:
-                _smtp_send(settings.smtp, message)
+                send_smtp(settings.smtp, message)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(bytes(message))

@@ -270,7 +270,7 @@ def test_an_unexpected_error_is_one_masked_line_and_with_v_a_masked_logged_trace
     def broken(*_args: object) -> None:
         raise RuntimeError("boom client_secret=hunter2-value")
 
-    monkeypatch.setattr("sync.cli.list_runs", broken)
+    monkeypatch.setattr("sync.cli.ops.list_runs", broken)
     base = ["--log-format", log_format, "--config", str(initialised)]
     assert main([*base, "runs"]) == 1
     assert error_line(capsys) == (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +24,37 @@ from sync.runs import list_runs
 DEMO_SECRET_ENV = "PCSYNC_DEMO_CLIENT_SECRET"  # noqa: S105 - a variable name
 
 
+# Microsoft issues a month's new-commerce invoice by the 8th of the next month; the
+# simulator dates it on the 5th.
+INVOICES_ISSUED_BY_DAY = 6
+
+
+def demo_day(today: date) -> date:
+    """The day the demo's world stands on: today once last month's invoice is out, else
+    the last day of last month — so its newest invoice is always in the past and every
+    kind of finding shows, whatever the date."""
+    if today.day >= INVOICES_ISSUED_BY_DAY:
+        return today
+    return today.replace(day=1) - timedelta(days=1)
+
+
 @cli.command()
 @click.option("--dir", "folder", default="demo", show_default=True, help="Working folder.")
-def demo(folder: str) -> None:
+@click.option(
+    "--today",
+    "today_text",
+    metavar="YYYY-MM-DD",
+    hidden=True,
+    help="Run as if it were this day (reproducible demos and tests).",
+)
+def demo(folder: str, today_text: str | None) -> None:
     """Run pcsync end to end against the built-in simulator, in a working folder."""
     from connectors.simulator.server import Simulator, SimulatorConfig
 
     work = Path(folder).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    sim = Simulator(SimulatorConfig(page_cap=5), work / "simulator")
+    clock = date.fromisoformat(today_text) if today_text else datetime.now(UTC).date()
+    sim = Simulator(SimulatorConfig(page_cap=5, anchor=demo_day(clock)), work / "simulator")
     base = sim.start()
     try:
         payments = work / "sample-payments.csv"
@@ -49,7 +72,8 @@ def demo(folder: str) -> None:
             sessions = make_session_factory(engine)
             click.echo(f"simulator: {base} (seed {sim.config.scale.seed})")
             click.echo(f"database:  {settings.database.url} (schema {after})")
-            run_id = run_sync(settings, engine, sessions, SyncOptions(wait=True))
+            options = SyncOptions(wait=True, today=sim.data.anchor)
+            run_id = run_sync(settings, engine, sessions, options)
             view = next(v for v in list_runs(sessions, 5) if v.id == run_id)
             click.echo(f"sync run {run_id}: {counts_text(view.counts)}")
             imported = import_payments(settings, sessions, payments)

@@ -33,17 +33,24 @@ from sync.db.engine import ping
 from sync.db.migrate import require_current
 from sync.partner import connect
 
-__all__ = ["CheckItem", "Outcome", "run_checks"]
+__all__ = [
+    "GRANT_GRAPH_BILLING",
+    "GRANT_PARTNER_CENTER_ROLE",
+    "CheckItem",
+    "Outcome",
+    "run_checks",
+]
 
 SIGN_IN = "sign-in (tokens)"
 CLOCK_SKEW_LIMIT = timedelta(minutes=5)  # tokens are refused past this skew
 CERTIFICATE_WARNING = timedelta(days=30)
 
-_REGISTER = (
+# What to grant, said the same way by the preflight and by a sync Microsoft refuses.
+GRANT_PARTNER_CENTER_ROLE = (
     "in Partner Center, Account settings > App management, add the app (its client_id) "
     "and give it the Admin agent role"
 )
-_GRAPH = (
+GRANT_GRAPH_BILLING = (
     "in Entra ID, App registrations > the app > API permissions, add Microsoft Graph's "
     "application permission PartnerBilling.Read.All and grant admin consent"
 )
@@ -218,9 +225,9 @@ def remedy_for(name: str, exc: PcsyncError) -> str:
             return AADSTS_REMEDIES[code]
         if name == SIGN_IN:
             return "check tenant_id, client_id and the secret or certificate (see the AADSTS code)"
-        return f"Partner Center rejected the app's token: {_REGISTER}"
+        return f"Partner Center rejected the app's token: {GRANT_PARTNER_CENTER_ROLE}"
     if isinstance(exc, ApiError) and exc.status == 403:
-        return _GRAPH if "Graph" in name else _REGISTER
+        return GRANT_GRAPH_BILLING if "Graph" in name else GRANT_PARTNER_CENTER_ROLE
     if isinstance(exc, ConnectorError):
         return "check the network path to the endpoint (proxy, firewall) and retry"
     return "see the message"

@@ -39,6 +39,7 @@ from reconciliation.errors import (
     RecordError,
 )
 from sync import failpoints
+from sync.check import GRANT_GRAPH_BILLING, GRANT_PARTNER_CENTER_ROLE
 from sync.completeness import SYNC_RESOURCES, Completeness, Unit, quarantine
 from sync.config import Settings
 from sync.db.flush import flush_behind
@@ -200,8 +201,7 @@ def _judge_refusals(
         raise PermissionDeniedError(
             f"Partner Center refused the subscriptions of {len(refused)} of {customers} "
             f"customer(s) (403, e.g. {refused[0][1]}): the app lacks its Partner Center "
-            "rights; in Partner Center, Account settings > App management, add the app "
-            "(its client_id) and give it the Admin agent role, then run the sync again"
+            f"rights; {GRANT_PARTNER_CENTER_ROLE}, then run the sync again"
         )
     for customer_id, exc in refused:
         proof.lacking(Unit.SUBSCRIPTIONS, customer_id, f"refused (403): {exc}")
@@ -220,9 +220,8 @@ def _sync_invoices(job: _Job) -> list[Invoice] | None:
     except ConnectorError as exc:
         if isinstance(exc, ApiError) and exc.status == 403:
             raise PermissionDeniedError(
-                f"Partner Center refused the invoice list ({exc}): in Partner Center, Account "
-                "settings > App management, add the app (its client_id) and give it the Admin "
-                "agent role, then run the sync again"
+                f"Partner Center refused the invoice list ({exc}): "
+                f"{GRANT_PARTNER_CENTER_ROLE}, then run the sync again"
             ) from exc
         job.proof.lacking(Unit.INVOICES, "list", f"the invoice list could not be read: {exc}")
         return None
@@ -289,9 +288,8 @@ def _request_exports(
             except ApiError as exc:
                 if exc.status == 403:
                     raise PermissionDeniedError(
-                        f"Microsoft Graph refused the billing export of {invoice.id} (403): grant "
-                        "the app the application permission PartnerBilling.Read.All on Microsoft "
-                        "Graph, with admin consent, then run the sync again"
+                        f"Microsoft Graph refused the billing export of {invoice.id} (403): "
+                        f"{GRANT_GRAPH_BILLING}, then run the sync again"
                     ) from exc
                 log.warning("invoice %s: export request failed: %s", invoice.id, exc)
                 operations[key] = exc

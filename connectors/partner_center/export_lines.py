@@ -21,6 +21,7 @@ import msgspec
 
 from connectors.partner_center.http import parse_json_line
 from connectors.partner_center.records import (
+    UNREADABLE,
     ZERO,
     LineItem,
     LineSource,
@@ -28,7 +29,7 @@ from connectors.partner_center.records import (
     is_export_shape,
     normalise_customer_id,
 )
-from reconciliation.errors import BadResponseError, DataError, RecordError
+from reconciliation.errors import BadResponseError, RecordError
 
 __all__ = ["LazyJson", "export_line_items", "typed_line_item"]
 
@@ -197,6 +198,6 @@ def export_line_items(lines: Iterable[bytes], invoice_id: str, where: str) -> It
             typed = is_export_shape(raw)
         try:
             item = LineItem.from_export_row(raw, invoice_id, text)
-        except (DataError, ValueError, TypeError, ArithmeticError) as exc:
+        except UNREADABLE as exc:
             raise RecordError(f"{where}: line {number}: {exc}", payload=text, source=where) from exc
         yield item

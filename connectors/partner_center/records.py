@@ -25,6 +25,7 @@ from reconciliation.money import D
 ZERO = Decimal(0)
 
 __all__ = [
+    "UNREADABLE",
     "Customer",
     "Invoice",
     "LineItem",
@@ -38,6 +39,10 @@ __all__ = [
 ]
 
 Raw = Mapping[str, Any]
+
+# What decoding a record raises when a field is missing, of the wrong type or an impossible
+# number: the record is unreadable (a RecordError), whichever it was.
+UNREADABLE = (DataError, ValueError, TypeError, ArithmeticError)
 
 
 class SubscriptionStatus(enum.StrEnum):

@@ -28,6 +28,7 @@ from connectors.partner_center.paging import (
     with_query,
 )
 from connectors.partner_center.records import (
+    UNREADABLE,
     Customer,
     Invoice,
     LineItem,
@@ -74,8 +75,7 @@ def _decoded(raw: Any, decode: Callable[[Mapping[str, Any]], T], url: str) -> T:
         if not isinstance(raw, Mapping):
             raise DataError(f"an item that is not a JSON object: {type(raw).__name__}")
         return decode(raw)
-    # A field of the wrong type or an impossible number is as unreadable as a bad date.
-    except (DataError, ValueError, TypeError, ArithmeticError) as exc:
+    except UNREADABLE as exc:
         raise RecordError(
             str(exc), payload=json.dumps(raw, default=str), source=url.split("?", 1)[0]
         ) from exc

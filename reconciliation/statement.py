@@ -8,16 +8,21 @@ days overdue, aging, credit — is the ledger's own, so a statement never
 disagrees with ``pcsync reconcile --json``.
 
 A charge is named by its billing period ("October 2026"); the Microsoft invoice
-it comes from is named only when the partner chooses to show it.
+it comes from is named only when the partner chooses to show it. Payment references
+often quote Microsoft's invoice ids (the payer copied them from a remittance advice,
+or the partner's bank import added them); unless the partner shows invoice ids, each
+one quoted is replaced by the name of its charge ("PAY-October 2026-003").
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from reconciliation.aging import age
@@ -279,6 +284,29 @@ def _products(
     }
 
 
+@lru_cache(maxsize=4)
+def _invoice_pattern(invoice_ids: frozenset[str]) -> re.Pattern[str] | None:
+    # Longest first, so an id that contains another is replaced whole.
+    ids = sorted((i for i in invoice_ids if i), key=lambda i: (-len(i), i))
+    return re.compile("|".join(map(re.escape, ids)), re.IGNORECASE) if ids else None
+
+
+def _reference_shown(
+    party: StatementParty, invoice_ids: frozenset[str], labels: Mapping[str, str]
+) -> Callable[[str], str]:
+    """How a payment reference is shown: as given, or with Microsoft's invoice ids named
+    by their charge (an invoice of another customer or currency: "invoice")."""
+    pattern = None if party.show_microsoft_invoice else _invoice_pattern(invoice_ids)
+    if pattern is None:
+        return lambda reference: reference
+    by_upper = {i.upper(): label for i, label in labels.items()}
+
+    def shown(reference: str) -> str:
+        return pattern.sub(lambda m: by_upper.get(m.group(0).upper(), "invoice"), reference)
+
+    return shown
+
+
 def build_statement(
     ledger: CustomerLedger,
     *,
@@ -289,9 +317,18 @@ def build_statement(
     lines: Iterable[LineSummary],
     stage: str | None,
     stage_known: bool,
+    invoice_ids: frozenset[str] = frozenset(),
 ) -> Statement:
-    """The statement of one ledger; ``periods`` maps an invoice to its billing period."""
+    """The statement of one ledger; ``periods`` maps an invoice to its billing period.
+
+    ``invoice_ids``: every Microsoft invoice id known, kept out of payment references
+    unless the partner shows invoice ids (the ledger's own are always kept out).
+    """
     labels = _labels(ledger, periods)
+    own = frozenset(labels)
+    # The same set for every customer of a run keeps the compiled pattern cached.
+    hidden = invoice_ids if own <= invoice_ids else invoice_ids | own
+    reference = _reference_shown(party, hidden, labels)
     products = _products(lines, terms, ledger.currency)
     payment_dates = {p.reference: p.payment_date for p in ledger.payments}
     paid_parts: dict[str, list[PaidPart]] = defaultdict(list)
@@ -303,7 +340,7 @@ def build_statement(
             credit[application.reference] += application.amount
             continue
         paid_parts[application.invoice_id].append(
-            PaidPart(application.reference, day, application.amount)
+            PaidPart(reference(application.reference), day, application.amount)
         )
         applied_to[application.reference].append(
             (labels[application.invoice_id], application.amount)
@@ -330,7 +367,7 @@ def build_statement(
     )
     payments = tuple(
         PaymentStatement(
-            reference=p.reference,
+            reference=reference(p.reference),
             paid_on=p.payment_date,
             amount=p.amount,
             applied_to=tuple(applied_to.get(p.reference, ())),

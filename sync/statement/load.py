@@ -129,6 +129,7 @@ def build_statements(
                 ).where(models.Invoice.invoice_date <= as_of)
             )
         }
+        microsoft_ids = frozenset(session.scalars(select(models.Invoice.id)))
         party = _party(settings)
         terms = _terms(settings)
         statements, nothing = [], []
@@ -155,6 +156,7 @@ def build_statements(
                         lines=_line_summaries(session, customer_id, invoice_ids),
                         stage=stage,
                         stage_known=known,
+                        invoice_ids=microsoft_ids,
                     )
                 )
     return statements, nothing

@@ -6,10 +6,16 @@ import csv
 import io
 import json
 import re
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
+from sqlalchemy import delete
 
 from tests.world import AS_OF, World
 
@@ -168,3 +174,257 @@ def test_a_customer_owing_nothing_gets_a_line_and_no_file(
     said = capsys.readouterr().out
     assert "nothing owed" in said
     assert not out.exists() or not list(out.iterdir())
+
+
+# --- a generated ledger ------------------------------------------------------------------
+
+CUSTOMERS = (
+    "0a0a0a0a-0000-4000-8000-000000000001",
+    "0a0a0a0a-0000-4000-8000-000000000002",
+    "0a0a0a0a-0000-4000-8000-000000000003",
+)
+# Markup, tax and terms that make net, tax and gross differ and round.
+TERMS = '[billing]\nmarkup_percent = "12.5"\ntax_percent = "19"\npayment_terms_days = 30\n'
+
+_cents = st.integers(min_value=1, max_value=300_000).map(lambda c: Decimal(c) / 100)
+_line = st.tuples(st.integers(0, 2), st.integers(1, 40), _cents)  # customer, quantity, price
+_invoice = st.tuples(
+    st.sampled_from(("EUR", "USD")), st.integers(1, 10), st.lists(_line, min_size=1, max_size=5)
+)
+_payment = st.tuples(
+    st.integers(0, 2),  # customer
+    st.sampled_from(("EUR", "USD")),
+    st.integers(0, 330),  # day of 2026
+    _cents,
+    st.one_of(st.none(), st.integers(0, 5)),  # the invoice it quotes, if any
+)
+LEDGERS = st.tuples(
+    st.lists(_invoice, min_size=1, max_size=5),
+    st.lists(_payment, max_size=8),
+    st.integers(0, 364),  # as of: a day of 2026, from the first invoice on
+)
+
+
+def _store_ledger(sessions: Any, ledger: tuple[Any, Any, int]) -> date:
+    """Write a generated ledger as the sync and a payment import would; return its as-of date."""
+    from sync.db import models
+
+    invoices, payments, as_of_day = ledger
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    stamp = {"content_hash": "0" * 64, "first_seen_at": now, "synced_at": now}
+    with sessions.begin() as session:
+        for table in (models.Payment, models.PaymentImport, models.LineSum, models.LineItem):
+            session.execute(delete(table))
+        for table in (models.CollectionFlag, models.Invoice, models.Customer):
+            session.execute(delete(table))
+        for n, customer in enumerate(CUSTOMERS):
+            session.add(models.Customer(id=customer, name=f"Customer {n}", raw={}, **stamp))
+        ids = []
+        for n, (currency, month, lines) in enumerate(invoices):
+            invoice_id, start = f"G{n:09d}", date(2026, month, 1)
+            ids.append(invoice_id)
+            session.add(
+                models.Invoice(
+                    id=invoice_id,
+                    invoice_date=date(2026, month + 1, 5),
+                    billing_period_start=start,
+                    billing_period_end=date(2026, month + 1, 1) - timedelta(days=1),
+                    total_charges=sum(q * p for _, q, p in lines),
+                    paid_amount=Decimal(0),
+                    currency=currency,
+                    raw={},
+                    **stamp,
+                )
+            )
+            sums: dict[str, list[Decimal]] = {}
+            for i, (who, quantity, price) in enumerate(lines):
+                subtotal = quantity * price
+                session.add(
+                    models.LineItem(
+                        invoice_id=invoice_id,
+                        provider="office",
+                        source="v2",
+                        content_hash=f"{i:064d}",
+                        occurrence=1,
+                        customer_id=CUSTOMERS[who],
+                        product_name=f"Product {i % 3}",
+                        sku_id=f"SKU{i % 2}",
+                        unit_price=price,
+                        quantity=Decimal(quantity),
+                        subtotal=subtotal,
+                        tax_total=Decimal(0),
+                        total_for_customer=subtotal,
+                        currency=currency,
+                        raw="{}",
+                    )
+                )
+                total = sums.setdefault(CUSTOMERS[who], [Decimal(0), Decimal(0)])
+                total[0] += 1
+                total[1] += subtotal
+            for customer, (count, subtotal) in sums.items():
+                session.add(
+                    models.LineSum(
+                        invoice_id=invoice_id,
+                        provider="office",
+                        customer_id=customer,
+                        currency=currency,
+                        lines=int(count),
+                        subtotal=subtotal,
+                        total_for_customer=subtotal,
+                    )
+                )
+        batch = models.PaymentImport(
+            file_name="generated.csv",
+            file_sha256="0" * 64,
+            imported_at=now,
+            rows_read=len(payments),
+            rows_imported=len(payments),
+            rows_unchanged=0,
+            rows_rejected=0,
+        )
+        session.add(batch)
+        session.flush()
+        for n, (who, currency, day, amount, quotes) in enumerate(payments):
+            invoice_id = None if quotes is None else ids[quotes % len(ids)]
+            session.add(
+                models.Payment(
+                    reference=f"PAY-{invoice_id or 'ACCOUNT'}-{n:03d}",
+                    customer_id=CUSTOMERS[who],
+                    payment_date=date(2026, 1, 1) + timedelta(days=day),
+                    amount=amount,
+                    currency=currency,
+                    invoice_id=invoice_id,
+                    content_hash=f"{n:064d}",
+                    import_id=batch.id,
+                    source_row=n + 2,
+                )
+            )
+    first = min(date(2026, month + 1, 5) for _, month, _ in invoices)
+    return max(first, date(2026, 1, 1) + timedelta(days=as_of_day))
+
+
+@pytest.fixture
+def ledger_db(write_config: Any, db_url: str, migrated: Any) -> tuple[Any, Any]:
+    from sync.config import load_settings
+    from sync.db.engine import make_session_factory
+
+    settings = load_settings(write_config(TERMS, db_url=db_url), {})
+    return settings, make_session_factory(migrated)
+
+
+@hyp_settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ledger=LEDGERS)
+def test_generated_ledger_statements_equal_the_reconciliation(
+    ledger_db: tuple[Any, Any], ledger: tuple[Any, Any, int]
+) -> None:
+    """Every customer and currency with a balance gets a statement with the reconciliation's
+    balance, overdue amount, days overdue, aging, charges, payments and credit; no other."""
+    from sync.reconcile import run_reconciliation
+    from sync.statement import build_statements
+
+    settings, sessions = ledger_db
+    as_of = _store_ledger(sessions, ledger)
+    expected = {
+        (row["customer_id"], row["currency"]): row
+        for row in run_reconciliation(settings, sessions, as_of).document["customers"]
+        if Decimal(row["balance"]) != 0
+    }
+    statements, _ = build_statements(settings, sessions, [], as_of, every_customer=True)
+    documents = {(s.customer_id, s.currency): s.document() for s in statements}
+    assert documents.keys() == expected.keys()
+    for key, row in expected.items():
+        document = documents[key]
+        for field in ("balance", "overdue_amount", "days_overdue", "aging", "charged", "paid"):
+            assert document[field] == row[field], (key, field)
+        assert document["credit"] == row["unapplied_credit"], key
+        assert document["charged_net"] == row["charged_net"], key
+        assert sum(Decimal(c["open"]) for c in document["charges"]) == Decimal(
+            document["balance"]
+        ) + Decimal(document["credit"]), key
+
+
+# --- printed in headless Chromium -----------------------------------------------------------
+
+# A4 portrait, 210 mm wide, less the statement's 15 mm margins, in CSS pixels (96 per inch).
+PORTRAIT_WIDTH = round((210 - 2 * 15) / 25.4 * 96)
+
+
+def _wide_statement_html() -> str:
+    """A statement with everything that widens a column: long unbroken names and
+    references, large amounts, tax, Microsoft invoice ids shown, many products."""
+    from reconciliation.ledger import (
+        BilledLine,
+        BillingTerms,
+        CustomerTerms,
+        build_charges,
+        build_ledgers,
+    )
+    from reconciliation.ledger import Payment as LedgerPayment
+    from reconciliation.statement import LineSummary, StatementParty, build_statement
+    from sync.statement import render_html
+
+    customer, day = CUSTOMERS[0], date(2026, 3, 5)
+    invoices = [f"G{n:09d}" for n in range(4)]
+    lines = [
+        BilledLine(i, day + timedelta(days=31 * n), customer, "EUR", Decimal("8765432.10"), 0)
+        for n, i in enumerate(invoices)
+    ]
+    terms = BillingTerms(markup_percent=Decimal("12.5"), tax_percent=Decimal("19"))
+    payments = [
+        LedgerPayment("REMITTANCE-" + "X" * 70 + f"-{n}", customer, day, Decimal(1_000_000), "EUR")
+        for n in range(3)
+    ]
+    (ledger,) = build_ledgers(build_charges(lines, terms), payments, date(2026, 11, 30))
+    products = [
+        LineSummary(
+            invoice,
+            "Microsoft 365 E5 (no Teams) with Copilot and Defender for Endpoint Plan 2" + "_" * 40,
+            "CFQ7TTC0LFLX:0001:" + "Z" * 40,
+            Decimal("123456.789"),
+            Decimal(10_000),
+            Decimal("1234567.89"),
+        )
+        for invoice in invoices
+        for _ in range(3)
+    ]
+    party = StatementParty(
+        "Contoso Cloud Services GmbH & Co. KG — Accounts Receivable Department",
+        "Hauptstraße 1\n10115 Berlin",
+        "billing@contoso.example",
+        "IBAN DE00 1234 5678 9012 3456 78, BIC " + "B" * 60,
+        show_microsoft_invoice=True,
+    )
+    statement = build_statement(
+        ledger,
+        customer_name="Fabrikam Holdings International " + "W" * 60,
+        party=party,
+        terms=CustomerTerms(Decimal("12.5"), Decimal("19"), 30),
+        periods={i: (day.replace(month=3 + n), None) for n, i in enumerate(invoices)},
+        lines=products,
+        stage="suspend",
+        stage_known=True,
+    )
+    return render_html(statement)
+
+
+def test_printed_statement_has_no_column_outside_the_page(tmp_path: Path) -> None:
+    from tests import test_report_print as printing
+
+    page = tmp_path / "statement.html"
+    page.write_text(_wide_statement_html(), encoding="utf-8")
+    # The report's check, on a portrait page: the statement's @page is A4 portrait.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(printing, "PRINTABLE_WIDTH", PORTRAIT_WIDTH)
+        layout, pdf = printing._print_layout(page, tmp_path)
+        forced, _ = printing._print_layout(page, tmp_path, "table{min-width:2000px}")
+    assert layout["print"], layout
+    assert PORTRAIT_WIDTH - 20 <= layout["limit"] <= PORTRAIT_WIDTH
+    assert layout["tables"] >= 6  # summary, aging, charges, products ×…, payments
+    assert layout["cells"] > 80
+    assert layout["outside"] == [], layout
+    assert forced["outside"]  # the measurement does see a column that does not fit
+    assert pdf.startswith(b"%PDF-")

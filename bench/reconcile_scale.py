@@ -134,7 +134,7 @@ def build(path: Path, lines: int, payments: int) -> None:
 def rebuild_sums(path: Path) -> float:
     """Give the lines their per-invoice sums, as a sync stores them with the lines; seconds."""
     from sync.db.engine import make_engine, make_session_factory
-    from sync.store import rebuild_line_sums
+    from sync.lines import rebuild_line_sums
 
     engine = make_engine(f"sqlite:///{path}")
     started = time.perf_counter()

@@ -45,13 +45,12 @@ from sync.config import Settings
 from sync.db.flush import flush_behind
 from sync.db.models import Customer as CustomerRow
 from sync.db.models import LineSum, SyncCheckpoint
+from sync.lines import replace_lines, replace_unbilled_lines
 from sync.lock import run_lock
 from sync.partner import connect
 from sync.runs import RunRecorder, RunStatus, Trigger, recorded_run, settle_abandoned
 from sync.store import (
     mark_checkpoint,
-    replace_lines,
-    replace_unbilled_lines,
     upsert_customers,
     upsert_invoices,
     upsert_subscriptions,

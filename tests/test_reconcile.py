@@ -92,8 +92,8 @@ def test_the_lines_selected_for_checks_raise_every_finding_all_lines_would(
     from reconciliation.checks import check_bill
     from reconciliation.result import reconcile
     from sync.db import models
+    from sync.lines import rebuild_line_sums
     from sync.reconcile import LineFact, _money, _raw_fields, load_inputs
-    from sync.store import rebuild_line_sums
 
     sim = start_simulator()
     settings, engine, sessions = synced_with_payments(sim, db_url, tmp_path)
@@ -178,8 +178,8 @@ def test_a_charge_billed_again_under_a_fresh_order_id_is_a_possible_duplicate(
 
     from reconciliation.result import reconcile
     from sync.db import models
+    from sync.lines import rebuild_line_sums
     from sync.reconcile import load_inputs
-    from sync.store import rebuild_line_sums
 
     sim = start_simulator()
     settings, engine, sessions = synced_with_payments(sim, db_url, tmp_path)

@@ -23,9 +23,9 @@ from sync.db.engine import make_engine, make_session_factory
 from sync.db.migrate import upgrade
 from sync.db.models import Base
 from sync.jobs import SyncIncompleteError, SyncOptions, run_sync
+from sync.lines import rebuild_line_sums
 from sync.lock import run_lock
 from sync.runs import list_runs
-from sync.store import rebuild_line_sums
 
 VOLATILE = {"id", "run_id", "synced_at", "first_seen_at", "observed_at"}
 MIRROR = [
@@ -293,16 +293,17 @@ def _line(n: int) -> Any:
 
 
 def test_repeated_lines_are_numbered_across_batches(migrated, monkeypatch) -> None:
-    from sync import store
+    from sync import lines as line_store
+    from sync.lines import rows
     from sync.runs import recorded_run
 
-    monkeypatch.setattr(store, "LINE_BATCH", 3)
+    monkeypatch.setattr(rows, "LINE_BATCH", 3)
     sessions = make_session_factory(migrated)
 
     # 1 repeats within a batch and across batches; 2 repeats across batches.
     stream = [_line(1), _line(1), _line(2), _line(3), _line(1), _line(4), _line(2), _line(1)]
     with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
-        assert store.replace_lines(session, "G1", "one_time", stream, run) == 8
+        assert line_store.replace_lines(session, "G1", "one_time", stream, run) == 8
     with migrated.connect() as c:
         rows = c.execute(
             sa.text("SELECT subtotal, occurrence FROM invoice_line_items ORDER BY id")
@@ -323,7 +324,8 @@ def test_stored_lines_keep_every_character_amount_and_date_exactly(migrated) -> 
     """Tabs, newlines, backslashes and quotes survive the bulk path (COPY's text format
     on PostgreSQL escapes them); amounts keep their scale, dates their day."""
     from connectors.partner_center.export_lines import export_line_items
-    from sync import store
+    from sync import lines as line_store
+    from sync.lines import rows
     from sync.runs import recorded_run
 
     name = 'Contoso\t"Nord"\\Süd\nGmbH\\N'
@@ -336,7 +338,7 @@ def test_stored_lines_keep_every_character_amount_and_date_exactly(migrated) -> 
     items = list(export_line_items([line.encode() for line in lines], "G1", "blob 1"))
     sessions = make_session_factory(migrated)
     with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
-        store.replace_lines(session, "G1", "one_time", items, run)
+        line_store.replace_lines(session, "G1", "one_time", items, run)
     with migrated.connect() as c:
         rows = c.execute(
             sa.text(
@@ -355,9 +357,9 @@ def test_stored_lines_keep_every_character_amount_and_date_exactly(migrated) -> 
 def test_the_repeat_filter_never_misses_a_repeat_and_rarely_suspects_a_first() -> None:
     import hashlib
 
-    from sync.store import _SeenFilter
+    from sync.lines.repeats import SeenFilter
 
-    seen = _SeenFilter()
+    seen = SeenFilter()
     digests = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(200_000)]
     suspected = seen.add_all(digests)
     assert len(suspected) < 20  # by chance only: every digest is new
@@ -370,14 +372,15 @@ def test_a_batch_the_database_refuses_fails_the_invoice_and_keeps_its_lines(
     migrated, monkeypatch
 ) -> None:
     """A batch is written in a thread of its own; its error still reaches the sync."""
-    from sync import store
+    from sync import lines as line_store
+    from sync.lines import rows
     from sync.runs import recorded_run
 
-    monkeypatch.setattr(store, "LINE_BATCH", 2)
+    monkeypatch.setattr(rows, "LINE_BATCH", 2)
     sessions = make_session_factory(migrated)
 
     with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
-        store.replace_lines(session, "G1", "one_time", [_line(1), _line(2)], run)
+        line_store.replace_lines(session, "G1", "one_time", [_line(1), _line(2)], run)
     # The database itself refuses a line with subtotal 13 (the third batch of four).
     with migrated.begin() as connection:
         if migrated.dialect.name == "sqlite":
@@ -407,7 +410,7 @@ def test_a_batch_the_database_refuses_fails_the_invoice_and_keeps_its_lines(
         recorded_run(sessions, "test", "manual") as run,
         sessions.begin() as session,
     ):
-        store.replace_lines(session, "G1", "one_time", stream, run)
+        line_store.replace_lines(session, "G1", "one_time", stream, run)
     with migrated.connect() as c:
         kept = c.execute(sa.text("SELECT subtotal FROM invoice_line_items ORDER BY id")).all()
         sums = c.execute(sa.text("SELECT lines FROM invoice_line_sums")).scalars().all()
@@ -420,10 +423,11 @@ def test_an_error_while_reading_an_invoice_ends_its_write_and_keeps_its_lines(
 ) -> None:
     """Batches already handed to the writer (a COPY on PostgreSQL) are discarded whole."""
     from reconciliation.errors import BadResponseError
-    from sync import store
+    from sync import lines as line_store
+    from sync.lines import rows
     from sync.runs import recorded_run
 
-    monkeypatch.setattr(store, "LINE_BATCH", 2)
+    monkeypatch.setattr(rows, "LINE_BATCH", 2)
     sessions = make_session_factory(migrated)
 
     def truncated() -> Any:
@@ -431,19 +435,19 @@ def test_an_error_while_reading_an_invoice_ends_its_write_and_keeps_its_lines(
         raise BadResponseError("blob 1: truncated")
 
     with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
-        store.replace_lines(session, "G1", "one_time", [_line(1), _line(2)], run)
+        line_store.replace_lines(session, "G1", "one_time", [_line(1), _line(2)], run)
     with (
         pytest.raises(BadResponseError, match="truncated"),
         recorded_run(sessions, "test", "manual") as run,
         sessions.begin() as session,
     ):
-        store.replace_lines(session, "G1", "one_time", truncated(), run)
+        line_store.replace_lines(session, "G1", "one_time", truncated(), run)
     with migrated.connect() as c:
         kept = c.execute(sa.text("SELECT subtotal FROM invoice_line_items ORDER BY id")).all()
     assert [Decimal(str(s)) for (s,) in kept] == [1, 2]
     # The connection is fit for the next invoice.
     with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
-        assert store.replace_lines(session, "G2", "one_time", [_line(3)], run) == 1
+        assert line_store.replace_lines(session, "G2", "one_time", [_line(3)], run) == 1
 
 
 def test_sqlite_batches_span_statements_and_keep_amounts_as_exact_text(
@@ -453,7 +457,8 @@ def test_sqlite_batches_span_statements_and_keep_amounts_as_exact_text(
     import sqlite3
 
     from connectors.partner_center import LineItem, Provider
-    from sync import store
+    from sync import lines as line_store
+    from sync.lines import rows
     from sync.runs import recorded_run
 
     engine = make_engine(f"sqlite:///{tmp_path / 'lines.db'}")
@@ -465,7 +470,7 @@ def test_sqlite_batches_span_statements_and_keep_amounts_as_exact_text(
         dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 60)
 
     engine.dispose()  # connections opened from now on have the low limit
-    monkeypatch.setattr(store, "LINE_BATCH", 5)
+    monkeypatch.setattr(rows, "LINE_BATCH", 5)
     sessions = make_session_factory(engine)
     amounts = ["10.50", "0.10", "-3.000", "7", "1E+2", "2.5", "99.99", "0.01", "5", "6", "8.80"]
     days = [None, "2026-10-01", "2026-10-02"]
@@ -484,7 +489,7 @@ def test_sqlite_batches_span_statements_and_keep_amounts_as_exact_text(
         for n, a in enumerate(amounts)
     ]
     with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
-        assert store.replace_lines(session, "G1", "one_time", lines, run) == len(amounts)
+        assert line_store.replace_lines(session, "G1", "one_time", lines, run) == len(amounts)
     with engine.connect() as c:
         rows = c.execute(
             sa.text(

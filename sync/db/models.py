@@ -266,7 +266,7 @@ class LineItem(_LineColumns, Base):
     __tablename__ = "invoice_line_items"
     # Few indexes: each is maintained on every one of millions of inserts. The scope index
     # grows in insertion order (an index led by a hash took a random page per insert) and
-    # holds the hash, for numbering repeats (sync/store.py); the others serve the
+    # holds the hash, for numbering repeats (sync/lines/repeats.py); the others serve the
     # reconciliation's search for the lines that can raise a finding (sync/reconcile.py).
     # (invoice, provider, content_hash, occurrence) is unique by construction: an invoice's
     # lines are always replaced whole, and their repeats numbered 1, 2, ….

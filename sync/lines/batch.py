@@ -1,32 +1,19 @@
-"""How batches of line rows reach the database while the next batch is being read.
+"""The unit of writing lines: a batch of positional rows, and what every writer shares.
 
-A large invoice is a million lines, and storing them must keep up with reading
-them. Rows arrive as positional tuples (``Batch``), built once per line, and
-go to the driver as they are: row-by-row type processing in SQLAlchemy cost as
-much as the database itself. Every writer keeps the invoice in the caller's
-transaction, so an error anywhere rolls the whole invoice back.
+Rows arrive as positional tuples (``Batch``), built once per line, and go to the
+driver as they are: row-by-row type processing in SQLAlchemy cost as much as the
+database itself. Every writer keeps the invoice in the caller's transaction, so
+an error anywhere rolls the whole invoice back.
 
-Both bulk writers take amounts as exact text and dates as ISO text, made in
-the reading thread a column at a time (``TextValues``): that is how SQLite
-stores them (``sync.db.types``), and PostgreSQL's text COPY format parses them
-itself — its binary format would have the client take every amount apart
-(``Decimal.as_tuple``), which cost more than formatting all the rest of the row.
-
-* PostgreSQL (``sync.copy_stream``): one COPY for the whole invoice. The reading
-  thread formats rows into COPY data; a thread of ours sends it, about 1 MB ahead
-  at most, while the server stores what it has received — no round trip per batch.
-* SQLite: a thread runs multi-row INSERTs while the reading thread reads on.
-  The driver lets go of the interpreter lock while SQLite runs a statement, and
-  taking it back after every row, against a reading thread that holds it, cost
-  more than the insert itself; so a statement carries as many rows as SQLite
-  takes parameters.
-* Anything else (a period's unbilled lines: thousands, not millions) goes
-  through its model, in the same write-behind thread.
+Both bulk writers take amounts as exact text and dates as ISO text, made in the
+reading thread a column at a time (``TextValues``): that is how SQLite stores
+them (``sync.db.types``), and PostgreSQL's text COPY format parses them itself —
+its binary format would have the client take every amount apart
+(``Decimal.as_tuple``), which costs more than formatting all the rest of the row.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
@@ -35,12 +22,11 @@ from functools import cache
 from itertools import chain
 from typing import Any, Protocol
 
-from sqlalchemy import Date, insert
-from sqlalchemy.orm import Session
+from sqlalchemy import Date
 
 from sync.db.types import Money
 
-__all__ = ["Batch", "BatchWriter", "Row", "TextValues", "batch_writer"]
+__all__ = ["Batch", "BatchWriter", "Row", "TextValues", "WriteBehind"]
 
 Row = tuple[Any, ...]
 
@@ -76,34 +62,7 @@ class BatchWriter(Protocol):
     def abort(self, error: BaseException) -> None: ...
 
 
-def batch_writer(session: Session, table: Any, bulk: bool) -> BatchWriter:
-    """A writer into ``table`` (a model) on the session's connection, in its transaction.
-
-    ``bulk``: straight through the driver (a billed invoice's lines), else through
-    the model.
-    """
-    connection = session.connection()
-    if not bulk:
-
-        def as_dicts(batch: Batch) -> list[dict[str, Any]]:
-            columns, rows = batch.full_rows()
-            return [dict(zip(columns, row, strict=True)) for row in rows]
-
-        def write(rows: list[dict[str, Any]]) -> None:
-            connection.execute(insert(table), rows)
-
-        return _WriteBehind(as_dicts, write)
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    if connection.dialect.name == "postgresql":
-        from sync.copy_stream import CopyStream  # psycopg, loaded only for PostgreSQL
-
-        return CopyStream(driver.cursor(), table.__tablename__, TextValues(table))
-    assert connection.dialect.name == "sqlite", "bulk insert supports SQLite and PostgreSQL"
-    return _sqlite_inserts(driver, table)
-
-
-class _WriteBehind:
+class WriteBehind:
     """Write one batch in a thread while the caller reads and prepares the next.
 
     One batch at most is in flight: memory stays bounded, rows keep their order,
@@ -193,36 +152,3 @@ class TextValues:
             [n for n, name in enumerate(columns) if name in self._amounts],
             [n for n, name in enumerate(columns) if name in self._dates],
         )
-
-
-def _sqlite_inserts(driver: sqlite3.Connection, model: Any) -> _WriteBehind:
-    table = model.__tablename__
-    limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    texts = TextValues(model)
-
-    @cache
-    def statement(constants: tuple[str, ...], columns: tuple[str, ...], rows: int) -> str:
-        # The constants are ?1…?k in every row; each plain ? takes the next number after
-        # the largest so far, so the rows' own values follow them in the parameter list.
-        numbered = [f"?{n}" for n in range(1, len(constants) + 1)]
-        values = f"({', '.join(numbered + ['?' for _ in columns])})"
-        return (
-            f"INSERT INTO {table} ({', '.join(constants + columns)}) "  # noqa: S608 - our names
-            f"VALUES {', '.join([values] * rows)}"
-        )
-
-    def prepare(batch: Batch) -> list[tuple[str, list[Any]]]:
-        names, constants = texts.constants(batch)
-        per_statement = max(1, (limit - len(constants)) // len(batch.columns))
-        prepared = []
-        for start in range(0, len(batch.rows), per_statement):
-            rows = batch.rows[start : start + per_statement]
-            values = texts.flat(batch.columns, rows)
-            prepared.append((statement(names, batch.columns, len(rows)), constants + values))
-        return prepared
-
-    def write(prepared: list[tuple[str, list[Any]]]) -> None:
-        for text, parameters in prepared:
-            driver.execute(text, parameters)
-
-    return _WriteBehind(prepare, write)

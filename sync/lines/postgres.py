@@ -22,12 +22,12 @@ from psycopg import Cursor
 from psycopg.abc import Buffer
 from psycopg.copy import Copy, LibpqWriter
 
-from sync.bulk import Batch, TextValues
+from sync.lines.batch import Batch, TextValues
 
 __all__ = ["CopyStream"]
 
 # COPY data (in psycopg's ~32 KB buffers) allowed ahead of the server: ~1 MB, some six
-# hundred rows. Part of the sync's peak memory, which has a budget (README, Benchmarks).
+# hundred rows. Part of the sync's peak memory, which has a budget (docs/performance.md).
 _BUFFERS_AHEAD = 32
 
 

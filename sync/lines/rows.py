@@ -1,0 +1,94 @@
+"""A line as a row: the columns stored for it, built once per line, a batch at a time."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from connectors.partner_center import LineItem
+from sync.lines.batch import Batch, Row
+from sync.store import canonical_json
+
+__all__ = [
+    "CURRENCY",
+    "CUSTOMER",
+    "DIGEST",
+    "LINE_BATCH",
+    "LINE_COLUMNS",
+    "SUBTOTAL",
+    "TOTAL",
+    "batches",
+]
+
+# Small enough that a batch's rows stay a MB or two (two batches are alive at once: one
+# read, one written), large enough to amortise a statement's overhead.
+LINE_BATCH = 500
+
+# A line's columns, in the order rows are built and written; the scope's own columns and
+# the occurrence (repeats are numbered once all are stored) are the batch's constants.
+LINE_COLUMNS = (
+    "provider",
+    "source",
+    "content_hash",
+    "customer_id",
+    "customer_name",
+    "subscription_id",
+    "product_id",
+    "sku_id",
+    "product_name",
+    "charge_type",
+    "unit_price",
+    "quantity",
+    "billable_quantity",
+    "subtotal",
+    "tax_total",
+    "total_for_customer",
+    "currency",
+    "charge_start_date",
+    "charge_end_date",
+    "raw",
+)
+DIGEST, CUSTOMER, SUBTOTAL, TOTAL, CURRENCY = (
+    LINE_COLUMNS.index(name)
+    for name in ("content_hash", "customer_id", "subtotal", "total_for_customer", "currency")
+)
+
+
+def batches(lines: Iterable[LineItem], extra: Mapping[str, Any]) -> Iterator[Batch]:
+    """The lines as rows, LINE_BATCH at a time: the one pass over every line of a sync."""
+    constants = (("occurrence", 1), *extra.items())
+    sha256 = hashlib.sha256
+    rows: list[Row] = []
+    for line in lines:
+        # The text as received when there is one (v2 export lines): no re-serialising.
+        raw = line.raw_text if line.raw_text is not None else canonical_json(line.raw)
+        rows.append(
+            (
+                line.provider._value_,  # what .value returns, without its Python-level property
+                line.source,
+                sha256(raw.encode()).hexdigest(),
+                line.customer_id,
+                line.customer_name,
+                line.subscription_id,
+                line.product_id,
+                line.sku_id,
+                line.product_name,
+                line.charge_type,
+                line.unit_price,
+                line.quantity,
+                line.billable_quantity,
+                line.subtotal,
+                line.tax_total,
+                line.total_for_customer,
+                line.currency,
+                line.charge_start_date,
+                line.charge_end_date,
+                raw,
+            )
+        )
+        if len(rows) >= LINE_BATCH:
+            yield Batch(LINE_COLUMNS, rows, constants)
+            rows = []
+    if rows:
+        yield Batch(LINE_COLUMNS, rows, constants)

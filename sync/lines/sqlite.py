@@ -1,0 +1,51 @@
+"""SQLite: a thread runs multi-row INSERTs while the reading thread reads on.
+
+The driver lets go of the interpreter lock while SQLite runs a statement, and
+taking it back after every row, against a reading thread that holds it, cost
+more than the insert itself; so a statement carries as many rows as SQLite
+takes parameters.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from functools import cache
+from typing import Any
+
+from sync.lines.batch import Batch, TextValues, WriteBehind
+
+__all__ = ["sqlite_inserts"]
+
+
+def sqlite_inserts(driver: sqlite3.Connection, model: Any) -> WriteBehind:
+    """Multi-row INSERTs into ``model``'s table on ``driver``, written behind the reader."""
+    table = model.__tablename__
+    limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    texts = TextValues(model)
+
+    @cache
+    def statement(constants: tuple[str, ...], columns: tuple[str, ...], rows: int) -> str:
+        # The constants are ?1…?k in every row; each plain ? takes the next number after
+        # the largest so far, so the rows' own values follow them in the parameter list.
+        numbered = [f"?{n}" for n in range(1, len(constants) + 1)]
+        values = f"({', '.join(numbered + ['?' for _ in columns])})"
+        return (
+            f"INSERT INTO {table} ({', '.join(constants + columns)}) "  # noqa: S608 - our names
+            f"VALUES {', '.join([values] * rows)}"
+        )
+
+    def prepare(batch: Batch) -> list[tuple[str, list[Any]]]:
+        names, constants = texts.constants(batch)
+        per_statement = max(1, (limit - len(constants)) // len(batch.columns))
+        prepared = []
+        for start in range(0, len(batch.rows), per_statement):
+            rows = batch.rows[start : start + per_statement]
+            values = texts.flat(batch.columns, rows)
+            prepared.append((statement(names, batch.columns, len(rows)), constants + values))
+        return prepared
+
+    def write(prepared: list[tuple[str, list[Any]]]) -> None:
+        for text, parameters in prepared:
+            driver.execute(text, parameters)
+
+    return WriteBehind(prepare, write)

@@ -93,7 +93,9 @@ def test_the_lines_selected_for_checks_raise_every_finding_all_lines_would(
     from reconciliation.result import reconcile
     from sync.db import models
     from sync.lines import rebuild_line_sums
-    from sync.reconcile import LineFact, _money, _raw_fields, load_inputs
+    from sync.reconcile import LineFact, load_inputs
+    from sync.reconcile import money as _money
+    from sync.reconcile import raw_fields as _raw_fields
 
     sim = start_simulator()
     settings, engine, sessions = synced_with_payments(sim, db_url, tmp_path)

@@ -12,8 +12,7 @@ from reconciliation.money import money_text
 from sync.audit import current_actor
 from sync.cli.app import App, as_of_date, cli, customer_id_of, echo_json
 from sync.display import cell, plain
-from sync.payment_records import list_payments, void_payments
-from sync.payments import ImportResult, import_payments
+from sync.payments import ImportResult, import_payments, list_payments, void_payments
 from sync.reconcile import run_reconciliation, to_json
 from sync.report import write_reports
 from sync.statement import write_statements

@@ -1,0 +1,204 @@
+"""The lines that can raise a finding, read from the database without reading every line whole.
+
+Most of a million lines raise no finding; the reconciliation needs only the
+lines of possible duplicate groups, repeated identical lines, the seat
+charges of each currency's latest invoice, and the lines of suspended or
+unknown subscriptions and of unknown customers. Each set is found through an
+index or one grouping pass; the raw line (JSON) is read only for the
+possible duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from reconciliation.checks import SEAT_CHARGES, LineFact
+from sync.db import models
+from sync.reconcile.rows import day, maybe_money, money, plain_rows
+
+__all__ = ["billed_on_latest", "finding_candidates", "line_fact", "raw_fields"]
+
+
+# The columns that say what a line bills (LineFact.billed_as without the fields only the raw
+# line holds): lines alike in all of them may be duplicates. The first five must all be
+# there (LineFact.says_what_it_bills); the others may be null.
+_SAYS_WHAT = ("subscription_id", "charge_start_date", "charge_end_date", "quantity", "unit_price")
+_ALSO = ("invoice_id", "customer_id", "product_id", "sku_id", "charge_type")
+# Where the raw line holds meter, usage date and reservation order (keys in any case).
+_RAW_KEYS = {
+    "meter_id": ("meterid", "resourceguid"),
+    "usage_date": ("usagedate",),
+    "reservation_order_id": ("reservationorderid",),
+}
+
+
+def _possible_duplicates() -> Any:
+    """The ids of lines that share every billed-as column with another line of their invoice.
+
+    The database groups the lines once by those columns (no index leads with them:
+    the search reads every line's columns, the cost of finding a charge billed twice
+    under fresh identifiers) and the few repeated groups are joined back to their
+    lines through the subscription index.
+    """
+    lines = models.LineItem
+    says_what = [getattr(lines, name) for name in _SAYS_WHAT]
+    also = [getattr(lines, name) for name in _ALSO]
+    repeated = (
+        select(*says_what, *also)
+        .where(
+            # A function of the column, so the database reads the lines in order rather
+            # than through the subscription index (a random read per line).
+            func.length(lines.subscription_id) > 0,
+            *(column.is_not(None) for column in says_what[1:]),
+        )
+        .group_by(*says_what, *also)
+        .having(func.count() > 1)
+        .subquery()
+    )
+    return select(lines.id).join(
+        repeated,
+        and_(
+            *(column == repeated.c[column.key] for column in says_what),
+            *(column.is_not_distinct_from(repeated.c[column.key]) for column in also),
+        ),
+    )
+
+
+def raw_fields(raw: str | None) -> dict[str, str | None]:
+    """Meter, usage date and reservation order of a raw line (None where it has none)."""
+    try:
+        data = json.loads(raw, parse_float=Decimal) if raw else {}
+    except ValueError:
+        data = {}
+    keyed = {str(k).lower(): v for k, v in data.items()} if isinstance(data, dict) else {}
+    found: dict[str, str | None] = {}
+    for field, keys in _RAW_KEYS.items():
+        values = [str(keyed[k]).strip() for k in keys if keyed.get(k) not in (None, "")]
+        found[field] = values[0].lower() if values else None
+    if found["usage_date"]:
+        found["usage_date"] = found["usage_date"][:10]  # a date, whatever time it carries
+    return found
+
+
+def finding_candidates(session: Session, latest: list[str], suspended: list[str]) -> list[LineFact]:
+    """Only the lines that can raise a finding.
+
+    Every line of a possible duplicate group (one grouping pass over the lines'
+    columns), then, each found through an index, repeated identical lines, the
+    seat charges of each currency's latest invoice, lines of suspended or unknown
+    subscriptions and lines of unknown customers — the raw lines (JSON) are read
+    only for the possible duplicates.
+    """
+    lines = models.LineItem
+    unknown_customers = list(
+        session.scalars(
+            select(models.LineSum.customer_id)
+            .distinct()
+            .where(
+                models.LineSum.customer_id != "",
+                models.LineSum.customer_id.not_in(select(models.Customer.id)),
+            )
+        )
+    )
+    unknown_subscriptions = list(
+        session.scalars(
+            select(lines.subscription_id)
+            .distinct()
+            .where(
+                lines.subscription_id.is_not(None),
+                lines.subscription_id.not_in(select(models.Subscription.id)),
+            )
+        )
+    )
+    # Possible duplicates first: a line found there carries its raw fields.
+    conditions = [
+        lines.id.in_(_possible_duplicates()),
+        lines.occurrence > 1,  # repeats of lines that do not say what they bill
+        and_(
+            lines.invoice_id.in_(latest),
+            lines.subscription_id.is_not(None),
+            func.lower(lines.charge_type).in_(sorted(SEAT_CHARGES)),
+        ),
+        lines.subscription_id.in_([*suspended, *unknown_subscriptions]),
+    ]
+    if unknown_customers:
+        conditions.append(lines.customer_id.in_(unknown_customers))
+    columns = [
+        lines.id,
+        lines.invoice_id,
+        lines.customer_id,
+        lines.subscription_id,
+        lines.currency,
+        lines.subtotal,
+        lines.total_for_customer,
+        lines.billable_quantity,
+        lines.charge_type,
+        lines.charge_start_date,
+        lines.charge_end_date,
+        lines.content_hash,
+        lines.occurrence,
+        lines.product_id,
+        lines.sku_id,
+        lines.quantity,
+        lines.unit_price,
+    ]
+    found: dict[int, LineFact] = {}
+    for position, condition in enumerate(conditions):  # a line may match several
+        with_raw = position == 0  # the others can form no group with fields the raw holds
+        for row in plain_rows(session, [*columns, lines.raw] if with_raw else columns, condition):
+            if row[0] not in found:
+                found[row[0]] = line_fact(row, raw_fields(row[-1]) if with_raw else {})
+    return [found[key] for key in sorted(found)]
+
+
+def line_fact(row: Any, raw_fields: dict[str, str | None]) -> LineFact:
+    (
+        _,
+        invoice_id,
+        customer_id,
+        subscription_id,
+        currency,
+        subtotal,
+        total,
+        billable,
+        charge_type,
+        start,
+        end,
+        content_hash,
+        occurrence,
+        product_id,
+        sku_id,
+        quantity,
+        unit_price,
+    ) = row[:17]
+    return LineFact(
+        invoice_id,
+        customer_id,
+        subscription_id,
+        currency,
+        money(subtotal),
+        money(total),
+        maybe_money(billable),
+        charge_type,
+        None if start is None else day(start),
+        None if end is None else day(end),
+        content_hash,
+        occurrence,
+        product_id=product_id,
+        sku_id=sku_id,
+        quantity=maybe_money(quantity),
+        unit_price=maybe_money(unit_price),
+        **raw_fields,
+    )
+
+
+def billed_on_latest(session: Session, latest: list[str]) -> set[tuple[str, str | None]]:
+    """(invoice, subscription) of every line of the latest invoices: who was billed at all."""
+    lines = models.LineItem
+    query = select(lines.invoice_id, lines.subscription_id).distinct()
+    return {(i, s) for i, s in session.execute(query.where(lines.invoice_id.in_(latest)))}

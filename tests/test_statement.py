@@ -428,3 +428,15 @@ def test_printed_statement_has_no_column_outside_the_page(tmp_path: Path) -> Non
     assert layout["outside"] == [], layout
     assert forced["outside"]  # the measurement does see a column that does not fit
     assert pdf.startswith(b"%PDF-")
+
+
+def test_all_when_nobody_owes_anything_says_so(ledger_db: tuple[Any, Any]) -> None:
+    """G0 costs 100.00: 112.50 with markup, 133.88 with tax; the customer paid 133.88."""
+    from sync.statement import build_statements
+
+    settings, sessions = ledger_db
+    paid = [(0, "EUR", 40, Decimal("133.88"), 0)]
+    as_of = _store_ledger(sessions, ([("EUR", 1, [(0, 1, Decimal(100))])], paid, 60))
+    statements, said = build_statements(settings, sessions, [], as_of, every_customer=True)
+    assert statements == []
+    assert said == [f"no customer owes anything as of {as_of}; no statement written"]

@@ -159,6 +159,8 @@ def build_statements(
                         invoice_ids=microsoft_ids,
                     )
                 )
+    if every_customer and not statements:
+        nothing.append(f"no customer owes anything as of {as_of}; no statement written")
     return statements, nothing
 
 

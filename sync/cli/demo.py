@@ -1,10 +1,17 @@
-"""``pcsync demo``: the simulator and every step end to end, in a folder of its own."""
+"""``pcsync demo``: the simulator and every step end to end, in a folder of its own.
+
+It ends with the commands that work next; ``--serve`` keeps the simulator running
+(with the demo's config, secret and CA) so that ``sync`` works against it too.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -12,6 +19,7 @@ import click
 from sync.cli.app import cli
 from sync.cli.ops import counts_text
 from sync.collections.job import run_collections_round
+from sync.collections.policy_doc import build_document, render
 from sync.config import load_settings
 from sync.db.engine import make_engine, make_session_factory
 from sync.db.migrate import upgrade
@@ -20,6 +28,7 @@ from sync.payments import import_payments
 from sync.reconcile import run_reconciliation
 from sync.report import write_reports
 from sync.runs import list_runs
+from sync.statement import write_statements
 
 DEMO_SECRET_ENV = "PCSYNC_DEMO_CLIENT_SECRET"  # noqa: S105 - a variable name
 
@@ -47,7 +56,12 @@ def demo_day(today: date) -> date:
     hidden=True,
     help="Run as if it were this day (reproducible demos and tests).",
 )
-def demo(folder: str, today_text: str | None) -> None:
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Keep the simulator running afterwards (until Ctrl-C), so `sync` works against it.",
+)
+def demo(folder: str, today_text: str | None, serve: bool) -> None:
     """Run pcsync end to end against the built-in simulator, in a working folder."""
     from connectors.simulator.server import Simulator, SimulatorConfig
 
@@ -71,7 +85,7 @@ def demo(folder: str, today_text: str | None) -> None:
             _before, after = upgrade(engine)
             sessions = make_session_factory(engine)
             click.echo(f"simulator: {base} (seed {sim.config.scale.seed})")
-            click.echo(f"database:  {settings.database.url} (schema {after})")
+            click.echo(f"database:  {_shown_url(settings.database.url)} (schema {after})")
             options = SyncOptions(wait=True, today=sim.data.anchor)
             run_id = run_sync(settings, engine, sessions, options)
             view = next(v for v in list_runs(sessions, 5) if v.id == run_id)
@@ -79,7 +93,7 @@ def demo(folder: str, today_text: str | None) -> None:
             imported = import_payments(settings, sessions, payments)
             click.echo(
                 f"payments:  {imported.imported} imported, {imported.unchanged} already "
-                f"there, from {payments}"
+                f"there, from {_shown(payments)}"
             )
             today = sim.data.anchor
             result = run_reconciliation(settings, sessions, today)
@@ -97,18 +111,99 @@ def demo(folder: str, today_text: str | None) -> None:
             click.echo(
                 f"collections: {counts['suspend']} to suspend (needs approval), "
                 f"{counts['follow_up']} to follow up, {counts['reactivate']} to reactivate; "
-                f"{len(round_.notices.written)} notice(s) in {settings.notifications.out_dir}"
+                f"{len(round_.notices.written)} notice(s) in "
+                f"{_shown(settings.notifications.out_dir)}"
             )
             written = write_reports(
                 settings, sessions, today, ("xlsx", "html", "csv", "json"), work / "reports"
             )
-            click.echo(f"reports:   {work / 'reports'} ({len(written.files)} files)")
-
-            click.echo(f"config:    {config_path}")
+            click.echo(f"reports:   {_shown(work / 'reports')} ({len(written.files)} files)")
+            _statement_and_policy(settings, sessions, result.ledgers, today, work)
+            click.echo(f"config:    {_shown(config_path)}")
         finally:
             engine.dispose()
+        _next_commands(_shown(config_path), today, serve=serve)
+        if serve:
+            _serve(base, sim.config.client_secret, sim.tls.ca, _shown(config_path))
     finally:
         sim.stop()
+
+
+def _shown(path: Path | str) -> str:
+    """A path as the user would type it: relative to the current folder when inside it."""
+    full = Path(path).resolve()
+    try:
+        return str(full.relative_to(Path.cwd()))
+    except ValueError:
+        return str(full)
+
+
+def _shown_url(url: str) -> str:
+    prefix = "sqlite:///"
+    return prefix + _shown(url[len(prefix) :]) if url.startswith(prefix) else url
+
+
+def _statement_and_policy(
+    settings: Any, sessions: Any, ledgers: Any, today: date, work: Path
+) -> None:
+    """The statement of the customer longest overdue, and the published policy."""
+    owing = sorted(
+        (ledger for ledger in ledgers if ledger.balance > 0),
+        key=lambda ledger: (-ledger.days_overdue, ledger.customer_id),
+    )
+    if owing:
+        run = write_statements(
+            settings,
+            sessions,
+            [owing[0].customer_id],
+            today,
+            ("html", "csv", "json"),
+            work / "statements",
+        )
+        page = next(path for path in run.files if path.suffix == ".html")
+        click.echo(f"statement: {_shown(page)} (and .csv, .json)")
+    document = build_document(settings)
+    for fmt in ("html", "md"):
+        (work / f"collections-policy.{fmt}").write_text(render(document, fmt), encoding="utf-8")
+    click.echo(f"policy:    {_shown(work / 'collections-policy.html')} (and .md)")
+
+
+def _next_commands(config: str, today: date, *, serve: bool) -> None:
+    """What works next: these read the demo's database, so they need no simulator."""
+    run = f"pcsync --config {config}"
+    click.echo("")
+    click.echo("next:")
+    for command in (
+        f"reconcile --as-of {today}",
+        f"collections plan --as-of {today}",
+        f"statement --all --as-of {today}",
+        "collections policy --format text",
+        f"report --as-of {today}",
+    ):
+        click.echo(f"  {run} {command}")
+    if not serve:
+        click.echo("  pcsync demo --serve   # the same, then the simulator stays up for `sync`")
+
+
+def _serve(base: str, secret: str, ca: Path, config: str) -> None:
+    """Keep the simulator up until Ctrl-C or SIGTERM, saying what ``sync`` needs."""
+    click.echo("")
+    click.echo(f"serving:   the simulator stays on {base} until Ctrl-C; in another shell:")
+    click.echo(f"  export {DEMO_SECRET_ENV}={secret}")
+    click.echo(f"  export REQUESTS_CA_BUNDLE={ca}")
+    click.echo(f"  pcsync --config {config} sync")
+
+    def stop(_signal: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("simulator stopped")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _demo_config(sim: Any, base: str) -> str:
@@ -124,4 +219,18 @@ token_cache_path = "token-cache.json"
 
 [database]
 url = "sqlite:///pcsync.db"
+
+[statements]
+partner_name = "Contoso Cloud Services (demo)"
+address = '''
+1 Example Street
+10115 Berlin, Germany'''
+contact = "billing@contoso.example"
+
+[notifications]
+sender_name = "Contoso Accounts"
+reply_to = "billing@contoso.example"
+payment_instructions = '''
+Bank transfer to Contoso Cloud Services, IBAN DE00 0000 0000 0000 0000 00,
+quoting the statement's date.'''
 """

@@ -1,4 +1,8 @@
-"""Shared fixtures: a fresh database per test on SQLite *and* PostgreSQL, config files."""
+"""Shared fixtures: a fresh database per test on SQLite *and* PostgreSQL, config files.
+
+States that cost a sync or a migration (the synced world, the empty schema at head) are
+built once per test run and copied into each test's fresh database (tests/world.py).
+"""
 
 from __future__ import annotations
 
@@ -70,16 +74,56 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def migrated(engine: sa.Engine) -> sa.Engine:
-    """The test database with pcsync's schema at head."""
+SIM_ANCHOR = __import__("datetime").date(2026, 11, 25)
+WORLD_SIMULATOR = {"anchor": SIM_ANCHOR, "export_seconds": 0, "page_cap": 5}
+
+
+@pytest.fixture(scope="session")
+def world_templates(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The states built once per test run (per backend), copied into each test's database."""
+    from tests.world import WorldTemplates
+
+    return WorldTemplates(tmp_path_factory.mktemp("templates"), POSTGRES_URL)
+
+
+def _build_migrated(url: str, _folder: Path) -> sa.Engine:
+    from sync.db.engine import make_engine
     from sync.db.migrate import upgrade
 
+    engine = make_engine(url)
     upgrade(engine)
     return engine
 
 
-SIM_ANCHOR = __import__("datetime").date(2026, 11, 25)
+def _build_world(url: str, folder: Path) -> sa.Engine:
+    """Sync a simulator of the world's settings into ``url`` and import its sample payments."""
+    from connectors.simulator.server import Simulator, SimulatorConfig
+    from sync.jobs import SyncOptions, run_sync
+    from sync.payments import import_payments
+    from tests.test_sync import setup
+
+    sim = Simulator(SimulatorConfig(**WORLD_SIMULATOR), folder / "simulator")  # type: ignore[arg-type]
+    sim.start()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("REQUESTS_CA_BUNDLE", str(sim.tls.ca))
+            patch.setenv("PCSYNC_CLIENT_SECRET", sim.config.client_secret)
+            settings, engine, sessions = setup(sim, url, folder)
+            run_sync(settings, engine, sessions, SyncOptions())
+            payments = folder / "payments.csv"
+            payments.write_text(sim.data.payments_csv())
+            import_payments(settings, sessions, payments)
+    finally:
+        sim.stop()
+    return engine  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def migrated(engine: sa.Engine, db_url: str, world_templates) -> sa.Engine:  # type: ignore[no-untyped-def]
+    """The test database with pcsync's schema at head (migrated once, copied per test)."""
+    engine.dispose()  # nothing may hold the file the copy replaces
+    world_templates.copy_into("migrated", db_url, _build_migrated)
+    return engine
 
 
 @pytest.fixture
@@ -94,7 +138,7 @@ def start_simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: i
     started: list[Simulator] = []
 
     def start(**overrides: object) -> Simulator:
-        settings = {"anchor": SIM_ANCHOR, "export_seconds": 0, "page_cap": 5, **overrides}
+        settings = {**WORLD_SIMULATOR, **overrides}
         simulator = Simulator(SimulatorConfig(**settings), tmp_path / f"simulator-{len(started)}")  # type: ignore[arg-type]
         simulator.start()
         started.append(simulator)
@@ -132,21 +176,26 @@ def connect_to(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def world(start_simulator, db_url, tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
-    """A simulator, its data synced with the sample payments, and a CLI bound to it."""
-    from sync.jobs import SyncOptions, run_sync
-    from sync.payments import import_payments
-    from tests.test_sync import setup
+def world(start_simulator, db_url, tmp_path: Path, monkeypatch, world_templates):  # type: ignore[no-untyped-def]
+    """A fresh simulator, its data synced with the sample payments, and a CLI bound to it.
+
+    The synced database is a copy of one built once per test run (the simulator's data
+    is deterministic); the simulator is the test's own, so its changes stay in the test.
+    """
+    from sync.config import load_settings
+    from sync.db.engine import make_engine, make_session_factory
+    from tests.test_sync import config_text
     from tests.world import World
 
     sim = start_simulator()
     monkeypatch.setenv("PCSYNC_CLIENT_SECRET", sim.config.client_secret)
-    settings, engine, sessions = setup(sim, db_url, tmp_path)
-    try:  # the engine is closed even when the set-up fails
-        run_sync(settings, engine, sessions, SyncOptions())
-        payments = tmp_path / "payments.csv"
-        payments.write_text(sim.data.payments_csv())
-        import_payments(settings, sessions, payments)
-        yield World(sim, settings, engine, sessions, tmp_path)
+    world_templates.copy_into("world", db_url, _build_world)
+    (tmp_path / "payments.csv").write_text(sim.data.payments_csv())
+    path = tmp_path / "pcsync.toml"
+    path.write_text(config_text(sim, db_url, tmp_path))
+    settings = load_settings(path, {"PCSYNC_CLIENT_SECRET": sim.config.client_secret})
+    engine = make_engine(settings.database.url)
+    try:
+        yield World(sim, settings, engine, make_session_factory(engine), tmp_path)
     finally:
         engine.dispose()

@@ -131,7 +131,10 @@ class Simulator:
         context.load_cert_chain(self.tls.cert, self.tls.key)
         server.socket = context.wrap_socket(server.socket, server_side=True)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        # Polled every 50 ms (not 0.5 s), so stop() returns at once: tests stop hundreds.
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self.base_url
 

@@ -14,7 +14,6 @@ from reconciliation.ledger import BilledLine, BillingTerms, Payment, build_charg
 from reconciliation.policy import Policy, Stage, plan
 from sync.cli import main
 from tests.test_ledger import books
-from tests.test_sync import synced_with_payments
 
 D = Decimal
 STAGES = (
@@ -92,9 +91,8 @@ def test_nothing_overdue_is_never_suspended(book, zero_stage_days: int) -> None:
             assert flag.action != "suspend"
 
 
-def test_plan_json_on_synced_data(start_simulator, db_url, tmp_path: Path, capsys) -> None:
-    sim = start_simulator()
-    settings_, engine, _ = synced_with_payments(sim, db_url, tmp_path)
+def test_plan_json_on_synced_data(world, db_url, tmp_path: Path, capsys) -> None:
+    sim, settings_, engine = world.sim, world.settings, world.engine
     argv = [
         "--config",
         str(settings_.source),

@@ -10,14 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from sync.cli import main
-from tests.test_sync import synced_with_payments
 
 
 def test_reconcile_json_is_reproducible_and_complete(
-    start_simulator, db_url, tmp_path: Path, capsys, monkeypatch
+    world, db_url, tmp_path: Path, capsys, monkeypatch
 ) -> None:
-    sim = start_simulator()
-    settings, engine, _ = synced_with_payments(sim, db_url, tmp_path)
+    sim, settings, engine = world.sim, world.settings, world.engine
     payments = tmp_path / "payments.csv"
     monkeypatch.setenv("PCSYNC_CLIENT_SECRET", sim.config.client_secret)
     argv = ["--config", str(settings.source), "reconcile", "--as-of", "2026-11-25", "--json"]
@@ -82,7 +80,7 @@ def test_bad_as_of_is_a_one_line_error(write_config, capsys) -> None:
 
 
 def test_the_lines_selected_for_checks_raise_every_finding_all_lines_would(
-    start_simulator, db_url, tmp_path: Path
+    world, db_url, tmp_path: Path
 ) -> None:
     """The reconciliation reads only candidate lines; with every line the findings are the same."""
     from datetime import UTC, date, datetime
@@ -97,8 +95,7 @@ def test_the_lines_selected_for_checks_raise_every_finding_all_lines_would(
     from sync.reconcile import money as _money
     from sync.reconcile import raw_fields as _raw_fields
 
-    sim = start_simulator()
-    settings, engine, sessions = synced_with_payments(sim, db_url, tmp_path)
+    settings, engine, sessions = world.settings, world.engine, world.sessions
     with sessions.begin() as session:
         # A line of a customer Partner Center does not list, and a subscription suspended
         # since before the latest invoice's charges.
@@ -172,7 +169,7 @@ def test_the_lines_selected_for_checks_raise_every_finding_all_lines_would(
 
 
 def test_a_charge_billed_again_under_a_fresh_order_id_is_a_possible_duplicate(
-    start_simulator, db_url, tmp_path: Path
+    world, db_url, tmp_path: Path
 ) -> None:
     """A copy of a billed line with its own order and alternate ids: one duplicate_line for
     the pair, amount the copy's subtotal; a copy at another unit price is none."""
@@ -183,8 +180,7 @@ def test_a_charge_billed_again_under_a_fresh_order_id_is_a_possible_duplicate(
     from sync.lines import rebuild_line_sums
     from sync.reconcile import load_inputs
 
-    sim = start_simulator()
-    settings, engine, sessions = synced_with_payments(sim, db_url, tmp_path)
+    settings, engine, sessions = world.settings, world.engine, world.sessions
     with sessions.begin() as session:
         line = session.scalars(
             sa.select(models.LineItem)

@@ -15,7 +15,6 @@ from openpyxl import load_workbook
 from reconciliation.reports.render import neutralise, to_csv, to_xlsx
 from reconciliation.reports.tables import report_tables
 from sync.cli import main
-from tests.test_sync import synced_with_payments
 
 GUID = "00000123-0000-4000-8000-000000000001"
 AGING = {"current": "0.00", "1-30": "10.00", "31-60": "0.00", "61-90": "0.00", "over_90": "0.00"}
@@ -290,10 +289,9 @@ def test_control_characters_leave_xlsx_and_csv_cells_and_formulas_stay_neutralis
 
 
 def test_report_totals_equal_the_reconciliation(
-    start_simulator, db_url, tmp_path: Path, capsys, monkeypatch
+    world, db_url, tmp_path: Path, capsys, monkeypatch
 ) -> None:
-    sim = start_simulator()
-    settings, engine, _ = synced_with_payments(sim, db_url, tmp_path)
+    settings, engine = world.settings, world.engine
     base = ["--config", str(settings.source)]
     assert main([*base, "reconcile", "--as-of", "2026-11-25", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)

@@ -6,6 +6,7 @@ Against the simulator on SQLite and PostgreSQL, through the command line.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -195,9 +196,10 @@ def test_an_approval_expires(world: World) -> None:
 
 def test_flags_keep_their_history(world: World) -> None:
     (tailspin,) = [c for c in world.suspend_customers() if c != world.never]
-    assert world.cli("collections", "plan", "--as-of", "2026-10-01") == 0
-    assert world.cli("collections", "plan", "--as-of", "2026-10-02") == 0  # same stage: same row
-    assert world.cli("collections", "plan", "--as-of", AS_OF) == 0
+    # Each collections round (the daemon's, or `collections notify`) keeps the history.
+    assert world.cli("collections", "notify", "--as-of", "2026-10-01") == 0
+    assert world.cli("collections", "notify", "--as-of", "2026-10-02") == 0  # same stage: same row
+    assert world.cli("collections", "notify", "--as-of", AS_OF) == 0
     with world.engine.connect() as c:
         rows = c.execute(
             sa.select(CollectionFlag.stage, CollectionFlag.as_of, CollectionFlag.left_at)
@@ -316,3 +318,47 @@ def test_a_revoked_approval_suspends_nothing(world: World) -> None:
     assert world.patches() == 0
     (revoked,) = [e for e in world.audit(world.never) if e["event"] == "approval_revoked"]
     assert (revoked["actor"], revoked["details"]["reason"]) == ("ana", "paid")
+
+
+def _snapshot(world: World) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, in a stable order (both databases)."""
+    with world.engine.connect() as c:
+        meta = sa.MetaData()
+        meta.reflect(c)
+        return {
+            name: sorted((tuple(r) for r in c.execute(sa.select(table))), key=repr)
+            for name, table in sorted(meta.tables.items())
+        }
+
+
+def _database_bytes(world: World) -> bytes:
+    """The SQLite file as on disk (no connection open); nothing on PostgreSQL."""
+    world.engine.dispose()
+    url = world.engine.url
+    return Path(url.database).read_bytes() if url.get_backend_name() == "sqlite" else b""
+
+
+def test_collections_plan_changes_nothing_even_with_lapsed_approvals(world: World) -> None:
+    assert world.cli("collections", "approve", world.never, "--as-of", AS_OF) == 0
+    with world.sessions.begin() as session:  # the approval has lapsed, not recorded yet
+        session.execute(
+            sa.update(Approval).values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    entries = len(world.audit())
+    file_before, rows_before = _database_bytes(world), _snapshot(world)
+    for args in ([], ["--json"], ["--as-of", "2026-10-01"], ["--as-of", "2027-06-01"]):
+        assert world.cli("-v", "collections", "plan", *args) == 0
+    assert _database_bytes(world) == file_before  # byte for byte, on SQLite
+    assert _snapshot(world) == rows_before  # every row of every table, on both
+    assert len(world.audit()) == entries
+    with world.engine.connect() as c:
+        assert c.scalar(sa.select(Approval.revoked_at)) is None
+
+    # The lapse is recorded (revoked with its reason, audited) by the step that acts.
+    assert world.cli("collections", "apply", "--apply") == 0
+    with world.engine.connect() as c:
+        assert c.scalar(sa.select(Approval.revoked_reason)) == (
+            f"lapsed: {world.audit(world.never)[-1]['details']['reason']}"
+        )
+    assert world.audit(world.never)[-1]["event"] == "approval_lapsed"
+    assert world.patches() == 0

@@ -86,7 +86,7 @@ def test_a_refusal_that_cannot_succeed_is_refused_not_rerun(world: World) -> Non
     azure = _azure_plan(world, never)
     assert world.cli("collections", "approve", never, "--as-of", AS_OF) == 0
     today = datetime.now(ZoneInfo(world.settings.schedule.timezone)).date()
-    prepared = prepare_apply(world.settings, world.sessions, today, "tester")
+    prepared = prepare_apply(world.settings, world.sessions, today)
     assert azure["id"] in {c.subscription_id for c in prepared.changes}
 
     def pc() -> Any:
@@ -104,7 +104,7 @@ def test_a_refusal_that_cannot_succeed_is_refused_not_rerun(world: World) -> Non
     (entry,) = [e for e in world.audit(never) if e["subscription_id"] == azure["id"]]
     assert entry["details"]["result"] == "refused"
 
-    again = prepare_apply(world.settings, world.sessions, today, "tester")
+    again = prepare_apply(world.settings, world.sessions, today)
     assert azure["id"] not in {c.subscription_id for c in again.changes}
     (waiting,) = [w for w in again.waiting if "refused by Microsoft" in w.why]
     assert "not sent again under this approval" in waiting.why

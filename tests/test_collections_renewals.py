@@ -6,6 +6,7 @@ Against the simulator on SQLite and PostgreSQL, through the command line.
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -142,6 +143,49 @@ def _stop(world: World, capsys) -> tuple[str, dict[str, Any]]:  # type: ignore[n
     assert world.patches() == 0
     assert world.cli("collections", "apply", "--apply") == 0
     return customer, sub
+
+
+def _plan(world: World, capsys, *args: str) -> str:  # type: ignore[no-untyped-def]
+    capsys.readouterr()
+    assert world.cli("collections", "plan", *args) == 0
+    return capsys.readouterr().out  # type: ignore[no-any-return]
+
+
+def test_the_plan_shows_stop_renewal_actions_and_their_approvals(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    customer = _customer(world, 10)  # at follow_up
+    sub = _renewing_soon(world, customer)
+    [line] = [line for line in _plan(world, capsys).splitlines() if sub["id"] in line]
+    assert line.strip().startswith("stop_renewal")
+    assert f"not approved: pcsync collections approve {customer} --stop-renewal" in line
+    document = json.loads(_plan(world, capsys, "--json"))
+    [action] = [a for a in document["stop_renewal"] if a["subscription_id"] == sub["id"]]
+    assert (action["customer_id"], action["approval"]) == (customer, None)
+    assert action["term_ends"] == sub["commitmentEndDate"][:10]
+
+    assert world.cli("collections", "approve", customer, "--stop-renewal", "--by", "ana") == 0
+    assert world.cli("collections", "approve", world.never, "--by", "bob") == 0
+    [line] = [line for line in _plan(world, capsys).splitlines() if sub["id"] in line]
+    assert "approved by ana until " in line
+    document = json.loads(_plan(world, capsys, "--json"))
+    [action] = [a for a in document["stop_renewal"] if a["subscription_id"] == sub["id"]]
+    assert action["approval"]["approved_by"] == "ana"
+    assert action["approval"]["kind"] == "stop_renewal"
+    kinds = {(a["customer_id"], a["kind"], a["approved_by"]) for a in document["approvals"]}
+    assert kinds == {(customer, "stop_renewal", "ana"), (world.never, "suspend", "bob")}
+    [suspend] = [
+        line
+        for line in _plan(world, capsys).splitlines()
+        if line.strip().startswith("suspend") and "Litware" in line
+    ]
+    assert "approved by bob until " in suspend
+
+    assert world.cli("collections", "apply", "--apply") == 0  # stopped: pcsync's to restore
+    world.pay_everything(customer)
+    document = json.loads(_plan(world, capsys, "--json"))
+    assert all(a["customer_id"] != customer for a in document["stop_renewal"])
+    [restore] = document["restore_renewal"]
+    assert (restore["subscription_id"], restore["approval"]) == (sub["id"], None)
+    assert "no approval needed" in _plan(world, capsys)
 
 
 def test_stop_renewal_needs_a_follow_up_or_suspend_stage(world: World, capsys) -> None:  # type: ignore[no-untyped-def]

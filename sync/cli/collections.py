@@ -29,11 +29,12 @@ from sync.collections.apply import (
     refresh_subscriptions,
     require_today,
 )
-from sync.collections.approvals import approve, revoke, valid_approvals
+from sync.collections.approvals import approve, revoke
 from sync.collections.holds import hold, release
 from sync.collections.job import run_collections_round
 from sync.collections.plan import flag_history
 from sync.collections.policy_doc import FORMATS, build_document, render
+from sync.collections.proposals import plan_proposals
 from sync.display import cell, plain
 from sync.lock import run_lock
 from sync.partner import connect
@@ -51,27 +52,26 @@ def collections() -> None:
 def collections_plan(app: App, as_of: str | None, as_json: bool) -> None:
     """Flag each customer and currency under the [collections] policy (changes nothing).
 
-    The flags are kept as history: when each customer entered and left each stage.
+    Beside the flags: the approvals in force, and the renewal guard's
+    stop_renewal actions (with their approvals) and restore_renewal actions.
+    The flag history is kept by the collections round (the daemon, `notify`).
     """
     day = as_of_date(as_of, app.settings)
-    plan = plan_collections(app.settings, app.sessions, day)
+    plan = plan_collections(app.settings, app.sessions, day, store=False)
+    proposals = plan_proposals(app.settings, app.sessions, plan, datetime.now(UTC))
     flags = plan.flags
     if as_json:
-        echo_json({"as_of": day.isoformat(), "flags": [f.as_json() for f in flags]})
+        echo_json(
+            {"as_of": day.isoformat(), "flags": [f.as_json() for f in flags]} | proposals.as_json()
+        )
         return
-    with app.sessions.begin() as session:
-        approved = {
-            customer: f"approved by {plain(a.approved_by)} until {a.expires_at:%Y-%m-%d %H:%M} UTC"
-            for customer, a in valid_approvals(
-                session, plan, current_actor(), datetime.now(UTC)
-            ).items()
-        }
     click.echo(f"collections plan as of {day}: {len(flags)} customer balance(s) flagged")
     for flag in sorted(flags, key=lambda f: (-f.days_overdue, f.customer_name)):
         amount = flag.as_json()["overdue_amount"]
         status = ""
         if flag.action == "suspend":
-            status = f" — {approved.get(flag.customer_id, 'not approved')}"
+            approval = proposals.approval(flag.customer_id)
+            status = f" — {plain(approval.text()) if approval else 'not approved'}"
         click.echo(
             f"  {flag.action:<10} {flag.stage or '-':<14} {plain(flag.customer_name)} "
             f"({flag.currency}): {amount} overdue, {flag.days_overdue} days{status}"
@@ -79,6 +79,13 @@ def collections_plan(app: App, as_of: str | None, as_json: bool) -> None:
         if app.verbosity > 0:
             for reason in flag.reasons:
                 click.echo(f"      {plain(reason)}")
+    for action in proposals.renewals:
+        ends = f", term ends {action.term_ends}" if action.term_ends else ""
+        click.echo(
+            f"  {action.action:<10} {plain(action.customer_name)} "
+            f"{plain(action.subscription_name)} [{plain(action.subscription_id)}]{ends}: "
+            f"{plain(action.why)} — {plain(action.needs())}"
+        )
 
 
 @collections.command("history")
@@ -195,7 +202,9 @@ def collections_apply(app: App, as_of: str | None, really: bool, by: str | None)
         return partner_center().azure_entitlements(customer, plan)
 
     if not really:
-        prepared = prepare_apply(settings, app.sessions, day, actor, refresh, entitlements)
+        prepared = prepare_apply(
+            settings, app.sessions, day, refresh=refresh, entitlements=entitlements
+        )
         _show_apply(prepared, really)
         if prepared.refusal:
             raise SafetyLimitError(f"{prepared.refusal}: --apply would be refused")
@@ -204,7 +213,9 @@ def collections_apply(app: App, as_of: str | None, really: bool, by: str | None)
         return
     # Decided and made under one lock: two applies never act on the same plan.
     with run_lock(app.engine, kind="collections_apply"):
-        prepared = prepare_apply(settings, app.sessions, day, actor, refresh, entitlements)
+        prepared = prepare_apply(
+            settings, app.sessions, day, refresh=refresh, entitlements=entitlements
+        )
         _show_apply(prepared, really)
         _execute_apply(app, prepared, actor, partner_center)
 

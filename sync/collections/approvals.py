@@ -6,8 +6,14 @@ auto-renew of the new-commerce terms the renewal guard lists; at a follow_up
 or suspend stage). It records what the approver saw — per currency, the stage,
 how much the customer had paid and the kind. It lapses after
 ``approval_valid_days``, when the customer pays anything more, or when it is no
-longer at a stage its kind needs; a lapsed approval is marked revoked, with the
-reason, and audited. A new approval supersedes the one of the same kind.
+longer at a stage its kind needs. A new approval supersedes the one of the same kind.
+
+Reading which approvals are in force (``approvals_in_force``, ``valid_approvals``,
+``stop_renewal_approvals``) changes nothing: a lapsed approval is simply not in
+force. Recording the lapse — the approval marked revoked with the reason, and
+audited — is a step of its own, ``lapse_approvals``, taken by the commands that
+act (``collections apply --apply``, ``approve``) and by the daemon's collections
+round, so ``collections plan`` and dry runs leave the database as they found it.
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ __all__ = [
     "ApprovalView",
     "Kind",
     "approval_kind",
+    "approvals_in_force",
     "approve",
+    "lapse_approvals",
     "lapse_reason",
     "resolve_customers",
     "revoke",
@@ -116,38 +124,55 @@ def lapse_reason(approval: Approval, plan: CollectionsPlan, now: datetime) -> st
     return None
 
 
-def _in_force(
-    session: Session, plan: CollectionsPlan, actor: str, now: datetime
+def _open(session: Session) -> list[Approval]:
+    return list(
+        session.scalars(select(Approval).where(Approval.revoked_at.is_(None)).order_by(Approval.id))
+    )
+
+
+def approvals_in_force(
+    session: Session, plan: CollectionsPlan, now: datetime
 ) -> dict[tuple[str, Kind], Approval]:
-    """The approval in force per customer and kind; lapsed ones are revoked with their reason."""
-    valid = {}
-    for approval in session.scalars(
-        select(Approval).where(Approval.revoked_at.is_(None)).order_by(Approval.id)
-    ):
-        reason = lapse_reason(approval, plan, now)
-        if reason is None:
-            valid[(approval.customer_id, approval_kind(approval))] = approval
-            continue
-        _end(session, approval, now, actor, "approval_lapsed", f"lapsed: {reason}", reason)
-    return valid
-
-
-def valid_approvals(
-    session: Session, plan: CollectionsPlan, actor: str, now: datetime
-) -> dict[str, Approval]:
-    """The suspension approval in force per customer; lapsed ones are revoked with their reason."""
+    """The approval in force per customer and kind (a query: lapsed ones are left out)."""
     return {
-        c: a for (c, kind), a in _in_force(session, plan, actor, now).items() if kind == "suspend"
+        (a.customer_id, approval_kind(a)): a
+        for a in _open(session)
+        if lapse_reason(a, plan, now) is None
+    }
+
+
+def lapse_approvals(
+    session: Session, plan: CollectionsPlan, actor: str, now: datetime
+) -> list[tuple[Approval, str]]:
+    """Record each approval that no longer holds as revoked, with its reason, and audit it.
+
+    Returns the approvals it lapsed and why. Taking an approval out of force
+    changes nothing it authorised; it makes the lapse visible in the approval
+    and in the audit log at the time it is noticed.
+    """
+    lapsed = []
+    for approval in _open(session):
+        reason = lapse_reason(approval, plan, now)
+        if reason is not None:
+            _end(session, approval, now, actor, "approval_lapsed", f"lapsed: {reason}", reason)
+            lapsed.append((approval, reason))
+    return lapsed
+
+
+def valid_approvals(session: Session, plan: CollectionsPlan, now: datetime) -> dict[str, Approval]:
+    """The suspension approval in force per customer (a query: changes nothing)."""
+    return {
+        c: a for (c, kind), a in approvals_in_force(session, plan, now).items() if kind == "suspend"
     }
 
 
 def stop_renewal_approvals(
-    session: Session, plan: CollectionsPlan, actor: str, now: datetime
+    session: Session, plan: CollectionsPlan, now: datetime
 ) -> dict[str, Approval]:
-    """The ``stop_renewal`` approval in force per customer (lapsed ones are revoked)."""
+    """The ``stop_renewal`` approval in force per customer (a query: changes nothing)."""
     return {
         c: a
-        for (c, kind), a in _in_force(session, plan, actor, now).items()
+        for (c, kind), a in approvals_in_force(session, plan, now).items()
         if kind == "stop_renewal"
     }
 
@@ -203,7 +228,8 @@ def approve(
                 )
         if problems:
             raise InputError(problems[0] if len(problems) == 1 else "; ".join(problems))
-        in_force = _in_force(session, plan, actor, now)
+        lapse_approvals(session, plan, actor, now)
+        in_force = approvals_in_force(session, plan, now)
         views = []
         for customer in dict.fromkeys(ids.values()):
             previous = in_force.get((customer, kind))

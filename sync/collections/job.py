@@ -1,7 +1,9 @@
 """The collections round the daemon runs (and ``pcsync collections notify``).
 
-It stores today's plan in the flag history and sends the notices that are
-due; its summary is what the daemon posts to the webhook. It never suspends:
+It stores today's plan in the flag history, records the approvals that lapsed
+under it (revoked with the reason, audited: the lapse step that plain queries
+such as ``collections plan`` leave out) and sends the notices that are due; its
+summary is what the daemon posts to the webhook. It never suspends:
 suspension waits for an admin's approval and ``pcsync collections apply``.
 """
 
@@ -11,13 +13,14 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import cache
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import PartnerCenter
 from reconciliation.errors import ConnectorError
+from sync.collections.approvals import lapse_approvals
 from sync.collections.notices import NoticeOutcome, send_notices
 from sync.collections.plan import CollectionsPlan, plan_collections
 from sync.config import Settings
@@ -76,11 +79,16 @@ def run_collections_round(
     trigger: Trigger = "manual",
     recipient_for: Callable[[str], str | None] | None = None,
 ) -> RoundResult:
-    """Plan (stored as flag history) and send the notices that are due."""
+    """Plan (stored as flag history), lapse the approvals that no longer hold, and send
+    the notices that are due."""
     with recorded_run(sessions, "collections", trigger, {"as_of": as_of.isoformat()}) as run:
         plan = plan_collections(settings, sessions, as_of)
         for flag in plan.flags:
             run.count("flags", flag.action)
+        with sessions.begin() as session:
+            lapsed = lapse_approvals(session, plan, actor, datetime.now(UTC))
+        if lapsed:
+            run.count("approvals", "lapsed", len(lapsed))
         notices = send_notices(
             settings.notifications,
             sessions,

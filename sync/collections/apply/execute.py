@@ -1,0 +1,105 @@
+"""Executing a prepared apply: settle what an earlier run left pending, then make each change.
+
+It refuses everything when a safety limit is exceeded, goes on past a refused
+subscription and reports the failures at the end — a rerun only retries what
+is not yet in its target state — and never reports a refusal no rerun can
+overcome as "rerun to finish". Before anything, it records the approvals that
+lapsed under the plan it was prepared from (the lapse step: revoked with the
+reason, audited).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.partner_center import PartnerCenter
+from reconciliation.errors import ApplyError, SafetyLimitError
+from sync import audit
+from sync.collections.apply.attempt import attempt, settle_interrupted
+from sync.collections.apply.model import VERBS, ApplyOutcome, ApplyPlan, Change, require_today
+from sync.collections.approvals import lapse_approvals
+from sync.runs import recorded_run
+
+__all__ = ["execute_apply"]
+
+
+def execute_apply(
+    sessions: sessionmaker[Session],
+    plan: ApplyPlan,
+    connect: Callable[[], PartnerCenter],
+    actor: str,
+    progress: Callable[[Change, str, str | None], None] = lambda change, result, error: None,
+    *,
+    today: date,
+) -> ApplyOutcome:
+    """Make the prepared changes in Partner Center; raise ApplyError if any failed.
+
+    Only a plan as of ``today`` (in the schedule's time zone) is applied.
+    ``progress`` hears each change's result as it is made.
+    """
+    require_today(plan.as_of, today)
+    if plan.collections is not None and plan.decided_at is not None:
+        with sessions.begin() as session:
+            lapse_approvals(session, plan.collections, actor, plan.decided_at)
+    if plan.refusal is not None:
+        with sessions.begin() as session:
+            audit.record(
+                session,
+                "apply_refused",
+                actor,
+                as_of=plan.as_of.isoformat(),
+                reason=plan.refusal,
+                suspend_customers=plan.suspend_customers,
+            )
+        raise SafetyLimitError(f"{plan.refusal}: nothing was changed")
+    params = {"as_of": plan.as_of.isoformat(), "by": actor, "changes": len(plan.changes)}
+    with recorded_run(sessions, "collections_apply", "manual", params) as run:
+        outcome = ApplyOutcome(run.run_id)
+        if not plan.changes and not plan.interrupted:
+            return outcome
+        pc = connect()
+        settled = settle_interrupted(sessions, pc, actor, run)
+        not_reactivated: set[str] = set()
+        for change in plan.changes:
+            state = settled.get((change.subscription_id, change.action))
+            if state == "done":
+                continue
+            if change.action == "restore_renewal" and change.subscription_id in not_reactivated:
+                state = "not reactivated in this run: auto-renew is restored after it is"
+            if state is not None:
+                progress(change, "skipped", state)
+                outcome.failures.append((change, state))
+                continue
+            result, error = attempt(sessions, pc, change, actor, run)
+            progress(change, result, error)
+            if change.action == "reactivate" and result not in ("succeeded", "unchanged"):
+                not_reactivated.add(change.subscription_id)
+            if result == "refused":
+                outcome.refusals.append((change, error or "refused"))
+            elif error is not None:
+                outcome.failures.append((change, error))
+        outcome.counts = {
+            f"{verb} {result}": n
+            for verb in VERBS
+            for result, n in sorted(run.counts.get(verb, {}).items())
+        }
+        if outcome.refusals and not outcome.failures:
+            first, why = outcome.refusals[0]
+            raise ApplyError(
+                f"Microsoft refused {len(outcome.refusals)} of {len(plan.changes)} change(s) "
+                f"for good (first: {first.subscription_id}: {why}); the others were made. "
+                "Sending them again cannot succeed: they are recorded as refused and not sent "
+                "again under this approval; see the reasons in `pcsync collections apply` "
+                "(an Azure plan: what the partner can do by hand)"
+            )
+        if outcome.failures:
+            raise ApplyError(
+                f"{len(outcome.failures)} of {len(plan.changes)} change(s) failed (first: "
+                f"{outcome.failures[0][0].subscription_id}: {outcome.failures[0][1]}); the others "
+                "were made — see `pcsync audit`, then rerun `pcsync collections apply --apply` "
+                "to finish"
+            )
+    return outcome

@@ -126,7 +126,8 @@ def upsert_subscriptions(
     now: datetime,
     run: RunRecorder,
 ) -> None:
-    """Refresh one customer's subscriptions; every status change goes into the history."""
+    """Refresh one customer's subscriptions; every status or auto-renew change goes into
+    the history."""
     rows = {
         row.id: row
         for row in session.scalars(
@@ -141,6 +142,7 @@ def upsert_subscriptions(
             run.count("subscriptions", "unchanged")
             continue
         old_status = row.status if row is not None else None
+        old_renew = row.auto_renew if row is not None else None
         values = {
             "customer_id": customer_id,
             "offer_id": sub.offer_id,
@@ -169,13 +171,16 @@ def upsert_subscriptions(
             for key, value in values.items():
                 setattr(row, key, value)
             run.count("subscriptions", "updated")
-        if old_status != sub.status.value:
+        # Auto-renew changes too: whose an auto-renew that is off is depends on them.
+        if old_status != sub.status.value or (row is not None and old_renew != sub.auto_renew):
             session.add(
                 SubscriptionStatusChange(
                     subscription_id=sub.id,
                     customer_id=customer_id,
                     old_status=old_status,
                     new_status=sub.status.value,
+                    old_auto_renew=old_renew,
+                    new_auto_renew=sub.auto_renew,
                     observed_at=now,
                     run_id=run.run_id,
                 )

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from connectors.simulator.data import Dataset
 from sync.collections import plan_collections
 from sync.collections.renewals import renewal_guard
-from sync.db.models import Action, LineItem, UnbilledLineItem
+from sync.db.models import Action, LineItem, SubscriptionStatusChange, UnbilledLineItem
 from tests.world import AS_OF, World
 
 TODAY = date.fromisoformat(AS_OF)
@@ -228,6 +228,59 @@ def test_stop_renewal_is_approved_applied_audited_and_restored_once_paid(
     assert (restored.result, restored.approval_id) == ("succeeded", None)
     assert world.cli("collections", "apply", "--apply") == 0  # nothing more to restore
     assert len(_actions(world, "restore_renewal")) == 1
+
+
+def _history(world: World, sub_id: str) -> list[tuple[object, ...]]:
+    with world.engine.connect() as c:
+        return [
+            tuple(row)
+            for row in c.execute(
+                sa.select(
+                    SubscriptionStatusChange.old_status,
+                    SubscriptionStatusChange.new_status,
+                    SubscriptionStatusChange.old_auto_renew,
+                    SubscriptionStatusChange.new_auto_renew,
+                )
+                .where(SubscriptionStatusChange.subscription_id == sub_id)
+                .order_by(SubscriptionStatusChange.id)
+            )
+        ]
+
+
+def test_a_sync_records_auto_renew_changes_in_the_history(world: World) -> None:
+    customer = _customer(world, 7)
+    sub = next(s for s in world.subs_of(customer) if s.get("autoRenewEnabled"))
+    assert _history(world, sub["id"]) == [(None, "active", None, True)]  # first sight
+    sub["autoRenewEnabled"] = False  # someone, in the portal
+    assert world.cli("sync", "--only", "subscriptions") == 0
+    sub["autoRenewEnabled"] = True
+    assert world.cli("sync", "--only", "subscriptions") == 0
+    assert world.cli("sync", "--only", "subscriptions") == 0  # nothing changed: no row
+    assert _history(world, sub["id"]) == [
+        (None, "active", None, True),
+        ("active", "active", True, False),
+        ("active", "active", False, True),
+    ]
+
+
+def test_auto_renew_someone_turned_on_and_off_again_is_no_longer_pcsyncs(
+    world: World, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    customer, sub = _stop(world, capsys)
+    assert sub["autoRenewEnabled"] is False  # pcsync's
+    sub["autoRenewEnabled"] = True  # an admin turns it back on
+    assert world.cli("sync", "--only", "subscriptions") == 0
+    sub["autoRenewEnabled"] = False  # and off again, by hand: their choice now
+    assert world.cli("sync", "--only", "subscriptions") == 0
+    world.pay_everything(customer)
+    capsys.readouterr()
+    assert world.cli("collections", "plan", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["restore_renewal"] == []
+    patches = world.patches()
+    assert world.cli("collections", "apply", "--apply") == 0
+    assert world.patches() == patches
+    assert sub["autoRenewEnabled"] is False
+    assert _actions(world, "restore_renewal") == []
 
 
 def test_auto_renew_someone_else_turned_off_is_not_turned_on(world: World, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from connectors.partner_center.records import parse_datetime
@@ -36,6 +36,7 @@ from sync.db.models import (
     AuditEntry,
     LineItem,
     Subscription,
+    SubscriptionStatusChange,
     UnbilledLineItem,
     _LineColumns,
 )
@@ -185,12 +186,15 @@ _ENDED = ("expired", "deleted")
 
 
 def renewals_stopped_by_pcsync(session: Session) -> dict[str, list[str]]:
-    """Per customer, the subscriptions whose auto-renew pcsync turned off and is still off.
+    """Per customer, the subscriptions whose auto-renew pcsync turned off and that has
+    stayed off since.
 
     pcsync's when its latest auto-renew change that took effect is its own
     ``stop_renewal``; turning it back on (``restore_renewal``) ends it, and so
-    does anyone turning it on (the mirror shows auto-renew on) or the end of the
-    subscription.
+    does the end of the subscription. Ownership follows Microsoft's state, as
+    for suspensions: any auto-renew on that a sync has seen since pcsync turned
+    it off (someone turned it on — even if it, or someone, turned it off again
+    later) ends it; that off is someone else's, and stays off.
     """
     latest = (
         select(Action.subscription_id, func.max(Action.id).label("last"))
@@ -201,6 +205,12 @@ def renewals_stopped_by_pcsync(session: Session) -> dict[str, list[str]]:
         .group_by(Action.subscription_id)
         .subquery()
     )
+    history = SubscriptionStatusChange
+    turned_on_since = exists().where(
+        history.subscription_id == Action.subscription_id,
+        history.observed_at > Action.requested_at,
+        history.new_auto_renew.is_(True),
+    )
     rows = session.execute(
         select(Action.customer_id, Action.subscription_id)
         .join(latest, Action.id == latest.c.last)
@@ -209,6 +219,7 @@ def renewals_stopped_by_pcsync(session: Session) -> dict[str, list[str]]:
             Action.action == "stop_renewal",
             Subscription.auto_renew.is_(False),
             Subscription.status.not_in(_ENDED),
+            ~turned_on_since,
         )
         .order_by(Action.customer_id, Action.subscription_id)
     )

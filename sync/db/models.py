@@ -196,7 +196,8 @@ class Subscription(Base):
 
 
 class SubscriptionStatusChange(Base):
-    """A status change seen by a sync: when did this subscription become suspended."""
+    """A change seen by a sync: when did this subscription become suspended, or its
+    auto-renew change (a row per sighting of a change of either; both kept)."""
 
     __tablename__ = "subscription_status_history"
 
@@ -205,6 +206,8 @@ class SubscriptionStatusChange(Base):
     customer_id: Mapped[str] = mapped_column(ID)
     old_status: Mapped[str | None] = mapped_column(String(16))
     new_status: Mapped[str] = mapped_column(String(16))
+    old_auto_renew: Mapped[bool | None]
+    new_auto_renew: Mapped[bool | None]
     observed_at: Mapped[datetime]
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
 

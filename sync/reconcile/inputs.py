@@ -57,7 +57,10 @@ def _suspended_since(session: Session) -> dict[str, date | None]:
     history = models.SubscriptionStatusChange
     rows = session.execute(
         select(history.subscription_id, history.old_status, history.observed_at)
-        .where(history.new_status == "suspended")
+        .where(
+            history.new_status == "suspended",
+            history.old_status.is_distinct_from(history.new_status),  # not an auto-renew change
+        )
         .order_by(history.observed_at, history.id)
     )
     return {

@@ -14,9 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import InputError, OutputError
-from reconciliation.reports.html import to_html
-from reconciliation.reports.render import to_csv, to_xlsx
-from reconciliation.reports.tables import report_tables
 from sync.collections import plan_collections
 from sync.collections.approvals import lapse_reason
 from sync.collections.plan import CollectionsPlan
@@ -24,6 +21,9 @@ from sync.completeness import data_completeness, headline
 from sync.config import Settings
 from sync.db.models import Action, Approval, Customer, Notice, ReconciliationRun, Subscription
 from sync.reconcile import run_reconciliation
+from sync.reports.html import to_html
+from sync.reports.render import to_csv, to_xlsx
+from sync.reports.tables import report_tables
 
 __all__ = ["FORMATS", "ReportFiles", "write_reports"]
 

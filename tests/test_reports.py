@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 from openpyxl import load_workbook
 
-from reconciliation.reports.render import neutralise, to_csv, to_xlsx
-from reconciliation.reports.tables import report_tables
 from sync.cli import main
+from sync.reports.render import neutralise, to_csv, to_xlsx
+from sync.reports.tables import report_tables
 
 GUID = "00000123-0000-4000-8000-000000000001"
 AGING = {"current": "0.00", "1-30": "10.00", "31-60": "0.00", "61-90": "0.00", "over_90": "0.00"}
@@ -330,7 +330,7 @@ def test_report_totals_equal_the_reconciliation(
 
 
 def _html(document: dict[str, object]) -> str:
-    from reconciliation.reports.html import to_html
+    from sync.reports.html import to_html
 
     return to_html(document, "Partner Center billing — 2026-11-25")
 

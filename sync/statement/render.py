@@ -15,8 +15,8 @@ from decimal import Decimal
 from jinja2 import Environment
 
 from reconciliation.money import money_text
-from reconciliation.reports.render import money_shown, neutralise
 from reconciliation.statement import Statement
+from sync.reports.render import money_shown, neutralise
 
 __all__ = ["FORMATS", "render_csv", "render_html", "render_json"]
 

@@ -21,8 +21,8 @@ from decimal import Decimal
 from typing import Any
 
 from reconciliation.money import minor_unit, round_money
-from reconciliation.reports.tables import Table
 from reconciliation.text import printable
+from sync.reports.tables import Table
 
 __all__ = ["money_shown", "neutralise", "to_csv", "to_xlsx"]
 

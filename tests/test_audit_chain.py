@@ -110,6 +110,25 @@ def test_forging_a_head_file_for_a_shortened_log_is_still_found(log: Log, capsys
     assert "says 5 entries" in capsys.readouterr().err
 
 
+def test_a_truncation_behind_the_databases_back_is_found(log: Log, capsys) -> None:  # type: ignore[no-untyped-def]
+    # PostgreSQL: its statement trigger disabled too; SQLite's truncation is an unqualified
+    # DELETE (its "truncate optimisation"), run with the triggers dropped.
+    with log.engine.begin() as c:
+        if log.engine.dialect.name == "postgresql":
+            c.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_truncate"))
+            c.execute(sa.text("TRUNCATE audit_log"))
+            c.execute(sa.text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_truncate"))
+        else:
+            c.execute(sa.text("DROP TRIGGER audit_log_no_delete"))
+            c.execute(sa.text("DELETE FROM audit_log"))
+    audit.restore_triggers(log.engine)
+    capsys.readouterr()
+    assert log.verify() == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pcsync: error: audit log broken: ")
+    assert "the log has 0" in err, err
+
+
 @pytest.mark.parametrize(
     "statement", ["UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log", "TRUNCATE"]
 )

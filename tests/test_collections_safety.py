@@ -103,6 +103,29 @@ def test_a_lost_patch_answer_is_settled_as_done_and_later_reactivated(world: Wor
     assert all(world.statuses()[sub] == "active" for sub in ids)  # pcsync's, so restored
 
 
+def test_a_patch_answer_lost_for_good_is_settled_from_the_live_status(world: World) -> None:
+    # No retry at all: the PATCH's answer never comes, and pcsync reads the subscription back.
+    assert world.settings.source is not None
+    text = world.settings.source.read_text()
+    world.settings.source.write_text(text.replace("max_retries = 8\n", "max_retries = 0\n", 1))
+    world.configure("")
+    _no_azure_refusal(world, world.never)
+    assert world.cli("collections", "approve", world.never, "--as-of", AS_OF) == 0
+    ids = [s["id"] for s in world.subs_of(world.never)]
+    world.sim.config.lose_patch_answers = 1
+    assert world.cli("collections", "apply", "--apply") == 0
+    assert world.sim.config.lose_patch_answers == 0
+    assert world.patches() == len(ids)  # nothing sent twice
+    (settled,) = [e for e in world.audit() if e["details"].get("settled")]
+    assert settled["details"]["settled"].startswith("no answer")
+    assert settled["details"]["settled"].endswith("read back as suspended: done")
+    assert settled["details"]["result"] == "succeeded"
+
+    world.pay_everything(world.never)
+    assert world.cli("collections", "apply", "--apply") == 0
+    assert all(world.statuses()[sub] == "active" for sub in ids)  # pcsync's, so restored
+
+
 def test_a_hold_keeps_a_customer_at_none_until_its_date(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
     never = world.never
     today = date.today()

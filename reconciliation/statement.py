@@ -38,6 +38,7 @@ __all__ = [
     "Statement",
     "StatementParty",
     "build_statement",
+    "quantity_text",
 ]
 
 
@@ -209,7 +210,7 @@ def _charge_json(charge: ChargeStatement, text: Any, *, show: bool) -> dict[str,
             {
                 "product": p.product,
                 "sku": p.sku,
-                "quantity": None if p.quantity is None else str(p.quantity.normalize()),
+                "quantity": None if p.quantity is None else quantity_text(p.quantity),
                 "unit_price": None if p.unit_price is None else text(p.unit_price),
                 "amount": text(p.amount),
             }
@@ -221,21 +222,15 @@ def _charge_json(charge: ChargeStatement, text: Any, *, show: bool) -> dict[str,
     return row
 
 
+def quantity_text(quantity: Decimal) -> str:
+    """A quantity without trailing zeros and never in exponent form ("20", not "2E+1")."""
+    return format(quantity.normalize(), "f")
+
+
 # Not calendar.month_name: that follows the process's locale.
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
+_MONTHS = (  # noqa: SIM905 - the twelve names read better on one line
+    "January February March April May June July August September October November December"
+).split()
 
 
 def _period_label(start: date | None, charge_date: date) -> str:

@@ -345,6 +345,8 @@ def test_generated_ledger_statements_equal_the_reconciliation(
         assert sum(Decimal(c["open"]) for c in document["charges"]) == Decimal(
             document["balance"]
         ) + Decimal(document["credit"]), key
+        quantities = [p["quantity"] for c in document["charges"] for p in c["products"]]
+        assert all(q.isdigit() for q in quantities), quantities  # 20, never 2E+1
 
 
 # --- printed in headless Chromium -----------------------------------------------------------

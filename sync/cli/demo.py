@@ -146,10 +146,11 @@ def _shown_url(url: str) -> str:
 def _statement_and_policy(
     settings: Any, sessions: Any, ledgers: Any, today: date, work: Path
 ) -> None:
-    """The statement of the customer longest overdue, and the published policy."""
+    """The statement of the customer longest overdue who has paid part (it shows every
+    section: charges, products, payments and how they were applied), and the policy."""
     owing = sorted(
         (ledger for ledger in ledgers if ledger.balance > 0),
-        key=lambda ledger: (-ledger.days_overdue, ledger.customer_id),
+        key=lambda ledger: (ledger.paid == 0, -ledger.days_overdue, ledger.customer_id),
     )
     if owing:
         run = write_statements(

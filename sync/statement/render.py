@@ -15,7 +15,7 @@ from decimal import Decimal
 from jinja2 import Environment
 
 from reconciliation.money import money_text
-from reconciliation.statement import Statement
+from reconciliation.statement import Statement, quantity_text
 from sync.reports.render import money_shown, neutralise
 
 __all__ = ["FORMATS", "render_csv", "render_html", "render_json"]
@@ -81,9 +81,7 @@ def render_csv(statement: Statement) -> str:
                     "charge": name,
                     "product": product.product,
                     "sku": product.sku,
-                    "quantity": ""
-                    if product.quantity is None
-                    else str(product.quantity.normalize()),
+                    "quantity": "" if product.quantity is None else quantity_text(product.quantity),
                     "unit_price": "" if product.unit_price is None else text(product.unit_price),
                     "net": text(product.amount),
                 }
@@ -153,6 +151,8 @@ table { border-collapse: collapse; width: 100%; table-layout: auto; }
 th, td { border-bottom: 1px solid #ccc; padding: .25em .4em; text-align: left;
   vertical-align: top; overflow-wrap: anywhere; word-break: break-word; }
 td.n, th.n { text-align: right; white-space: nowrap; }
+th { overflow-wrap: normal; word-break: normal; }
+.d { white-space: nowrap; }
 .products td { font-size: 9.5pt; color: #333; }
 .overdue { color: #a00; font-weight: 600; }
 .pre { white-space: pre-line; }
@@ -189,10 +189,10 @@ Currency: {{ s.currency }} · As of {{ s.as_of }}</p>
 <th class="n">Gross</th><th>Paid</th><th class="n">Open</th></tr></thead><tbody>
 {% for c in s.charges %}
 <tr{% if c.overdue %} class="overdue"{% endif %}><td>{{ s.charge_name(c) }}</td>
-<td>{% if c.period_start %}{{ c.period_start }} – {{ c.period_end }}{% endif %}</td>
-<td>{{ c.due_date }}{% if c.overdue %} ({{ c.days_past_due }} days overdue){% endif %}</td>
+<td>{% if c.period_start %}<span class="d">{{ c.period_start }}</span> – <span class="d">{{ c.period_end }}</span>{% endif %}</td>
+<td><span class="d">{{ c.due_date }}</span>{% if c.overdue %} ({{ c.days_past_due }} days overdue){% endif %}</td>
 <td class="n">{{ m(c.net) }}</td><td class="n">{{ m(c.tax) }}</td><td class="n">{{ m(c.gross) }}</td>
-<td>{% for p in c.paid %}{{ m(p.amount) }} on {{ p.paid_on }} ({{ p.reference }})<br>{% endfor %}</td>
+<td>{% for p in c.paid %}{{ m(p.amount) }} on <span class="d">{{ p.paid_on }}</span> ({{ p.reference }})<br>{% endfor %}</td>
 <td class="n">{{ m(c.open) }}</td></tr>
 {% if c.products %}<tr class="products"><td colspan="8"><table><thead><tr><th>Product</th><th>SKU</th>
 <th class="n">Quantity</th><th class="n">Unit price</th><th class="n">Amount (net)</th></tr></thead><tbody>
@@ -236,7 +236,7 @@ def render_html(statement: Statement) -> str:
         return "" if value is None else money_shown(value, currency)
 
     def q(value: Decimal | None) -> str:
-        return "" if value is None else str(value.normalize())
+        return "" if value is None else quantity_text(value)
 
     return environment.from_string(_TEMPLATE).render(
         s=statement, m=m, q=q, stage=_stage_text(statement), bucket_names=_BUCKET_NAMES

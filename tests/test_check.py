@@ -43,7 +43,7 @@ def test_check_passes_against_the_simulator_and_starts_nothing(
         "billing export (Graph)": "ok",
         "clock": "ok",
     }
-    assert sim._operations == {}  # the Graph probe started no export
+    assert sim.operations == {}  # the Graph probe started no export
     assert not any(method != "GET" for method, path, _ in sim.requests if "/v1/" in path)
     capsys.readouterr()
     assert main(["--config", str(settings.source), "check"]) == 0

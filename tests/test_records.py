@@ -177,14 +177,14 @@ def test_provider_spellings(spelling: str) -> None:
 
 def _export_rows() -> list[dict[str, object]]:
     from connectors.simulator.data import Dataset, Scale
-    from connectors.simulator.server import _pascal, dumps
+    from connectors.simulator.wire import dumps, pascal
 
     data = Dataset(Scale(), date(2026, 11, 25))
     rows = []
     for invoice in data.invoices[:6]:
         for position in range(data.line_count(invoice)):
             # Through the wire format, so amounts parse as the connector parses them.
-            rows.append(loads(dumps(_pascal(data.line_json(invoice, position))).decode()))
+            rows.append(loads(dumps(pascal(data.line_json(invoice, position))).decode()))
     return rows
 
 
@@ -234,7 +234,7 @@ def test_the_export_fast_path_reads_rows_as_the_general_one(row, edits) -> None:
             raw[key[0].lower() + key[1:]] = raw.pop(key)
         else:
             raw["Total" if key == "TotalForCustomer" else "tax"] = Decimal("1.25")
-    from connectors.simulator.server import dumps
+    from connectors.simulator.wire import dumps
 
     text = dumps(raw).decode()  # as the wire carries it: amounts as JSON numbers
     raw = loads(text)
@@ -261,7 +261,7 @@ def test_the_export_fast_path_reads_rows_as_the_general_one(row, edits) -> None:
 
 def test_the_typed_decoder_reads_every_simulator_export_line_as_the_general_reader() -> None:
     from connectors.partner_center.export_lines import export_line_items
-    from connectors.simulator.server import dumps
+    from connectors.simulator.wire import dumps
 
     lines = [dumps(row) for row in EXPORT_ROWS]
     for line, row in zip(lines, EXPORT_ROWS, strict=True):
@@ -275,7 +275,7 @@ def test_the_typed_decoder_reads_every_simulator_export_line_as_the_general_read
 
 def test_a_line_that_is_not_json_names_its_blob_and_line() -> None:
     from connectors.partner_center.export_lines import export_line_items
-    from connectors.simulator.server import dumps
+    from connectors.simulator.wire import dumps
     from reconciliation.errors import BadResponseError
 
     lines = [dumps(EXPORT_ROWS[0]), dumps(EXPORT_ROWS[1])[:-9]]
@@ -297,7 +297,7 @@ def test_a_line_that_is_not_json_names_its_blob_and_line() -> None:
 )
 def test_the_typed_decoder_reads_line_dates_as_the_general_reader(written: str) -> None:
     from connectors.partner_center.export_lines import export_line_items
-    from connectors.simulator.server import dumps
+    from connectors.simulator.wire import dumps
 
     row = {**EXPORT_ROWS[0], "ChargeStartDate": written, "ChargeEndDate": written}
     line = dumps(row)

@@ -112,13 +112,13 @@ def test_an_invoice_export_is_written_once_and_served_to_every_export(
     client = connect_to(sim)
     invoice = next(iter(client.invoices()))
     sim.prepare_invoice_export(invoice.id)  # as the benchmarks do, before any client reads
-    files = sorted(sim._blob_dir.iterdir())
+    files = sorted(sim.blob_dir.iterdir())
     written = [f.stat().st_mtime_ns for f in files]
     first = list(client.v2_line_items(invoice.id))
     second = list(client.v2_line_items(invoice.id))  # a new export operation of the same invoice
     assert len(first) == 300
     assert [line.raw_text for line in second] == [line.raw_text for line in first]
-    assert sorted(sim._blob_dir.iterdir()) == files  # no new file for either export
+    assert sorted(sim.blob_dir.iterdir()) == files  # no new file for either export
     assert [f.stat().st_mtime_ns for f in files] == written
 
 

@@ -5,7 +5,7 @@ Against the simulator on SQLite and PostgreSQL, through the command line.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -361,4 +361,30 @@ def test_collections_plan_changes_nothing_even_with_lapsed_approvals(world: Worl
             f"lapsed: {world.audit(world.never)[-1]['details']['reason']}"
         )
     assert world.audit(world.never)[-1]["event"] == "approval_lapsed"
+    assert world.patches() == 0
+
+
+def test_the_collections_round_records_lapsed_approvals(world: World) -> None:
+    from sync.collections.job import run_collections_round
+    from sync.db.models import Run
+
+    assert world.cli("collections", "approve", world.never, "--as-of", AS_OF) == 0
+    world.pay_everything(world.never)  # paid since the approval: it no longer holds
+    result = run_collections_round(
+        world.settings,
+        world.sessions,
+        date.fromisoformat(AS_OF),
+        "daemon",
+        "schedule",
+        recipient_for=lambda customer: None,
+    )
+    (lapsed,) = [e for e in world.audit(world.never) if e["event"] == "approval_lapsed"]
+    assert lapsed["actor"] == "daemon"
+    assert lapsed["details"]["reason"] == "no longer at a suspend stage in USD (now nothing owed)"
+    with world.engine.connect() as c:
+        assert (
+            c.scalar(sa.select(Approval.revoked_reason)) == f"lapsed: {lapsed['details']['reason']}"
+        )
+        counts = c.scalar(sa.select(Run.counts).where(Run.id == result.run_id))
+    assert counts["approvals"] == {"lapsed": 1}
     assert world.patches() == 0

@@ -275,8 +275,9 @@ def plan_collections(
 ) -> CollectionsPlan:
     """Flags per customer and currency as of a date, from a fresh reconciliation.
 
-    ``store`` records them in the flag history (reports, which may look at any
-    date, pass False).
+    ``store`` records them in the flag history (the collections round, approve
+    and apply do; ``collections plan`` and reports, which may look at any date
+    and change nothing, pass False).
     """
     with cycle_collection_paused():
         with sessions() as session:

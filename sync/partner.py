@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from connectors.partner_center import ClientOptions, Credentials, Endpoints, PartnerCenter
+from connectors.partner_center import ClientOptions, Credentials, PartnerCenter
 from reconciliation.errors import ConfigError
 from sync import __version__
 from sync.config import PartnerCenterSettings
@@ -45,14 +45,7 @@ def connect(
             certificate_pem=pem,
             certificate_thumbprint=settings.certificate_thumbprint,
         ),
-        Endpoints(
-            authority_host=settings.authority_host,
-            api_base_url=settings.api_base_url,
-            graph_base_url=settings.graph_base_url,
-            partner_center_scope=settings.partner_center_scope,
-            graph_scope=settings.graph_scope,
-            v2_billing_exports=settings.v2_billing_exports,
-        ),
+        settings.endpoints(),
         ClientOptions(
             timeout_seconds=settings.timeout_seconds,
             max_retries=settings.max_retries if max_retries is None else max_retries,

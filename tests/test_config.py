@@ -261,6 +261,7 @@ def test_cloud_presets_set_all_urls(write_config, cloud: str) -> None:
         preset.graph_base_url,
     )
     assert pc.partner_center_scope == preset.partner_center_scope
+    assert pc.endpoints() == preset  # what the connector is given: the preset itself
 
 
 def test_urls_override_the_preset(write_config) -> None:
@@ -269,6 +270,10 @@ def test_urls_override_the_preset(write_config) -> None:
     ).partner_center
     assert pc.api_base_url == "https://127.0.0.1:8443"
     assert pc.authority_host == CLOUDS["china"].authority_host
+    endpoints = pc.endpoints()
+    assert endpoints.api_base_url == "https://127.0.0.1:8443"
+    assert endpoints.graph_base_url == CLOUDS["china"].graph_base_url
+    assert endpoints.v2_billing_exports is False  # the cloud's, whatever the URLs say
 
 
 def test_relative_paths_are_relative_to_the_config_file(write_config, tmp_path: Path) -> None:

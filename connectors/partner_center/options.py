@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
-__all__ = ["ClientOptions", "Credentials", "Endpoints"]
+__all__ = ["CLOUDS", "ClientOptions", "Credentials", "Endpoints"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,30 @@ class Endpoints:
     graph_scope: str = "https://graph.microsoft.com/.default"
     # v2 billing exports exist in the global cloud only.
     v2_billing_exports: bool = True
+
+
+# Microsoft's clouds by the name the config file gives them; the defaults above are "public".
+CLOUDS: Mapping[str, Endpoints] = MappingProxyType(
+    {
+        "public": Endpoints(),
+        "usgov": Endpoints(
+            authority_host="https://login.microsoftonline.us",
+            api_base_url="https://api.partnercenter.microsoft.com",
+            graph_base_url="https://graph.microsoft.us",
+            partner_center_scope="https://api.partnercenter.microsoft.com/.default",
+            graph_scope="https://graph.microsoft.us/.default",
+            v2_billing_exports=False,
+        ),
+        "china": Endpoints(
+            authority_host="https://login.chinacloudapi.cn",
+            api_base_url="https://partner.partnercenterapi.microsoftonline.cn",
+            graph_base_url="https://microsoftgraph.chinacloudapi.cn",
+            partner_center_scope="https://partner.partnercenterapi.microsoftonline.cn/.default",
+            graph_scope="https://microsoftgraph.chinacloudapi.cn/.default",
+            v2_billing_exports=False,
+        ),
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import pytest
 
 from sync.cli import main
 from sync.db.migrate import HEAD
+from tests.world import AS_OF
 
 SECRET = "Sup3r-Secret-Value-0123456789"
 
@@ -148,3 +149,38 @@ def test_console_script_exit_codes(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("pcsync: error: config file")
+
+
+def test_approve_by_unique_name_and_a_near_miss_suggests(world, capsys) -> None:  # type: ignore[no-untyped-def]
+    name = next(c["companyProfile"]["companyName"] for c in world.sim.data.customers
+                if c["id"] == world.never)  # fmt: skip
+    assert world.cli("collections", "approve", name.upper(), "--as-of", AS_OF, "--by", "ana") == 0
+    assert f"approved suspending {name} ({world.never})" in capsys.readouterr().out
+    near_miss = name[:-1]  # one letter short
+    assert (
+        world.cli("collections", "hold", near_miss, "--until", "2099-01-01", "--reason", "x") == 2
+    )
+    err = capsys.readouterr().err
+    assert f"unknown customer {near_miss!r}; did you mean {name!r}" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_piped_runs_and_audit_print_every_count_and_name_whole(world, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert world.cli("collections", "approve", world.never, "--as-of", AS_OF, "--by", "ana") == 0
+    capsys.readouterr()
+    assert world.cli("runs") == 0  # capsys: stdout is not a terminal
+    out = capsys.readouterr().out
+    assert world.cli("runs", "--json") == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    for view in runs:
+        line = next(line for line in out.splitlines() if line.split()[:1] == [str(view["id"])])
+        for numbers in view["counts"].values():
+            for key, value in numbers.items():
+                assert f"{key}={value}" in line  # on the run's own line, uncut
+    assert "…" not in out
+    assert world.cli("audit") == 0
+    out = capsys.readouterr().out
+    name = next(c["companyProfile"]["companyName"] for c in world.sim.data.customers
+                if c["id"] == world.never)  # fmt: skip
+    assert any(f"{name} ({world.never})" in line for line in out.splitlines())
+    assert "…" not in out

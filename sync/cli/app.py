@@ -137,7 +137,7 @@ def as_of_date(value: str | None, settings: Settings) -> date:
 
 
 def customer_id_of(app: App, given: str | None) -> str | None:
-    """A ``--customer`` value (tenant id or domain) as a customer id."""
+    """A ``--customer`` value (tenant id, domain or name) as a customer id."""
     if given is None:
         return None
     with app.sessions() as session:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from reconciliation.errors import (
@@ -12,11 +11,12 @@ from reconciliation.errors import (
 from sync import audit
 from sync.audit import list_audit
 from sync.cli.app import App, cli, customer_id_of, echo_json
-from sync.display import cell
+from sync.customer_lookup import customer_names
+from sync.display import cell, customer_cell, print_table
 
 
 @cli.group("audit", invoke_without_command=True)
-@click.option("--customer", metavar="ID", help="Only this customer (tenant id or domain).")
+@click.option("--customer", metavar="WHO", help="Only this customer (tenant id, domain or name).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the newest N entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as one JSON document.")
 @click.pass_context
@@ -32,6 +32,8 @@ def audit_command(
     if as_json:
         echo_json({"entries": [entry.as_json() for entry in entries]})
         return
+    with app.sessions() as session:
+        names = customer_names(session)
     table = Table(box=None, header_style="bold")
     for column in ("at (UTC)", "actor", "event", "customer", "subscription", "details"):
         table.add_column(column)
@@ -40,11 +42,11 @@ def audit_command(
             f"{entry.at:%Y-%m-%d %H:%M:%S}",
             cell(entry.actor),
             cell(entry.event),
-            cell(entry.customer_id),
+            customer_cell(entry.customer_id, names),
             cell(entry.subscription_id),
             cell(", ".join(f"{k}={v}" for k, v in sorted(entry.details.items()))),
         )
-    Console(soft_wrap=True).print(table)
+    print_table(table)
 
 
 @audit_command.command("verify")

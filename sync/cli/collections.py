@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Literal
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from connectors.partner_center import PartnerCenter
@@ -35,7 +34,8 @@ from sync.collections.job import run_collections_round
 from sync.collections.plan import flag_history
 from sync.collections.policy_doc import FORMATS, build_document, render
 from sync.collections.proposals import plan_proposals
-from sync.display import cell, plain
+from sync.customer_lookup import customer_names
+from sync.display import cell, customer_cell, plain, print_table
 from sync.lock import run_lock
 from sync.partner import connect
 
@@ -89,7 +89,7 @@ def collections_plan(app: App, as_of: str | None, as_json: bool) -> None:
 
 
 @collections.command("history")
-@click.option("--customer", metavar="ID", help="Only this customer (tenant id or domain).")
+@click.option("--customer", metavar="WHO", help="Only this customer (tenant id, domain or name).")
 @click.option("--json", "as_json", is_flag=True, help="Print the stays as one JSON document.")
 @click.pass_obj
 def collections_history(app: App, customer: str | None, as_json: bool) -> None:
@@ -99,13 +99,15 @@ def collections_history(app: App, customer: str | None, as_json: bool) -> None:
     if as_json:
         echo_json({"stays": [stay.as_json() for stay in stays]})
         return
+    with app.sessions() as session:
+        names = customer_names(session)
     table = Table(box=None, header_style="bold")
     for column in ("customer", "currency", "action", "stage", "entered (UTC)", "left (UTC)"):
         table.add_column(column)
     table.add_column("overdue at last plan", justify="right")
     for stay in stays:
         table.add_row(
-            cell(stay.customer_id),
+            customer_cell(stay.customer_id, names),
             stay.currency,
             stay.action,
             cell(stay.stage or "-"),
@@ -113,7 +115,7 @@ def collections_history(app: App, customer: str | None, as_json: bool) -> None:
             f"{stay.left_at:%Y-%m-%d %H:%M}" if stay.left_at else "(current)",
             f"{stay.as_json()['overdue_amount']} as of {stay.last_as_of}",
         )
-    Console(soft_wrap=True).print(table)
+    print_table(table)
 
 
 @collections.command("approve")
@@ -137,7 +139,7 @@ def collections_approve(
     as_of: str | None,
     stop_renewal: bool,
 ) -> None:
-    """Approve suspending these customers (tenant id or domain); they must be flagged suspend.
+    """Approve suspending these customers (tenant id, domain or name); they must be flagged suspend.
 
     With --stop-renewal: approve turning off auto-renew of the new-commerce
     subscriptions the renewal guard lists as renewing soon. An approval lapses

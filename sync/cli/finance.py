@@ -105,7 +105,7 @@ def statement(
     formats: str,
     out_dir: Path | None,
 ) -> None:
-    """Write each customer's statement (tenant id or domain), one per currency owed.
+    """Write each customer's statement (tenant id, domain or name), one per currency owed.
 
     A customer who owes nothing gets a line saying so and no file (exit 0).
     """
@@ -179,7 +179,7 @@ def _show_import_notes(result: ImportResult) -> None:
 
 
 @payments.command("list")
-@click.option("--customer", metavar="ID", help="Only this customer (tenant id or domain).")
+@click.option("--customer", metavar="WHO", help="Only this customer (tenant id, domain or name).")
 @click.option("--import", "import_run", type=int, metavar="RUN", help="Only this import's run.")
 @click.option("--include-voided", is_flag=True, help="Show voided payments too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the payments as one JSON document.")

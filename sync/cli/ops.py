@@ -21,7 +21,7 @@ from sync import audit
 from sync.cli.app import App, cli, echo_json, log
 from sync.db.engine import make_session_factory
 from sync.db.migrate import upgrade
-from sync.display import cell, markup, plain
+from sync.display import cell, markup, plain, print_table
 from sync.jobs import RESOURCES, SyncOptions, run_sync
 from sync.runs import list_runs, recorded_run
 
@@ -121,7 +121,7 @@ def runs(app: App, as_json: bool, limit: int) -> None:
             cell(counts),
             cell(view.error),
         )
-    Console(soft_wrap=True).print(table)
+    print_table(table)
 
 
 @cli.command()

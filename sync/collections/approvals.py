@@ -18,7 +18,6 @@ round, so ``collections plan`` and dry runs leave the database as they found it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -32,6 +31,7 @@ from reconciliation.money import round_money
 from sync import audit
 from sync.collections.plan import CollectionsPlan, plan_collections
 from sync.config import Settings
+from sync.customer_lookup import resolve_customers
 from sync.db.models import Approval, Customer
 
 __all__ = [
@@ -66,27 +66,6 @@ class ApprovalView:
     approved_by: str
     expires_at: datetime
     kind: Kind = "suspend"
-
-
-def resolve_customers(session: Session, given: Iterable[str]) -> dict[str, str]:
-    """Map each argument (tenant id or primary domain, any case) to a customer id."""
-    rows = session.execute(select(Customer.id, Customer.domain)).all()
-    by_name = {cid.lower(): cid for cid, _ in rows}
-    by_name |= {domain.lower(): cid for cid, domain in rows if domain}
-    found, unknown = {}, []
-    for name in given:
-        customer = by_name.get(name.strip().lower())
-        if customer is None:
-            unknown.append(name)
-        else:
-            found[name] = customer
-    if unknown:
-        raise InputError(
-            f"unknown customer(s): {', '.join(unknown)} (give a tenant id or primary domain; "
-            "run `pcsync sync` if the customer is new)",
-            tuple(f"{name}: no such customer" for name in unknown) if len(unknown) > 1 else (),
-        )
-    return found
 
 
 def approval_kind(approval: Approval) -> Kind:

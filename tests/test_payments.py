@@ -134,6 +134,18 @@ def test_dry_run_stores_nothing(books, tmp_path) -> None:
     assert count_payments(sessions) == 0
 
 
+def test_dry_run_with_nothing_stored_still_finds_a_repeated_reference(books, tmp_path) -> None:
+    settings, sessions = books
+    repeated = GOOD + f"{C2},2026-11-04,5,JPY,PAY-3,\n"
+    with pytest.raises(InputError, match=r"p\.csv:5: reference: duplicate of row 4"):
+        import_payments(settings, sessions, write(tmp_path / "p.csv", repeated), dry_run=True)
+    again = import_payments(settings, sessions, write(tmp_path / "q.csv", GOOD), dry_run=True)
+    assert (again.imported, again.unchanged) == (3, 0)
+    import_payments(settings, sessions, write(tmp_path / "q.csv", GOOD))
+    again = import_payments(settings, sessions, write(tmp_path / "q.csv", GOOD), dry_run=True)
+    assert (again.imported, again.unchanged) == (0, 3)
+
+
 def test_bom_and_semicolons_and_mapped_headers(write_config, migrated, books, tmp_path) -> None:
     _, sessions = books
     settings = load_settings(
@@ -170,12 +182,15 @@ def test_xlsx_with_dates_and_numbers(books, tmp_path) -> None:
     ]
 
 
-def test_a_reference_reused_with_different_content_is_an_error(books, tmp_path) -> None:
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_reference_reused_with_different_content_is_an_error(
+    books, tmp_path, dry_run: bool
+) -> None:
     settings, sessions = books
     import_payments(settings, sessions, write(tmp_path / "p.csv", GOOD))
     changed = GOOD.replace("1234.50", "1234.51")
     with pytest.raises(InputError) as info:
-        import_payments(settings, sessions, write(tmp_path / "p2.csv", changed))
+        import_payments(settings, sessions, write(tmp_path / "p2.csv", changed), dry_run=dry_run)
     assert info.value.problems == (
         "p2.csv:2: reference: 'PAY-1' was imported before with different content (a corrected "
         "payment needs a reference of its own) (nothing imported; fix it, or use --skip-bad-rows)",

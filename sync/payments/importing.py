@@ -40,10 +40,12 @@ from connectors.payments.files import PaymentFile, ReadRules, open_payment_file
 from reconciliation.errors import InputError, LockedError
 from sync.config import Settings
 from sync.db.models import Customer, Payment, PaymentImport
+from sync.gcpause import cycle_collection_paused
 from sync.payments.credit import ImportTally, InCredit, left_in_credit
 from sync.payments.rejects import Rejects
 from sync.payments.staging import (
     STAGING,
+    any_stored,
     count_rows,
     exclude_not_new,
     insert_new,
@@ -124,7 +126,13 @@ def import_payments(
         fields = tuple(rows.fields)
         rejects = Rejects(path) if skip_bad_rows and not dry_run else None
         try:
-            with engine.connect() as connection, _page_cache(connection):
+            # A million rows of small, acyclic objects: the cycle collector would walk
+            # the growing heap again and again for nothing (measured: up to half the time).
+            with (
+                cycle_collection_paused(),
+                engine.connect() as connection,
+                _page_cache(connection),
+            ):
                 try:
                     result = _import(
                         settings,
@@ -210,7 +218,8 @@ def _import(
     today: date,
 ) -> ImportResult:
     tally = ImportTally()
-    stage(connection, rows.batches(), tally)
+    # A dry run hashes rows only when a stored payment could share their reference.
+    stage(connection, rows.batches(), tally, digests=not dry_run or any_stored(connection))
     mark_repeats_and_conflicts(connection)
     counts = count_rows(connection)
     connection.commit()  # the staging table only: temporary, this connection's own

@@ -49,6 +49,7 @@ from sync.payments.digest import batch_digests, text_digest
 __all__ = [
     "STAGING",
     "Counts",
+    "any_stored",
     "count_rows",
     "exclude_not_new",
     "insert_new",
@@ -79,12 +80,16 @@ STAGING = Table(
 _COLUMNS = tuple(column.name for column in STAGING.columns)
 
 
-def _staged(row: PaymentRow | RejectedRow) -> tuple[Any, ...]:
+def _staged(row: PaymentRow | RejectedRow, *, digests: bool) -> tuple[Any, ...]:
     """A staging row; amounts and dates as text, as SQLite stores them and COPY reads them."""
     if type(row) is PaymentRow:
         number, customer_id, payment_date, amount, currency, reference, invoice_id, _ = row
         day, text_amount = payment_date.isoformat(), str(amount)
-        digest = text_digest(customer_id, day, text_amount, currency, invoice_id or "")
+        digest = (
+            text_digest(customer_id, day, text_amount, currency, invoice_id or "")
+            if digests
+            else None
+        )
         return (
             number,
             reference,
@@ -132,8 +137,13 @@ def _postgres_writer(connection: Connection) -> Any:
     return write
 
 
-def _staged_batch(batch: PaymentBatch, tally: ImportTally) -> list[tuple[Any, ...]]:
-    """A batch's staging rows; its payments tallied for the credit preview."""
+def _staged_batch(
+    batch: PaymentBatch, tally: ImportTally, *, digests: bool
+) -> list[tuple[Any, ...]]:
+    """A batch's staging rows; its payments tallied for the credit preview.
+
+    Without ``digests`` the content hashes are left out (NULL).
+    """
     tally.add(
         batch.customer_ids, batch.currencies, batch.dates, batch.references, batch.amounts,
         batch.units,
@@ -147,7 +157,7 @@ def _staged_batch(batch: PaymentBatch, tally: ImportTally) -> list[tuple[Any, ..
             batch.amounts,
             batch.currencies,
             batch.invoice_ids,
-            batch_digests(batch),
+            batch_digests(batch) if digests else repeat(None),
             repeat(None),
             repeat(None),
         )
@@ -162,12 +172,22 @@ def _staged_batch(batch: PaymentBatch, tally: ImportTally) -> list[tuple[Any, ..
             [str(row.amount) for row in alone],
             [minor_units(row.amount, row.currency) for row in alone],
         )
-    staged.extend(map(_staged, batch.rows))
+    staged.extend(_staged(row, digests=digests) for row in batch.rows)
     return staged
 
 
-def stage(connection: Connection, batches: Iterable[PaymentBatch], tally: ImportTally) -> None:
-    """Every row of the file into the staging table, a batch at a time."""
+def stage(
+    connection: Connection,
+    batches: Iterable[PaymentBatch],
+    tally: ImportTally,
+    *,
+    digests: bool = True,
+) -> None:
+    """Every row of the file into the staging table, a batch at a time.
+
+    ``digests=False`` leaves the content hashes out: only a reference already
+    stored needs one (to tell a changed payment), and only an import stores them.
+    """
     connection.execute(text(f"DROP TABLE IF EXISTS {STAGING.name}"))
     STAGING.create(connection)
     dialect = connection.dialect.name
@@ -177,7 +197,7 @@ def stage(connection: Connection, batches: Iterable[PaymentBatch], tally: Import
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging") as pool:
         pending: Future[None] | None = None
         for batch in batches:
-            staged = _staged_batch(batch, tally)
+            staged = _staged_batch(batch, tally, digests=digests)
             if pending is not None:
                 pending.result()
             pending = pool.submit(write, staged)
@@ -188,6 +208,11 @@ def stage(connection: Connection, batches: Iterable[PaymentBatch], tally: Import
     )
     if dialect == "postgresql":
         connection.execute(text(f"ANALYZE {STAGING.name}"))
+
+
+def any_stored(connection: Connection) -> bool:
+    """Whether any payment is stored (else no row of a file can repeat a stored one)."""
+    return connection.execute(select(_PAYMENTS.c.id).limit(1)).first() is not None
 
 
 def exclude_not_new(connection: Connection, tally: ImportTally) -> None:

@@ -7,6 +7,7 @@ import socket
 import ssl
 from email import message_from_bytes
 from email.message import Message
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,7 @@ def smtp_server(world: World, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PCSYNC_SMTP_PASSWORD", SMTP_PASSWORD)
     world.configure(
         '[notifications]\nfrom_address = "ar@partner.example"\nsender_name = "Partner AR"\n'
+        'payment_instructions = "IBAN DE02 1001 0010 0123 4567 89, quote your tenant domain"\n'
         f'[notifications.smtp]\nhost = "localhost"\nport = {port}\n'
         'username_env = "PCSYNC_SMTP_USER"\npassword_env = "PCSYNC_SMTP_PASSWORD"\n'
         f'ca_file = "{world.sim.tls.ca}"\n'
@@ -97,8 +99,9 @@ def test_notices_go_out_over_starttls_once_per_stage(world: World, smtp_server: 
         assert message["To"] == recipients[0]  # the billing profile's address
         assert message["From"] == "Partner AR <ar@partner.example>"
         assert "overdue" in message["Subject"]
-        body = message.get_payload()
-        assert "invoice G" in body
+        body = _part(message, "text/plain")
+        assert "unpaid of" in body
+        assert "invoice G" not in body  # Microsoft's invoice numbers mean nothing to them
         assert customer not in body
 
     assert world.cli("collections", "notify", "--as-of", "2026-10-01") == 0
@@ -113,6 +116,43 @@ def test_notices_go_out_over_starttls_once_per_stage(world: World, smtp_server: 
     assert any(s.startswith("Service suspension") for s in subjects)
     sent = [e for e in world.audit() if e["event"] == "notice_sent"]
     assert len(sent) == len(smtp_server.messages)
+
+
+def _part(message: Message, content_type: str) -> str:
+    part = next(p for p in message.walk() if p.get_content_type() == content_type)
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode(part.get_content_charset() or "utf-8")
+
+
+def test_a_suspend_notice_is_multipart_with_the_charges_and_the_statement_attached(
+    world: World, smtp_server: Mailbox
+) -> None:
+    assert world.cli("collections", "notify", "--as-of", "2026-11-25") == 0
+    suspend = [m for _, m in smtp_server.messages if m["Subject"].startswith("Service suspension")]
+    assert suspend
+    message = suspend[0]
+    assert message.get_content_type() == "multipart/mixed"
+    body, html = _part(message, "text/plain"), _part(message, "text/html")
+    assert "invoice G" not in body
+    assert "IBAN DE02 1001 0010 0123 4567 89" in body
+    assert "IBAN DE02" in html
+    assert "will be suspended from 2026-11-26" in body  # no collections schedule: the day after
+    charge_lines = [line for line in body.splitlines() if "unpaid of" in line]
+    assert charge_lines
+    currency = message["Subject"].split()[3]  # Service suspension: 1795.84 EUR overdue
+    assert all(" to 20" in line and f" {currency} unpaid" in line for line in charge_lines)
+    attachments = {p.get_filename(): p for p in message.walk() if p.get_filename()}
+    statement_name = next(n for n in attachments if n.startswith("statement-2026-11-25-"))
+    statement = attachments[statement_name].get_payload(decode=True).decode()
+    assert "<html" in statement.lower()
+    assert "Balance" in statement
+    policy = attachments["collections-policy.html"].get_payload(decode=True).decode()
+    assert "IBAN DE02" in policy  # the published policy says how to pay
+    # The charges are the statement's own: each listed product appears in the attachment.
+    for line in charge_lines:
+        products = line.split(", ", 1)[1].split(":")[0].strip()
+        assert escape(products.split(", ")[0]) in statement
 
 
 def test_without_smtp_notices_are_written_as_eml_files(world: World, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.partner_center import PartnerCenter
 from reconciliation.errors import ConnectorError
 from sync.collections.approvals import lapse_approvals
+from sync.collections.notice_parts import NoticeExtras
 from sync.collections.notices import NoticeOutcome, send_notices
 from sync.collections.plan import CollectionsPlan, plan_collections
 from sync.config import Settings
@@ -95,6 +96,7 @@ def run_collections_round(
             plan,
             recipient_for or billing_addresses(settings),
             actor,
+            NoticeExtras(settings, sessions, as_of),
         )
         run.count("notices", "sent", len(notices.sent))
         run.count("notices", "written", len(notices.written))

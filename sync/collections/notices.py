@@ -1,6 +1,8 @@
 """Notices to customers: one message per customer, currency and stay at a stage.
 
-Messages are rendered from Jinja2 templates — ``<stage>.txt.j2``, else
+Messages are plain text with an HTML alternative (and, from a collections round,
+the customer's statement and the published policy attached: ``notice_parts``),
+rendered from Jinja2 templates — ``<stage>.txt.j2``, else
 ``<action>.txt.j2`` — looked up first in ``[notifications] templates_dir``,
 then among the shipped defaults. A template's first line is ``Subject: …``.
 With ``[notifications.smtp]`` they are sent over STARTTLS (credentials from
@@ -46,6 +48,12 @@ from reconciliation.money import round_money
 from reconciliation.policy import Flag
 from reconciliation.text import one_line, printable
 from sync import audit
+from sync.collections.notice_parts import (
+    NoticeExtras,
+    charge_rows,
+    html_alternative,
+    suspension_date,
+)
 from sync.collections.plan import CollectionsPlan
 from sync.config import NotificationsSettings
 from sync.db.models import Notice
@@ -94,10 +102,16 @@ def _environment(settings: NotificationsSettings) -> Environment:
     )
 
 
-def _context(flag: Flag, plan: CollectionsPlan, settings: NotificationsSettings) -> dict[str, Any]:
+def _context(
+    flag: Flag,
+    plan: CollectionsPlan,
+    settings: NotificationsSettings,
+    extras: NoticeExtras | None,
+) -> dict[str, Any]:
     ledger = plan.ledgers[(flag.customer_id, flag.currency)]
     c = flag.currency
-    return {
+    statement = extras.statement(flag.customer_id, c) if extras is not None else None
+    context = {
         "customer_id": flag.customer_id,
         "customer_name": flag.customer_name,
         "currency": c,
@@ -106,28 +120,45 @@ def _context(flag: Flag, plan: CollectionsPlan, settings: NotificationsSettings)
         "as_of": plan.as_of.isoformat(),
         "overdue_amount": str(round_money(flag.overdue_amount, c)),
         "days_overdue": flag.days_overdue,
-        "charges": [
+        "charges": charge_rows(statement)
+        if statement is not None
+        else [
             {
                 "invoice_id": charge.invoice_id,
                 "due_date": charge.due_date.isoformat(),
                 "amount": str(round_money(charge.amount, c)),
                 "unpaid": str(round_money(part, c)),
+                # without the statement: what the ledger knows, still no Microsoft invoice id
+                "period": f"due {charge.due_date}",
+                "products": "Microsoft cloud services",
             }
             for charge, part in ledger.overdue_charges()
         ],
         "sender_name": settings.sender_name,
+        "payment_instructions": printable(settings.payment_instructions).strip(),
+        "attached": extras is not None,
+        "suspend_on": (
+            suspension_date(extras.settings, plan.as_of).isoformat() if extras is not None else ""
+        ),
     }
+    return context
 
 
 def render_notice(
-    flag: Flag, plan: CollectionsPlan, settings: NotificationsSettings, recipient: str | None
+    flag: Flag,
+    plan: CollectionsPlan,
+    settings: NotificationsSettings,
+    recipient: str | None,
+    extras: NoticeExtras | None = None,
 ) -> EmailMessage:
-    """The message for one flag, from its stage's template (or its action's)."""
+    """The message for one flag, from its stage's template (or its action's): plain text
+    with an HTML alternative, and with ``extras`` the customer's statement and the
+    published policy attached."""
     env = _environment(settings)
     names = [f"{flag.stage}.txt.j2", f"{flag.action}.txt.j2"]
     try:
         template = env.select_template(names)
-        text = template.render(_context(flag, plan, settings))
+        text = template.render(_context(flag, plan, settings, extras))
     except TemplateNotFound as exc:
         raise ConfigError(
             f"[notifications] templates_dir: no template {' or '.join(names)} for stage "
@@ -154,7 +185,16 @@ def render_notice(
         message["Reply-To"] = settings.reply_to
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=settings.from_address.rpartition("@")[2] or None)
-    message.set_content(printable(body).lstrip("\n"))
+    body = printable(body).lstrip("\n")
+    message.set_content(body)
+    message.add_alternative(html_alternative(message["Subject"], body), subtype="html")
+    if extras is not None:
+        for attachment in extras.attachments(flag.customer_id, flag.currency):
+            message.add_attachment(
+                attachment.content,
+                subtype=attachment.subtype,
+                filename=attachment.filename,
+            )
     return message
 
 
@@ -200,6 +240,7 @@ def send_notices(
     plan: CollectionsPlan,
     recipient_for: Callable[[str], str | None],
     actor: str,
+    extras: NoticeExtras | None = None,
 ) -> NoticeOutcome:
     """Send (or write) the notice of every flagged customer that has not had it yet.
 
@@ -234,7 +275,7 @@ def send_notices(
             _skip_bad_address(sessions, flag, str(recipient), problem, actor)
             outcome.bad_address.append(flag.customer_id)
             continue
-        message = render_notice(flag, plan, settings, recipient)
+        message = render_notice(flag, plan, settings, recipient, extras)
         channel = "smtp" if settings.smtp is not None else "eml"
         path = _eml_path(settings.out_dir, plan, flag)
         # Recorded before it goes out: a run killed mid-send never sends it a second time.

@@ -78,7 +78,7 @@ def write_file(path: Path, rows: int) -> None:
 
 
 def _setup(url: str) -> None:
-    """Schema at head plus the known customers (run with this tree's code)."""
+    """Schema at head of the code on sys.path, plus the known customers."""
     from datetime import UTC, datetime
 
     from sync.db.engine import make_engine, make_session_factory
@@ -151,7 +151,8 @@ def run(work: Path, code_root: str, kind: str, file: Path, mode: str) -> dict[st
     """One timed child process against a new database."""
     url, schema = _database(work, kind, f"{mode}-{uuid.uuid4().hex[:6]}")
     try:
-        subprocess.run([sys.executable, __file__, "--setup", url], check=True, cwd=ROOT)
+        # The schema of the code measured: an older pcsync refuses a newer schema.
+        subprocess.run([sys.executable, __file__, "--setup", url, code_root], check=True, cwd=ROOT)
         config = work / "pcsync.toml"
         config.write_text(
             '[partner_center]\ntenant_id = "partner.onmicrosoft.com"\n'
@@ -183,12 +184,12 @@ def main() -> None:
     parser.add_argument("--baseline", default=BASELINE_COMMIT, help="commit to compare with")
     parser.add_argument("--codes", default="baseline,now", help="which code to measure")
     parser.add_argument("--modes", default="import,dry-run")
-    parser.add_argument("--setup", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--setup", nargs=2, metavar=("URL", "CODE"), help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.setup:
-        sys.path.insert(0, str(ROOT))
-        _setup(args.setup)
+        sys.path.insert(0, args.setup[1])
+        _setup(args.setup[0])
         return
     if args.child:
         print(json.dumps(child(*args.child)))

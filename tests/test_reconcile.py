@@ -172,7 +172,8 @@ def test_a_charge_billed_again_under_a_fresh_order_id_is_a_possible_duplicate(
     world, db_url, tmp_path: Path
 ) -> None:
     """A copy of a billed line with its own order and alternate ids: one duplicate_line for
-    the pair, amount the copy's subtotal; a copy at another unit price is none."""
+    the pair, amount the copy's subtotal; a copy at another unit price is none, nor one of
+    another SKU (alike in the columns the database groups by, not in the others)."""
     from datetime import date
 
     from reconciliation.result import reconcile
@@ -194,11 +195,12 @@ def test_a_charge_billed_again_under_a_fresh_order_id_is_a_possible_duplicate(
             if c.name not in ("id", "content_hash", "raw")
         }
         raw = json.loads(line.raw)
-        for n, price in ((1, line.unit_price), (2, line.unit_price + 1)):
+        changes = ({}, {"unit_price": line.unit_price + 1}, {"sku_id": "another-sku"})
+        for n, changed in enumerate(changes, start=1):
             fresh = {**raw, "orderId": f"fresh-order-{n}", "alternateId": f"fresh-{n}"}
             session.add(
                 models.LineItem(
-                    **{**copied, "unit_price": price},
+                    **{**copied, **changed},
                     content_hash=f"{n:064d}",
                     raw=json.dumps(fresh),
                 )

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -173,7 +173,7 @@ def daemon(app: App, sync_now: bool, metrics_port: int | None, metrics_host: str
 
 @contextmanager
 def _progress_reporter() -> Iterator[Callable[[str, int], None]]:
-    """A live line counter per invoice on a terminal; periodic log lines otherwise."""
+    """One live bar on a terminal (invoice, lines, lines/s, elapsed); log lines otherwise."""
     if not sys.stderr.isatty():
         totals: dict[str, int] = {}
 
@@ -185,18 +185,27 @@ def _progress_reporter() -> Iterator[Callable[[str, int], None]]:
         yield log_progress
         return
     columns = (
-        SpinnerColumn(),
         TextColumn("{task.description}"),
         TextColumn("{task.completed:,.0f} lines"),
+        TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True)) as progress:
-        tasks: dict[str, TaskID] = {}
+    # One bar for the whole run, gone when it ends (transient): the command's own
+    # summary line is then the last thing on the terminal.
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("lines", total=None, rate="")
+        invoices: list[str] = []
 
         def show(label: str, n: int) -> None:
-            if label not in tasks:
-                tasks[label] = progress.add_task(f"invoice {markup(label)}", total=None)
-            progress.advance(tasks[label], n)
+            if not invoices or invoices[-1] != label:
+                invoices.append(label)
+            progress.advance(task, n)
+            speed = progress.tasks[0].speed
+            progress.update(
+                task,
+                description=f"invoice {len(invoices)} ({markup(label)})",
+                rate=f"{speed:,.0f} lines/s" if speed else "",
+            )
 
         yield show
 

@@ -21,7 +21,9 @@ from sync.completeness import data_completeness, headline
 from sync.config import Settings
 from sync.db.models import Action, Approval, Customer, Notice, ReconciliationRun, Subscription
 from sync.reconcile import run_reconciliation
+from sync.reconcile.inputs import billing_terms
 from sync.reports.html import to_html
+from sync.reports.lines import lines_tables
 from sync.reports.render import to_csv, to_xlsx
 from sync.reports.tables import report_tables
 
@@ -152,8 +154,14 @@ def write_reports(
         "contacts": _contacts(sessions),
         "approvals": _approvals(sessions, plan),
     }
+    with sessions() as session:
+        lines, margin = lines_tables(session, billing_terms(settings), as_of)
+    document["margin"] = [
+        {k: v if isinstance(v, int | type(None)) else str(v) for k, v in row.items()}
+        for row in margin.rows
+    ]
     stem = f"pcsync-{as_of.isoformat()}"
-    tables = report_tables(document)
+    tables = [*report_tables(document), lines, margin]
     files = []
     if "xlsx" in formats:
         path = out_dir / f"{stem}.xlsx"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 from openpyxl import load_workbook
 
+from reconciliation.money import minor_unit
 from sync.cli import main
 from sync.reports.render import neutralise, to_csv, to_xlsx
 from sync.reports.tables import report_tables
@@ -515,3 +516,61 @@ def test_a_control_character_in_a_customer_name_still_writes_every_report(
     column = [cell.value for cell in sheet[2]].index("Customer")
     assert "BadName Ltd" in [row[column].value for row in sheet.iter_rows(min_row=3)]
     assert "BadName Ltd" in (out / "pcsync-2026-11-25-customers.csv").read_text()
+
+
+def test_lines_and_margin_sheets_show_every_billed_line_of_the_month(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+    from openpyxl.utils import get_column_letter
+
+    world.configure('[billing]\nmarkup_percent = "12.5"\n')
+    out = tmp_path / "reports"
+    assert world.cli("report", "--as-of", "2026-11-25", "--out", str(out)) == 0
+    with world.engine.connect() as c:
+        newest = c.scalar(
+            sa.text("SELECT max(invoice_date) FROM invoices WHERE invoice_date <= '2026-11-25'")
+        )
+        month = str(newest)[:7]
+        stored = c.execute(
+            sa.text(
+                "SELECT l.currency, l.subtotal FROM invoice_line_items l JOIN invoices i "
+                "ON i.id = l.invoice_id WHERE l.customer_id IS NOT NULL "
+                "AND substr(CAST(i.invoice_date AS TEXT), 1, 7) = :month"
+            ),
+            {"month": month},
+        ).all()
+    assert stored
+    cost = {cur: sum((Decimal(str(s)) for c_, s in stored if c_ == cur), Decimal(0))
+            for cur in {c_ for c_, _ in stored}}  # fmt: skip
+    lines = pd.read_csv(out / "pcsync-2026-11-25-lines.csv", dtype=str, encoding="utf-8-sig")
+    assert len(lines) == len(stored)  # every billed line of the month, one row each
+    for currency, total in cost.items():
+        mine = lines[lines["Currency"] == currency]
+        unit = Decimal(10) ** -minor_unit(currency)  # what rounding one line may move
+        assert sum(Decimal(v) for v in mine["Cost"]) == total
+        for c_, ch, m in zip(mine["Cost"], mine["Charge (net)"], mine["Margin"], strict=True):
+            assert abs(Decimal(ch) - Decimal(c_) * Decimal("1.125")) <= unit / 2
+            assert abs(Decimal(m) - (Decimal(ch) - Decimal(c_))) <= unit
+    assert lines["Customer"].notna().all()
+    assert lines["Product"].notna().all()
+    assert lines["Term and billing cycle"].notna().any()
+    book = load_workbook(out / "pcsync-2026-11-25.xlsx")
+    margin = book["Margin"]
+    header = [c.value for c in margin[2]]
+    rows = [dict(zip(header, (c.value for c in row), strict=True)) for row in margin.iter_rows(3)]
+    for currency, total in cost.items():
+        per_customer = [r for r in rows if r["By"] == "customer" and r["Currency"] == currency]
+        per_product = [r for r in rows if r["By"] == "product" and r["Currency"] == currency]
+        for group in (per_customer, per_product):
+            assert abs(sum(Decimal(str(r["Cost"])) for r in group) - total) <= len(group)
+            assert sum(r["Lines"] for r in group) == sum(1 for c_, _ in stored if c_ == currency)
+    for sheet in (book["Lines"], margin):  # widths ≥ what each number shows; print setup
+        assert sheet.page_setup.orientation == "landscape"
+        assert sheet.print_title_rows == "$2:$2"
+        for row in sheet.iter_rows(min_row=3):
+            for cell in row:
+                if cell.data_type == "n" and cell.value is not None and not cell.is_date:
+                    width = sheet.column_dimensions[get_column_letter(cell.column)].width
+                    shown = _shown_by_format(float(cell.value), cell.number_format)
+                    assert width >= len(shown), (sheet.title, cell.coordinate, shown)
+    html = (out / "pcsync-2026-11-25.html").read_text()
+    assert "<h2>Margin</h2>" in html

@@ -140,6 +140,17 @@ th{position:static}h2,h3{break-after:avoid}tr{break-inside:avoid}}
 <td class="detail">{{ p.applied_to|join(", ") }}</td></tr>
 {% else %}<tr><td colspan="8">No payments.</td></tr>{% endfor %}
 </tbody></table></div>
+{% if margin %}<h2>Margin</h2>
+<div class="panel"><table><thead><tr><th>By</th><th>Customer or product</th><th>Currency</th>
+<th class="num">Lines</th><th class="num">Cost</th><th class="num">Charge (net)</th>
+<th class="num">Margin</th><th class="num">Margin %</th></tr></thead><tbody>
+{% for m in margin %}<tr><td>{{ m.by }}</td><td>{{ m.name }}</td><td>{{ m.currency }}</td>
+<td class="num">{{ "{:,}".format(m.lines) }}</td>
+<td class="num">{{ m.cost|money(m.currency) }}</td>
+<td class="num">{{ m.charge|money(m.currency) }}</td>
+<td class="num">{{ m.margin|money(m.currency) }}</td>
+<td class="num">{{ m.margin_percent or "" }}</td></tr>{% endfor %}
+</tbody></table></div>{% endif %}
 <h2>Findings</h2>
 <div class="panel"><table><thead><tr><th>Finding</th><th>Invoice</th><th>Customer</th>
 <th class="num">Amount</th><th>Detail</th></tr></thead><tbody>
@@ -295,6 +306,7 @@ def to_html(document: dict[str, Any], title: str) -> str:
         plan_missing=flags is None,
         action_groups=_action_groups(document),
         payments=document.get("payments") or [],
+        margin=document.get("margin") or [],
         title=title,
         as_of=document["as_of"],
         cards=cards,

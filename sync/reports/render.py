@@ -82,6 +82,8 @@ def _shown(value: Any, kind: str, currency: str) -> str:
         return "0" * _DATE_WIDTH
     if kind == "int" and isinstance(value, int):
         return f"{value:,}"
+    if kind == "decimal" and isinstance(value, Decimal):
+        return f"{value:,f}"
     return _csv_cell(value)
 
 
@@ -144,6 +146,8 @@ def to_xlsx(tables: list[Table], title: str, as_of: str) -> bytes:
                     cell.number_format = "yyyy-mm-dd"
                 elif column.kind == "int" and cell.value is not None:
                     cell.number_format = "#,##0"
+                elif column.kind == "decimal" and isinstance(row.get(column.key), Decimal):
+                    cell.number_format = _decimal_format(row[column.key])
                 elif column.kind in ("id", "text"):
                     cell.number_format = "@"
         for n, width in enumerate(widths, start=1):
@@ -154,6 +158,13 @@ def to_xlsx(tables: list[Table], title: str, as_of: str) -> bytes:
     output = io.BytesIO()
     book.save(output)
     return output.getvalue()
+
+
+def _decimal_format(value: Decimal) -> str:
+    """Thousands separators and exactly the value's own decimal places (10, 1.5, 0.125)."""
+    exponent = value.as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return "#,##0" + ("." + "0" * places if places else "")
 
 
 def _xlsx_value(value: Any, kind: str) -> Any:

@@ -3,7 +3,8 @@
 A table is a name, typed columns and rows. Column kinds tell the renderers how
 to write a cell: ``text`` and ``id`` stay text (Excel must not turn a GUID or
 a long number into something else), ``money`` is a Decimal in the row's
-currency, ``date`` a calendar date, ``datetime`` a moment (UTC), ``int`` a count.
+currency, ``decimal`` an exact number (a quantity), ``date`` a calendar date,
+``datetime`` a moment (UTC), ``int`` a count.
 Wherever a row names a customer by id, the customer's name stands beside it.
 """
 
@@ -16,7 +17,7 @@ from typing import Any, Literal
 
 __all__ = ["Column", "Table", "report_tables"]
 
-Kind = Literal["text", "id", "money", "date", "datetime", "int"]
+Kind = Literal["text", "id", "money", "date", "datetime", "int", "decimal"]
 
 
 @dataclass(frozen=True)

@@ -184,3 +184,12 @@ def test_piped_runs_and_audit_print_every_count_and_name_whole(world, capsys) ->
                 if c["id"] == world.never)  # fmt: skip
     assert any(f"{name} ({world.never})" in line for line in out.splitlines())
     assert "…" not in out
+
+
+def test_sync_json_prints_the_run_with_its_counts(world, capsys) -> None:  # type: ignore[no-untyped-def]
+    capsys.readouterr()
+    assert world.cli("sync", "--only", "customers", "--json") == 0
+    run = json.loads(capsys.readouterr().out)["run"]
+    assert run["kind"] == "sync"
+    assert run["status"] == "succeeded"
+    assert run["counts"]["customers"]

@@ -133,8 +133,9 @@ def runs(app: App, as_json: bool, limit: int) -> None:
 )
 @click.option("--full", is_flag=True, help="Fetch everything again, even complete invoices.")
 @click.option("--wait", is_flag=True, help="Wait for a running sync instead of failing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON document.")
 @click.pass_obj
-def sync(app: App, only: str, full: bool, wait: bool) -> None:
+def sync(app: App, only: str, full: bool, wait: bool, as_json: bool) -> None:
     """Pull customers, subscriptions, invoices and line items from Partner Center."""
     with _progress_reporter() as report, _stop_on_signals(stop := threading.Event()):
         options = SyncOptions(
@@ -146,6 +147,9 @@ def sync(app: App, only: str, full: bool, wait: bool) -> None:
         )
         run_id = run_sync(app.settings, app.engine, app.sessions, options)
     view = next(v for v in list_runs(app.sessions, 5) if v.id == run_id)
+    if as_json:
+        echo_json({"run": view.as_json()})
+        return
     click.echo(f"sync run {run_id} succeeded: " + counts_text(view.counts))
 
 

@@ -193,3 +193,18 @@ def test_sync_json_prints_the_run_with_its_counts(world, capsys) -> None:  # typ
     assert run["kind"] == "sync"
     assert run["status"] == "succeeded"
     assert run["counts"]["customers"]
+
+
+def test_on_a_narrow_terminal_tables_wrap_instead_of_cutting(world, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import re
+    import sys
+
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert world.cli("runs") == 0
+    out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)  # the terminal's colours
+    lines = out.splitlines()
+    assert lines
+    assert all(len(line) <= 100 for line in lines)
+    assert any(line.split("│")[1:2] == [" 1  "] for line in lines)  # a short cell stays whole
+    assert "…" not in out  # wrapped and folded, never an ellipsis

@@ -102,8 +102,10 @@ def runs(app: App, as_json: bool, limit: int) -> None:
         click.echo("no runs yet")
         return
     table = Table(title="pcsync runs (newest first)")
-    for column in ("id", "kind", "trigger", "status", "started (UTC)", "took", "counts", "error"):
-        table.add_column(column)
+    for column in ("id", "kind", "trigger", "status", "started (UTC)", "took"):
+        table.add_column(column, no_wrap=True)  # short: the long counts and errors wrap
+    table.add_column("counts")
+    table.add_column("error")
     for view in views:
         took = (
             f"{(view.finished_at - view.started_at).total_seconds():.1f}s"

@@ -20,9 +20,9 @@ demo: $(STAMP)
 	$(BIN)/pcsync demo --dir $(DEMO)
 	$(BIN)/pcsync --config $(DEMO)/pcsync.toml runs
 
-## test: set up, then run the whole test suite (SQLite and PostgreSQL)
+## test: set up, then run the whole test suite (SQLite and PostgreSQL), one worker per core
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist worksteal
 
 ## lint: style and types, as CI runs them
 lint: $(STAMP)

@@ -91,9 +91,8 @@ def test_the_lines_selected_for_checks_raise_every_finding_all_lines_would(
     from reconciliation.result import reconcile
     from sync.db import models
     from sync.lines import rebuild_line_sums
-    from sync.reconcile import LineFact, load_inputs
+    from sync.reconcile import USAGE_COLUMNS, LineFact, load_inputs, usage_fields
     from sync.reconcile import money as _money
-    from sync.reconcile import raw_fields as _raw_fields
 
     settings, engine, sessions = world.settings, world.engine, world.sessions
     with sessions.begin() as session:
@@ -146,7 +145,7 @@ def test_the_lines_selected_for_checks_raise_every_finding_all_lines_would(
                 sku_id=row.sku_id,
                 quantity=row.quantity,
                 unit_price=row.unit_price,
-                **_raw_fields(row.raw),
+                **usage_fields([getattr(row, name) for name in USAGE_COLUMNS]),
             )
             for row in session.scalars(sa.select(models.LineItem))
         ]
@@ -192,17 +191,15 @@ def test_a_charge_billed_again_under_a_fresh_order_id_is_a_possible_duplicate(
         copied = {
             c.name: getattr(line, c.name)
             for c in models.LineItem.__table__.columns
-            if c.name not in ("id", "content_hash", "raw")
+            if c.name not in ("id", "content_hash")
         }
-        raw = json.loads(line.raw)
         changes = ({}, {"unit_price": line.unit_price + 1}, {"sku_id": "another-sku"})
         for n, changed in enumerate(changes, start=1):
-            fresh = {**raw, "orderId": f"fresh-order-{n}", "alternateId": f"fresh-{n}"}
+            fresh = {"order_id": f"fresh-order-{n}", "alternate_id": f"fresh-{n}"}
             session.add(
                 models.LineItem(
-                    **{**copied, **changed},
+                    **{**copied, **changed, **fresh},
                     content_hash=f"{n:064d}",
-                    raw=json.dumps(fresh),
                 )
             )
         rebuild_line_sums(session)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -12,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.partner_center.export_lines import typed_line_item
+from connectors.partner_center.line_fields import BY_KEY, FIELDS
+from connectors.partner_center.line_item import read_line
 from connectors.partner_center.records import (
     Invoice,
-    LineItem,
     Provider,
     Subscription,
     SubscriptionStatus,
-    is_export_shape,
     parse_date,
     parse_datetime,
 )
@@ -79,8 +78,8 @@ def test_camel_and_pascal_case_lines_are_the_same_record() -> None:
         '"TaxTotal": 0.02, "TotalForCustomer": 0.12, "Currency": "EUR", '
         '"BillableQuantity": 2, "ChargeStartDate": "2026-10-01T00:00:00"}'
     )
-    a = LineItem.from_api(v1, "G1", Provider.ONE_TIME, "v1")
-    b = LineItem.from_api(v2, "G1", Provider.ONE_TIME, "v2")
+    a = read_line(v1, "G1", Provider.ONE_TIME, "v1")
+    b = read_line(v2, "G1", Provider.ONE_TIME, "v2")
     assert (a.customer_id, a.subscription_id, a.subtotal, a.currency, a.charge_start_date) == (
         "abc",
         "s1",
@@ -105,7 +104,7 @@ def test_legacy_office_line_uses_the_syndication_subscription_and_tax() -> None:
         '"subtotal": 24.0, "tax": 1.92, "totalForCustomer": 25.92, "currency": "USD", '
         '"quantity": 3}'
     )
-    line = LineItem.from_api(raw, "D02005YFHI", Provider.OFFICE, "v1")
+    line = read_line(raw, "D02005YFHI", Provider.OFFICE, "v1")
     assert line.subscription_id == "1f58acd7-fe51-4705-9567-d009c9ada150"
     assert line.tax_total == Decimal("1.92")
     assert line.product_name == "EXCHANGE ONLINE (PLAN 2)"
@@ -118,7 +117,7 @@ def test_legacy_azure_line_reads_pretax_charges_in_any_case() -> None:
         '"PretaxCharges": 10.55, "taxAmount": 0.84, "postTaxTotal": 11.39, '
         '"currency": "GBP"}'
     )
-    line = LineItem.from_api(raw, "D1", Provider.AZURE, "v1")
+    line = read_line(raw, "D1", Provider.AZURE, "v1")
     assert (line.subtotal, line.tax_total, line.total_for_customer) == (
         Decimal("10.55"),
         Decimal("0.84"),
@@ -128,7 +127,7 @@ def test_legacy_azure_line_reads_pretax_charges_in_any_case() -> None:
 
 def test_line_without_currency_is_a_data_error() -> None:
     with pytest.raises(DataError, match="without a currency"):
-        LineItem.from_api({"subtotal": 1}, "G1", Provider.ONE_TIME, "v1")
+        read_line({"subtotal": 1}, "G1", Provider.ONE_TIME, "v1")
 
 
 def test_subscription_status_etag_and_product_type() -> None:
@@ -238,25 +237,18 @@ def test_the_export_fast_path_reads_rows_as_the_general_one(row, edits) -> None:
 
     text = dumps(raw).decode()  # as the wire carries it: amounts as JSON numbers
     raw = loads(text)
+    typed = typed_line_item(text.encode(), text, "G1")
     try:
-        general = LineItem.from_api(raw, "G1", Provider.ONE_TIME, "v2", text)
-    except DataError as exc:
-        with pytest.raises(DataError, match=re.escape(str(exc))):
-            LineItem.from_export_row(raw, "G1", text)
+        general = read_line(raw, "G1", Provider.ONE_TIME, "v2", text)
+    except DataError:
+        assert typed is None  # the general reader names what is wrong
         return
-    fast = LineItem.from_export_row(raw, "G1", text)
-    assert fast == general
-    # The typed decoder reads lines of blobs with the documented schema; where it
-    # declines (None), the general reader takes the line.
-    typed = typed_line_item(text.encode(), text, "G1") if is_export_shape(raw) else None
+    # The typed decoder reads lines of the documented schema whose values each column
+    # holds exactly; where it declines (None), the general reader takes the line.
     if typed is not None:
-        assert typed == general
-        assert str(typed.subtotal) == str(general.subtotal)
-        assert dict(typed.raw) == dict(raw)
-    assert [getattr(fast, f) for f in ("subtotal", "tax_total", "unit_price")] == [
-        getattr(general, f) for f in ("subtotal", "tax_total", "unit_price")
-    ]
-    assert str(fast.subtotal) == str(general.subtotal)  # the same digits, not just the same value
+        assert typed == general  # every documented field and extra, too
+        assert str(typed.subtotal) == str(general.subtotal)  # the same digits
+        assert [str(v) for v in typed.fields] == [str(v) for v in general.fields]
 
 
 def test_the_typed_decoder_reads_every_simulator_export_line_as_the_general_reader() -> None:
@@ -267,9 +259,10 @@ def test_the_typed_decoder_reads_every_simulator_export_line_as_the_general_read
     for line, row in zip(lines, EXPORT_ROWS, strict=True):
         typed = typed_line_item(line, line.decode(), "G1")
         assert typed is not None  # the documented schema: the typed decoder takes it
-        assert typed == LineItem.from_api(row, "G1", Provider.ONE_TIME, "v2", line.decode())
+        assert typed == read_line(row, "G1", Provider.ONE_TIME, "v2", line.decode())
+        assert typed.extra is None  # every key documented, every value held exactly
     streamed = list(export_line_items(lines, "G1", "blob test"))
-    assert streamed == [LineItem.from_export_row(r, "G1", "") for r in EXPORT_ROWS]
+    assert streamed == [read_line(r, "G1", Provider.ONE_TIME, "v2") for r in EXPORT_ROWS]
     assert [item.raw_text for item in streamed] == [line.decode() for line in lines]
 
 
@@ -292,7 +285,7 @@ def test_a_line_that_is_not_json_names_its_blob_and_line() -> None:
         "2026-10-01T23:30:00-02:00",  # already the 2nd in UTC
         "2026-10-01T01:00:00+02:00",  # still the 30th of September in UTC
         "0001-01-01T00:00:00Z",  # Microsoft's "no date"
-        "2026-10-01",  # a plain date: the typed decoder declines, the general reader reads it
+        "2026-10-01",  # a plain date
     ],
 )
 def test_the_typed_decoder_reads_line_dates_as_the_general_reader(written: str) -> None:
@@ -301,10 +294,10 @@ def test_the_typed_decoder_reads_line_dates_as_the_general_reader(written: str) 
 
     row = {**EXPORT_ROWS[0], "ChargeStartDate": written, "ChargeEndDate": written}
     line = dumps(row)
-    general = LineItem.from_api(loads(line.decode()), "G1", Provider.ONE_TIME, "v2")
+    general = read_line(loads(line.decode()), "G1", Provider.ONE_TIME, "v2")
     typed = typed_line_item(line, line.decode(), "G1")
-    if written == "2026-10-01":
-        assert typed is None
+    if typed is None:  # not exactly a day: the general reader keeps the text in extra
+        assert general.extra == {"ChargeStartDate": written, "ChargeEndDate": written}
     else:
         assert typed == general
         assert typed.charge_start_date == typed.charge_end_date == general.charge_start_date
@@ -313,15 +306,42 @@ def test_the_typed_decoder_reads_line_dates_as_the_general_reader(written: str) 
     assert streamed == general
 
 
-def test_line_items_compare_and_show_without_their_raw_json() -> None:
+def test_line_items_compare_and_show_without_their_json_text() -> None:
     row = {"subtotal": Decimal("1.50"), "currency": "USD", "customerId": "c"}
-    a = LineItem.from_api(row, "G1", Provider.ONE_TIME, "v1")
-    b = LineItem.from_api({**row, "extra": 1}, "G1", Provider.ONE_TIME, "v2", "{}")
+    a = read_line(row, "G1", Provider.ONE_TIME, "v1")
+    b = read_line(row, "G1", Provider.ONE_TIME, "v2", "{}")
     assert a != b  # the source differs
-    c = LineItem.from_api({**row, "extra": 1}, "G1", Provider.ONE_TIME, "v1", "{...}")
+    c = read_line(row, "G1", Provider.ONE_TIME, "v1", "{...}")
     assert a == c
     assert hash(a) == hash(c)
-    assert "raw" not in repr(a)
+    assert "raw_text" not in repr(a)
     assert "subtotal=Decimal('1.50')" in repr(a)
     with pytest.raises(AttributeError):
         a.subtotal = Decimal(2)  # type: ignore[misc]
+
+
+def test_every_documented_field_has_its_typed_value_and_unknown_fields_go_to_extra() -> None:
+    raw = loads(
+        '{"meterId": "M1", "usageDate": "2026-10-03T00:00:00Z", "pcToBCExchangeRate": 1.0850,'
+        ' "hasPartnerEarnedCredit": true, "productQualifiers": ["Trial"], "mpnId": 4870137,'
+        ' "orderDate": "2018-02-08T22:31:42.9397946Z", "subtotal": 10, "currency": "USD",'
+        ' "customerId": "org:ABC", "NewFieldOfNextYear": {"a": 1.5}, "taxTotal": "",'
+        ' "chargeStartDate": "2026-10-01T23:30:00-02:00"}'
+    )
+    line = read_line(raw, "G1", Provider.ONE_TIME, "v1")
+    assert line.field("meterId") == "M1"
+    assert line.field("usageDate") == date(2026, 10, 3)
+    assert str(line.field("pcToBCExchangeRate")) == "1.0850"
+    assert line.field("hasPartnerEarnedCredit") is True
+    assert line.field("productQualifiers") == ["Trial"]
+    assert line.field("mpnId") == "4870137"  # an identifier, as text
+    assert line.field("orderDate") == "2018-02-08T22:31:42.9397946Z"  # exact, all 7 digits
+    assert line.customer_id == "abc"  # the tenant id, whatever its case or org: prefix
+    assert line.extra == {
+        "NewFieldOfNextYear": {"a": Decimal("1.5")},  # a field Microsoft adds later
+        "taxTotal": "",  # an amount the column cannot hold: kept as received
+        "chargeStartDate": "2026-10-01T23:30:00-02:00",  # not exactly a day
+        "totalForCustomer": None,  # absent: pcsync's reading (subtotal + tax) is its own
+    }
+    assert len({f.column for f in FIELDS}) == len(FIELDS)
+    assert all(key == key.lower() for key in BY_KEY)

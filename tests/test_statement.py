@@ -255,7 +255,6 @@ def _store_ledger(sessions: Any, ledger: tuple[Any, Any, int]) -> date:
                         tax_total=Decimal(0),
                         total_for_customer=subtotal,
                         currency=currency,
-                        raw="{}",
                     )
                 )
                 total = sums.setdefault(CUSTOMERS[who], [Decimal(0), Decimal(0)])

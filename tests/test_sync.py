@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -286,10 +287,10 @@ def test_sync_killed_at_any_point_then_rerun_is_identical(
 
 def _line(n: int) -> Any:
     """A billed v2 line of invoice G1: customer c, n USD."""
-    from connectors.partner_center import LineItem, Provider
+    from connectors.partner_center import Provider, read_line
 
     raw = {"customerId": "c", "subtotal": Decimal(n), "currency": "USD"}
-    return LineItem.from_api(raw, "G1", Provider.ONE_TIME, "v2")
+    return read_line(raw, "G1", Provider.ONE_TIME, "v2")
 
 
 def test_repeated_lines_are_numbered_across_batches(migrated, monkeypatch) -> None:
@@ -342,11 +343,16 @@ def test_stored_lines_keep_every_character_amount_and_date_exactly(migrated) -> 
     with migrated.connect() as c:
         rows = c.execute(
             sa.text(
-                "SELECT raw, customer_name, subtotal, charge_start_date"
+                "SELECT extra, customer_name, subtotal, charge_start_date, content_hash"
                 " FROM invoice_line_items ORDER BY id"
             )
         ).all()
-    assert [row.raw for row in rows] == lines
+    digests = [hashlib.sha256(line.encode()).hexdigest() for line in lines]
+    assert [row.content_hash for row in rows] == digests  # of the text as received
+    # Not exactly a day: the day in its column, the text as received in extra.
+    assert [
+        row.extra if isinstance(row.extra, dict) else json.loads(row.extra) for row in rows
+    ] == [{"ChargeStartDate": "2026-10-31T23:30:00-01:00"}] * len(lines)
     assert {row.customer_name for row in rows} == {name}
     subtotals = [Decimal(str(row.subtotal)) for row in rows]
     assert [str(s) for s in subtotals[:2]] == ["10.50", "-3.000"]
@@ -456,7 +462,7 @@ def test_sqlite_batches_span_statements_and_keep_amounts_as_exact_text(
     """A batch larger than one statement's parameters takes several, in order."""
     import sqlite3
 
-    from connectors.partner_center import LineItem, Provider
+    from connectors.partner_center import Provider, read_line
     from sync import lines as line_store
     from sync.lines import rows
     from sync.runs import recorded_run
@@ -467,7 +473,9 @@ def test_sqlite_batches_span_statements_and_keep_amounts_as_exact_text(
     @sa.event.listens_for(engine, "connect")
     def few_parameters(dbapi_connection: Any, _record: Any) -> None:
         # Room for two rows a statement: a batch of five takes three statements.
-        dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 60)
+        dbapi_connection.setlimit(
+            sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 2 * len(rows.LINE_COLUMNS) + 10
+        )
 
     engine.dispose()  # connections opened from now on have the low limit
     monkeypatch.setattr(rows, "LINE_BATCH", 5)
@@ -475,7 +483,7 @@ def test_sqlite_batches_span_statements_and_keep_amounts_as_exact_text(
     amounts = ["10.50", "0.10", "-3.000", "7", "1E+2", "2.5", "99.99", "0.01", "5", "6", "8.80"]
     days = [None, "2026-10-01", "2026-10-02"]
     lines = [
-        LineItem.from_api(
+        read_line(
             {
                 "customerId": "c",
                 "subtotal": Decimal(a),

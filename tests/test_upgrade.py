@@ -13,19 +13,25 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 from alembic import command
 
+from connectors.partner_center.line_fields import BY_KEY, Kind
+from connectors.partner_center.records import normalise_customer_id, parse_date
 from sync.cli import main
 from sync.collections.job import run_collections_round
 from sync.db.engine import make_engine
 from sync.db.migrate import alembic_config, current_revision, head_revision
 from sync.db.models import Base
+from sync.lines.rows import line_as_received
 from sync.reconcile import run_reconciliation
 from tests.test_sync import synced_with_payments
 
@@ -70,7 +76,12 @@ def _tables_at(engine: sa.Engine) -> dict[str, sa.Table]:
         tables[name] = sa.Table(
             name,
             metadata,
-            *(sa.Column(c, model.c[c].type, primary_key=model.c[c].primary_key) for c in present),
+            *(
+                sa.Column(c, model.c[c].type, primary_key=model.c[c].primary_key)
+                if c in model.c
+                else sa.Column(c, sa.Text)  # a line's raw JSON, before 0010
+                for c in present
+            ),
         )
     return tables
 
@@ -82,10 +93,50 @@ def _rows(engine: sa.Engine, tables: dict[str, sa.Table]) -> dict[str, dict[Any,
         for name, table in tables.items():
             key = list(table.primary_key.columns)
             found[name] = {
-                tuple(row[c.name] for c in key): tuple(row)
+                tuple(row[c.name] for c in key): tuple(row.values())
                 for row in connection.execute(sa.select(table)).mappings()
             }
     return found
+
+
+LINE_TABLES = ("invoice_line_items", "unbilled_line_items")
+
+
+def _with_raw(row: dict[str, Any]) -> dict[str, Any]:
+    """A line as 0006 stored it: its JSON text in ``raw``; every third with a field
+    Microsoft added later and an amount sent as text that no column holds."""
+    received = line_as_received(row)
+    if row["id"] % 3 == 0:
+        received["ResellerBillingRegion"] = {"code": "EU", "share": Decimal("0.25")}
+        received["listPrice"] = ""
+    text = msgspec.json.Encoder(decimal_format="number", order="sorted").encode(received)
+    return {**row, "raw": text.decode()}
+
+
+def _same_values(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether a line read back from its columns holds every value its JSON held."""
+    sent = {key.lower(): value for key, value in before.items() if value is not None}
+    kept = {key.lower(): value for key, value in after.items() if value is not None}
+    if sent.keys() != kept.keys():
+        return False
+    for key, value in sent.items():
+        field = BY_KEY.get(key)
+        stored = kept[key]
+        if isinstance(stored, str) and stored and field is not None and field.kind is Kind.MONEY:
+            stored = Decimal(stored)  # SQLite's exact text
+        if field is None or stored == value:
+            continue
+        if field.kind is Kind.DAY:
+            same = str(stored)[:10] == str(parse_date(value))
+        elif field.key == "customerId":
+            same = stored == normalise_customer_id(value)
+        elif field.key in ("subscriptionId", "currency"):
+            same = str(stored).lower() == str(value).lower()
+        else:
+            same = str(stored) == str(value)
+        if not same:
+            return False
+    return True
 
 
 def _fill_at_0006(source: sa.Engine, target: sa.Engine) -> None:
@@ -96,6 +147,13 @@ def _fill_at_0006(source: sa.Engine, target: sa.Engine) -> None:
             if table.name not in tables:
                 continue
             narrow = tables[table.name]
+            if table.name in LINE_TABLES:  # 0006 stored each line's JSON in raw
+                rows = [
+                    _with_raw(dict(row)) for row in reading.execute(sa.select(table)).mappings()
+                ]
+                rows = [{c.name: row[c.name] for c in narrow.columns} for row in rows]
+                writing.execute(sa.insert(narrow), rows)
+                continue
             columns = [table.c[c.name] for c in narrow.columns]
             rows = [dict(row) for row in reading.execute(sa.select(*columns)).mappings()]
             if rows:
@@ -152,7 +210,25 @@ def test_init_upgrades_a_filled_0006_database_keeping_every_row(
         assert f"schema {FROM} -> {head_revision()}" in out
         assert current_revision(target) == head_revision()
 
+        at = {name: list(tables[name].c.keys()).index("raw") for name in LINE_TABLES}
+        raws = {
+            name: {key: row[at[name]] for key, row in before[name].items()} for name in LINE_TABLES
+        }
+        for name in LINE_TABLES:  # raw is gone: its values are in the columns and extra
+            before[name] = {
+                key: row[: at[name]] + row[at[name] + 1 :] for key, row in before[name].items()
+            }
+            tables[name] = sa.Table(
+                name,
+                sa.MetaData(),
+                *(
+                    sa.Column(c.name, c.type, primary_key=c.primary_key)
+                    for c in tables[name].columns
+                    if c.name != "raw"
+                ),
+            )
         after = _rows(target, tables)  # the 0006 columns, read again after the upgrade
+        _assert_every_line_value_kept(target, raws)
         for name, rows in before.items():
             lost = [key for key in rows if key not in after[name]]
             assert not lost, f"{name}: {len(lost)} row(s) lost, e.g. {lost[:3]}"
@@ -171,3 +247,21 @@ def test_init_upgrades_a_filled_0006_database_keeping_every_row(
     finally:
         target.dispose()
         filled_source.dispose()
+
+
+def _assert_every_line_value_kept(engine: sa.Engine, raws: dict[str, dict[Any, str]]) -> None:
+    """Every value of every line's JSON is in its columns or its extra, after the upgrade."""
+    with engine.connect() as connection:
+        for name, by_key in raws.items():
+            table = Base.metadata.tables[name]
+            extra = sa.cast(table.c.extra, sa.Text).label("extra")  # amounts as written
+            query = sa.select(*(c for c in table.columns if c.name != "extra"), extra)
+            rows = {row.id: dict(row) for row in connection.execute(query).mappings()}
+            unknown = 0
+            for (line_id,), raw in by_key.items():
+                row = rows[line_id]
+                row["extra"] = row["extra"] and json.loads(row["extra"], parse_float=Decimal)
+                sent = json.loads(raw, parse_float=Decimal)
+                assert _same_values(sent, line_as_received(row)), (name, line_id, sent, row)
+                unknown += "ResellerBillingRegion" in (row["extra"] or {})
+            assert unknown == len([key for (key,) in by_key if key % 3 == 0])

@@ -3,11 +3,11 @@
 It yields plain typed records (``records.py``) and never touches the database.
 """
 
+from connectors.partner_center.line_item import LineItem, read_line
 from connectors.partner_center.options import ClientOptions, Credentials, Endpoints
 from connectors.partner_center.records import (
     Customer,
     Invoice,
-    LineItem,
     LineSource,
     Provider,
     Subscription,
@@ -28,4 +28,5 @@ __all__ = [
     "StatusChange",
     "Subscription",
     "SubscriptionStatus",
+    "read_line",
 ]

@@ -1,32 +1,30 @@
 """Billed lines from the JSON lines of a v2 export blob, read at the speed of the download.
 
 A million-line invoice spends most of a sync turning JSON text into records.
-Export blobs have one documented schema (PascalCase keys, the same for every
-line), so after checking the first line of a blob against it, the lines are
-decoded straight into the fields a billed line needs (msgspec, amounts as exact
-Decimals) instead of into a dict of every key. Any line the typed decoder does
-not take — a key spelled otherwise, an amount written as an empty string, a
-line without a currency — is read by the general, case-insensitive reader, and
-both give the same ``LineItem`` (property-tested).
+Export blobs have one documented schema (PascalCase keys), so each line is
+decoded straight into its documented fields (msgspec, amounts as exact Decimals)
+instead of into a dict of every key. Any line the typed decoder does not take —
+a key spelled otherwise or not documented, an amount written as an empty
+string, a line without a currency — is read by the general, case-insensitive
+reader (``line_item.read_line``), and both give the same ``LineItem``
+(property-tested).
 """
 
 from __future__ import annotations
 
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
 from connectors.partner_center.http import parse_json_line
+from connectors.partner_center.line_fields import BY_KEY, FIELDS, SHARED, Kind
+from connectors.partner_center.line_item import BAD, LineItem, exact_day, read_line
 from connectors.partner_center.records import (
     UNREADABLE,
-    ZERO,
-    LineItem,
     LineSource,
     Provider,
-    is_export_shape,
     normalise_customer_id,
 )
 from reconciliation.errors import BadResponseError, RecordError
@@ -34,34 +32,39 @@ from reconciliation.errors import BadResponseError, RecordError
 __all__ = ["LazyJson", "export_line_items", "typed_line_item"]
 
 
-class _ExportLine(msgspec.Struct, rename="pascal"):
-    """The fields of a billed line, as the v2 export spells them (unknown keys ignored)."""
-
-    currency: str | None = None
-    subtotal: Decimal | None = None
-    tax_total: Decimal | None = None
-    total_for_customer: Decimal | None = None
-    customer_id: str | None = None
-    customer_name: str | None = None
-    customer_domain_name: str | None = None
-    subscription_id: str | None = None
-    invoice_number: str | None = None
-    product_id: str | None = None
-    sku_id: str | None = None
-    product_name: str | None = None
-    sku_name: str | None = None
-    charge_type: str | None = None
-    effective_unit_price: Decimal | None = None
-    unit_price: Decimal | None = None
-    quantity: Decimal | None = None
-    billable_quantity: Decimal | None = None
-    # Microsoft's line dates are date-times (with or without Z or an offset): read in C.
-    charge_start_date: datetime | None = None
-    charge_end_date: datetime | None = None
-    credit_reason_code: str | None = None
+def _pascal(key: str) -> str:
+    """A documented key as the export spells it (``pcToBCExchangeRate``: ``PCToBC…``)."""
+    return "PC" + key[2:] if key.startswith("pcTo") else key[:1].upper() + key[1:]
 
 
+_TYPES: dict[Kind, Any] = {
+    Kind.TEXT: str | None,
+    Kind.IDENT: str | int | None,
+    Kind.MONEY: Decimal | None,
+    Kind.DAY: str | None,  # checked to be a day at midnight, as the general reader does
+    Kind.BOOL: bool | None,
+    Kind.JSON: list[Any] | dict[str, Any] | None,
+}
+# Every documented field (shared first, then ``FIELDS`` in order), as the export spells it;
+# a key it does not know (a field added later, a key in another case) sends the line to the
+# general reader, which keeps it in ``extra``.
+_ExportLine = msgspec.defstruct(
+    "_ExportLine",
+    [(f.column, _TYPES[f.kind], None) for f in (*SHARED, *FIELDS)],
+    rename={f.column: _pascal(f.key) for f in (*SHARED, *FIELDS)},
+    forbid_unknown_fields=True,
+)
 _DECODER = msgspec.json.Decoder(_ExportLine)
+_SHARED = len(SHARED)
+_IDENTS = [n for n, f in enumerate(FIELDS) if f.kind is Kind.IDENT]
+_DAYS = [n for n, f in enumerate(FIELDS) if f.kind is Kind.DAY]
+_AMOUNTS = [n for n, f in enumerate(FIELDS) if f.kind is Kind.MONEY]
+_CREDIT_REASON = FIELDS.index(BY_KEY["creditreasoncode"])
+_DOMAIN = FIELDS.index(BY_KEY["customerdomainname"])
+_SKU_NAME = FIELDS.index(BY_KEY["skuname"])
+_LIST_PRICE = FIELDS.index(BY_KEY["unitprice"])
+_EFFECTIVE_PRICE = FIELDS.index(BY_KEY["effectiveunitprice"])
+_INVOICE_NUMBER = FIELDS.index(BY_KEY["invoicenumber"])
 
 
 class LazyJson(msgspec.Struct, gc=False):
@@ -116,73 +119,97 @@ class LazyJson(msgspec.Struct, gc=False):
 Mapping.register(LazyJson)
 
 
-def _day(value: datetime | None) -> date | None:
-    """The UTC calendar date, as ``parse_date`` gives it (year 1 is Microsoft's "no date")."""
-    if value is None:
-        return None
-    zone = value.tzinfo
-    if zone is not UTC and zone is not None:  # msgspec reads "Z" and "+00:00" as UTC itself
-        value = value.astimezone(UTC)
-    return None if value.year == 1 else value.date()
-
-
 def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
     """The line read by the typed decoder, or None when the general reader must read it.
 
-    Only for lines of a blob whose schema is the documented one (see ``is_export_shape``).
-    This runs once per billed line, so it is written flat: one decode, one record
-    built positionally, in ``LineItem``'s field order.
+    The typed decoder takes a line whose keys are all documented, spelled as the
+    export spells them, and whose values each column holds exactly; any other
+    line gives None. This runs once per billed line, so it is written flat: one
+    decode, one record built positionally, in ``LineItem``'s field order.
     """
     try:
         row = _DECODER.decode(line)
     except msgspec.ValidationError:
-        return None  # e.g. an amount as "" — the general reader knows what that means
+        return None  # e.g. an amount as "", or a key the export does not document
     except msgspec.DecodeError:
         return None  # not JSON: the general reader reports it
-    currency = row.currency
-    if not currency:
+    values = msgspec.structs.astuple(row)
+    (customer, name, subscription, product, sku, product_name, charge_type, quantity, billable,
+     subtotal, tax, total, currency, start, end) = values[:_SHARED]  # fmt: skip
+    fields = values[_SHARED:]
+    # What pcsync reads must be the received value itself; otherwise the general reader
+    # keeps the received value in extra.
+    if (
+        not currency
+        or subtotal is None
+        or tax is None
+        or total is None
+        or (billable is None and quantity is not None)
+        or "" in (customer, name, subscription, product, sku, product_name, charge_type)
+        or (product_name is None and fields[_SKU_NAME])
+    ):
         return None
-    price = row.effective_unit_price if row.effective_unit_price is not None else row.unit_price
-    quantity = row.quantity
-    billable = row.billable_quantity if row.billable_quantity is not None else quantity
-    for amount in (row.subtotal, row.tax_total, row.total_for_customer, price, quantity, billable):
+    for amount in (subtotal, tax, total, quantity, billable):
         # msgspec reads "NaN" and "Infinity" as amounts; the general reader refuses them.
         if amount is not None and not amount.is_finite():
             return None
-    subtotal = row.subtotal if row.subtotal is not None else ZERO
-    tax = row.tax_total if row.tax_total is not None else ZERO
-    total = row.total_for_customer if row.total_for_customer is not None else subtotal + tax
-    subscription = row.subscription_id
+    start_day = None if start is None else exact_day(start)
+    end_day = None if end is None else exact_day(end)
+    if start_day is BAD or end_day is BAD:
+        return None
+    if any(fields[n] is not None and not fields[n].is_finite() for n in _AMOUNTS):
+        return None
+    if any(type(fields[n]) is int for n in _IDENTS) or any(fields[n] is not None for n in _DAYS):
+        fixed = _fixed(fields)
+        if fixed is None:
+            return None
+        fields = fixed
+    price = fields[_EFFECTIVE_PRICE]
     return LineItem(
-        row.invoice_number or invoice_id,
+        fields[_INVOICE_NUMBER] or invoice_id,
         Provider.ONE_TIME,
         LineSource.V2,
-        normalise_customer_id(row.customer_id),
-        row.customer_name or None,
-        (row.customer_domain_name or "").lower() or None,
-        subscription.lower() if subscription else None,
-        row.product_id or None,
-        row.sku_id or None,
-        row.product_name or row.sku_name or None,
-        row.charge_type or None,
-        price,
+        normalise_customer_id(customer),
+        name,
+        (fields[_DOMAIN] or "").lower() or None,
+        None if subscription is None else subscription.lower(),
+        product,
+        sku,
+        product_name,
+        charge_type,
+        price if price is not None else fields[_LIST_PRICE],
         quantity,
         billable,
         subtotal,
         tax,
         total,
         currency.upper(),
-        _day(row.charge_start_date),
-        _day(row.charge_end_date),
-        row.credit_reason_code or None,
-        LazyJson(text),  # type: ignore[arg-type]  # a Mapping by registration
+        start_day,  # type: ignore[arg-type]  # BAD was ruled out above
+        end_day,  # type: ignore[arg-type]
+        fields[_CREDIT_REASON] or None,
+        fields,
+        None,
         text,
     )
 
 
+def _fixed(fields: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """Identifiers sent as numbers as text, day fields as days (None: not exactly a day)."""
+    fixed = list(fields)
+    for n in _IDENTS:
+        if type(fixed[n]) is int:
+            fixed[n] = str(fixed[n])
+    for n in _DAYS:
+        if fixed[n] is not None:
+            fixed[n] = exact_day(fixed[n])
+            if fixed[n] is BAD:
+                return None
+    return tuple(fixed)
+
+
 def export_line_items(lines: Iterable[bytes], invoice_id: str, where: str) -> Iterator[LineItem]:
     """The billed lines of one export blob, in order."""
-    typed: bool | None = None  # decided on the blob's first line
+    typed = True  # until a line of the blob needs the general reader
     for number, line in enumerate(lines, start=1):
         try:
             text = line.decode()
@@ -193,11 +220,10 @@ def export_line_items(lines: Iterable[bytes], invoice_id: str, where: str) -> It
             if item is not None:
                 yield item
                 continue
+            typed = number > 1  # a blob whose first line is not typed is read in general
         raw = parse_json_line(text, f"{where}: line {number}")
-        if typed is None:
-            typed = is_export_shape(raw)
         try:
-            item = LineItem.from_export_row(raw, invoice_id, text)
+            item = read_line(raw, invoice_id, Provider.ONE_TIME, LineSource.V2, text)
         except UNREADABLE as exc:
             raise RecordError(f"{where}: line {number}: {exc}", payload=text, source=where) from exc
         yield item

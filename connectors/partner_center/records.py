@@ -1,4 +1,4 @@
-"""Typed records the connector yields: customers, subscriptions, invoices, line items.
+"""Typed records the connector yields: customers, subscriptions, invoices (lines: ``line_item``).
 
 Each ``from_api`` reads Microsoft's JSON liberally — keys in any case (v1 is
 camelCase, v2 export files are PascalCase, some legacy fields differ again),
@@ -17,8 +17,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-import msgspec
-
 from reconciliation.errors import DataError
 from reconciliation.money import D
 
@@ -28,11 +26,9 @@ __all__ = [
     "UNREADABLE",
     "Customer",
     "Invoice",
-    "LineItem",
     "Provider",
     "Subscription",
     "SubscriptionStatus",
-    "is_export_shape",
     "normalise_customer_id",
     "parse_date",
     "parse_datetime",
@@ -99,63 +95,6 @@ class Provider(enum.StrEnum):
 # built once, not per row (a million-line export would otherwise lower-case 50 million keys).
 _KEY_INDEXES: dict[tuple[str, ...], dict[str, str]] = {}
 _LOWER_NAMES: dict[str, str] = {}
-
-
-# The keys the fast path of a v2 export row reads, spelled as Microsoft documents them.
-_EXPORT_KEYS = frozenset(
-    {
-        "BillableQuantity", "ChargeEndDate", "ChargeStartDate", "ChargeType", "CreditReasonCode",
-        "Currency", "CustomerDomainName", "CustomerId", "CustomerName", "EffectiveUnitPrice",
-        "InvoiceNumber", "ProductId", "ProductName", "Quantity", "SkuId", "SkuName", "Subtotal",
-        "SubscriptionId", "TaxTotal", "TotalForCustomer", "UnitPrice",
-    }
-)  # fmt: skip
-# Other names ``from_api`` falls back to: a row carrying one of them takes the general path.
-_OTHER_NAMES = frozenset(
-    {
-        "billingcurrency", "billingpretaxtotal", "consumedquantity", "customercompanyname",
-        "domainname", "posttaxtotal", "pretaxcharges", "tax", "total",
-    }
-)  # fmt: skip
-_EXPORT_LOWER = {key.lower() for key in _EXPORT_KEYS}
-_EXPORT_SHAPES: dict[tuple[str, ...], bool] = {}
-
-
-def is_export_shape(raw: Raw) -> bool:
-    """Whether reading this row's keys exactly gives what a case-insensitive read would."""
-    shape = tuple(raw)
-    known = _EXPORT_SHAPES.get(shape)
-    if known is None:
-        lowered = [key.lower() for key in shape]
-        known = (
-            {"Currency", "Subtotal"} <= set(shape)
-            and len(set(lowered)) == len(lowered)
-            and all(key in _EXPORT_KEYS for key in shape if key.lower() in _EXPORT_LOWER)
-            and not _OTHER_NAMES.intersection(lowered)
-        )
-        if len(_EXPORT_SHAPES) < 1024:
-            _EXPORT_SHAPES[shape] = known
-    return known
-
-
-def _first(*values: Decimal | None) -> Decimal | None:
-    return next((value for value in values if value is not None), None)
-
-
-def _text(value: Any) -> str | None:
-    """A field as text, absent and empty alike being None (as ``_Fields.text``)."""
-    return None if value is None or value == "" else str(value)
-
-
-def _decimal(value: Any) -> Decimal | None:
-    """A field as an exact Decimal (as ``_Fields.decimal``)."""
-    if value is None or type(value) is Decimal:
-        return value
-    if value == "":
-        return None
-    if isinstance(value, float):  # pragma: no cover - parse_float=Decimal prevents it
-        raise DataError("an amount was parsed as a float; parse with Decimal")
-    return D(value) if isinstance(value, str | int) else D(str(value))
 
 
 class _Fields:
@@ -431,161 +370,3 @@ class Invoice:
         if not nested:
             return invoice
         return replace(invoice, amendments=tuple(cls.from_api(a, invoice) for a in nested))
-
-
-class LineItem(msgspec.Struct, frozen=True, gc=False):
-    """One billed (or unbilled) reconciliation line.
-
-    ``subtotal`` is the pre-tax cost to the partner, ``total_for_customer``
-    the same with tax; credits are negative. ``billable_quantity`` is what was
-    charged (NCE bills by it; ``quantity`` is informational). ``source`` says
-    whether it came from the v1 REST API or a v2 Graph export file.
-
-    A sync makes one per billed line, a million for a large invoice, so this is
-    a compact struct (built in C, never tracked by the cycle collector: it
-    refers to nothing that could refer back) rather than a dataclass. Like the
-    other records, it is immutable, and ``raw`` and ``raw_text`` take no part in
-    equality or ``repr``.
-    """
-
-    invoice_id: str
-    provider: Provider
-    source: str
-    customer_id: str | None
-    customer_name: str | None
-    customer_domain: str | None
-    subscription_id: str | None
-    product_id: str | None
-    sku_id: str | None
-    product_name: str | None
-    charge_type: str | None
-    unit_price: Decimal | None
-    quantity: Decimal | None
-    billable_quantity: Decimal | None
-    subtotal: Decimal
-    tax_total: Decimal
-    total_for_customer: Decimal
-    currency: str
-    charge_start_date: date | None
-    charge_end_date: date | None
-    credit_reason_code: str | None
-    raw: Raw
-    # The line's JSON text exactly as received, when it arrived as a line of its own (v2).
-    raw_text: str | None = None
-
-    def _compared(self) -> tuple[Any, ...]:
-        return msgspec.structs.astuple(self)[:-2]  # all but raw and raw_text
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, LineItem):
-            return NotImplemented
-        return self._compared() == other._compared()
-
-    def __hash__(self) -> int:
-        return hash(self._compared())
-
-    def __repr__(self) -> str:
-        fields = msgspec.structs.fields(self)[:-2]
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields)
-        return f"LineItem({shown})"
-
-    @classmethod
-    def from_export_row(cls, raw: Raw, invoice_id: str, text: str) -> LineItem:
-        """Build from a v2 export row: the hot path of a sync, one call per billed line.
-
-        Rows spelled exactly as Microsoft documents the export (PascalCase) are read
-        by their keys; any other spelling goes through ``from_api``, which reads
-        keys in any case — the result is the same.
-        """
-        if not is_export_shape(raw):
-            return cls.from_api(raw, invoice_id, Provider.ONE_TIME, LineSource.V2, text)
-        g = raw.get
-        currency = _text(g("Currency"))
-        if currency is None:
-            raise DataError(f"line item of invoice {invoice_id} without a currency")
-        subtotal = _decimal(g("Subtotal"))
-        subtotal = ZERO if subtotal is None else subtotal
-        tax = _decimal(g("TaxTotal"))
-        tax = ZERO if tax is None else tax
-        total = _decimal(g("TotalForCustomer"))
-        subscription = _text(g("SubscriptionId"))
-        quantity = _decimal(g("Quantity"))
-        return cls(
-            invoice_id=_text(g("InvoiceNumber")) or invoice_id,
-            provider=Provider.ONE_TIME,
-            source=LineSource.V2,
-            customer_id=normalise_customer_id(g("CustomerId")),
-            customer_name=_text(g("CustomerName")),
-            customer_domain=(_text(g("CustomerDomainName")) or "").lower() or None,
-            subscription_id=subscription.lower() if subscription else None,
-            product_id=_text(g("ProductId")),
-            sku_id=_text(g("SkuId")),
-            product_name=_text(g("ProductName")) or _text(g("SkuName")),
-            charge_type=_text(g("ChargeType")),
-            unit_price=_first(_decimal(g("EffectiveUnitPrice")), _decimal(g("UnitPrice"))),
-            quantity=quantity,
-            billable_quantity=_first(_decimal(g("BillableQuantity")), quantity),
-            subtotal=subtotal,
-            tax_total=tax,
-            total_for_customer=total if total is not None else subtotal + tax,
-            currency=currency.upper(),
-            charge_start_date=parse_date(g("ChargeStartDate")),
-            charge_end_date=parse_date(g("ChargeEndDate")),
-            credit_reason_code=_text(g("CreditReasonCode")),
-            raw=raw,
-            raw_text=text,
-        )
-
-    @classmethod
-    def from_api(
-        cls, raw: Raw, invoice_id: str, provider: Provider, source: str, text: str | None = None
-    ) -> LineItem:
-        """Build from a v1 line item (any provider) or a v2 export row (PascalCase)."""
-        f = _Fields(raw)
-        if provider is Provider.OFFICE:
-            # Legacy lines carry the commerce id in subscriptionId; the Partner
-            # Center subscription GUID is the syndication number.
-            subscription = f.text("syndicationPartnerSubscriptionNumber", "subscriptionId")
-            tax = f.money("tax", "taxTotal")
-            product = f.text("offerId", "productId")
-            name = f.text("offerName", "subscriptionName", "productName")
-        elif provider is Provider.AZURE:
-            subscription = f.text("subscriptionId")
-            tax = f.money("taxAmount", "tax")
-            product = f.text("serviceName", "productId")
-            name = f.text("serviceName", "productName")
-        else:
-            subscription = f.text("subscriptionId")
-            tax = f.money("taxTotal", "tax")
-            product = f.text("productId")
-            name = f.text("productName", "skuName")
-        subtotal = f.money("subtotal", "pretaxCharges", "billingPreTaxTotal")
-        total = f.decimal("totalForCustomer", "total", "postTaxTotal")
-        currency = f.text("currency", "billingCurrency")
-        if currency is None:
-            raise DataError(f"line item of invoice {invoice_id} without a currency")
-        return cls(
-            invoice_id=f.text("invoiceNumber") or invoice_id,
-            provider=provider,
-            source=source,
-            customer_id=normalise_customer_id(f.get("customerId")),
-            customer_name=f.text("customerName", "customerCompanyName"),
-            customer_domain=(f.text("customerDomainName", "domainName") or "").lower() or None,
-            subscription_id=subscription.lower() if subscription else None,
-            product_id=product,
-            sku_id=f.text("skuId"),
-            product_name=name,
-            charge_type=f.text("chargeType"),
-            unit_price=f.decimal("effectiveUnitPrice", "unitPrice"),
-            quantity=f.decimal("quantity", "consumedQuantity"),
-            billable_quantity=f.decimal("billableQuantity", "quantity"),
-            subtotal=subtotal,
-            tax_total=tax,
-            total_for_customer=total if total is not None else subtotal + tax,
-            currency=currency.upper(),
-            charge_start_date=parse_date(f.get("chargeStartDate")),
-            charge_end_date=parse_date(f.get("chargeEndDate")),
-            credit_reason_code=f.text("creditReasonCode"),
-            raw=raw,
-            raw_text=text,
-        )

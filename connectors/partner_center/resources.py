@@ -20,6 +20,7 @@ from connectors.partner_center.auth import TokenProvider
 from connectors.partner_center.export_lines import export_line_items
 from connectors.partner_center.exports import ExportRunner
 from connectors.partner_center.http import HttpClient, TimeoutSession, display_url
+from connectors.partner_center.line_item import LineItem, read_line
 from connectors.partner_center.options import ClientOptions, Credentials, Endpoints
 from connectors.partner_center.paging import (
     OffsetPaginator,
@@ -31,7 +32,6 @@ from connectors.partner_center.records import (
     UNREADABLE,
     Customer,
     Invoice,
-    LineItem,
     LineSource,
     Provider,
     Subscription,
@@ -361,7 +361,7 @@ class PartnerCenter:
             first,
             paginator,
             "lineitems",
-            lambda raw: LineItem.from_api(raw, invoice_id, provider, LineSource.V1),
+            lambda raw: read_line(raw, invoice_id, provider, LineSource.V1),
         )
 
     def v2_line_items(self, invoice_id: str, operation: str | None = None) -> Iterator[LineItem]:
@@ -393,7 +393,7 @@ class PartnerCenter:
             PageRequest(url),
             SeekPaginator(self._api),
             "lineitems",
-            lambda raw: LineItem.from_api(raw, invoice_id, Provider.ONE_TIME, LineSource.V1),
+            lambda raw: read_line(raw, invoice_id, Provider.ONE_TIME, LineSource.V1),
         )
 
     def unbilled_line_items(self, currency: str, period: str = "current") -> Iterator[LineItem]:
@@ -413,5 +413,5 @@ class PartnerCenter:
             PageRequest(url),
             SeekPaginator(self._api),
             "lineitems",
-            lambda raw: LineItem.from_api(raw, "unbilled", Provider.ONE_TIME, LineSource.V1),
+            lambda raw: read_line(raw, "unbilled", Provider.ONE_TIME, LineSource.V1),
         )

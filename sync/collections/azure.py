@@ -19,7 +19,6 @@ Sources (learn.microsoft.com):
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -82,19 +81,6 @@ def is_azure_plan(product_type: str | None, billing_type: str | None) -> bool:
     )
 
 
-def _entitlement(raw: str) -> tuple[str | None, str | None]:
-    try:
-        fields = json.loads(raw, parse_float=Decimal)
-    except ValueError:
-        return None, None
-    if not isinstance(fields, dict):
-        return None, None
-    lowered = {str(k).lower(): v for k, v in fields.items()}
-    ident = lowered.get("entitlementid")
-    name = lowered.get("entitlementdescription")
-    return (str(ident).lower() if ident else None), (str(name) if name else None)
-
-
 def azure_plans(session: Session, customers: Iterable[str]) -> dict[str, list[AzurePlanView]]:
     """Per customer, its Azure plans and what each Azure subscription consumed, unbilled."""
     wanted = set(customers)
@@ -120,13 +106,14 @@ def azure_plans(session: Session, customers: Iterable[str]) -> dict[str, list[Az
             UnbilledLineItem.subscription_id,
             UnbilledLineItem.currency,
             UnbilledLineItem.subtotal,
-            UnbilledLineItem.raw,
+            UnbilledLineItem.__table__.c.entitlement_id,
+            UnbilledLineItem.__table__.c.entitlement_description,
         )
         .where(UnbilledLineItem.subscription_id.in_([p.id for p in plans]))
         .order_by(UnbilledLineItem.id)
     )
-    for sub_id, currency, subtotal, raw in rows:
-        ident, name = _entitlement(raw)
+    for sub_id, currency, subtotal, entitlement, description in rows:
+        ident, name = (str(entitlement).lower() if entitlement else None), (description or None)
         used[sub_id or ""][(ident, currency)] += subtotal
         if name:
             names[ident] = name

@@ -22,11 +22,13 @@ from functools import cache
 from itertools import chain
 from typing import Any, Protocol
 
-from sqlalchemy import Date
+import msgspec
+from sqlalchemy import JSON, Date
 
+from sync.db.engine import EncodedJSON
 from sync.db.types import Money
 
-__all__ = ["Batch", "BatchWriter", "Row", "TextValues", "WriteBehind"]
+__all__ = ["Batch", "BatchWriter", "Row", "TextValues", "WriteBehind", "json_text"]
 
 Row = tuple[Any, ...]
 
@@ -123,6 +125,7 @@ class TextValues:
         kinds = {column.name: column.type for column in model.__table__.columns}
         self._amounts = frozenset(name for name, kind in kinds.items() if isinstance(kind, Money))
         self._dates = frozenset(name for name, kind in kinds.items() if isinstance(kind, Date))
+        self._documents = frozenset(name for name, kind in kinds.items() if isinstance(kind, JSON))
         self._as_text = self._amounts | self._dates
         self._days = _DayTexts()
 
@@ -139,16 +142,34 @@ class TextValues:
         """Every value of ``rows`` (in ``columns`` order), one row after the other."""
         width = len(columns)
         values = list(chain.from_iterable(rows))
-        amounts, dates = self._positions(columns)
+        amounts, dates, documents = self._positions(columns)
         for first in amounts:
-            values[first::width] = [v if v is None else str(v) for v in values[first::width]]
+            column = values[first::width]
+            if any(v is not None for v in column):  # most documented amounts are absent
+                values[first::width] = [v if v is None else str(v) for v in column]
         for first in dates:
             values[first::width] = map(self._days.__getitem__, values[first::width])
+        for first in documents:
+            values[first::width] = map(json_text, values[first::width])
         return values
 
     @cache  # noqa: B019 - one instance per write, a handful of column tuples
-    def _positions(self, columns: tuple[str, ...]) -> tuple[list[int], list[int]]:
+    def _positions(self, columns: tuple[str, ...]) -> tuple[list[int], list[int], list[int]]:
         return (
             [n for n, name in enumerate(columns) if name in self._amounts],
             [n for n, name in enumerate(columns) if name in self._dates],
+            [n for n, name in enumerate(columns) if name in self._documents],
         )
+
+
+_ENCODE = msgspec.json.Encoder(decimal_format="number").encode
+_EMPTY_LIST = EncodedJSON("[]")
+
+
+def json_text(value: Any) -> EncodedJSON | None:
+    """A JSON column's value as JSON text (amounts as JSON numbers, exactly as received)."""
+    if value is None:
+        return None
+    if value == []:
+        return _EMPTY_LIST  # a v2 line's ProductQualifiers, nearly always
+    return EncodedJSON(_ENCODE(value).decode())

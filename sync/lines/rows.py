@@ -1,4 +1,9 @@
-"""A line as a row: the columns stored for it, built once per line, a batch at a time."""
+"""A line as a row: the columns stored for it, built once per line, a batch at a time.
+
+The row holds pcsync's reading of the line, then every other documented field,
+then ``extra``; the content hash is taken of the line's JSON text (as received
+for v2 export lines), which is not stored itself.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from connectors.partner_center import LineItem
+from connectors.partner_center.line_fields import FIELDS, SHARED, field_columns
 from sync.lines.batch import Batch, Row
-from sync.store import canonical_json
 
 __all__ = [
     "CURRENCY",
@@ -19,6 +24,7 @@ __all__ = [
     "SUBTOTAL",
     "TOTAL",
     "batches",
+    "line_as_received",
 ]
 
 # Small enough that a batch's rows stay a MB or two (two batches are alive at once: one
@@ -47,7 +53,8 @@ LINE_COLUMNS = (
     "currency",
     "charge_start_date",
     "charge_end_date",
-    "raw",
+    *field_columns(),  # every other documented field
+    "extra",
 )
 DIGEST, CUSTOMER, SUBTOTAL, TOTAL, CURRENCY = (
     LINE_COLUMNS.index(name)
@@ -61,13 +68,11 @@ def batches(lines: Iterable[LineItem], extra: Mapping[str, Any]) -> Iterator[Bat
     sha256 = hashlib.sha256
     rows: list[Row] = []
     for line in lines:
-        # The text as received when there is one (v2 export lines): no re-serialising.
-        raw = line.raw_text if line.raw_text is not None else canonical_json(line.raw)
         rows.append(
             (
                 line.provider._value_,  # what .value returns, without its Python-level property
                 line.source,
-                sha256(raw.encode()).hexdigest(),
+                sha256(line.raw_text.encode()).hexdigest(),
                 line.customer_id,
                 line.customer_name,
                 line.subscription_id,
@@ -84,7 +89,8 @@ def batches(lines: Iterable[LineItem], extra: Mapping[str, Any]) -> Iterator[Bat
                 line.currency,
                 line.charge_start_date,
                 line.charge_end_date,
-                raw,
+                *line.fields,
+                line.extra,
             )
         )
         if len(rows) >= LINE_BATCH:
@@ -92,3 +98,20 @@ def batches(lines: Iterable[LineItem], extra: Mapping[str, Any]) -> Iterator[Bat
             rows = []
     if rows:
         yield Batch(LINE_COLUMNS, rows, constants)
+
+
+def line_as_received(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored line's fields under their documented keys, with ``extra``: what Microsoft sent.
+
+    Fields sent as null are left out; a shared field holds pcsync's reading (a
+    tenant id without ``org:``) unless ``extra`` keeps the value as received.
+    """
+    extra: Mapping[str, Any] = row["extra"] or {}
+    kept = {key.lower() for key in extra}
+    received = {
+        field.key: row[field.column]
+        for field in (*SHARED, *FIELDS)
+        if field.key.lower() not in kept and row[field.column] is not None
+    }
+    received.update((key, value) for key, value in extra.items() if value is not None)
+    return received

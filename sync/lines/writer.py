@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import JSON, insert
 from sqlalchemy.orm import Session
 
-from sync.lines.batch import Batch, BatchWriter, TextValues, WriteBehind
+from sync.lines.batch import Batch, BatchWriter, TextValues, WriteBehind, json_text
 from sync.lines.sqlite import sqlite_inserts
 
 __all__ = ["batch_writer"]
@@ -31,10 +31,15 @@ def batch_writer(session: Session, table: Any, *, bulk: bool) -> BatchWriter:
     """
     connection = session.connection()
     if not bulk:
+        documents = {c.name for c in table.__table__.columns if isinstance(c.type, JSON)}
 
         def as_dicts(batch: Batch) -> list[dict[str, Any]]:
             columns, rows = batch.full_rows()
-            return [dict(zip(columns, row, strict=True)) for row in rows]
+            dicts = [dict(zip(columns, row, strict=True)) for row in rows]
+            for row in dicts:
+                for name in documents.intersection(row):
+                    row[name] = json_text(row[name])
+            return dicts
 
         def write(rows: list[dict[str, Any]]) -> None:
             connection.execute(insert(table), rows)

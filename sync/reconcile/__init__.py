@@ -9,20 +9,21 @@
 from __future__ import annotations
 
 from reconciliation.checks import LineFact
-from sync.reconcile.candidates import raw_fields
+from sync.reconcile.candidates import USAGE_COLUMNS, usage_fields
 from sync.reconcile.inputs import billing_terms, customer_charges, load_inputs
 from sync.reconcile.rows import money
 from sync.reconcile.run import run_reconciliation, to_json
 
 __all__ = [
+    "USAGE_COLUMNS",
     "LineFact",
     "billing_terms",
     "customer_charges",
     "load_inputs",
     "money",
-    "raw_fields",
     "run_reconciliation",
     "to_json",
+    "usage_fields",
 ]
 
 _terms = billing_terms  # the name ``sync.statement`` imports

@@ -4,14 +4,12 @@ Most of a million lines raise no finding; the reconciliation needs only the
 lines of possible duplicate groups, repeated identical lines, the seat
 charges of each currency's latest invoice, and the lines of suspended or
 unknown subscriptions and of unknown customers. Each set is found through an
-index or one grouping pass; the raw line (JSON) is read only for the
-possible duplicates.
+index or one grouping pass; the usage fields (meter, usage date, reservation
+order) are read only for the possible duplicates.
 """
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -21,7 +19,7 @@ from reconciliation.checks import SEAT_CHARGES, LineFact
 from sync.db import models
 from sync.reconcile.rows import day, maybe_money, money, plain_rows
 
-__all__ = ["billed_on_latest", "finding_candidates", "line_fact", "raw_fields"]
+__all__ = ["USAGE_COLUMNS", "billed_on_latest", "finding_candidates", "line_fact", "usage_fields"]
 
 
 # What a line must name to say what it bills (LineFact.says_what_it_bills).
@@ -29,12 +27,9 @@ _SAYS_WHAT = ("subscription_id", "charge_start_date", "charge_end_date", "quanti
 # What the grouping sorts by: lines of one invoice alike in these are possible duplicates
 # (all but the invoice id are there on every line grouped).
 _GROUPED = ("invoice_id", "subscription_id", "unit_price", "quantity", "charge_start_date")
-# Where the raw line holds meter, usage date and reservation order (keys in any case).
-_RAW_KEYS = {
-    "meter_id": ("meterid", "resourceguid"),
-    "usage_date": ("usagedate",),
-    "reservation_order_id": ("reservationorderid",),
-}
+# The documented fields that tell usage lines apart: meter (or, on legacy Azure lines, the
+# resource GUID), usage date and reservation order.
+USAGE_COLUMNS = ("meter_id", "resource_guid", "usage_date", "reservation_order_id")
 
 
 def _possible_duplicates() -> Any:
@@ -72,20 +67,17 @@ def _possible_duplicates() -> Any:
     )
 
 
-def raw_fields(raw: str | None) -> dict[str, str | None]:
-    """Meter, usage date and reservation order of a raw line (None where it has none)."""
-    try:
-        data = json.loads(raw, parse_float=Decimal) if raw else {}
-    except ValueError:
-        data = {}
-    keyed = {str(k).lower(): v for k, v in data.items()} if isinstance(data, dict) else {}
-    found: dict[str, str | None] = {}
-    for field, keys in _RAW_KEYS.items():
-        values = [str(keyed[k]).strip() for k in keys if keyed.get(k) not in (None, "")]
-        found[field] = values[0].lower() if values else None
-    if found["usage_date"]:
-        found["usage_date"] = found["usage_date"][:10]  # a date, whatever time it carries
-    return found
+def usage_fields(values: Any) -> dict[str, str | None]:
+    """Meter, usage date and reservation order of a line (None where it has none), from
+    the values of ``USAGE_COLUMNS``."""
+    meter, guid, usage, reservation = (
+        None if value is None else str(value).strip().lower() or None for value in values
+    )
+    return {
+        "meter_id": meter or guid,
+        "usage_date": usage[:10] if usage else None,  # a date, as either database gives it
+        "reservation_order_id": reservation,
+    }
 
 
 def finding_candidates(session: Session, latest: list[str], suspended: list[str]) -> list[LineFact]:
@@ -94,8 +86,8 @@ def finding_candidates(session: Session, latest: list[str], suspended: list[str]
     Every line of a possible duplicate group (one grouping pass over the lines'
     columns), then, each found through an index, repeated identical lines, the
     seat charges of each currency's latest invoice, lines of suspended or unknown
-    subscriptions and lines of unknown customers — the raw lines (JSON) are read
-    only for the possible duplicates.
+    subscriptions and lines of unknown customers — the usage fields (meter, usage date,
+    reservation order) are read only for the possible duplicates.
     """
     lines = models.LineItem
     unknown_customers = list(
@@ -118,7 +110,7 @@ def finding_candidates(session: Session, latest: list[str], suspended: list[str]
             )
         )
     )
-    # Possible duplicates first: a line found there carries its raw fields.
+    # Possible duplicates first: a line found there carries its usage fields.
     conditions = [
         lines.id.in_(_possible_duplicates()),
         lines.occurrence > 1,  # repeats of lines that do not say what they bill
@@ -152,14 +144,16 @@ def finding_candidates(session: Session, latest: list[str], suspended: list[str]
     ]
     found: dict[int, LineFact] = {}
     for position, condition in enumerate(conditions):  # a line may match several
-        with_raw = position == 0  # the others can form no group with fields the raw holds
-        for row in plain_rows(session, [*columns, lines.raw] if with_raw else columns, condition):
+        with_usage = position == 0  # the others can form no group with the usage fields
+        usage = [lines.__table__.c[name] for name in USAGE_COLUMNS] if with_usage else []
+        for row in plain_rows(session, [*columns, *usage], condition):
             if row[0] not in found:
-                found[row[0]] = line_fact(row, raw_fields(row[-1]) if with_raw else {})
+                fields = usage_fields(row[-len(usage) :]) if with_usage else {}
+                found[row[0]] = line_fact(row, fields)
     return [found[key] for key in sorted(found)]
 
 
-def line_fact(row: Any, raw_fields: dict[str, str | None]) -> LineFact:
+def line_fact(row: Any, usage_fields: dict[str, str | None]) -> LineFact:
     (
         _,
         invoice_id,
@@ -196,7 +190,7 @@ def line_fact(row: Any, raw_fields: dict[str, str | None]) -> LineFact:
         sku_id=sku_id,
         quantity=maybe_money(quantity),
         unit_price=maybe_money(unit_price),
-        **raw_fields,
+        **usage_fields,
     )
 
 

@@ -74,12 +74,20 @@ url = "{url}"
     return path
 
 
-def pcsync_client(base: str, state: str, url: str) -> dict[str, object]:
+def pcsync_client(base: str, state: str, url: str, api: str) -> dict[str, object]:
+    from sqlalchemy import text
+
     from sync.config import load_settings
     from sync.db.engine import make_engine, make_session_factory
     from sync.jobs import SyncOptions, run_sync
 
-    settings = load_settings(_config(base, state, url))
+    config = _config(base, state, url)
+    config.write_text(
+        config.read_text().replace(
+            "requests_per_minute", f'line_items_api = "{api}"\nrequests_per_minute'
+        )
+    )
+    settings = load_settings(config)
     engine = make_engine(settings.database.url)
     sessions = make_session_factory(engine)
     only = ("invoices", "lineitems")
@@ -90,67 +98,126 @@ def pcsync_client(base: str, state: str, url: str) -> dict[str, object]:
     run_sync(settings, engine, sessions, SyncOptions(only=only))
     again = time.perf_counter() - started
     with engine.connect() as connection:
-        from sqlalchemy import text
-
         count = connection.execute(text("SELECT count(*) FROM invoice_line_items")).scalar()
+        requests = list(connection.execute(text("SELECT requests FROM runs ORDER BY id")).scalars())
     return {
         "lines": count,
         "seconds": round(full, 2),
         "resync_seconds": round(again, 3),
+        "requests": requests,
         "peak_rss_mb": round(_peak_rss_mb(), 1),
     }
 
 
-def baseline_client(base: str, state: str, invoice: str) -> dict[str, object]:
+def _documented_keys(api: str) -> list[str]:
+    """Every documented line field, spelled as the API sends it (camelCase v1, PascalCase v2)."""
+    from connectors.partner_center.line_fields import FIELDS, SHARED
+
+    fields = (*SHARED, *FIELDS)
+    if api == "v2":
+        return [
+            ("PC" + f.key[2:] if f.key.startswith("pcTo") else f.key[:1].upper() + f.key[1:])
+            for f in fields
+            if f.key not in ("attributes", "invoiceLineItemType", "billingProvider")
+        ]
+    return [f.key for f in fields]
+
+
+def _money_keys() -> set[str]:
+    from connectors.partner_center.line_fields import FIELDS, SHARED, Kind
+
+    return {f.key.lower() for f in (*SHARED, *FIELDS) if f.kind is Kind.MONEY}
+
+
+def _baseline_rows(api: str, pc: Any, invoice: str, base: str) -> Iterator[list[Any]]:
+    """Every line of the invoice as a list of its documented fields, as a plain script reads it."""
     import requests
 
+    keys = _documented_keys(api)
+    as_text = [isinstance(k, str) for k in keys]
+    session = requests.Session()
+
+    def values(row: dict[str, Any]) -> list[Any]:
+        out = [invoice]
+        for key in keys:
+            value = row.get(key)
+            if isinstance(value, (dict, list)):
+                value = json.dumps(value)
+            elif value is not None and not isinstance(value, str):
+                value = str(value)
+            out.append(value)
+        return out
+
+    del as_text
+    if api == "v2":
+        manifest = pc.exports.wait(pc.exports.request_billed(invoice))
+        for blob in manifest.blobs:
+            response = session.get(manifest.blob_url(blob), stream=True, timeout=60)
+            for raw in gzip.GzipFile(fileobj=response.raw):
+                yield values(json.loads(raw, parse_float=Decimal))
+        return
+    token = pc.http._tokens.token(pc._scope)
+    headers = {"Authorization": f"Bearer {token}"}
+    url = (
+        f"{base}/v1/invoices/{invoice}/lineitems?provider=onetime"
+        "&invoicelineitemtype=billinglineitems&size=2000"
+    )
+    while url:
+        body = session.get(url, headers=headers, timeout=60).json(parse_float=Decimal)
+        for row in body.get("items", []):
+            yield values(row)
+        link = (body.get("links") or {}).get("next")
+        if not link:
+            break
+        url = link["uri"] if link["uri"].startswith("http") else f"{base}/v1/{link['uri']}"
+        headers = {
+            "Authorization": f"Bearer {token}",
+            **{h["key"]: h["value"] for h in link.get("headers", [])},
+        }
+
+
+def baseline_client(base: str, state: str, arg: str, api: str, db: str) -> dict[str, object]:
+    """requests + gzip + json, every documented field a column: sqlite3 executemany or COPY."""
     from connectors.partner_center import ClientOptions, Credentials, Endpoints, PartnerCenter
 
+    invoice, _, url = arg.partition("|")
     env = os.environ
     pc = PartnerCenter.connect(
         Credentials(env["BENCH_TENANT_ID"], env["BENCH_CLIENT_ID"], env["PCSYNC_CLIENT_SECRET"]),
         Endpoints(authority_host=base, api_base_url=base, graph_base_url=base),
         ClientOptions(token_cache_path=Path(state) / "baseline-cache.json"),
     )
-    database = sqlite3.connect(Path(state) / f"baseline-{uuid.uuid4().hex[:6]}.db")
-    database.execute(
-        "CREATE TABLE lines (invoice_id TEXT, customer_id TEXT, subscription_id TEXT, "
-        "product_id TEXT, charge_type TEXT, quantity TEXT, subtotal TEXT, tax_total TEXT, "
-        "total TEXT, currency TEXT, charge_start TEXT, charge_end TEXT, raw TEXT)"
-    )
+    keys = _documented_keys(api)
+    money = _money_keys()
+    names = ["invoice_id", *(f"c_{k.lower()}" for k in keys)]
     started = time.perf_counter()
-    manifest = pc.exports.wait(pc.exports.request_billed(invoice))
-    session = requests.Session()
     count = 0
-    for blob in manifest.blobs:
-        response = session.get(manifest.blob_url(blob), stream=True, timeout=60)
+    rows = _baseline_rows(api, pc, invoice, base)
+    if db == "sqlite":
+        database = sqlite3.connect(Path(state) / f"baseline-{uuid.uuid4().hex[:6]}.db")
+        database.execute(f"CREATE TABLE lines ({', '.join(f'{n} TEXT' for n in names)})")
+        insert = f"INSERT INTO lines VALUES ({', '.join('?' for _ in names)})"  # noqa: S608
         batch = []
-        for raw in gzip.GzipFile(fileobj=response.raw):
-            row = json.loads(raw, parse_float=Decimal)
-            batch.append(
-                (
-                    invoice,
-                    row["CustomerId"],
-                    row["SubscriptionId"],
-                    row["ProductId"],
-                    row["ChargeType"],
-                    str(row["Quantity"]),
-                    str(row["Subtotal"]),
-                    str(row["TaxTotal"]),
-                    str(row["TotalForCustomer"]),
-                    row["Currency"],
-                    row["ChargeStartDate"],
-                    row["ChargeEndDate"],
-                    raw.decode(),
-                )
-            )
+        for row in rows:
+            batch.append(row)
             if len(batch) >= 5000:
-                database.executemany("INSERT INTO lines VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", batch)
+                database.executemany(insert, batch)
                 count += len(batch)
                 batch = []
-        database.executemany("INSERT INTO lines VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", batch)
+        database.executemany(insert, batch)
         count += len(batch)
-    database.commit()
+        database.commit()
+    else:
+        import psycopg
+
+        types = ["text", *("numeric" if k.lower() in money else "text" for k in keys)]
+        with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as connection:
+            columns = ", ".join(f"{n} {t}" for n, t in zip(names, types, strict=True))
+            connection.execute(f"CREATE TABLE lines ({columns})")
+            with connection.cursor().copy(f"COPY lines ({', '.join(names)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    count += 1
     seconds = time.perf_counter() - started
     return {
         "lines": count,
@@ -199,8 +266,10 @@ def _client_run(
 ) -> dict[str, Any]:
     """One client in a fresh process, into a database of its own (removed after)."""
     with contextlib.ExitStack() as cleanup:
-        if mode == "baseline":
+        if mode == "baseline-sqlite":
             arg = invoice
+        elif mode == "baseline-postgres":
+            arg = f"{invoice}|{cleanup.enter_context(_schema(args.postgres))}"
         elif mode == "pcsync-sqlite":
             path = Path(state) / f"pcsync-{attempt}.db"
             arg = f"sqlite:///{path}"
@@ -208,16 +277,17 @@ def _client_run(
                 cleanup.callback(Path(f"{path}{suffix}").unlink, missing_ok=True)
         else:
             arg = cleanup.enter_context(_schema(args.postgres))
-        if mode != "baseline":
+        if not mode.startswith("baseline"):
             _migrate(arg)  # in this process: the client measures a sync, not a migration
         out = subprocess.run(
-            [sys.executable, __file__, "--client", mode, base, state, arg],
+            [sys.executable, __file__, "--client", mode, base, state, arg, args.api],
             env=env,
             capture_output=True,
             text=True,
             check=True,
         )
-        return {"size": size, "mode": mode, **json.loads(out.stdout.splitlines()[-1])}
+        result = json.loads(out.stdout.splitlines()[-1])
+        return {"size": size, "mode": mode, "api": args.api, **result}
 
 
 def main() -> None:
@@ -229,29 +299,28 @@ def main() -> None:
             "PCSYNC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
         ),
     )
+    parser.add_argument("--api", choices=("v1", "v2"), default="v2", help="the line items API")
     parser.add_argument(
         "--modes",
-        default="baseline,pcsync-sqlite,pcsync-postgres",
+        default="baseline-sqlite,pcsync-sqlite,baseline-postgres,pcsync-postgres",
         help="which clients to run (baseline is needed for the ratios)",
     )
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of each client; the fastest is compared"
     )
-    parser.add_argument("--client", nargs=4, metavar=("MODE", "BASE", "STATE", "ARG"))
+    parser.add_argument("--client", nargs=5, metavar=("MODE", "BASE", "STATE", "ARG", "API"))
     args = parser.parse_args()
     if args.client:
-        mode, base, state, arg = args.client
+        mode, base, state, arg, api = args.client
         result = (
-            baseline_client(base, state, arg)
-            if mode == "baseline"
-            else pcsync_client(base, state, arg)
+            baseline_client(base, state, arg, api, mode.split("-")[1])
+            if mode.startswith("baseline")
+            else pcsync_client(base, state, arg, api)
         )
         print(json.dumps(result))
         return
     results = []
-    modes = [
-        m for m in ("baseline", "pcsync-sqlite", "pcsync-postgres") if m in args.modes.split(",")
-    ]
+    modes = args.modes.split(",")
     for size in (int(s) for s in args.sizes.split(",")):
         with simulator(size) as (state, base, ca, invoice):
             env = {**os.environ, "REQUESTS_CA_BUNDLE": ca, **_simulator_identity()}
@@ -276,16 +345,16 @@ def main() -> None:
         )
     by = {(r["size"], r["mode"]): r for r in results}
     for size in sorted({r["size"] for r in results}):
-        if (size, "baseline") not in by:
-            continue
-        base_time = by[(size, "baseline")]["seconds"]
-        for mode in ("pcsync-sqlite", "pcsync-postgres"):
-            if (size, mode) not in by:
+        for db in ("sqlite", "postgres"):
+            if (size, f"baseline-{db}") not in by or (size, f"pcsync-{db}") not in by:
                 continue
-            r = by[(size, mode)]
+            base_time = by[(size, f"baseline-{db}")]["seconds"]
+            r = by[(size, f"pcsync-{db}")]
+            full, again = r["requests"][-2:] if len(r["requests"]) >= 2 else (0, 0)
             print(
-                f"{size} lines, {mode}: time / baseline = {r['seconds'] / base_time:.2f}; "
-                f"no-change resync = {100 * r['resync_seconds'] / r['seconds']:.2f}% of full"
+                f"{size} lines, {args.api}, {db}: time / baseline = {r['seconds'] / base_time:.2f};"
+                f" no-change resync = {100 * r['resync_seconds'] / r['seconds']:.2f}% of the"
+                f" time, {again} of {full} requests"
             )
 
 

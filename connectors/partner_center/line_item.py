@@ -150,10 +150,8 @@ def typed(kind: Kind, value: Any) -> Any:
         return BAD
     if kind is Kind.TEXT:
         return value if isinstance(value, str) else BAD
-    if kind is Kind.IDENT:
-        if isinstance(value, str):
-            return value
-        return str(value) if type(value) is int else BAD
+    if kind is Kind.IDENT:  # its column is text: the database stores a number as its digits
+        return value if isinstance(value, str) or type(value) is int else BAD
     if kind is Kind.DAY:
         return exact_day(value)
     if kind is Kind.BOOL:

@@ -145,7 +145,7 @@ class TextValues:
         amounts, dates, documents = self._positions(columns)
         for first in amounts:
             column = values[first::width]
-            if any(v is not None for v in column):  # most documented amounts are absent
+            if column.count(None) < len(column):  # most documented amounts are absent
                 values[first::width] = [v if v is None else str(v) for v in column]
         for first in dates:
             values[first::width] = map(self._days.__getitem__, values[first::width])

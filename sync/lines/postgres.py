@@ -6,9 +6,9 @@ and the server stores rows as they arrive — no round trip per batch. Any error
 ours or the server's, ends the COPY and the caller rolls the invoice back.
 
 The text format, with amounts and dates already text (``TextValues``): the
-binary one has the client take every amount apart into base-10000 digits,
-0.7 µs an amount under the interpreter lock (measured), while the server
-parses text on a core of its own.
+binary one has the client take every amount apart into base-10000 digits
+under the interpreter lock, while the server parses text on a core of its own
+(docs/performance.md).
 """
 
 from __future__ import annotations

@@ -1,0 +1,259 @@
+"""The line steps of a sync: each invoice's lines, one transaction each, then the unbilled lines."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.partner_center import Invoice, LineSource, Provider
+from reconciliation.errors import (
+    ApiError,
+    ConnectorError,
+    PermissionDeniedError,
+    RecordError,
+)
+from sync import failpoints
+from sync.check import GRANT_GRAPH_BILLING
+from sync.completeness import Unit
+from sync.db.flush import flush_behind
+from sync.db.models import LineSum, SyncCheckpoint
+from sync.jobs.job import (
+    FATAL,
+    StopRequested,
+    _Job,
+    _now,
+    _watch,
+    log,
+)
+from sync.lines import replace_lines, replace_unbilled_lines
+from sync.store import (
+    mark_checkpoint,
+)
+
+__all__: list[str] = []
+
+
+def _complete_invoices(sessions: sessionmaker[Session]) -> set[str]:
+    with sessions() as session:
+        keys = session.scalars(
+            select(SyncCheckpoint.key).where(
+                SyncCheckpoint.resource == "lineitems", SyncCheckpoint.complete.is_(True)
+            )
+        )
+        return set(keys)
+
+
+def _pending_checkpoints(sessions: sessionmaker[Session]) -> dict[str, dict[str, object]]:
+    with sessions() as session:
+        rows = session.execute(
+            select(SyncCheckpoint.key, SyncCheckpoint.state).where(
+                SyncCheckpoint.resource == "lineitems", SyncCheckpoint.complete.is_(False)
+            )
+        )
+        return {key: state for key, state in rows}
+
+
+def _stored_sums(sessions: sessionmaker[Session]) -> dict[str, tuple[int, Decimal]]:
+    """Lines and their total per ``invoice:provider`` as stored (summed exactly in Python)."""
+    stored: dict[str, tuple[int, Decimal]] = {}
+    with sessions() as session:
+        rows = session.execute(
+            select(LineSum.invoice_id, LineSum.provider, LineSum.lines, LineSum.total_for_customer)
+        )
+        for invoice_id, provider, lines, total in rows:
+            count, amount = stored.get(f"{invoice_id}:{provider}", (0, Decimal(0)))
+            stored[f"{invoice_id}:{provider}"] = (count + lines, amount + total)
+    return stored
+
+
+def _request_exports(
+    job: _Job,
+    pending: list[tuple[Invoice, Provider, str]],
+) -> dict[str, str | ConnectorError]:
+    """Start (or resume) the v2 export of every pending document; key → operation URL
+    (or the error that refused it).
+
+    The operation is checkpointed, so a run killed while Microsoft prepares the
+    files picks the same export up again instead of asking for a new one.
+    """
+    earlier = _pending_checkpoints(job.sessions)
+    operations: dict[str, str | ConnectorError] = {}
+    for invoice, provider, key in pending:
+        if job.pc.line_item_source(invoice, provider) is not LineSource.V2:
+            continue
+        operation = earlier.get(key, {}).get("operation")
+        if not isinstance(operation, str):
+            try:
+                operation = job.pc.exports.request_billed(invoice.id)
+            except FATAL:
+                raise
+            except ApiError as exc:
+                if exc.status == 403:
+                    raise PermissionDeniedError(
+                        f"Microsoft Graph refused the billing export of {invoice.id} (403): "
+                        f"{GRANT_GRAPH_BILLING}, then run the sync again"
+                    ) from exc
+                log.warning("invoice %s: export request failed: %s", invoice.id, exc)
+                operations[key] = exc
+                continue
+            except ConnectorError as exc:
+                log.warning("invoice %s: export request failed: %s", invoice.id, exc)
+                operations[key] = exc
+                continue
+            with job.sessions.begin() as session:
+                mark_checkpoint(
+                    session,
+                    "lineitems",
+                    key,
+                    {"source": LineSource.V2.value, "operation": operation},
+                    complete=False,
+                    now=_now(),
+                    run_id=job.run.run_id,
+                )
+        operations[key] = operation
+    return operations
+
+
+def _sync_lineitems(job: _Job, documents: list[Invoice]) -> None:
+    done = set() if job.options.full else _complete_invoices(job.sessions)
+    stored = _stored_sums(job.sessions)
+    pending = []
+    for document in sorted(documents, key=lambda i: (i.invoice_date, i.id)):
+        for provider in document.providers or (Provider.ONE_TIME,):
+            key = f"{document.id}:{provider.value}"
+            if key in done:
+                job.run.count("lineitems", "invoices_skipped")
+                lines, total = stored.get(key, (0, Decimal(0)))
+                job.proof.stored(
+                    document, provider, api=None, lines=lines, line_total=total, earlier=True
+                )
+            else:
+                pending.append((document, provider, key))
+    operations = _request_exports(job, pending)
+    for document, provider, key in pending:
+        if job.options.stop.is_set():
+            raise StopRequested("stopped between invoices")
+        source = job.pc.line_item_source(document, provider)
+        operation = operations.get(key)
+        if isinstance(operation, ConnectorError):
+            reason = f"the export could not be requested: {operation}"
+            job.proof.lacking(
+                Unit.LINEITEMS, key, reason, document=document, provider=provider, api=source
+            )
+            job.run.count("lineitems", "invoices_failed")
+            continue
+        _sync_document(job, (document, provider, key), operation)
+
+
+def _sync_document(job: _Job, unit: tuple[Invoice, Provider, str], operation: str | None) -> None:
+    """One document's lines of one provider, in one transaction: all of them or none."""
+    document, provider, key = unit
+    source = job.pc.line_item_source(document, provider)
+    try:
+        # flush_behind outlasts the commit, which writes most of what it flushes.
+        with job.sessions() as session, flush_behind(session.get_bind()), session.begin():
+            lines = job.pc.lines_of(document, provider, operation)
+            sums: dict[str, Decimal] = {}
+            count = replace_lines(
+                session,
+                document.id,
+                provider.value,
+                _watch(lines, job.options, document.id),
+                job.run,
+                sums,
+            )
+            mark_checkpoint(
+                session,
+                "lineitems",
+                key,
+                {"source": source, "lines": count},
+                complete=True,
+                now=_now(),
+                run_id=job.run.run_id,
+            )
+            failpoints.reached("invoice.before_commit")
+        failpoints.reached("invoice.committed")
+    except FATAL:
+        raise
+    except (ConnectorError, RecordError) as exc:
+        log.warning("invoice %s (%s): %s", document.id, provider.value, exc)
+        job.proof.lacking(
+            Unit.LINEITEMS, key, str(exc), document=document, provider=provider, api=source
+        )
+        job.run.count("lineitems", "invoices_failed")
+        if isinstance(exc, RecordError):
+            job.keep_aside(Unit.LINEITEMS, key, [exc])
+        if operation is not None:
+            # A failed or expired export is asked for afresh next time.
+            with job.sessions.begin() as session:
+                mark_checkpoint(
+                    session,
+                    "lineitems",
+                    key,
+                    {"source": source},
+                    complete=False,
+                    now=_now(),
+                    run_id=job.run.run_id,
+                )
+        return
+    total = sum(sums.values(), Decimal(0))
+    job.proof.stored(document, provider, api=source, lines=count, line_total=total)
+    job.run.count("lineitems", "invoices_synced")
+    log.info("invoice %s %s: %d lines from %s", document.id, provider.value, count, source)
+
+
+def _previous_month(today: date) -> tuple[date, date]:
+    end = today.replace(day=1) - timedelta(days=1)
+    return end.replace(day=1), end
+
+
+def _invoiced(
+    documents: list[Invoice], currency: str, month: tuple[date, date], complete: set[str]
+) -> bool:
+    """Whether the month's new-commerce invoice of ``currency`` is stored with its lines.
+
+    Only a calendar-month ``onetime`` invoice (not an amendment, not a legacy invoice on
+    the partner's anniversary cycle) bills what the month's unbilled lines showed, and
+    only once its lines are in does it replace them.
+    """
+    return any(
+        d.amends is None
+        and d.currency == currency
+        and d.billing_period_start == month[0]
+        and Provider.ONE_TIME in (d.providers or (Provider.ONE_TIME,))
+        and f"{d.id}:{Provider.ONE_TIME.value}" in complete
+        for d in documents
+    )
+
+
+def _sync_unbilled(job: _Job, documents: list[Invoice]) -> None:
+    """The current month's unbilled lines, and last month's until its invoice is here.
+
+    Between a month's end and its invoice (up to the 8th for new commerce) last
+    month's charges are neither billed nor current; without ``previous`` they
+    would be invisible for those days.
+    """
+    previous = _previous_month(job.options.today or _now().date())
+    complete = _complete_invoices(job.sessions)
+    for currency in sorted({d.currency for d in documents}):
+        periods = ["current"]
+        if not _invoiced(documents, currency, previous, complete):
+            periods.append("previous")
+        else:
+            with job.sessions.begin() as session:  # billed now: the invoice's lines count instead
+                replace_unbilled_lines(session, currency, "previous", [], _now(), job.run)
+        for period in periods:
+            key = f"{currency}:{period}"
+            try:
+                with job.sessions.begin() as session:
+                    lines = job.pc.unbilled_line_items(currency, period)
+                    replace_unbilled_lines(session, currency, period, lines, _now(), job.run)
+            except FATAL:
+                raise
+            except (ConnectorError, RecordError) as exc:
+                job.proof.lacking(Unit.UNBILLED, key, str(exc))
+                if isinstance(exc, RecordError):
+                    job.keep_aside(Unit.UNBILLED, key, [exc])

@@ -1,0 +1,126 @@
+"""The mirror steps of a sync: customers, subscriptions, the invoice list."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from connectors.partner_center import Invoice
+from reconciliation.errors import (
+    ApiError,
+    ConnectorError,
+    NotFoundError,
+    PermissionDeniedError,
+    RecordError,
+)
+from sync.check import GRANT_PARTNER_CENTER_ROLE
+from sync.completeness import Completeness, Unit
+from sync.db.models import Customer as CustomerRow
+from sync.jobs.job import (
+    FATAL,
+    REFUSED_MINIMUM,
+    REFUSED_SHARE,
+    RELATIONSHIP_ENDED_CODES,
+    StopRequested,
+    _Job,
+    _now,
+    log,
+)
+from sync.store import (
+    upsert_customers,
+    upsert_invoices,
+    upsert_subscriptions,
+)
+
+__all__: list[str] = []
+
+
+def _sync_customers(job: _Job) -> None:
+    bad: list[RecordError] = []
+    with job.sessions.begin() as session:
+        upsert_customers(session, job.pc.customers(on_bad=bad.append), _now(), job.run)
+    for error in bad:
+        job.proof.lacking(Unit.CUSTOMERS, "list", f"a customer record was unreadable: {error}")
+    job.keep_aside(Unit.CUSTOMERS, "list", bad)
+
+
+def _relationship_ended(exc: ApiError) -> bool:
+    return exc.status == 403 and str(exc.code) in RELATIONSHIP_ENDED_CODES
+
+
+def _sync_subscriptions(job: _Job) -> None:
+    with job.sessions() as session:
+        customer_ids = list(session.scalars(select(CustomerRow.id).order_by(CustomerRow.id)))
+    refused: list[tuple[str, ApiError]] = []
+    for customer_id in customer_ids:
+        if job.options.stop.is_set():
+            raise StopRequested("stopped between customers' subscriptions")
+        try:
+            subscriptions = list(job.pc.subscriptions(customer_id))
+        except FATAL:
+            raise
+        except NotFoundError:
+            # The customer is gone: keep what is stored, note it, go on.
+            log.warning("customer %s: not found (404); skipped", customer_id)
+            job.run.count("subscriptions", "customers_skipped")
+            continue
+        except ApiError as exc:
+            if _relationship_ended(exc):
+                log.warning("customer %s: relationship ended (%s); skipped", customer_id, exc.code)
+                job.run.count("subscriptions", "customers_skipped")
+            elif exc.status == 403:
+                refused.append((customer_id, exc))
+            else:
+                job.proof.lacking(Unit.SUBSCRIPTIONS, customer_id, str(exc))
+            continue
+        except RecordError as exc:
+            job.proof.lacking(Unit.SUBSCRIPTIONS, customer_id, f"unreadable record: {exc}")
+            job.keep_aside(Unit.SUBSCRIPTIONS, customer_id, [exc])
+            continue
+        except ConnectorError as exc:
+            job.proof.lacking(Unit.SUBSCRIPTIONS, customer_id, str(exc))
+            continue
+        with job.sessions.begin() as session:
+            upsert_subscriptions(session, customer_id, subscriptions, _now(), job.run)
+    _judge_refusals(refused, len(customer_ids), job.proof)
+
+
+def _judge_refusals(
+    refused: list[tuple[str, ApiError]], customers: int, proof: Completeness
+) -> None:
+    """A few refused customers are missing units; most or all of them, the app's rights."""
+    if not refused:
+        return
+    if len(refused) == customers or (
+        customers >= REFUSED_MINIMUM and len(refused) > customers * REFUSED_SHARE
+    ):
+        raise PermissionDeniedError(
+            f"Partner Center refused the subscriptions of {len(refused)} of {customers} "
+            f"customer(s) (403, e.g. {refused[0][1]}): the app lacks its Partner Center "
+            f"rights; {GRANT_PARTNER_CENTER_ROLE}, then run the sync again"
+        )
+    for customer_id, exc in refused:
+        proof.lacking(Unit.SUBSCRIPTIONS, customer_id, f"refused (403): {exc}")
+
+
+def _sync_invoices(job: _Job) -> list[Invoice] | None:
+    """Store the invoice list with its amendments; every document, or None if unread."""
+    bad: list[RecordError] = []
+    try:
+        with job.sessions.begin() as session:
+            documents = upsert_invoices(
+                session, job.pc.invoices(on_bad=bad.append), _now(), job.run
+            )
+    except FATAL:
+        raise
+    except ConnectorError as exc:
+        if isinstance(exc, ApiError) and exc.status == 403:
+            raise PermissionDeniedError(
+                f"Partner Center refused the invoice list ({exc}): "
+                f"{GRANT_PARTNER_CENTER_ROLE}, then run the sync again"
+            ) from exc
+        job.proof.lacking(Unit.INVOICES, "list", f"the invoice list could not be read: {exc}")
+        return None
+    for error in bad:
+        job.proof.lacking(Unit.INVOICES, "list", f"an invoice record was unreadable: {error}")
+    job.keep_aside(Unit.INVOICES, "list", bad)
+    return documents

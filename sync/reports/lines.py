@@ -12,7 +12,6 @@ Amounts are exact Decimals; the margin table rounds once, after summing.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
@@ -74,19 +73,8 @@ def report_month(session: Session, as_of: date) -> tuple[date, date] | None:
     return first, date.fromordinal(following.toordinal() - 1)
 
 
-def _term(raw: Any) -> str:
-    """The line's term and billing cycle as Microsoft words it (from the stored record)."""
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return ""
-    if not isinstance(raw, dict):
-        return ""
-    # v1 records spell fields camelCase, v2 exports PascalCase.
-    fields = {str(key).lower(): value for key, value in raw.items()}
-    term = str(fields.get("termandbillingcycle") or "")
-    frequency = str(fields.get("billingfrequency") or "")
+def _term(term: str | None, frequency: str | None) -> str:
+    """The line's term and billing cycle as Microsoft words them (their own columns)."""
     return ", ".join(part for part in (term, frequency) if part)
 
 
@@ -104,8 +92,7 @@ def lines_tables(session: Session, terms: BillingTerms, as_of: date) -> list[Tab
     if month is None:
         return [Table("Lines", LINE_COLUMNS, []), Table("Margin", MARGIN_COLUMNS, [])]
     l = LineItem  # noqa: E741 - the one table this query reads
-    extra = getattr(l, "extra", None)  # the record's unmapped fields, where lines keep them
-    record = extra if extra is not None else l.raw
+    columns = l.__table__.c  # the documented fields have a column each
     query = (
         select(
             l.customer_id,
@@ -121,7 +108,8 @@ def lines_tables(session: Session, terms: BillingTerms, as_of: date) -> list[Tab
             l.subtotal,
             l.currency,
             l.invoice_id,
-            record,
+            columns.term_and_billing_cycle,
+            columns.billing_frequency,
         )
         .join(Invoice, Invoice.id == l.invoice_id)
         .where(Invoice.invoice_date.between(*month), l.customer_id.is_not(None))
@@ -129,7 +117,7 @@ def lines_tables(session: Session, terms: BillingTerms, as_of: date) -> list[Tab
     )
     rows = []
     for (cid, cname, product, product_id, sku, charge_type, start, end, quantity, price,
-         subtotal, currency, invoice_id, raw) in session.execute(query):  # fmt: skip
+         subtotal, currency, invoice_id, term, frequency) in session.execute(query):  # fmt: skip
         cost = Decimal(str(subtotal))
         markup = terms.for_customer(str(cid)).markup_percent
         charge = cost * (1 + markup / 100)
@@ -141,7 +129,7 @@ def lines_tables(session: Session, terms: BillingTerms, as_of: date) -> list[Tab
                 "product_id": product_id or product or "",
                 "sku": sku or "",
                 "charge_type": charge_type or "",
-                "term": _term(raw),
+                "term": _term(term, frequency),
                 "period_start": start,
                 "period_end": end,
                 "quantity": _exact(quantity),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import InputError, OutputError
+from reconciliation.ledger import BillingTerms
 from sync.collections import plan_collections
 from sync.collections.approvals import lapse_reason
 from sync.collections.plan import CollectionsPlan
@@ -23,8 +24,8 @@ from sync.db.models import Action, Approval, Customer, Notice, ReconciliationRun
 from sync.reconcile import run_reconciliation
 from sync.reconcile.inputs import billing_terms
 from sync.reports.html import to_html
-from sync.reports.lines import lines_tables
-from sync.reports.render import to_csv, to_xlsx
+from sync.reports.lines import LINE_COLUMNS, billed_lines, lines_tables
+from sync.reports.render import to_csv, to_xlsx, write_csv
 from sync.reports.tables import report_tables
 
 __all__ = ["FORMATS", "ReportFiles", "write_reports"]
@@ -154,14 +155,19 @@ def write_reports(
         "contacts": _contacts(sessions),
         "approvals": _approvals(sessions, plan),
     }
+    terms = billing_terms(settings)
     with sessions() as session:
-        lines, margin = lines_tables(session, billing_terms(settings), as_of)
+        lines, margin, line_count = lines_tables(session, terms, as_of)
     document["margin"] = [
         {k: v if isinstance(v, int | type(None)) else str(v) for k, v in row.items()}
         for row in margin.rows
     ]
     stem = f"pcsync-{as_of.isoformat()}"
     tables = [*report_tables(document), lines, margin]
+    if line_count > len(lines.rows):  # the sheet says where the rest is
+        note = f"{line_count:,} lines: the first {len(lines.rows):,} here, all in the CSV"
+        lines = replace(lines, rows=[*lines.rows, {"customer_name": note}])
+        tables[-2] = lines
     files = []
     if "xlsx" in formats:
         path = out_dir / f"{stem}.xlsx"
@@ -176,15 +182,34 @@ def write_reports(
     if "csv" in formats:
         for table in tables:
             path = out_dir / f"{stem}-{_slug(table.name)}.csv"
-            # With a byte order mark: Excel reads the file as UTF-8 only then, and would
-            # otherwise garble accented customer names.
-            _write(path, to_csv(table).encode("utf-8-sig"))
+            if table.name == "Lines":  # every line, streamed: it may be millions
+                _write_lines_csv(path, sessions, terms, as_of)
+            else:
+                # With a byte order mark: Excel reads the file as UTF-8 only then, and
+                # would otherwise garble accented customer names.
+                _write(path, to_csv(table).encode("utf-8-sig"))
             files.append(path)
     if "json" in formats:
         path = out_dir / f"{stem}.json"
         _write(path, json.dumps(document, indent=2, sort_keys=True).encode("utf-8"))
         files.append(path)
     return ReportFiles(as_of, reconciliation_id, files)
+
+
+def _write_lines_csv(
+    path: Path, sessions: sessionmaker[Session], terms: BillingTerms, as_of: date
+) -> None:
+    try:
+        with sessions() as session, path.open("w", encoding="utf-8-sig", newline="") as f:
+            write_csv(f, LINE_COLUMNS, billed_lines(session, terms, as_of))
+    except OSError as exc:
+        with suppress(OSError):
+            path.unlink()
+        raise OutputError(
+            f"report {path}: cannot write it ({exc.strerror}); free space or fix the "
+            "folder's permissions, then run the command again",
+            path=str(path),
+        ) from exc
 
 
 def _slug(name: str) -> str:

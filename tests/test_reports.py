@@ -518,7 +518,9 @@ def test_a_control_character_in_a_customer_name_still_writes_every_report(
     assert "BadName Ltd" in (out / "pcsync-2026-11-25-customers.csv").read_text()
 
 
-def test_lines_and_margin_sheets_show_every_billed_line_of_the_month(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_lines_and_margin_sheets_show_every_billed_line_of_the_month(
+    world, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     import sqlalchemy as sa
     from openpyxl.utils import get_column_letter
 
@@ -574,3 +576,16 @@ def test_lines_and_margin_sheets_show_every_billed_line_of_the_month(world, tmp_
                     assert width >= len(shown), (sheet.title, cell.coordinate, shown)
     html = (out / "pcsync-2026-11-25.html").read_text()
     assert "<h2>Margin</h2>" in html
+    # More lines than a sheet keeps: the sheet has the first ones and says so, the CSV all.
+    monkeypatch.setattr("sync.reports.lines.XLSX_LINES", 5)
+    assert world.cli("report", "--as-of", "2026-11-25", "--out", str(tmp_path / "big")) == 0
+    sheet = load_workbook(tmp_path / "big" / "pcsync-2026-11-25.xlsx")["Lines"]
+    assert sheet.max_row == 2 + 5 + 1
+    assert (
+        sheet.cell(sheet.max_row, 1).value
+        == f"{len(stored)} lines: the first 5 here, all in the CSV"
+    )
+    every = pd.read_csv(
+        tmp_path / "big" / "pcsync-2026-11-25-lines.csv", dtype=str, encoding="utf-8-sig"
+    )
+    assert every.equals(lines)

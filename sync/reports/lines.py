@@ -13,6 +13,7 @@ Amounts are exact Decimals; the margin table rounds once, after summing.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -25,7 +26,7 @@ from reconciliation.money import round_money
 from sync.db.models import Invoice, LineItem
 from sync.reports.tables import Column, Table
 
-__all__ = ["lines_tables", "report_month"]
+__all__ = ["LINE_COLUMNS", "XLSX_LINES", "billed_lines", "lines_tables", "report_month"]
 
 LINE_COLUMNS = (
     Column("customer_name", "Customer"),
@@ -86,14 +87,13 @@ def _exact(value: Any) -> Decimal | None:
     return number.quantize(Decimal(1)) if number == number.to_integral() else number.normalize()
 
 
-def lines_tables(session: Session, terms: BillingTerms, as_of: date) -> list[Table]:
-    """The Lines and Margin tables for the report of ``as_of`` (empty before any invoice)."""
-    month = report_month(session, as_of)
-    if month is None:
-        return [Table("Lines", LINE_COLUMNS, []), Table("Margin", MARGIN_COLUMNS, [])]
+XLSX_LINES = 100_000  # more lines than this are in the CSV only (a sheet that size is slow)
+
+
+def _query(month: tuple[date, date]) -> Any:
     l = LineItem  # noqa: E741 - the one table this query reads
     columns = l.__table__.c  # the documented fields have a column each
-    query = (
+    return (
         select(
             l.customer_id,
             l.customer_name,
@@ -115,69 +115,99 @@ def lines_tables(session: Session, terms: BillingTerms, as_of: date) -> list[Tab
         .where(Invoice.invoice_date.between(*month), l.customer_id.is_not(None))
         .order_by(l.customer_name, l.customer_id, l.product_name, l.charge_start_date, l.id)
     )
-    rows = []
+
+
+def billed_lines(session: Session, terms: BillingTerms, as_of: date) -> Iterator[dict[str, Any]]:
+    """The rows of the Lines table, streamed from the database in order."""
+    month = report_month(session, as_of)
+    if month is None:
+        return
+    result = session.execute(_query(month), execution_options={"yield_per": 5000})
     for (cid, cname, product, product_id, sku, charge_type, start, end, quantity, price,
-         subtotal, currency, invoice_id, term, frequency) in session.execute(query):  # fmt: skip
+         subtotal, currency, invoice_id, term, frequency) in result:  # fmt: skip
         cost = Decimal(str(subtotal))
         markup = terms.for_customer(str(cid)).markup_percent
         charge = cost * (1 + markup / 100)
-        rows.append(
-            {
-                "customer_name": cname or cid,
-                "customer_id": cid,
-                "product": product or product_id or "",
-                "product_id": product_id or product or "",
-                "sku": sku or "",
-                "charge_type": charge_type or "",
-                "term": _term(term, frequency),
-                "period_start": start,
-                "period_end": end,
-                "quantity": _exact(quantity),
-                "currency": currency,
-                "unit_price": _exact(price),
-                "cost": cost,
-                "charge": round_money(charge, currency),
-                "margin": round_money(charge - cost, currency),
-                "invoice_id": invoice_id,
-                "_charge_exact": charge,
-            }
-        )
-    return [Table("Lines", LINE_COLUMNS, rows), Table("Margin", MARGIN_COLUMNS, _margins(rows))]
+        yield {
+            "customer_name": cname or cid,
+            "customer_id": cid,
+            "product": product or product_id or "",
+            "product_id": product_id or product or "",
+            "sku": sku or "",
+            "charge_type": charge_type or "",
+            "term": _term(term, frequency),
+            "period_start": start,
+            "period_end": end,
+            "quantity": _exact(quantity),
+            "currency": currency,
+            "unit_price": _exact(price),
+            "cost": cost,
+            "charge": round_money(charge, currency),
+            "margin": round_money(charge - cost, currency),
+            "invoice_id": invoice_id,
+            "_charge_exact": charge,
+        }
 
 
-def _margins(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Cost, charge and margin summed per customer, then per product (largest margin first)."""
-    result = []
-    for by, key, name in (
-        ("customer", "customer_id", "customer_name"),
-        ("product", "product_id", "product"),
-    ):
-        sums: dict[tuple[str, str], list[Any]] = defaultdict(
+def lines_tables(session: Session, terms: BillingTerms, as_of: date) -> tuple[Table, Table, int]:
+    """The Lines table (its first ``XLSX_LINES`` rows), the Margin table over every line,
+    and how many lines there are."""
+    kept: list[dict[str, Any]] = []
+    margins = _Margins()
+    count = 0
+    for count, line in enumerate(billed_lines(session, terms, as_of), start=1):
+        margins.add(line)
+        if count <= XLSX_LINES:
+            kept.append(line)
+    return (
+        Table("Lines", LINE_COLUMNS, kept),
+        Table("Margin", MARGIN_COLUMNS, margins.rows()),
+        count,
+    )
+
+
+class _Margins:
+    """Cost, charge and margin summed per customer and per product, one line at a time."""
+
+    def __init__(self) -> None:
+        self.sums: dict[tuple[str, str, str], list[Any]] = defaultdict(
             lambda: ["", 0, Decimal(0), Decimal(0)]
         )
-        for line in lines:
-            total = sums[(line[key], line["currency"])]
+
+    def add(self, line: dict[str, Any]) -> None:
+        for by, key, name in (
+            ("customer", "customer_id", "customer_name"),
+            ("product", "product_id", "product"),
+        ):
+            total = self.sums[(by, line[key], line["currency"])]
             total[0] = line[name]
             total[1] += 1
             total[2] += line["cost"]
             total[3] += line["_charge_exact"]
-        group = []
-        for (ident, currency), (label, count, cost, charge) in sums.items():
-            margin = charge - cost
-            group.append(
-                {
-                    "by": by,
-                    "name": label,
-                    "id": ident,
-                    "currency": currency,
-                    "lines": count,
-                    "cost": round_money(cost, currency),
-                    "charge": round_money(charge, currency),
-                    "margin": round_money(margin, currency),
-                    "margin_percent": (margin * 100 / charge).quantize(Decimal("0.1"))
-                    if charge
-                    else None,
-                }
-            )
-        result += sorted(group, key=lambda row: (-row["margin"], row["name"]))
-    return result
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Per customer, then per product; largest margin first."""
+        result = []
+        for by in ("customer", "product"):
+            group = []
+            for (kind, ident, currency), (label, count, cost, charge) in self.sums.items():
+                if kind != by:
+                    continue
+                margin = charge - cost
+                group.append(
+                    {
+                        "by": by,
+                        "name": label,
+                        "id": ident,
+                        "currency": currency,
+                        "lines": count,
+                        "cost": round_money(cost, currency),
+                        "charge": round_money(charge, currency),
+                        "margin": round_money(margin, currency),
+                        "margin_percent": (margin * 100 / charge).quantize(Decimal("0.1"))
+                        if charge
+                        else None,
+                    }
+                )
+            result += sorted(group, key=lambda row: (-row["margin"], row["name"]))
+        return result

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
 from reconciliation.money import minor_unit, round_money
 from reconciliation.text import printable
-from sync.reports.tables import Table
+from sync.reports.tables import Column, Table
 
 __all__ = ["money_shown", "neutralise", "to_csv", "to_xlsx"]
 
@@ -51,11 +52,16 @@ def _csv_cell(value: Any) -> str:
 def to_csv(table: Table) -> str:
     """One table as CSV text (UTF-8, header row, amounts as exact decimal strings)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([column.header for column in table.columns])
-    for row in table.rows:
-        writer.writerow([_csv_cell(row.get(column.key)) for column in table.columns])
+    write_csv(buffer, table.columns, table.rows)
     return buffer.getvalue()
+
+
+def write_csv(stream: IO[str], columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> None:
+    """Rows as CSV on ``stream``, one at a time (for tables too big to hold)."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow([column.header for column in columns])
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(column.key)) for column in columns])
 
 
 def _money_format(currency: str) -> str:

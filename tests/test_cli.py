@@ -208,3 +208,32 @@ def test_on_a_narrow_terminal_tables_wrap_instead_of_cutting(world, capsys, monk
     assert all(len(line) <= 100 for line in lines)
     assert any(line.split("│")[1:2] == [" 1  "] for line in lines)  # a short cell stays whole
     assert "…" not in out  # wrapped and folded, never an ellipsis
+
+
+def test_sync_progress_counts_invoices_n_of_m_and_ends_on_the_summary(  # type: ignore[no-untyped-def]
+    world, capsys, monkeypatch
+) -> None:
+    import sys
+
+    from sync.cli import progress
+
+    seen: list[tuple[int, int | None, int]] = []
+    real = progress._Bar.invoice_done
+
+    def done(self) -> None:  # type: ignore[no-untyped-def]
+        real(self)
+        seen.append((self.counts.invoices, self.counts.total, self.counts.lines))
+
+    monkeypatch.setattr(progress._Bar, "invoice_done", done)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    capsys.readouterr()
+    assert world.cli("sync", "--full", "--only", "invoices,lineitems") == 0
+    out = capsys.readouterr().out
+    total = seen[-1][1]
+    assert total
+    assert [n for n, _, _ in seen] == list(range(1, total + 1))  # invoices 1 of M … M of M
+    assert all(m == total for _, m, _ in seen)
+    assert world.cli("runs", "--json") == 0
+    run = json.loads(capsys.readouterr().out)["runs"][0]
+    assert seen[-1][2] == run["counts"]["lineitems"]["fetched"]  # every line counted
+    assert out.strip().splitlines()[-1].startswith(f"sync run {run['id']} succeeded: ")

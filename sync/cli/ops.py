@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync import audit
 from sync.cli.app import App, cli, echo_json, log
+from sync.cli.progress import sync_progress
 from sync.db.engine import make_session_factory
 from sync.db.migrate import upgrade
-from sync.display import cell, markup, plain, print_table
+from sync.display import cell, plain, print_table
 from sync.jobs import RESOURCES, SyncOptions, run_sync
 from sync.runs import list_runs, recorded_run
 
@@ -139,14 +137,14 @@ def runs(app: App, as_json: bool, limit: int) -> None:
 @click.pass_obj
 def sync(app: App, only: str, full: bool, wait: bool, as_json: bool) -> None:
     """Pull customers, subscriptions, invoices and line items from Partner Center."""
-    with _progress_reporter() as report, _stop_on_signals(stop := threading.Event()):
-        options = SyncOptions(
-            only=tuple(part.strip() for part in only.split(",") if part.strip()),
-            full=full,
-            wait=wait,
-            stop=stop,
-            on_progress=report,
-        )
+    stop = threading.Event()
+    options = SyncOptions(
+        only=tuple(part.strip() for part in only.split(",") if part.strip()),
+        full=full,
+        wait=wait,
+        stop=stop,
+    )
+    with sync_progress(options), _stop_on_signals(stop):
         run_id = run_sync(app.settings, app.engine, app.sessions, options)
     view = next(v for v in list_runs(app.sessions, 5) if v.id == run_id)
     if as_json:
@@ -175,45 +173,6 @@ def daemon(app: App, sync_now: bool, metrics_port: int | None, metrics_host: str
     metrics = (metrics_host, metrics_port) if metrics_port is not None else None
     with _stop_on_signals(service.stop):
         service.run(sync_now=sync_now, metrics=metrics)
-
-
-@contextmanager
-def _progress_reporter() -> Iterator[Callable[[str, int], None]]:
-    """One live bar on a terminal (invoice, lines, lines/s, elapsed); log lines otherwise."""
-    if not sys.stderr.isatty():
-        totals: dict[str, int] = {}
-
-        def log_progress(label: str, n: int) -> None:
-            totals[label] = totals.get(label, 0) + n
-            if totals[label] % 50_000 == 0:
-                log.info("invoice %s: %d lines so far", label, totals[label])
-
-        yield log_progress
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        TextColumn("{task.completed:,.0f} lines"),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-    )
-    # One bar for the whole run, gone when it ends (transient): the command's own
-    # summary line is then the last thing on the terminal.
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("lines", total=None, rate="")
-        invoices: list[str] = []
-
-        def show(label: str, n: int) -> None:
-            if not invoices or invoices[-1] != label:
-                invoices.append(label)
-            progress.advance(task, n)
-            speed = progress.tasks[0].speed
-            progress.update(
-                task,
-                description=f"invoice {len(invoices)} ({markup(label)})",
-                rate=f"{speed:,.0f} lines/s" if speed else "",
-            )
-
-        yield show
 
 
 @contextmanager

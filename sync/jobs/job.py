@@ -63,7 +63,10 @@ class SyncOptions:
     trigger: Trigger = "manual"
     wait: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
-    on_progress: Callable[[str, int], None] | None = None
+    on_progress: Callable[[str, int], None] | None = None  # (invoice id, lines read since)
+    # How many invoice documents this run reads the lines of; then one call per one read.
+    on_invoices: Callable[[int], None] | None = None
+    on_invoice_done: Callable[[], None] | None = None
     today: date | None = None  # which month is "previous" for unbilled lines; default UTC today
 
 
@@ -96,6 +99,7 @@ def _now() -> datetime:
 
 def _watch(items: Iterable[T], options: SyncOptions, label: str) -> Iterator[T]:
     """Yield items, reporting progress and stopping between batches when asked."""
+    n = 0
     for n, item in enumerate(items, start=1):
         if n % 5000 == 0:
             if options.stop.is_set():
@@ -103,3 +107,5 @@ def _watch(items: Iterable[T], options: SyncOptions, label: str) -> Iterator[T]:
             if options.on_progress:
                 options.on_progress(label, 5000)
         yield item
+    if options.on_progress and n % 5000:
+        options.on_progress(label, n % 5000)  # the last ones, so the counts add up

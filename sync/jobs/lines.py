@@ -133,6 +133,8 @@ def _sync_lineitems(job: _Job, documents: list[Invoice]) -> None:
             else:
                 pending.append((document, provider, key))
     operations = _request_exports(job, pending)
+    if job.options.on_invoices:
+        job.options.on_invoices(len(pending))
     for document, provider, key in pending:
         if job.options.stop.is_set():
             raise StopRequested("stopped between invoices")
@@ -144,8 +146,10 @@ def _sync_lineitems(job: _Job, documents: list[Invoice]) -> None:
                 Unit.LINEITEMS, key, reason, document=document, provider=provider, api=source
             )
             job.run.count("lineitems", "invoices_failed")
-            continue
-        _sync_document(job, (document, provider, key), operation)
+        else:
+            _sync_document(job, (document, provider, key), operation)
+        if job.options.on_invoice_done:
+            job.options.on_invoice_done()
 
 
 def _sync_document(job: _Job, unit: tuple[Invoice, Provider, str], operation: str | None) -> None:

@@ -157,12 +157,18 @@ def test_approve_by_unique_name_and_a_near_miss_suggests(world, capsys) -> None:
     assert world.cli("collections", "approve", name.upper(), "--as-of", AS_OF, "--by", "ana") == 0
     assert f"approved suspending {name} ({world.never})" in capsys.readouterr().out
     near_miss = name[:-1]  # one letter short
-    assert (
-        world.cli("collections", "hold", near_miss, "--until", "2099-01-01", "--reason", "x") == 2
-    )
-    err = capsys.readouterr().err
-    assert f"unknown customer {near_miss!r}; did you mean {name!r}" in err
-    assert len(err.strip().splitlines()) == 1
+    hold = ("collections", "hold", near_miss, "--until", "2099-01-01", "--reason", "x")
+    for command in (
+        ("collections", "approve", near_miss, "--as-of", AS_OF),
+        hold,
+        ("statement", near_miss, "--out", str(world.tmp / "statements")),
+        ("payments", "list", "--customer", near_miss),
+        ("audit", "--customer", near_miss),
+    ):
+        assert world.cli(*command) == 2, command
+        err = capsys.readouterr().err
+        assert f"unknown customer {near_miss!r}; did you mean {name!r}" in err, command
+        assert len(err.strip().splitlines()) == 1
 
 
 def test_piped_runs_and_audit_print_every_count_and_name_whole(world, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -87,21 +87,15 @@ SIM_ANCHOR = __import__("datetime").date(2026, 11, 25)
 WORLD_SIMULATOR = {"anchor": SIM_ANCHOR, "export_seconds": 0, "page_cap": 5}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)  # autouse: setup() in test_sync uses it too
 def world_templates(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The states built once per test run (per backend), copied into each test's database."""
+    import tests.world
     from tests.world import WorldTemplates
 
-    return WorldTemplates(tmp_path_factory.mktemp("templates"), POSTGRES_URL)
-
-
-def _build_migrated(url: str, _folder: Path) -> sa.Engine:
-    from sync.db.engine import make_engine
-    from sync.db.migrate import upgrade
-
-    engine = make_engine(url)
-    upgrade(engine)
-    return engine
+    templates = WorldTemplates(tmp_path_factory.mktemp("templates"), POSTGRES_URL)
+    tests.world.current = templates  # for tests.test_sync.setup, a plain function
+    return templates
 
 
 def _build_world(url: str, folder: Path) -> sa.Engine:
@@ -130,8 +124,7 @@ def _build_world(url: str, folder: Path) -> sa.Engine:
 @pytest.fixture
 def migrated(engine: sa.Engine, db_url: str, world_templates) -> sa.Engine:  # type: ignore[no-untyped-def]
     """The test database with pcsync's schema at head (migrated once, copied per test)."""
-    engine.dispose()  # nothing may hold the file the copy replaces
-    world_templates.copy_into("migrated", db_url, _build_migrated)
+    world_templates.migrate(engine, db_url)
     return engine
 
 

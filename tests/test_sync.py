@@ -27,6 +27,7 @@ from sync.jobs import SyncIncompleteError, SyncOptions, run_sync
 from sync.lines import rebuild_line_sums
 from sync.lock import run_lock
 from sync.runs import list_runs
+from tests.world import migrate
 
 VOLATILE = {"id", "run_id", "synced_at", "first_seen_at", "observed_at"}
 MIRROR = [
@@ -64,7 +65,7 @@ def setup(
     path.write_text(config_text(sim, db_url, tmp_path))
     settings = load_settings(path, {"PCSYNC_CLIENT_SECRET": sim.config.client_secret})
     engine = make_engine(settings.database.url)
-    upgrade(engine)
+    migrate(engine, settings.database.url)  # a copy of a migrated database when empty
     return settings, engine, make_session_factory(engine)
 
 

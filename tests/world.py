@@ -29,6 +29,8 @@ from sqlalchemy.pool import NullPool
 from sync.cli import main
 from sync.collections import plan_collections
 from sync.config import Settings, load_settings
+from sync.db.engine import make_engine
+from sync.db.migrate import upgrade
 
 AS_OF = "2026-11-25"
 _SCHEMA = "pcsync_world_template_"  # + a random suffix; replaced by the test's schema
@@ -39,6 +41,25 @@ def _schema_of(url: str) -> str:
     options = sa.engine.make_url(url).query["options"]
     assert isinstance(options, str)
     return options.rpartition("search_path=")[2]
+
+
+def _is_empty(url: str) -> bool:
+    """True for a SQLite file not yet created, or a PostgreSQL schema with no tables."""
+    if url.startswith("sqlite"):
+        database = sa.engine.make_url(url).database or ""
+        return bool(database) and not Path(database).exists()
+    probe = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with probe.connect() as connection:
+            tables = connection.scalar(
+                sa.text(
+                    "SELECT count(*) FROM information_schema.tables"
+                    " WHERE table_schema = current_schema()"
+                )
+            )
+    finally:
+        probe.dispose()
+    return tables == 0
 
 
 class WorldTemplates:
@@ -119,6 +140,32 @@ class WorldTemplates:
         # psql's meta-commands (\restrict) are not SQL; the test's schema exists already.
         kept = [x for x in lines if not x.startswith("\\") and not x.startswith("CREATE SCHEMA")]
         return "\n".join(kept)
+
+    def migrate(self, engine: sa.Engine, url: str) -> None:
+        """``upgrade(engine)``: by a copy of the migrated template if the database is empty."""
+        if not _is_empty(url):
+            upgrade(engine)
+            return
+        engine.dispose()  # nothing may hold the file the copy creates
+        self.copy_into("migrated", url, _build_migrated)
+
+
+def _build_migrated(url: str, _folder: Path) -> sa.Engine:
+    engine = make_engine(url)
+    upgrade(engine)
+    return engine
+
+
+# The test run's templates (conftest registers them), for helpers that are not fixtures.
+current: WorldTemplates | None = None
+
+
+def migrate(engine: sa.Engine, url: str) -> None:
+    """Bring ``url``'s database to head: a copy of the run's migrated template when empty."""
+    if current is None:
+        upgrade(engine)
+    else:
+        current.migrate(engine, url)
 
 
 class World:

@@ -1,7 +1,7 @@
 """Money: exact decimal numbers that always carry their ISO 4217 currency.
 
-Amounts are created through :func:`D` (never from a float), combined only
-within one currency (:class:`Amount` refuses mixed currencies), and rounded
+Amounts are created through :func:`D` (never from a float), travel beside their
+currency in every record and result (sums are kept per currency), and are rounded
 half-up to the currency's minor unit only where the product's rules say so,
 via :func:`round_money`.
 
@@ -15,15 +15,13 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from reconciliation.currencies import MINOR_UNITS, SYMBOLS
-from reconciliation.errors import CurrencyMismatchError, DataError, InputError
+from reconciliation.errors import DataError, InputError
 
 __all__ = [
     "ZERO",
-    "Amount",
     "D",
     "is_currency_code",
     "is_iso_currency",
@@ -312,63 +310,3 @@ def _checked(number: Decimal, currency: str, max_digits: int) -> Decimal:
         # 1E+3 from a number cell: stored and shown as 1000
         number = number.quantize(Decimal(1))
     return number
-
-
-@dataclass(frozen=True, slots=True)
-class Amount:
-    """An exact amount of money in one currency.
-
-    Arithmetic between two amounts of different currencies raises
-    :class:`CurrencyMismatchError`; amounts are never summed across currencies.
-    """
-
-    number: Decimal
-    currency: str
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.number, Decimal):
-            raise TypeError(f"Amount.number must be a Decimal, not {type(self.number).__name__}")
-        if not is_currency_code(self.currency):
-            raise DataError(f"not an ISO 4217 currency code: {self.currency!r}")
-
-    @classmethod
-    def of(cls, number: str | int | Decimal, currency: str) -> Amount:
-        """Build an amount from a string, int or Decimal number."""
-        return cls(D(number), currency.strip().upper())
-
-    @classmethod
-    def zero(cls, currency: str) -> Amount:
-        """Zero in ``currency``."""
-        return cls(ZERO, currency)
-
-    def _same(self, other: Amount) -> None:
-        if other.currency != self.currency:
-            raise CurrencyMismatchError(
-                f"cannot combine {self.currency} and {other.currency} amounts"
-            )
-
-    def __add__(self, other: Amount) -> Amount:
-        self._same(other)
-        return Amount(self.number + other.number, self.currency)
-
-    def __sub__(self, other: Amount) -> Amount:
-        self._same(other)
-        return Amount(self.number - other.number, self.currency)
-
-    def __neg__(self) -> Amount:
-        return Amount(-self.number, self.currency)
-
-    def __lt__(self, other: Amount) -> bool:
-        self._same(other)
-        return self.number < other.number
-
-    def __le__(self, other: Amount) -> bool:
-        self._same(other)
-        return self.number <= other.number
-
-    def rounded(self) -> Amount:
-        """This amount rounded half-up to the currency's minor unit."""
-        return Amount(round_money(self.number, self.currency), self.currency)
-
-    def __str__(self) -> str:
-        return f"{self.rounded().number} {self.currency}"

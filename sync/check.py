@@ -22,12 +22,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from connectors.partner_center import PartnerCenter
-from reconciliation.errors import (
-    ApiError,
-    AuthenticationError,
-    ConnectorError,
-    PcsyncError,
-)
+from connectors.partner_center.errors import ApiError, AuthenticationError, ConnectorError
+from reconciliation.errors import PcsyncError
 from sync.config import Settings
 from sync.db.engine import ping
 from sync.db.migrate import require_current

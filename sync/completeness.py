@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import Invoice, Provider
-from reconciliation.errors import RecordError
+from connectors.partner_center.errors import RecordError
 from sync.db.models import QuarantinedRecord, Run
-from sync.runs import RunStatus
+from sync.runtime.runs import RunStatus
 
 __all__ = [
     "SYNC_RESOURCES",

@@ -10,8 +10,9 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from reconciliation.errors import ConfigError, NoticeError
+from reconciliation.errors import ConfigError
 from sync.config import SmtpSettings
+from sync.errors import NoticeError
 
 __all__ = ["send_smtp"]
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from reconciliation.errors import InputError, OutputError
+from reconciliation.errors import InputError
 from reconciliation.ledger import BillingTerms
 from sync.collections import plan_collections
 from sync.collections.approvals import lapse_reason
@@ -21,6 +21,7 @@ from sync.collections.plan import CollectionsPlan
 from sync.completeness import data_completeness, headline
 from sync.config import Settings
 from sync.db.models import Action, Approval, Customer, Notice, ReconciliationRun, Subscription
+from sync.errors import OutputError
 from sync.reconcile import run_reconciliation
 from sync.reconcile.inputs import billing_terms
 from sync.reports.html import to_html

@@ -29,15 +29,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from reconciliation.errors import NoticeError, OutputError
 from reconciliation.money import D, round_money
 from reconciliation.text import one_line
 from sync.collections import plan_collections
 from sync.config import Settings
 from sync.db.models import ReconciliationRun, Run
+from sync.errors import NoticeError, OutputError
 from sync.mail import send_smtp
 from sync.report import FORMATS, write_reports
-from sync.runs import Trigger, recorded_run
+from sync.runtime.runs import Trigger, recorded_run
 from sync.webhook import ChatMessage
 
 __all__ = ["REPORT_KIND", "Delivery", "deliver_report", "headline_facts"]

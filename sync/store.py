@@ -22,7 +22,7 @@ from sync.db.models import Customer as CustomerRow
 from sync.db.models import Invoice as InvoiceRow
 from sync.db.models import Subscription as SubscriptionRow
 from sync.db.models import SubscriptionStatusChange, SyncCheckpoint
-from sync.runs import RunRecorder
+from sync.runtime.runs import RunRecorder
 
 __all__ = [
     "canonical_json",

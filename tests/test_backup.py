@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.simulator.data import Scale
-from sync.backup import pg_dump_command
 from sync.cli import main
+from sync.runtime.backup import pg_dump_command
 from tests.test_concurrency import _cli, _wait_for
 from tests.test_sync import setup
 

@@ -220,7 +220,7 @@ def test_flags_keep_their_history(world: World) -> None:
 
 
 def test_one_apply_at_a_time(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
-    from sync.lock import run_lock
+    from sync.runtime.lock import run_lock
 
     assert world.cli("collections", "approve", world.never, "--as-of", AS_OF) == 0
     capsys.readouterr()

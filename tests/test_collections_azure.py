@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from reconciliation.errors import ApplyError
 from sync.collections.apply import execute_apply, prepare_apply
 from sync.db.models import Action
+from sync.errors import ApplyError
 from sync.partner import connect
 from tests.world import AS_OF, World
 

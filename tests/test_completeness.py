@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from reconciliation.errors import PermissionDeniedError
+from connectors.partner_center.errors import PermissionDeniedError
 from sync.jobs import SyncIncompleteError, SyncOptions, run_sync
-from sync.runs import list_runs
+from sync.runtime.runs import list_runs
 from tests.conftest import SIM_ANCHOR
 from tests.test_sync import setup
 

@@ -23,8 +23,7 @@ from connectors.partner_center import (
     PartnerCenter,
     Provider,
 )
-from connectors.partner_center.exports import ExportRunner
-from reconciliation.errors import (
+from connectors.partner_center.errors import (
     ApiError,
     AuthenticationError,
     BadResponseError,
@@ -35,6 +34,7 @@ from reconciliation.errors import (
     ThrottledError,
     TransportError,
 )
+from connectors.partner_center.exports import ExportRunner
 
 AUTH = "https://login.test.example"
 API = "https://pc.test.example"

@@ -12,7 +12,7 @@ import urllib.request
 
 import sqlalchemy as sa
 
-from sync.daemon import Daemon
+from sync.runtime.daemon import Daemon
 from tests.test_sync import setup
 
 
@@ -152,12 +152,12 @@ def _daemon_with_webhook(start_simulator, db_url, tmp_path) -> tuple[Daemon, _We
 def test_an_unexpected_job_exception_is_counted_and_posted(
     start_simulator, db_url, tmp_path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    import sync.daemon
+    import sync.runtime.daemon
 
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("no such column in the ledger")
 
-    monkeypatch.setattr(sync.daemon, "run_reconciliation", broken)
+    monkeypatch.setattr(sync.runtime.daemon, "run_reconciliation", broken)
     service, webhook = _daemon_with_webhook(start_simulator, db_url, tmp_path)
     try:
         service.reconcile_job()  # does not raise: the daemon goes on
@@ -202,6 +202,6 @@ def test_the_daily_audit_check_alerts_when_the_chain_breaks(
 
 
 def audit_cron() -> str:
-    from sync.daemon import AUDIT_VERIFY_CRON
+    from sync.runtime.daemon import AUDIT_VERIFY_CRON
 
     return AUDIT_VERIFY_CRON

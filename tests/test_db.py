@@ -16,10 +16,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import StatementError
 
-from reconciliation.errors import DatabaseError
 from sync.db.engine import make_engine, make_session_factory, ping
 from sync.db.migrate import current_revision, head_revision, require_current, upgrade
 from sync.db.models import Base, Invoice, Payment, PaymentImport
+from sync.errors import DatabaseError
 
 
 def test_migrations_create_every_table_from_empty(engine: sa.Engine) -> None:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from sync.logs import configure_logging, redact, register_secrets
+from sync.runtime.logs import configure_logging, redact, register_secrets
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import responses
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from sync.daemon import Daemon
+from sync.runtime.daemon import Daemon
 from tests.world import World
 
 SMTP_USER, SMTP_PASSWORD = "pcsync", "smtp-test-password"

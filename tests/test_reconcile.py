@@ -281,7 +281,7 @@ def test_tax_inclusive_payments_settle_a_customer_charged_with_tax(
 def test_the_cycle_collector_is_paused_only_while_the_body_runs() -> None:
     import gc
 
-    from sync.gcpause import cycle_collection_paused
+    from sync.runtime.gcpause import cycle_collection_paused
 
     def fail() -> None:
         with cycle_collection_paused():

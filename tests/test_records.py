@@ -267,9 +267,9 @@ def test_the_typed_decoder_reads_every_simulator_export_line_as_the_general_read
 
 
 def test_a_line_that_is_not_json_names_its_blob_and_line() -> None:
+    from connectors.partner_center.errors import BadResponseError
     from connectors.partner_center.export_lines import export_line_items
     from connectors.simulator.wire import dumps
-    from reconciliation.errors import BadResponseError
 
     lines = [dumps(EXPORT_ROWS[0]), dumps(EXPORT_ROWS[1])[:-9]]
     with pytest.raises(BadResponseError, match=r"blob b1: line 2 is not valid JSON"):

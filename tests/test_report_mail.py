@@ -19,7 +19,7 @@ from openpyxl import load_workbook
 
 from reconciliation.errors import ConfigError
 from sync.config import load_settings
-from sync.daemon import Daemon
+from sync.runtime.daemon import Daemon
 from tests.test_notices import Mailbox, smtp_server  # noqa: F401 - the fixture
 from tests.world import World
 

@@ -23,9 +23,9 @@ from connectors.partner_center import (
     Provider,
     SubscriptionStatus,
 )
+from connectors.partner_center.errors import ApiError, AuthenticationError, ExportError
 from connectors.simulator.data import Scale
 from connectors.simulator.faults import FaultPlan
-from reconciliation.errors import ApiError, AuthenticationError, ExportError
 
 
 def snapshot(client: PartnerCenter) -> dict[str, object]:

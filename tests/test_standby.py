@@ -27,8 +27,8 @@ import pytest
 import sqlalchemy as sa
 
 from sync.config import load_settings
-from sync.daemon import Daemon
-from sync.leader import leader_backend_pid, leadership_for
+from sync.runtime.daemon import Daemon
+from sync.runtime.leader import leader_backend_pid, leadership_for
 from tests.test_sync import config_text, setup
 
 EVERY_MINUTE = '\n[schedule]\nsync = "* * * * *"\nreconcile = ""\nstandby_poll_seconds = 1\n'
@@ -265,7 +265,7 @@ def test_the_daemon_logs_failed_checks_with_their_remedy_and_goes_on(
     wrong = load_settings(settings.source, {"PCSYNC_CLIENT_SECRET": "not-the-secret"})
     service = Daemon(wrong, engine, sessions)
     service._add = lambda *args, **kwargs: None  # type: ignore[method-assign]  # no jobs
-    caplog.set_level(logging.INFO, logger="sync.daemon")
+    caplog.set_level(logging.INFO, logger="sync.runtime.daemon")
     runner = threading.Thread(target=service.run)
     runner.start()
     try:
@@ -286,7 +286,7 @@ def test_the_daemon_logs_failed_checks_with_their_remedy_and_goes_on(
 def test_a_run_the_leader_already_made_is_not_repeated_on_taking_over(
     start_simulator, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    from sync.runs import recorded_run
+    from sync.runtime.runs import recorded_run
 
     sim = start_simulator()
     settings, engine, sessions = setup(sim, f"sqlite:///{tmp_path / 'd.db'}", tmp_path)

@@ -18,15 +18,15 @@ import sqlalchemy as sa
 
 from connectors.simulator.data import Scale
 from connectors.simulator.faults import FaultPlan
-from reconciliation.errors import LockedError
 from sync.config import Settings, load_settings
 from sync.db.engine import make_engine, make_session_factory
 from sync.db.migrate import upgrade
 from sync.db.models import Base
+from sync.errors import LockedError
 from sync.jobs import SyncIncompleteError, SyncOptions, run_sync
 from sync.lines import rebuild_line_sums
-from sync.lock import run_lock
-from sync.runs import list_runs
+from sync.runtime.lock import run_lock
+from sync.runtime.runs import list_runs
 from tests.world import migrate
 
 VOLATILE = {"id", "run_id", "synced_at", "first_seen_at", "observed_at"}
@@ -297,7 +297,7 @@ def _line(n: int) -> Any:
 def test_repeated_lines_are_numbered_across_batches(migrated, monkeypatch) -> None:
     from sync import lines as line_store
     from sync.lines import rows
-    from sync.runs import recorded_run
+    from sync.runtime.runs import recorded_run
 
     monkeypatch.setattr(rows, "LINE_BATCH", 3)
     sessions = make_session_factory(migrated)
@@ -328,7 +328,7 @@ def test_stored_lines_keep_every_character_amount_and_date_exactly(migrated) -> 
     from connectors.partner_center.export_lines import export_line_items
     from sync import lines as line_store
     from sync.lines import rows
-    from sync.runs import recorded_run
+    from sync.runtime.runs import recorded_run
 
     name = 'Contoso\t"Nord"\\Süd\nGmbH\\N'
     lines = [
@@ -381,7 +381,7 @@ def test_a_batch_the_database_refuses_fails_the_invoice_and_keeps_its_lines(
     """A batch is written in a thread of its own; its error still reaches the sync."""
     from sync import lines as line_store
     from sync.lines import rows
-    from sync.runs import recorded_run
+    from sync.runtime.runs import recorded_run
 
     monkeypatch.setattr(rows, "LINE_BATCH", 2)
     sessions = make_session_factory(migrated)
@@ -429,10 +429,10 @@ def test_an_error_while_reading_an_invoice_ends_its_write_and_keeps_its_lines(
     migrated, monkeypatch
 ) -> None:
     """Batches already handed to the writer (a COPY on PostgreSQL) are discarded whole."""
-    from reconciliation.errors import BadResponseError
+    from connectors.partner_center.errors import BadResponseError
     from sync import lines as line_store
     from sync.lines import rows
-    from sync.runs import recorded_run
+    from sync.runtime.runs import recorded_run
 
     monkeypatch.setattr(rows, "LINE_BATCH", 2)
     sessions = make_session_factory(migrated)
@@ -466,7 +466,7 @@ def test_sqlite_batches_span_statements_and_keep_amounts_as_exact_text(
     from connectors.partner_center import Provider, read_line
     from sync import lines as line_store
     from sync.lines import rows
-    from sync.runs import recorded_run
+    from sync.runtime.runs import recorded_run
 
     engine = make_engine(f"sqlite:///{tmp_path / 'lines.db'}")
     upgrade(engine)

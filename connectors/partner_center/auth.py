@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 import msal
 import requests
 
+from connectors.partner_center.errors import AuthenticationError
 from connectors.partner_center.options import Credentials, Endpoints
-from reconciliation.errors import AuthenticationError, ConfigError
+from reconciliation.errors import ConfigError
 
 __all__ = ["TokenProvider"]
 

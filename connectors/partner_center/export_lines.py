@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from connectors.partner_center.errors import BadResponseError, RecordError
 from connectors.partner_center.http import parse_json_line
 from connectors.partner_center.line_fields import BY_KEY, FIELDS, SHARED, Kind
 from connectors.partner_center.line_item import BAD, LineItem, exact_day, read_line
@@ -28,7 +29,6 @@ from connectors.partner_center.records import (
     Provider,
     normalise_customer_id,
 )
-from reconciliation.errors import BadResponseError, RecordError
 
 __all__ = ["LazyJson", "export_line_items", "typed_line_item"]
 

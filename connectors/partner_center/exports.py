@@ -21,9 +21,14 @@ from typing import Any
 
 import urllib3
 
+from connectors.partner_center.errors import (
+    BadResponseError,
+    ExportError,
+    NotFoundError,
+    RetriableError,
+)
 from connectors.partner_center.http import HttpClient, display_url
 from connectors.partner_center.prefetch import Prefetcher
-from reconciliation.errors import BadResponseError, ExportError, NotFoundError, RetriableError
 
 __all__ = ["ExportManifest", "ExportRunner"]
 

@@ -28,9 +28,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from connectors.partner_center.options import ClientOptions
-from connectors.partner_center.throttle import RateLimiter
-from reconciliation.errors import (
+from connectors.partner_center.errors import (
     ApiError,
     AuthenticationError,
     BadResponseError,
@@ -41,6 +39,8 @@ from reconciliation.errors import (
     ThrottledError,
     TransportError,
 )
+from connectors.partner_center.options import ClientOptions
+from connectors.partner_center.throttle import RateLimiter
 
 __all__ = [
     "HttpClient",

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from reconciliation.errors import BadResponseError
+from connectors.partner_center.errors import BadResponseError
 
 __all__ = ["OffsetPaginator", "PageRequest", "SeekPaginator", "absolute_uri"]
 

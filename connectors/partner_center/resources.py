@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from connectors.partner_center.auth import TokenProvider
+from connectors.partner_center.errors import RecordError
 from connectors.partner_center.export_lines import export_line_items
 from connectors.partner_center.exports import ExportRunner
 from connectors.partner_center.http import HttpClient, TimeoutSession, display_url
@@ -37,7 +38,7 @@ from connectors.partner_center.records import (
     Subscription,
     SubscriptionStatus,
 )
-from reconciliation.errors import DataError, RecordError
+from reconciliation.errors import DataError
 
 __all__ = ["V2_FIRST_PERIOD", "AzureEntitlement", "PartnerCenter", "StatusChange"]
 

@@ -23,19 +23,15 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from reconciliation.errors import (
-    ConfigError,
-    DatabaseError,
-    InputError,
-    PcsyncError,
-)
+from reconciliation.errors import ConfigError, InputError, PcsyncError
 from reconciliation.text import one_line
 from sync import __version__, audit
 from sync.collections.approvals import resolve_customers
 from sync.config import Settings, load_settings, resolve_config_path
 from sync.db.engine import make_engine, make_session_factory, ping
 from sync.db.migrate import require_current
-from sync.logs import LogFormat, configure_logging, redact
+from sync.errors import DatabaseError
+from sync.runtime.logs import LogFormat, configure_logging, redact
 
 __all__ = ["App", "cli", "main"]
 
@@ -147,6 +143,11 @@ def customer_id_of(app: App, given: str | None) -> str | None:
 BY_OPTION = click.option("--by", "by", metavar="NAME", help="Who is acting (default: the OS user).")
 
 
+def exit_code(exc: PcsyncError) -> int:
+    """2 when the user must fix how pcsync is called or configured, 1 for a run-time failure."""
+    return 2 if isinstance(exc, ConfigError | InputError) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pcsync`` script; returns the exit code."""
     try:
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             for problem in problems if problems != (str(exc),) else ():
                 _error_line(problem)
             _error_line(str(exc))
-        return exc.exit_code
+        return exit_code(exc)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from reconciliation.errors import (
-    DataError,
-)
+from reconciliation.errors import DataError
 from sync import audit
 from sync.audit import list_audit
 from sync.cli.app import App, cli, customer_id_of, echo_json

@@ -13,10 +13,7 @@ from rich.table import Table
 
 from connectors.partner_center import PartnerCenter
 from connectors.partner_center.resources import AzureEntitlement
-from reconciliation.errors import (
-    InputError,
-    SafetyLimitError,
-)
+from reconciliation.errors import InputError
 from sync.audit import current_actor
 from sync.cli.app import BY_OPTION, App, as_of_date, cli, customer_id_of, echo_json
 from sync.collections import plan_collections
@@ -36,8 +33,9 @@ from sync.collections.policy_doc import FORMATS, build_document, render
 from sync.collections.proposals import plan_proposals
 from sync.customer_lookup import customer_names
 from sync.display import cell, customer_cell, plain, print_table
-from sync.lock import run_lock
+from sync.errors import SafetyLimitError
 from sync.partner import connect
+from sync.runtime.lock import run_lock
 
 
 @cli.group()

@@ -27,7 +27,7 @@ from sync.jobs import SyncOptions, run_sync
 from sync.payments import import_payments
 from sync.reconcile import run_reconciliation
 from sync.report import write_reports
-from sync.runs import list_runs
+from sync.runtime.runs import list_runs
 from sync.statement import write_statements
 
 DEMO_SECRET_ENV = "PCSYNC_DEMO_CLIENT_SECRET"  # noqa: S105 - a variable name

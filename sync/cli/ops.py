@@ -21,7 +21,7 @@ from sync.db.engine import make_session_factory
 from sync.db.migrate import upgrade
 from sync.display import cell, plain, print_table
 from sync.jobs import RESOURCES, SyncOptions, run_sync
-from sync.runs import list_runs, recorded_run
+from sync.runtime.runs import list_runs, recorded_run
 
 
 @cli.command()
@@ -167,7 +167,7 @@ def sync(app: App, only: str, full: bool, wait: bool, as_json: bool) -> None:
 @click.pass_obj
 def daemon(app: App, sync_now: bool, metrics_port: int | None, metrics_host: str) -> None:
     """Run the scheduled jobs until SIGTERM/SIGINT."""
-    from sync.daemon import Daemon
+    from sync.runtime.daemon import Daemon
 
     service = Daemon(app.settings, app.engine, app.sessions)
     metrics = (metrics_host, metrics_port) if metrics_port is not None else None
@@ -300,7 +300,7 @@ def backup_command(app: App, file: Path, force: bool, run_dump: bool) -> None:
     """
     from sqlalchemy.engine import make_url
 
-    from sync.backup import backup_sqlite, pg_dump_command, run_pg_dump
+    from sync.runtime.backup import backup_sqlite, pg_dump_command, run_pg_dump
 
     url = app.settings.database.url
     if make_url(url).get_backend_name() == "sqlite":

@@ -19,14 +19,14 @@ from functools import cache
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import PartnerCenter
-from reconciliation.errors import ConnectorError
+from connectors.partner_center.errors import ConnectorError
 from sync.collections.approvals import lapse_approvals
 from sync.collections.notice_parts import NoticeExtras
 from sync.collections.notices import NoticeOutcome, send_notices
 from sync.collections.plan import CollectionsPlan, plan_collections
 from sync.config import Settings
 from sync.partner import connect
-from sync.runs import Trigger, recorded_run
+from sync.runtime.runs import Trigger, recorded_run
 
 __all__ = ["RoundResult", "billing_addresses", "run_collections_round"]
 

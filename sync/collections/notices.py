@@ -43,7 +43,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from reconciliation.errors import ConfigError, NoticeError
+from reconciliation.errors import ConfigError
 from reconciliation.money import round_money
 from reconciliation.policy import Flag
 from reconciliation.text import one_line, printable
@@ -57,6 +57,7 @@ from sync.collections.notice_parts import (
 from sync.collections.plan import CollectionsPlan
 from sync.config import NotificationsSettings
 from sync.db.models import Notice
+from sync.errors import NoticeError
 from sync.mail import send_smtp
 
 __all__ = ["NoticeOutcome", "render_notice", "send_notices"]

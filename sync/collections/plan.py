@@ -33,8 +33,8 @@ from sync.db.models import (
     Subscription,
     SubscriptionStatusChange,
 )
-from sync.gcpause import cycle_collection_paused
 from sync.reconcile import load_inputs
+from sync.runtime.gcpause import cycle_collection_paused
 
 __all__ = [
     "CollectionsPlan",

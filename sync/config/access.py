@@ -161,7 +161,7 @@ class ScheduleSettings(Section):
     report: Text = "45 5 * * *"
     misfire_grace_seconds: Annotated[int, Field(gt=0, le=604_800, strict=True)] = 3600
     # How often a standby daemon tries for the leader lock, and the leader checks it still
-    # holds it; at most 15 so that a standby takes over within a minute (sync/leader.py).
+    # holds it; at most 15 so that a standby takes over within a minute (sync/runtime/leader.py).
     standby_poll_seconds: Annotated[int, Field(gt=0, le=15, strict=True)] = 10
 
     @field_validator("timezone")

@@ -12,7 +12,8 @@ from sqlalchemy.exc import DatabaseError as SqlDatabaseError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from reconciliation.errors import ConfigError, DatabaseError
+from reconciliation.errors import ConfigError
+from sync.errors import DatabaseError
 
 __all__ = ["EncodedJSON", "make_engine", "make_session_factory", "ping"]
 

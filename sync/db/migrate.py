@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
 
-from reconciliation.errors import DatabaseError
+from sync.errors import DatabaseError
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -35,9 +35,9 @@ from sync.jobs.job import (
 from sync.jobs.lines import _invoiced as _invoiced
 from sync.jobs.lines import _sync_lineitems, _sync_unbilled
 from sync.jobs.mirror import _sync_customers, _sync_invoices, _sync_subscriptions
-from sync.lock import run_lock
 from sync.partner import connect
-from sync.runs import recorded_run, settle_abandoned
+from sync.runtime.lock import run_lock
+from sync.runtime.runs import recorded_run, settle_abandoned
 
 __all__ = ["RESOURCES", "StopRequested", "SyncIncompleteError", "SyncOptions", "run_sync"]
 

@@ -13,15 +13,14 @@ from typing import TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import PartnerCenter
-from reconciliation.errors import (
+from connectors.partner_center.errors import (
     AuthenticationError,
-    ConfigError,
-    PcsyncError,
     PermissionDeniedError,
     RecordError,
 )
+from reconciliation.errors import ConfigError, PcsyncError
 from sync.completeness import SYNC_RESOURCES, Completeness, Unit, quarantine
-from sync.runs import RunRecorder, RunStatus, Trigger
+from sync.runtime.runs import RunRecorder, RunStatus, Trigger
 
 __all__ = ["FATAL", "RESOURCES", "StopRequested", "SyncIncompleteError", "SyncOptions"]
 

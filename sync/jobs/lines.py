@@ -9,13 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import Invoice, LineSource, Provider
-from reconciliation.errors import (
+from connectors.partner_center.errors import (
     ApiError,
     ConnectorError,
     PermissionDeniedError,
     RecordError,
 )
-from sync import failpoints
 from sync.check import GRANT_GRAPH_BILLING
 from sync.completeness import Unit
 from sync.db.flush import flush_behind
@@ -29,6 +28,7 @@ from sync.jobs.job import (
     log,
 )
 from sync.lines import replace_lines, replace_unbilled_lines
+from sync.runtime import failpoints
 from sync.store import (
     mark_checkpoint,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from connectors.partner_center import Invoice
-from reconciliation.errors import (
+from connectors.partner_center.errors import (
     ApiError,
     ConnectorError,
     NotFoundError,

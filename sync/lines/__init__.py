@@ -18,14 +18,14 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from connectors.partner_center import LineItem
-from sync import failpoints
 from sync.db.models import LineItem as LineItemRow
 from sync.db.models import UnbilledLineItem
 from sync.lines.repeats import SeenFilter, may_repeat, number_repeats
 from sync.lines.rows import batches
 from sync.lines.sums import SumKey, add_sums, rebuild_line_sums, summed, write_sums
 from sync.lines.writer import batch_writer
-from sync.runs import RunRecorder
+from sync.runtime import failpoints
+from sync.runtime.runs import RunRecorder
 
 __all__ = ["rebuild_line_sums", "replace_lines", "replace_unbilled_lines"]
 

@@ -37,10 +37,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.payments.files import PaymentFile, ReadRules, open_payment_file
-from reconciliation.errors import InputError, LockedError
+from reconciliation.errors import InputError
 from sync.config import Settings
 from sync.db.models import Customer, Payment, PaymentImport
-from sync.gcpause import cycle_collection_paused
+from sync.errors import LockedError
 from sync.payments.credit import ImportTally, InCredit, left_in_credit
 from sync.payments.rejects import Rejects
 from sync.payments.staging import (
@@ -54,7 +54,8 @@ from sync.payments.staging import (
     row_problems,
     stage,
 )
-from sync.runs import recorded_run
+from sync.runtime.gcpause import cycle_collection_paused
+from sync.runtime.runs import recorded_run
 
 __all__ = ["SHOWN_PROBLEMS", "ImportResult", "count_payments", "import_payments"]
 

@@ -16,9 +16,9 @@ from reconciliation.result import ReconciliationResult, reconcile
 from sync.config import Settings
 from sync.db import models
 from sync.db.engine import EncodedJSON
-from sync.gcpause import cycle_collection_paused
 from sync.reconcile.inputs import load_inputs
-from sync.runs import Trigger, recorded_run
+from sync.runtime.gcpause import cycle_collection_paused
+from sync.runtime.runs import Trigger, recorded_run
 
 __all__ = ["run_reconciliation", "to_json"]
 

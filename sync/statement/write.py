@@ -11,9 +11,10 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from reconciliation.errors import InputError, OutputError
+from reconciliation.errors import InputError
 from reconciliation.statement import Statement
 from sync.config import Settings
+from sync.errors import OutputError
 from sync.statement.load import build_statements
 from sync.statement.render import FORMATS, render_csv, render_html, render_json
 

@@ -18,12 +18,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import PartnerCenter, StatusChange
-from reconciliation.errors import ApiError, ConflictError, ConnectorError, RetriableError
+from connectors.partner_center.errors import (
+    ApiError,
+    ConflictError,
+    ConnectorError,
+    RetriableError,
+)
 from sync import audit
 from sync.collections.apply.model import RENEW, TARGET, Change, reached, state_of
 from sync.collections.azure import PERMANENT_REFUSALS
 from sync.db.models import Action
-from sync.runs import RunRecorder
+from sync.runtime.runs import RunRecorder
 from sync.store import upsert_subscriptions
 
 __all__ = ["attempt", "settle_interrupted"]

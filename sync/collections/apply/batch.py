@@ -39,7 +39,7 @@ from sync.collections.renewals import (
 )
 from sync.config import Settings
 from sync.db.models import Action
-from sync.runs import recorded_run
+from sync.runtime.runs import recorded_run
 from sync.store import upsert_subscriptions
 
 __all__ = ["prepare_apply", "refresh_subscriptions"]

@@ -16,12 +16,12 @@ from datetime import date
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import PartnerCenter
-from reconciliation.errors import ApplyError, SafetyLimitError
 from sync import audit
 from sync.collections.apply.attempt import attempt, settle_interrupted
 from sync.collections.apply.model import VERBS, ApplyOutcome, ApplyPlan, Change, require_today
 from sync.collections.approvals import lapse_approvals
-from sync.runs import recorded_run
+from sync.errors import ApplyError, SafetyLimitError
+from sync.runtime.runs import recorded_run
 
 __all__ = ["execute_apply"]
 

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import PcsyncError
 from sync.db.models import QuarantinedRecord, Run
-from sync.lock import lock_held
-from sync.logs import redact
+from sync.runtime.lock import lock_held
+from sync.runtime.logs import redact
 
 __all__ = [
     "RunRecorder",
@@ -180,7 +180,7 @@ def settle_abandoned(sessions: sessionmaker[Session], kind: str) -> int:
 
 
 ABANDONED = "the process ended without recording an end (killed, or its machine stopped)"
-# Kinds of run that hold a lock while they run (sync/lock.py).
+# Kinds of run that hold a lock while they run (sync/runtime/lock.py).
 _LOCKED_KINDS = frozenset({"sync", "collections_apply"})
 
 

@@ -16,7 +16,7 @@ is broken.
 
 At start it runs ``pcsync check`` and logs each failed item with its remedy,
 then goes on: a token or a network path may well work by the next job. Then it
-stands by until it holds the leader lock (sync/leader.py), and only the leader's
+stands by until it holds the leader lock (sync/runtime/leader.py), and only the leader's
 scheduler runs jobs: the scheduler starts paused, resumes on becoming leader,
 and pauses — asking the running job to stop — the moment the lock is lost.
 """
@@ -37,19 +37,20 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from reconciliation.errors import LockedError, PcsyncError
+from reconciliation.errors import PcsyncError
 from sync import audit
 from sync.check import Outcome, run_checks
 from sync.collections.job import run_collections_round
 from sync.config import Settings
 from sync.db.models import Run
-from sync.health import AuditState, HealthServer, health_report
+from sync.errors import LockedError
 from sync.jobs import StopRequested, SyncOptions, run_sync
-from sync.leader import Leadership, leadership_for
-from sync.logs import redact
 from sync.reconcile import run_reconciliation
 from sync.report_mail import deliver_report
-from sync.runs import RunView, list_runs
+from sync.runtime.health import AuditState, HealthServer, health_report
+from sync.runtime.leader import Leadership, leadership_for
+from sync.runtime.logs import redact
+from sync.runtime.runs import RunView, list_runs
 from sync.webhook import ChatMessage, post_summary
 
 __all__ = ["AUDIT_VERIFY_CRON", "Daemon"]

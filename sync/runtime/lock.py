@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from reconciliation.errors import LockedError
+from sync.errors import LockedError
 
 __all__ = ["lock_held", "run_lock"]
 

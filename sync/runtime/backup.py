@@ -33,7 +33,8 @@ from urllib.parse import unquote
 
 from sqlalchemy.engine import make_url
 
-from reconciliation.errors import DatabaseError, InputError
+from reconciliation.errors import InputError
+from sync.errors import DatabaseError
 
 __all__ = ["BackupResult", "PgDump", "backup_sqlite", "pg_dump_command", "run_pg_dump"]
 

@@ -27,8 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sync.audit import ChainCheck
 from sync.db.models import Run
-from sync.logs import redact
-from sync.runs import RunStatus
+from sync.runtime.logs import redact
+from sync.runtime.runs import RunStatus
 
 __all__ = ["AuditState", "HealthServer", "health_report"]
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from reconciliation.errors import InputError
 from reconciliation.policy import Flag
 from sync import audit
+from sync.customer_lookup import resolve_customers
 from sync.db.models import CollectionHold
 
 __all__ = ["HoldView", "hold", "holds_in_force", "release", "with_holds"]
@@ -70,7 +71,6 @@ def hold(
         raise InputError(f"--until {until}: a hold must end after today ({today})")
     if not reason.strip():
         raise InputError("--reason: say why collections are paused (for the audit log)")
-    from sync.collections.approvals import resolve_customers  # approvals plans, plans hold
 
     with sessions.begin() as session:
         customer_id = resolve_customers(session, [customer])[customer]
@@ -99,7 +99,6 @@ def hold(
 
 def release(sessions: sessionmaker[Session], customer: str, actor: str) -> int:
     """End this customer's holds now; how many were in force."""
-    from sync.collections.approvals import resolve_customers  # approvals plans, plans hold
 
     now = datetime.now(UTC)
     with sessions.begin() as session:

@@ -2,14 +2,15 @@
 
 ``reconcile`` is pure: the same inputs give the same result, and
 ``ReconciliationResult.document`` gives the same JSON, byte for byte. Amounts
-are rounded half-up to the currency's minor unit here, at presentation, and
-written as decimal strings.
+are rounded half-up to the currency's minor unit here, at presentation, into the
+typed rows of ``ReconciliationResult.reconciled`` (``reconciliation.document``),
+which write the document and read a stored one back.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -19,6 +20,7 @@ from typing import Any
 
 from reconciliation.aging import age
 from reconciliation.checks import Finding, InvoiceFact, LineFact, SubscriptionFact, check_bill
+from reconciliation.document import CustomerRow, FindingRow, InvoiceRow, PaymentRow, Reconciled
 from reconciliation.exposure import (
     CustomerExposure,
     MicrosoftInvoice,
@@ -33,7 +35,7 @@ from reconciliation.ledger import (
     build_charges,
     build_ledgers,
 )
-from reconciliation.money import ZERO, money_text
+from reconciliation.money import ZERO, round_money
 
 __all__ = ["Inputs", "ReconciliationResult", "reconcile"]
 
@@ -71,21 +73,26 @@ class ReconciliationResult:
     customer_names: Mapping[str, str]
 
     @cached_property
+    def reconciled(self) -> Reconciled:
+        """The result's rows as shown and stored: amounts rounded to their currency."""
+        return Reconciled(
+            as_of=self.as_of,
+            customers=self._customers(),
+            invoices=[self._invoice(invoice) for invoice in self.invoices],
+            findings=[_finding(f) for f in self.findings],
+            payments=self._payments(),
+        )
+
+    @cached_property
     def document(self) -> dict[str, Any]:
         """The ``pcsync reconcile --json`` document (built once)."""
-        return {
-            "as_of": self.as_of.isoformat(),
-            "customers": self._customers(),
-            "invoices": [self._invoice(invoice) for invoice in self.invoices],
-            "findings": [_finding(f) for f in self.findings],
-            "payments": self._payments(),
-        }
+        return self.reconciled.to_document()
 
-    def _payments(self) -> list[dict[str, Any]]:
+    def _payments(self) -> list[PaymentRow]:
         """Each payment counted, with where it went: the invoices it paid, and any credit."""
-        keyed = []
+        keyed: list[tuple[str, date, str, PaymentRow]] = []
         for ledger in self.ledgers:
-            text = money_text(ledger.currency)
+            rounded = _rounding(ledger.currency)
             name = self.customer_names.get(ledger.customer_id, ledger.customer_id)
             paid_to: dict[str, list[str]] = defaultdict(list)
             applied: dict[str, Decimal] = defaultdict(lambda: ZERO)
@@ -96,87 +103,89 @@ class ReconciliationResult:
             for payment in ledger.payments:
                 reference, day = payment.reference, payment.payment_date
                 used = applied.get(reference, ZERO)
-                row = {
-                    "reference": reference,
-                    "customer_id": payment.customer_id,
-                    "customer_name": name,
-                    "payment_date": day.isoformat(),
-                    "currency": ledger.currency,
-                    "amount": text(payment.amount),
-                    "applied": text(used),
-                    "unapplied": text(payment.amount - used),
-                    "applied_to": paid_to.get(reference, []),
-                }
+                row = PaymentRow(
+                    reference=reference,
+                    customer_id=payment.customer_id,
+                    customer_name=name,
+                    payment_date=day,
+                    currency=ledger.currency,
+                    amount=rounded(payment.amount),
+                    applied=rounded(used),
+                    unapplied=rounded(payment.amount - used),
+                    applied_to=tuple(paid_to.get(reference, [])),
+                )
                 keyed.append((payment.customer_id, day, reference, row))
         keyed.sort(key=itemgetter(0, 1, 2))  # references are unique: a total order
         return [row for *_, row in keyed]
 
-    def _customers(self) -> list[dict[str, Any]]:
+    def _customers(self) -> list[CustomerRow]:
         exposure = {(e.customer_id, e.currency): e for e in self.exposure}
         rows = []
         for ledger in self.ledgers:
             c = ledger.currency
             e = exposure.get((ledger.customer_id, c))
             rows.append(
-                {
-                    "customer_id": ledger.customer_id,
-                    "customer_name": self.customer_names.get(
-                        ledger.customer_id, ledger.customer_id
-                    ),
-                    "currency": c,
-                    "microsoft_cost": _money(sum((ch.cost for ch in ledger.charges), ZERO), c),
-                    "microsoft_cost_with_tax": _money(
+                CustomerRow(
+                    customer_id=ledger.customer_id,
+                    customer_name=self.customer_names.get(ledger.customer_id, ledger.customer_id),
+                    currency=c,
+                    microsoft_cost=_money(sum((ch.cost for ch in ledger.charges), ZERO), c),
+                    microsoft_cost_with_tax=_money(
                         sum((ch.cost_with_tax for ch in ledger.charges), ZERO), c
                     ),
-                    "charged": _money(ledger.charged, c),
-                    "charged_net": _money(ledger.charged - ledger.charged_tax, c),
-                    "charged_tax": _money(ledger.charged_tax, c),
-                    "paid": _money(ledger.paid, c),
-                    "unapplied_credit": _money(ledger.unapplied, c),
-                    "balance": _money(ledger.balance, c),
-                    "overdue_amount": _money(ledger.overdue_amount, c),
-                    "days_overdue": ledger.days_overdue,
-                    "aging": {bucket: _money(value, c) for bucket, value in age(ledger).items()},
-                    "paid_to_microsoft": _money(e.paid_to_microsoft if e else ZERO, c),
-                    "owed_to_microsoft": _money(e.owed_to_microsoft if e else ZERO, c),
-                    "exposure": _money(e.exposure if e else ZERO, c),
-                    "exposure_microsoft_tax": _money(e.unpaid_tax if e else ZERO, c),
-                }
+                    charged=_money(ledger.charged, c),
+                    charged_net=_money(ledger.charged - ledger.charged_tax, c),
+                    charged_tax=_money(ledger.charged_tax, c),
+                    paid=_money(ledger.paid, c),
+                    unapplied_credit=_money(ledger.unapplied, c),
+                    balance=_money(ledger.balance, c),
+                    overdue_amount=_money(ledger.overdue_amount, c),
+                    days_overdue=ledger.days_overdue,
+                    aging={bucket: _money(value, c) for bucket, value in age(ledger).items()},
+                    paid_to_microsoft=_money(e.paid_to_microsoft if e else ZERO, c),
+                    owed_to_microsoft=_money(e.owed_to_microsoft if e else ZERO, c),
+                    exposure=_money(e.exposure if e else ZERO, c),
+                    exposure_microsoft_tax=_money(e.unpaid_tax if e else ZERO, c),
+                )
             )
         return rows
 
-    def _invoice(self, invoice: MicrosoftInvoice) -> dict[str, Any]:
+    def _invoice(self, invoice: MicrosoftInvoice) -> InvoiceRow:
         c = invoice.currency
-        return {
-            "invoice_id": invoice.id,
-            "amends": invoice.amends,
-            "invoice_date": invoice.invoice_date.isoformat(),
-            "currency": c,
-            "total": _money(invoice.total, c),
-            "lines_total": _money(invoice.lines_total, c),
-            "difference": _money(invoice.total - invoice.lines_total, c),
-            "paid": _money(invoice.paid, c),
-            "due_date": invoice.due_date.isoformat(),
-            "outstanding": _money(invoice.outstanding, c),
-            "days_to_due": invoice.days_to_due(self.as_of),
-        }
+        return InvoiceRow(
+            invoice_id=invoice.id,
+            amends=invoice.amends,
+            invoice_date=invoice.invoice_date,
+            currency=c,
+            total=_money(invoice.total, c),
+            lines_total=_money(invoice.lines_total, c),
+            difference=_money(invoice.total - invoice.lines_total, c),
+            paid=_money(invoice.paid, c),
+            due_date=invoice.due_date,
+            outstanding=_money(invoice.outstanding, c),
+            days_to_due=invoice.days_to_due(self.as_of),
+        )
 
 
-def _money(value: Decimal, currency: str) -> str:
-    return money_text(currency)(value)
+def _rounding(currency: str) -> Callable[[Decimal], Decimal]:
+    return lambda value: round_money(value, currency)
 
 
-def _finding(finding: Finding) -> dict[str, Any]:
+def _money(value: Decimal, currency: str) -> Decimal:
+    return round_money(value, currency)
+
+
+def _finding(finding: Finding) -> FindingRow:
     amount = finding.amount
-    return {
-        "kind": finding.kind,
-        "customer_id": finding.customer_id,
-        "subscription_id": finding.subscription_id,
-        "invoice_id": finding.invoice_id,
-        "amount": None if amount is None else _money(amount, finding.currency or "USD"),
-        "currency": finding.currency,
-        "detail": finding.detail,
-    }
+    return FindingRow(
+        kind=finding.kind,
+        customer_id=finding.customer_id,
+        subscription_id=finding.subscription_id,
+        invoice_id=finding.invoice_id,
+        amount=None if amount is None else _money(amount, finding.currency or "USD"),
+        currency=finding.currency,
+        detail=finding.detail,
+    )
 
 
 def reconcile(inputs: Inputs) -> ReconciliationResult:

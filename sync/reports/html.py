@@ -50,10 +50,10 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 10px}
 .panel{background:#fff;border:1px solid #e1e4ea;border-radius:8px;padding:12px}
 @media screen{.panel{overflow-x:auto}}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}
-th,td{padding:6px 8px;border-bottom:1px solid #eceef2;text-align:left;white-space:nowrap}
+th,td{padding:6px 8px;border-bottom:1px solid #eceef2;text-align:left;vertical-align:top}
 th{background:#f0f2f5;position:sticky;top:0}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-td.detail{white-space:normal}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.detail{overflow-wrap:anywhere;min-width:16em}
 td.detail ul{margin:0;padding-left:16px}
 h3{font-size:15px;margin:16px 0 6px}
 .risk{font-weight:600}

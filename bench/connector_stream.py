@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,19 +33,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _serve(lines: int, state: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _serve(lines: int, state: str, queue: multiprocessing.Queue, api: str) -> None:  # type: ignore[type-arg]
     from connectors.simulator.data import Scale
     from connectors.simulator.server import Simulator, SimulatorConfig
 
     # Three USD customers: one currency, so one invoice per month; one month.
+    # v1 serves billing periods before February 2024 only (as Microsoft does): a world of then.
+    anchor = date(2024, 1, 20) if api == "v1" else None
     config = SimulatorConfig(
-        scale=Scale(customers=3, invoices=1, lines_per_invoice=lines), export_seconds=0
+        scale=Scale(customers=3, invoices=1, lines_per_invoice=lines),
+        export_seconds=0,
+        anchor=anchor,
     )
     sim = Simulator(config, Path(state))
     invoice = sim.data.invoices[0].id
     # Blob storage holds an export's files before any client reads them; written
     # here, they are not written during the first client's timed run.
-    sim.prepare_invoice_export(invoice)
+    if api == "v2":
+        sim.prepare_invoice_export(invoice)
     sim.start()
     queue.put((sim.base_url, str(sim.tls.ca), invoice))
     while True:
@@ -52,7 +58,7 @@ def _serve(lines: int, state: str, queue: multiprocessing.Queue) -> None:  # typ
 
 
 @contextmanager
-def simulator(lines: int) -> Iterator[tuple[str, str, str, str]]:
+def simulator(lines: int, api: str = "v2") -> Iterator[tuple[str, str, str, str]]:
     """A simulator serving one invoice of ``lines`` lines in a process of its own.
 
     Yields its state folder (the clients' databases go there too), base URL, CA
@@ -61,7 +67,7 @@ def simulator(lines: int) -> Iterator[tuple[str, str, str, str]]:
     """
     state = tempfile.mkdtemp(prefix="pcsync-bench-")
     queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    server = multiprocessing.Process(target=_serve, args=(lines, state, queue), daemon=True)
+    server = multiprocessing.Process(target=_serve, args=(lines, state, queue, api), daemon=True)
     server.start()
     try:
         base, ca, invoice = queue.get(timeout=300)

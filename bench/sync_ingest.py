@@ -169,7 +169,10 @@ def _baseline_rows(api: str, pc: Any, invoice: str, base: str) -> Iterator[list[
         link = (body.get("links") or {}).get("next")
         if not link:
             break
-        url = link["uri"] if link["uri"].startswith("http") else f"{base}/v1/{link['uri']}"
+        uri = link["uri"]
+        url = uri if uri.startswith("http") else f"{base}/v1/{uri.removeprefix('/v1/').lstrip('/')}"
+        if "seekoperation=" not in url.lower():
+            url += "&seekOperation=Next"
         headers = {
             "Authorization": f"Bearer {token}",
             **{h["key"]: h["value"] for h in link.get("headers", [])},
@@ -322,7 +325,7 @@ def main() -> None:
     results = []
     modes = args.modes.split(",")
     for size in (int(s) for s in args.sizes.split(",")):
-        with simulator(size) as (state, base, ca, invoice):
+        with simulator(size, args.api) as (state, base, ca, invoice):
             env = {**os.environ, "REQUESTS_CA_BUNDLE": ca, **_simulator_identity()}
             runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
             # Alternating, so that a noisy spell on the shared machine hits every client.

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from connectors.partner_center.line_fields import BY_KEY, FIELDS, SHARED, Kind
+from connectors.partner_center.line_fields import BY_KEY, FIELDS, SHARED, Field, Kind
 from connectors.partner_center.records import (
     _MIDNIGHT_UTC,
     Provider,
@@ -168,6 +168,34 @@ _SAME = {
 }
 
 
+# How the keys of one shape of line (its keys, in order) are read: per key, its slot in
+# ``fields`` (-1: extra, -2: a shared field), type and shared column; then the shared fields
+# the shape lacks. Lines of one listing or export share their shape: made once per shape.
+_Step = tuple[str, int, Kind, str]
+_PLANS: dict[tuple[str, ...], tuple[list[_Step], tuple[Field, ...]]] = {}
+_SHARED_COLUMNS = frozenset(f.column for f in SHARED)
+
+
+def _plan(shape: tuple[str, ...]) -> tuple[list[_Step], tuple[Field, ...]]:
+    plan = _PLANS.get(shape)
+    if plan is not None:
+        return plan
+    steps: list[_Step] = []
+    met: set[str] = set()
+    for key in shape:
+        spec = BY_KEY.get(key.lower())
+        if spec is None or spec.key in met:  # a field Microsoft added later (or one sent twice)
+            steps.append((key, -1, Kind.JSON, ""))
+            continue
+        met.add(spec.key)
+        shared = spec.column in _SHARED_COLUMNS
+        steps.append((key, -2 if shared else _SLOT[spec.key], spec.kind, spec.column))
+    plan = steps, tuple(spec for spec in SHARED if spec.key not in met)
+    if len(_PLANS) < 1024:
+        _PLANS[shape] = plan
+    return plan
+
+
 def _documented(raw: Raw, reading: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Every documented field's value in its slot; the rest, and what differs, for ``extra``.
 
@@ -177,31 +205,35 @@ def _documented(raw: Raw, reading: dict[str, Any]) -> tuple[tuple[Any, ...], dic
     """
     values: list[Any] = [None] * len(FIELDS)
     extra: dict[str, Any] = {}
-    met: set[str] = set()
-    for key, value in raw.items():
-        spec = BY_KEY.get(key.lower())
-        if spec is None or spec.key in met:
-            extra[key] = value  # a field Microsoft added later (or one sent twice)
-            continue
-        met.add(spec.key)
-        if spec.column in reading:
-            held = typed(spec.kind, value)
-            if held is not BAD and spec.column in _SAME:
-                held = _SAME[spec.column](held)
-            if value is not None and held != reading[spec.column]:
+    steps, lacking = _plan(tuple(raw))
+    for (key, slot, kind, column), value in zip(steps, raw.values(), strict=True):
+        if slot >= 0:
+            if value is None:
+                continue
+            # The common cases first, without a call: text as text, an exact amount.
+            if (kind is Kind.TEXT and type(value) is str) or (
+                kind is Kind.MONEY and type(value) is Decimal and value.is_finite()
+            ):
+                values[slot] = value
+                continue
+            held = typed(kind, value)
+            if held is BAD:
                 extra[key] = value
-            elif value is None and reading[spec.column] is not None:
-                extra[key] = None
-            continue
-        if value is None:
-            continue
-        held = typed(spec.kind, value)
-        if held is BAD:
+            else:
+                values[slot] = held
+        elif slot == -1:
             extra[key] = value
+        elif value is None:
+            if reading[column] is not None:
+                extra[key] = None
         else:
-            values[_SLOT[spec.key]] = held
-    for spec in SHARED:
-        if spec.key not in met and reading[spec.column] is not None:
+            held = typed(kind, value)
+            if held is not BAD and column in _SAME:
+                held = _SAME[column](held)
+            if held != reading[column]:
+                extra[key] = value
+    for spec in lacking:
+        if reading[spec.column] is not None:
             extra[spec.key] = None  # pcsync's reading came from another field
     return tuple(values), extra
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Regenerate the README's screenshots in docs/ from a fresh demo on a fixed day, so the
-# pictures match the README's demo output: the HTML report and a customer statement as
-# headless Chromium renders them, and the XLSX report as LibreOffice prints it.
+# pictures match the README's demo output: the HTML report (its top, and its margin
+# section) and a customer statement as headless Chromium renders them at 1280 px and
+# 1000 px wide, and the XLSX report's Customers, Lines and Margin sheets as LibreOffice
+# prints them.
 #
 #   bash docs/screenshots.sh        (needs chromium, libreoffice, and pdftoppm and pdftotext from poppler-utils)
 #
@@ -35,20 +37,34 @@ shot() { # page, window width,height, png
   echo "$3"
 }
 
-shot "$demo/reports/pcsync-$as_of.html" 1280,1800 "$root/docs/report-screenshot.png"
+report=$demo/reports/pcsync-$as_of.html
+shot "$report" 1280,1800 "$root/docs/report-screenshot.png"
+# The margin section further down: the same page with the sections between the heading
+# and the margin table hidden (a chromium --screenshot cannot scroll).
+sed 's|<h2>Margin</h2>|<h2 id="margin">Margin</h2>|; s|</head>|<style>main>h2#actions,main>h2#actions~*{display:none}main>h2#margin,main>h2#margin~*{display:revert}</style></head>|' \
+  "$report" >"$work/margin.html"
+grep -q 'id="margin"' "$work/margin.html" || { echo "docs/screenshots.sh: no margin section in $report" >&2; exit 1; }
+shot "$work/margin.html" 1280,1100 "$root/docs/report-margin-screenshot.png"
 statement=$(ls "$demo"/statements/statement-*-"$as_of".html | head -n 1)
 shot "$statement" 1000,1500 "$root/docs/statement-screenshot.png"
 
 # The workbook as it prints: LibreOffice's PDF of it (the workbook's own print setup:
-# landscape, one page wide, the as-of date and page numbers in the footer), at 80 dpi,
-# the page of the Customers sheet.
+# landscape, one page wide, the as-of date and page numbers in the footer), at 110 dpi,
+# the first page of the Customers, Lines and Margin sheets.
 libreoffice -env:UserInstallation="file://$work/libreoffice" --headless \
   --convert-to pdf --outdir "$work/pdf" "$demo/reports/pcsync-$as_of.xlsx" >/dev/null 2>&1
 pdf=$work/pdf/pcsync-$as_of.pdf
-page=1
-while ! pdftotext -f "$page" -l "$page" "$pdf" - | grep -q "^Customers as of"; do
-  page=$((page + 1))
-  [ "$page" -le 50 ] || { echo "docs/screenshots.sh: no Customers sheet in $pdf" >&2; exit 1; }
-done
-pdftoppm -png -r 80 -f "$page" -l "$page" -singlefile "$pdf" "$root/docs/xlsx-screenshot"
-echo "$root/docs/xlsx-screenshot.png"
+sheet() { # sheet title, png name: the first page whose text starts with the sheet's title row
+  local page=1
+  # each page's text to a file, not a pipe: grep -q stopping early fails a pipe under pipefail
+  until pdftotext -f "$page" -l "$page" "$pdf" "$work/page.txt" 2>/dev/null &&
+    grep -q "^$1 as of" "$work/page.txt"; do
+    page=$((page + 1))
+    [ "$page" -le 50 ] || { echo "docs/screenshots.sh: no $1 sheet in $pdf" >&2; exit 1; }
+  done
+  pdftoppm -png -r 110 -f "$page" -l "$page" -singlefile "$pdf" "$root/docs/$2"
+  echo "$root/docs/$2.png"
+}
+sheet Customers xlsx-screenshot
+sheet Lines xlsx-lines-screenshot
+sheet Margin xlsx-margin-screenshot

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from reconciliation.document import Reconciled
 from reconciliation.errors import InputError
 from reconciliation.ledger import BillingTerms
 from sync.collections import plan_collections
@@ -24,6 +25,7 @@ from sync.db.models import Action, Approval, Customer, Notice, ReconciliationRun
 from sync.errors import OutputError
 from sync.reconcile import run_reconciliation
 from sync.reconcile.inputs import billing_terms
+from sync.reports.data import Change, ReportData
 from sync.reports.html import to_html
 from sync.reports.lines import LINE_COLUMNS, billed_lines, lines_tables
 from sync.reports.render import to_csv, to_xlsx, write_csv
@@ -56,7 +58,7 @@ def _stored_document(
         return (row.id, row.document) if row is not None else None
 
 
-def _actions(sessions: sessionmaker[Session], as_of: date) -> list[dict[str, Any]]:
+def _changes(sessions: sessionmaker[Session], as_of: date) -> list[Change]:
     """What pcsync changed at Microsoft up to the end of ``as_of`` (UTC), oldest first."""
     end = datetime.combine(as_of + timedelta(days=1), time(), UTC)
     with sessions() as session:
@@ -67,19 +69,19 @@ def _actions(sessions: sessionmaker[Session], as_of: date) -> list[dict[str, Any
             .order_by(Action.id)
         ).all()
         return [
-            {
-                "requested_at": a.requested_at.isoformat(timespec="seconds"),
-                "requested_by": a.requested_by,
-                "customer_id": a.customer_id,
-                "customer_name": names.get(a.customer_id, a.customer_id),
-                "subscription_id": a.subscription_id,
-                "action": a.action,
-                "result": a.result,
-                "status_before": a.status_before,
-                "status_after": a.status_after,
-                "ms_request_id": a.ms_request_id,
-                "error": a.error,
-            }
+            Change(
+                requested_at=a.requested_at.replace(microsecond=0),  # reports show seconds
+                requested_by=a.requested_by,
+                customer_id=a.customer_id,
+                customer_name=names.get(a.customer_id, a.customer_id),
+                subscription_id=a.subscription_id,
+                action=a.action,
+                result=a.result,
+                status_before=a.status_before,
+                status_after=a.status_after,
+                ms_request_id=a.ms_request_id,
+                error=a.error,
+            )
             for a in rows
         ]
 
@@ -147,24 +149,21 @@ def write_reports(
     reconciliation_id, stored_document = stored
     plan = plan_collections(settings, sessions, as_of, store=False)
     completeness = data_completeness(sessions)
-    document = {
-        **stored_document,
-        "flags": [flag.as_json() for flag in plan.flags],
-        "actions": _actions(sessions, as_of),
-        "completeness": completeness,
-        "subscriptions": _products(sessions),
-        "contacts": _contacts(sessions),
-        "approvals": _approvals(sessions, plan),
-    }
     terms = billing_terms(settings)
     with sessions() as session:
         lines, margin, line_count = lines_tables(session, terms, as_of)
-    document["margin"] = [
-        {k: v if isinstance(v, int | type(None)) else str(v) for k, v in row.items()}
-        for row in margin.rows
-    ]
+    data = ReportData(
+        reconciled=Reconciled.from_document(stored_document),  # the one read of the document
+        flags=plan.flags,
+        changes=_changes(sessions, as_of),
+        completeness=completeness,
+        products=_products(sessions),
+        contacts=_contacts(sessions),
+        approvals=_approvals(sessions, plan),
+        margin=margin.rows,
+    )
     stem = f"pcsync-{as_of.isoformat()}"
-    tables = [*report_tables(document), lines, margin]
+    tables = [*report_tables(data), lines, margin]
     if line_count > len(lines.rows):  # the sheet says where the rest is
         note = f"{line_count:,} lines: the first {len(lines.rows):,} here, all in the CSV"
         lines = replace(lines, rows=[*lines.rows, {"customer_name": note}])
@@ -177,7 +176,7 @@ def write_reports(
         files.append(path)
     if "html" in formats:
         path = out_dir / f"{stem}.html"
-        page = to_html(document, f"{settings.reports.title} — {as_of}")
+        page = to_html(data, f"{settings.reports.title} — {as_of}")
         _write(path, page.encode("utf-8"))
         files.append(path)
     if "csv" in formats:
@@ -192,6 +191,7 @@ def write_reports(
             files.append(path)
     if "json" in formats:
         path = out_dir / f"{stem}.json"
+        document = data.as_json(stored_document)  # the stored document as it was, and the rest
         _write(path, json.dumps(document, indent=2, sort_keys=True).encode("utf-8"))
         files.append(path)
     return ReportFiles(as_of, reconciliation_id, files)

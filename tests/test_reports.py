@@ -14,8 +14,9 @@ from openpyxl import load_workbook
 
 from reconciliation.money import minor_unit
 from sync.cli import main
+from sync.reports.data import ReportData
 from sync.reports.render import neutralise, to_csv, to_xlsx
-from sync.reports.tables import report_tables
+from sync.reports.tables import Table, report_tables
 
 GUID = "00000123-0000-4000-8000-000000000001"
 AGING = {"current": "0.00", "1-30": "10.00", "31-60": "0.00", "61-90": "0.00", "over_90": "0.00"}
@@ -85,8 +86,13 @@ DOCUMENT = {
 }
 
 
+def _tables(document: dict[str, object]) -> list[Table]:
+    """The report's tables from a report's JSON document, read through the typed reader."""
+    return report_tables(ReportData.from_document(document))
+
+
 def test_xlsx_has_every_sheet_typed_cells_and_no_formulas() -> None:
-    book = load_workbook(io.BytesIO(to_xlsx(report_tables(DOCUMENT), "Billing", "2026-11-25")))
+    book = load_workbook(io.BytesIO(to_xlsx(_tables(DOCUMENT), "Billing", "2026-11-25")))
     assert book.sheetnames == [
         "Summary",
         "Customers",
@@ -159,7 +165,7 @@ def _shown_by_format(value: float, number_format: str) -> str:
 def test_xlsx_columns_are_as_wide_as_every_number_they_show() -> None:
     from openpyxl.utils import get_column_letter
 
-    book = load_workbook(io.BytesIO(to_xlsx(report_tables(BIG), "Billing", "2026-11-25")))
+    book = load_workbook(io.BytesIO(to_xlsx(_tables(BIG), "Billing", "2026-11-25")))
     checked = 0
     for sheet in book.worksheets:
         for row in sheet.iter_rows(min_row=3):
@@ -183,7 +189,7 @@ def test_xlsx_columns_are_as_wide_as_every_number_they_show() -> None:
 
 
 def test_every_sheet_prints_landscape_one_page_wide_with_titles_and_footer() -> None:
-    book = load_workbook(io.BytesIO(to_xlsx(report_tables(BIG), "Billing", "2026-11-25")))
+    book = load_workbook(io.BytesIO(to_xlsx(_tables(BIG), "Billing", "2026-11-25")))
     for sheet in book.worksheets:
         assert sheet["A1"].value == f"{sheet.title} as of 2026-11-25"
         assert sheet.page_setup.orientation == "landscape", sheet.title
@@ -200,7 +206,7 @@ def test_every_sheet_prints_landscape_one_page_wide_with_titles_and_footer() -> 
 def test_xlsx_timestamps_are_dates_and_findings_name_customer_and_product() -> None:
     from datetime import datetime
 
-    book = load_workbook(io.BytesIO(to_xlsx(report_tables(BIG), "Billing", "2026-11-25")))
+    book = load_workbook(io.BytesIO(to_xlsx(_tables(BIG), "Billing", "2026-11-25")))
     changes = book["Suspensions"]
     when = changes["A3"]
     assert changes["A2"].value == "When (UTC)"
@@ -213,7 +219,7 @@ def test_xlsx_timestamps_are_dates_and_findings_name_customer_and_product() -> N
 
 
 def test_csv_round_trips_through_pandas_with_exact_totals() -> None:
-    customers = next(t for t in report_tables(DOCUMENT) if t.name == "Customers")
+    customers = next(t for t in _tables(DOCUMENT) if t.name == "Customers")
     frame = pd.read_csv(io.StringIO(to_csv(customers)), dtype=str)
     usd = frame[frame["Currency"] == "USD"]
     assert sum(Decimal(v) for v in usd["Charged"]) == Decimal("1234.50")
@@ -234,7 +240,7 @@ def test_charges_show_net_tax_and_gross_and_old_documents_leave_them_empty() -> 
             {**DOCUMENT["customers"][1], "charged_net": "1000", "charged_tax": "0"},
         ],
     }
-    tables = {t.name: t for t in report_tables(taxed)}
+    tables = {t.name: t for t in _tables(taxed)}
     usd = tables["Customers"].rows[0]
     assert (usd["charged_net"], usd["charged_tax"], usd["charged"]) == (
         Decimal("1037.39"),
@@ -250,7 +256,7 @@ def test_charges_show_net_tax_and_gross_and_old_documents_leave_them_empty() -> 
     )
     assert summary["Microsoft tax on exposure"] == "0.80"
     # A reconciliation stored before these columns existed: empty cells, not a failure.
-    old = {t.name: t for t in report_tables(DOCUMENT)}
+    old = {t.name: t for t in _tables(DOCUMENT)}
     assert old["Customers"].rows[0]["charged_net"] is None
     assert old["Summary"].rows[0]["charged_tax"] is None
     assert to_xlsx(list(old.values()), "old", "2026-11-25")
@@ -277,7 +283,7 @@ def test_control_characters_leave_xlsx_and_csv_cells_and_formulas_stay_neutralis
         {**DOCUMENT["customers"][0], "customer_name": f"A\x1b[31mcme{CONTROLS} Ltd"},  # type: ignore[dict-item]
         {**DOCUMENT["customers"][1], "customer_name": "\x01=HYPERLINK(1)"},  # type: ignore[dict-item]
     ]
-    tables = report_tables({**DOCUMENT, "customers": customers})
+    tables = _tables({**DOCUMENT, "customers": customers})
     book = load_workbook(io.BytesIO(to_xlsx(tables, "Billing\x07", "2026-11-25")))
     sheet = book["Customers"]
     column = [cell.value for cell in sheet[2]].index("Customer")
@@ -300,6 +306,9 @@ def test_report_totals_equal_the_reconciliation(
     assert main([*base, "report", "--as-of", "2026-11-25", "--out", str(out)]) == 0
     written = json.loads((out / "pcsync-2026-11-25.json").read_text())
     assert {k: written[k] for k in document} == document
+    # the report's JSON file reads back into the typed rows the report was built from
+    stored = {k: written[k] for k in document}
+    assert ReportData.from_document(written).as_json(stored) == written
     capsys.readouterr()
     assert main([*base, "collections", "plan", "--as-of", "2026-11-25", "--json"]) == 0
     assert written["flags"] == json.loads(capsys.readouterr().out)["flags"]
@@ -333,7 +342,7 @@ def test_report_totals_equal_the_reconciliation(
 def _html(document: dict[str, object]) -> str:
     from sync.reports.html import to_html
 
-    return to_html(document, "Partner Center billing — 2026-11-25")
+    return to_html(ReportData.from_document(document), "Partner Center billing — 2026-11-25")
 
 
 def test_html_is_self_contained_and_escapes_user_data() -> None:

@@ -1,1 +1,1 @@
-"""Finance reports rendered from a reconciliation document: tables, CSV, XLSX."""
+"""Finance reports from the typed rows of a stored reconciliation: tables, CSV, XLSX, HTML."""

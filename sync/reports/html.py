@@ -12,6 +12,7 @@ scrolling, so no column is cut off.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from decimal import Decimal
 from html import escape
 from typing import Any
@@ -19,7 +20,10 @@ from typing import Any
 from jinja2 import Environment, Undefined
 from markupsafe import Markup
 
+from reconciliation.document import CustomerRow, InvoiceRow
 from reconciliation.money import minor_unit, round_money
+from reconciliation.policy import Flag
+from sync.reports.data import ReportData
 
 __all__ = ["to_html"]
 
@@ -149,7 +153,7 @@ th{position:static}h2,h3{break-after:avoid}tr{break-inside:avoid}}
 <td class="num">{{ m.cost|money(m.currency) }}</td>
 <td class="num">{{ m.charge|money(m.currency) }}</td>
 <td class="num">{{ m.margin|money(m.currency) }}</td>
-<td class="num">{{ m.margin_percent or "" }}</td></tr>{% endfor %}
+<td class="num">{{ "" if m.margin_percent is none else m.margin_percent }}</td></tr>{% endfor %}
 </tbody></table></div>{% endif %}
 <h2>Findings</h2>
 <div class="panel"><table><thead><tr><th>Finding</th><th>Invoice</th><th>Customer</th>
@@ -162,7 +166,7 @@ th{position:static}h2,h3{break-after:avoid}tr{break-inside:avoid}}
 {% if actions %}<h2>Changes made at Microsoft</h2>
 <div class="panel"><table><thead><tr><th>When (UTC)</th><th>By</th><th>Customer</th>
 <th>Subscription</th><th>Action</th><th>Result</th><th>Status</th><th>Detail</th></tr></thead><tbody>
-{% for a in actions %}<tr><td>{{ a.requested_at }}</td><td>{{ a.requested_by }}</td>
+{% for a in actions %}<tr><td>{{ a.when }}</td><td>{{ a.requested_by }}</td>
 <td>{{ a.customer_name }}</td><td>{{ a.subscription_id }}</td><td>{{ a.action }}</td>
 <td>{{ a.result }}</td><td>{{ a.status_before or "" }} → {{ a.status_after or "" }}</td>
 <td class="detail">{{ a.error or "" }}</td></tr>{% endfor %}
@@ -171,19 +175,20 @@ th{position:static}h2,h3{break-after:avoid}tr{break-inside:avoid}}
 """
 
 
-def _money(value: str | Decimal | Undefined | None, currency: str) -> str:
+def _money(value: Decimal | Undefined | None, currency: str) -> str:
     """An amount with thousands separators and the currency's decimals; empty when unknown
-    (a document stored before the column existed)."""
-    if value is None or value == "" or isinstance(value, Undefined):
+    (a reconciliation stored before the column existed)."""
+    if value is None or isinstance(value, Undefined):
         return ""
     places = minor_unit(currency)
-    return f"{round_money(Decimal(value), currency):,.{places}f}"
+    return f"{round_money(value, currency):,.{places}f}"
 
 
-def _sum_by_currency(rows: list[dict[str, Any]], key: str) -> str:
+def _sum_by_currency(rows: list[tuple[str, Decimal]]) -> str:
+    """Amounts (currency, amount) summed per currency: ``1,234.50 EUR · 10.00 USD``."""
     totals: dict[str, Decimal] = defaultdict(Decimal)
-    for row in rows:
-        totals[row["currency"]] += Decimal(row[key])
+    for currency, amount in rows:
+        totals[currency] += amount
     return " · ".join(f"{_money(totals[c], c)} {c}" for c in sorted(totals)) or "0"
 
 
@@ -194,29 +199,39 @@ _GROUPS = (
 )
 
 
-def _risk(flag: dict[str, Any]) -> Decimal:
-    days: int = flag["days_overdue"]
-    return Decimal(flag["overdue_amount"]) * days
-
-
-def _action_groups(document: dict[str, Any]) -> list[dict[str, Any]]:
+def _action_groups(data: ReportData) -> list[dict[str, Any]]:
     """Who to suspend, call and reactivate, riskiest (amount × days overdue) first."""
-    contacts = document.get("contacts") or {}
-    approvals = document.get("approvals") or {}
+    contacts = data.contacts or {}
+    approvals = data.approvals or {}
+
+    def risk(flag: Flag) -> Decimal:
+        return data.overdue(flag) * flag.days_overdue
+
     groups = []
     for action, title, status in _GROUPS:
         rows = []
         for flag in sorted(
-            (f for f in document.get("flags") or [] if f["action"] == action),
-            key=lambda f: (-_risk(f), f["customer_name"]),
+            (f for f in data.flags or [] if f.action == action),
+            key=lambda f: (-risk(f), f.customer_name),
         ):
             if action == "suspend":
-                state = approvals.get(flag["customer_id"], "awaiting approval")
+                state = approvals.get(flag.customer_id, "awaiting approval")
             elif action == "follow_up":
                 state = "notice due at this stage"
             else:
                 state = "suspended by pcsync, no longer at a suspend stage"
-            rows.append({**flag, "contact": contacts.get(flag["customer_id"]), "status": state})
+            rows.append(
+                {
+                    "customer_name": flag.customer_name,
+                    "currency": flag.currency,
+                    "overdue_amount": data.overdue(flag),
+                    "days_overdue": flag.days_overdue,
+                    "stage": flag.stage,
+                    "reasons": flag.reasons,
+                    "contact": contacts.get(flag.customer_id),
+                    "status": state,
+                }
+            )
         groups.append({"title": title, "status": status, "rows": rows})
     return groups
 
@@ -245,76 +260,80 @@ def _bars(title: str, items: list[tuple[str, Decimal, str]]) -> Markup:
     return Markup("".join(parts))  # noqa: S704 - every label above is escaped
 
 
-def _charts(customers: list[dict[str, Any]]) -> list[Markup]:
+def _charts(customers: Sequence[CustomerRow]) -> list[Markup]:
     charts = []
-    for currency in sorted({c["currency"] for c in customers}):
-        own = [c for c in customers if c["currency"] == currency]
+    for currency in sorted({c.currency for c in customers}):
+        own = [c for c in customers if c.currency == currency]
         buckets = [
             (
                 f"{label} ({currency})",
-                sum((Decimal(c["aging"][key]) for c in own), Decimal(0)),
+                sum((c.aging[key] for c in own), Decimal(0)),
                 COLOURS[n],
             )
             for n, (key, label) in enumerate(BUCKETS)
         ]
         charts.append(_bars(f"Aging, {currency}", buckets))
-        top = sorted(own, key=lambda c: Decimal(c["overdue_amount"]), reverse=True)[:8]
+        top = sorted(own, key=lambda c: c.overdue_amount, reverse=True)[:8]
         overdue = [
-            (c["customer_name"], Decimal(c["overdue_amount"]), "#e4572e")
-            for c in top
-            if Decimal(c["overdue_amount"]) > 0
+            (c.customer_name, c.overdue_amount, "#e4572e") for c in top if c.overdue_amount > 0
         ]
         charts.append(_bars(f"Top overdue customers, {currency}", overdue))
     return charts
 
 
-def to_html(document: dict[str, Any], title: str) -> str:
-    """The whole report as one HTML page."""
-    customers = document["customers"]
-    invoices = document["invoices"]
-    flags = document.get("flags")
-    open_invoices = [i for i in invoices if Decimal(i["outstanding"]) > 0]
-    next_due = min((i["due_date"] for i in open_invoices), default=None)
-    cards = [
+def _cards(data: ReportData) -> list[dict[str, Any]]:
+    customers = data.reconciled.customers
+    open_invoices: list[InvoiceRow] = [i for i in data.reconciled.invoices if i.outstanding > 0]
+    next_due = min((i.due_date for i in open_invoices), default=None)
+    flags = data.flags
+    return [
         {
             "label": "Owed to Microsoft",
-            "value": _sum_by_currency(open_invoices, "outstanding"),
+            "value": _sum_by_currency([(i.currency, i.outstanding) for i in open_invoices]),
             "note": f"next due {next_due}" if next_due else "nothing outstanding",
         },
-        {"label": "Receivables", "value": _sum_by_currency(customers, "balance")},
+        {
+            "label": "Receivables",
+            "value": _sum_by_currency([(c.currency, c.balance) for c in customers]),
+        },
         {
             "label": "Overdue",
-            "value": _sum_by_currency(customers, "overdue_amount"),
-            "note": f"{sum(1 for c in customers if c['days_overdue'] > 0)} customers",
+            "value": _sum_by_currency([(c.currency, c.overdue_amount) for c in customers]),
+            "note": f"{sum(1 for c in customers if c.days_overdue > 0)} customers",
         },
         {
             "label": "Exposure",
-            "value": _sum_by_currency(customers, "exposure"),
+            "value": _sum_by_currency([(c.currency, c.exposure) for c in customers]),
             "note": "Microsoft's pre-tax cost of unpaid charges",
         },
         {
             "label": "Customers to suspend",
-            "value": str(sum(1 for f in flags if f.get("action") == "suspend"))
+            "value": str(sum(1 for f in flags if f.action == "suspend"))
             if flags is not None
             else "—",
             "note": None if flags is not None else "collections plan not run",
         },
     ]
+
+
+def to_html(data: ReportData, title: str) -> str:
+    """The whole report as one HTML page."""
+    reconciled = data.reconciled
     environment = Environment(autoescape=True, keep_trailing_newline=True)
     environment.filters["money"] = _money
     return environment.from_string(_TEMPLATE).render(
-        plan_missing=flags is None,
-        action_groups=_action_groups(document),
-        payments=document.get("payments") or [],
-        margin=document.get("margin") or [],
+        plan_missing=data.flags is None,
+        action_groups=_action_groups(data),
+        payments=reconciled.payments,
+        margin=data.margin,
         title=title,
-        as_of=document["as_of"],
-        cards=cards,
-        charts=_charts(customers),
-        customers=customers,
-        invoices=invoices,
-        findings=document["findings"],
-        actions=document.get("actions") or [],
-        completeness=document.get("completeness"),
-        names={c["customer_id"]: c["customer_name"] for c in customers},
+        as_of=reconciled.as_of,
+        cards=_cards(data),
+        charts=_charts(reconciled.customers),
+        customers=reconciled.customers,
+        invoices=reconciled.invoices,
+        findings=reconciled.findings,
+        actions=data.changes,
+        completeness=data.completeness,
+        names=reconciled.customer_names(),
     )

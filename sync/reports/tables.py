@@ -1,4 +1,4 @@
-"""The report's tables, built from the ``pcsync reconcile --json`` document.
+"""The report's tables, built from the typed rows of a stored reconciliation (``ReportData``).
 
 A table is a name, typed columns and rows. Column kinds tell the renderers how
 to write a cell: ``text`` and ``id`` stay text (Excel must not turn a GUID or
@@ -10,10 +10,12 @@ Wherever a row names a customer by id, the customer's name stands beside it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any, Literal
+
+from reconciliation.document import CustomerRow
+from sync.reports.data import ReportData
 
 __all__ = ["Column", "Table", "report_tables"]
 
@@ -38,11 +40,12 @@ class Table:
     rows: list[dict[str, Any]]
 
 
-def _money(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
+def _cells(row: Any) -> dict[str, Any]:
+    """A typed row's fields as a table row (the renderers pick the columns they show)."""
+    return {f.name: getattr(row, f.name) for f in fields(row)}
 
 
-def _customers(document: dict[str, Any]) -> Table:
+def _customers(data: ReportData) -> Table:
     columns: tuple[Column, ...] = (
         Column("customer_id", "Customer ID", "id"),
         Column("customer_name", "Customer"),
@@ -60,21 +63,17 @@ def _customers(document: dict[str, Any]) -> Table:
         Column("exposure", "Exposure", "money"),
         Column("exposure_microsoft_tax", "Microsoft tax on exposure", "money"),
     )
-    actions = {(f["customer_id"], f["currency"]): f["action"] for f in document.get("flags") or []}
+    actions = {(f.customer_id, f.currency): f.action for f in data.flags or []}
     columns = (*columns, Column("action", "Action"))
+    # A reconciliation stored before a column existed has None there: an empty cell.
     rows = [
-        {
-            **c,
-            # A document stored before a column existed leaves its cells empty.
-            **{k: _money(c.get(k)) for k in (col.key for col in columns if col.kind == "money")},
-            "action": actions.get((c["customer_id"], c["currency"]), "none"),
-        }
-        for c in document["customers"]
+        {**_cells(c), "action": actions.get((c.customer_id, c.currency), "none")}
+        for c in data.reconciled.customers
     ]
     return Table("Customers", columns, rows)
 
 
-def _aging(document: dict[str, Any]) -> Table:
+def _aging(data: ReportData) -> Table:
     buckets = ("current", "1-30", "31-60", "61-90", "over_90")
     columns = (
         Column("customer_id", "Customer ID", "id"),
@@ -88,18 +87,18 @@ def _aging(document: dict[str, Any]) -> Table:
     )
     rows = [
         {
-            "customer_id": c["customer_id"],
-            "customer_name": c["customer_name"],
-            "currency": c["currency"],
-            "balance": _money(c["balance"]),
-            **{b: _money(c["aging"][b]) for b in buckets},
+            "customer_id": c.customer_id,
+            "customer_name": c.customer_name,
+            "currency": c.currency,
+            "balance": c.balance,
+            **{b: c.aging[b] for b in buckets},
         }
-        for c in document["customers"]
+        for c in data.reconciled.customers
     ]
     return Table("Aging", columns, rows)
 
 
-def _findings(document: dict[str, Any]) -> Table:
+def _findings(data: ReportData) -> Table:
     columns = (
         Column("kind", "Finding"),
         Column("customer_id", "Customer ID", "id"),
@@ -111,22 +110,20 @@ def _findings(document: dict[str, Any]) -> Table:
         Column("currency", "Currency"),
         Column("detail", "Detail"),
     )
-    names = {c["customer_id"]: c["customer_name"] for c in document["customers"]}
-    # ``subscriptions`` (id → product name) is added by the report; a bare document has none.
-    products = document.get("subscriptions") or {}
+    names = data.reconciled.customer_names()
+    products = data.products or {}  # a bare reconciliation names no products
     rows = [
         {
-            **f,
-            "customer_name": names.get(f["customer_id"]) if f.get("customer_id") else None,
-            "product": products.get(f["subscription_id"]) if f.get("subscription_id") else None,
-            "amount": _money(f["amount"]),
+            **_cells(f),
+            "customer_name": names.get(f.customer_id) if f.customer_id else None,
+            "product": products.get(f.subscription_id) if f.subscription_id else None,
         }
-        for f in document["findings"]
+        for f in data.reconciled.findings
     ]
     return Table("Findings", columns, rows)
 
 
-def _invoices(document: dict[str, Any]) -> Table:
+def _invoices(data: ReportData) -> Table:
     columns = (
         Column("invoice_id", "Invoice", "id"),
         Column("amends", "Amends", "id"),
@@ -140,20 +137,11 @@ def _invoices(document: dict[str, Any]) -> Table:
         Column("outstanding", "Outstanding", "money"),
         Column("days_to_due", "Days to due", "int"),
     )
-    money = [c.key for c in columns if c.kind == "money"]
-    rows = [
-        {
-            **i,
-            **{k: _money(i[k]) for k in money},
-            "invoice_date": date.fromisoformat(i["invoice_date"]),
-            "due_date": date.fromisoformat(i["due_date"]),
-        }
-        for i in document["invoices"]
-    ]
+    rows = [_cells(i) for i in data.reconciled.invoices]
     return Table("Microsoft invoices", columns, rows)
 
 
-def _summary(document: dict[str, Any]) -> Table:
+def _summary(data: ReportData) -> Table:
     columns = (
         Column("currency", "Currency"),
         Column("charged_net", "Charged (net)", "money"),
@@ -169,25 +157,31 @@ def _summary(document: dict[str, Any]) -> Table:
     )
     summed = [k.key for k in columns if k.kind == "money"]
     totals: dict[str, dict[str, Any]] = {}
-    for c in document["customers"]:
+    for c in data.reconciled.customers:
         row = totals.setdefault(
-            c["currency"],
+            c.currency,
             {
-                "currency": c["currency"],
+                "currency": c.currency,
                 "overdue_customers": 0,
                 **{k.key: Decimal(0) for k in columns if k.kind == "money"},
             },
         )
         for key in summed:
-            if row[key] is not None and c.get(key) is not None:
-                row[key] += Decimal(c[key])
-            else:  # a document stored before the column existed: no total
+            value = _amount(c, key)
+            if row[key] is not None and value is not None:
+                row[key] += value
+            else:  # a reconciliation stored before the column existed: no total
                 row[key] = None
-        row["overdue_customers"] += 1 if c["days_overdue"] > 0 else 0
+        row["overdue_customers"] += 1 if c.days_overdue > 0 else 0
     return Table("Summary", columns, [totals[k] for k in sorted(totals)])
 
 
-def _payments(document: dict[str, Any]) -> Table:
+def _amount(row: CustomerRow, key: str) -> Decimal | None:
+    value: Decimal | None = getattr(row, key)
+    return value
+
+
+def _payments(data: ReportData) -> Table:
     columns = (
         Column("reference", "Reference", "id"),
         Column("customer_id", "Customer ID", "id"),
@@ -199,21 +193,11 @@ def _payments(document: dict[str, Any]) -> Table:
         Column("unapplied", "Unapplied", "money"),
         Column("applied_to", "Applied to invoices", "id"),
     )
-    rows = [
-        {
-            **p,
-            "payment_date": date.fromisoformat(p["payment_date"]),
-            "amount": _money(p["amount"]),
-            "applied": _money(p["applied"]),
-            "unapplied": _money(p["unapplied"]),
-            "applied_to": " ".join(p["applied_to"]),
-        }
-        for p in document.get("payments", [])
-    ]
+    rows = [{**_cells(p), "applied_to": " ".join(p.applied_to)} for p in data.reconciled.payments]
     return Table("Payments", columns, rows)
 
 
-def _flags(document: dict[str, Any]) -> Table:
+def _flags(data: ReportData) -> Table:
     columns = (
         Column("customer_id", "Customer ID", "id"),
         Column("customer_name", "Customer"),
@@ -225,13 +209,13 @@ def _flags(document: dict[str, Any]) -> Table:
         Column("reasons", "Evidence"),
     )
     rows = [
-        {**f, "overdue_amount": _money(f["overdue_amount"]), "reasons": "; ".join(f["reasons"])}
-        for f in document.get("flags") or []
+        {**_cells(f), "overdue_amount": data.overdue(f), "reasons": "; ".join(f.reasons)}
+        for f in data.flags or []
     ]
     return Table("Flags & actions", columns, rows)
 
 
-def _changes(document: dict[str, Any]) -> Table:
+def _changes(data: ReportData) -> Table:
     columns = (
         Column("requested_at", "When (UTC)", "datetime"),
         Column("requested_by", "By"),
@@ -245,23 +229,20 @@ def _changes(document: dict[str, Any]) -> Table:
         Column("ms_request_id", "Microsoft request ID", "id"),
         Column("error", "Error"),
     )
-    rows = [
-        {**a, "requested_at": datetime.fromisoformat(a["requested_at"])}
-        for a in document.get("actions") or []
-    ]
+    rows = [_cells(a) for a in data.changes]
     return Table("Suspensions", columns, rows)
 
 
-def report_tables(document: dict[str, Any]) -> list[Table]:
+def report_tables(data: ReportData) -> list[Table]:
     """Summary, Customers, Aging, Findings, Microsoft invoices, Payments, Flags & actions and
     Suspensions (what pcsync changed at Microsoft)."""
     return [
-        _summary(document),
-        _customers(document),
-        _aging(document),
-        _findings(document),
-        _invoices(document),
-        _payments(document),
-        _flags(document),
-        _changes(document),
+        _summary(data),
+        _customers(data),
+        _aging(data),
+        _findings(data),
+        _invoices(data),
+        _payments(data),
+        _flags(data),
+        _changes(data),
     ]

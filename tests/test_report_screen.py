@@ -150,3 +150,17 @@ def test_the_long_evidence_also_prints_inside_the_page(tmp_path: Path) -> None:
     assert layout["print"]
     assert layout["outside"] == []
     assert pdf.startswith(b"%PDF-")
+
+
+def test_a_wide_statement_on_a_1280_px_screen_cuts_off_no_column(tmp_path: Path) -> None:
+    """The customer statement, as a browser shows it before printing: nothing cut off."""
+    from tests.test_statement import _wide_statement_html
+
+    page = tmp_path / "statement.html"
+    page.write_text(_wide_statement_html(), encoding="utf-8")
+    layout = _screen_layout(page, tmp_path)
+    assert layout["screen"]
+    assert layout["tables"] >= 6
+    assert layout["outside"] == []
+    assert layout["clipped"] == []
+    assert layout["hiding"] == []

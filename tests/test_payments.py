@@ -277,3 +277,36 @@ def test_the_payment_digest_is_the_content_hash_of_the_payment(
         }
     )
     assert payment_digest(customer, day, amount, "EUR", invoice) == expected
+
+
+def test_a_large_import_rebuilds_the_index_unseen_by_a_reader(books, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The import that fills ``payments`` without its customer index (SQLite) stores the
+    same payments, leaves the index as it was, and a reader in the middle sees the table
+    as before the import, index included, until it reads again."""
+    import sync.payments.storing as storing
+
+    settings, sessions = books
+    import_payments(settings, sessions, write(tmp_path / "first.csv", GOOD))
+    monkeypatch.setattr(storing, "REBUILD_ROWS", 1)
+    more = "".join(f"{C1},2026-11-04,{n}.25,USD,NEXT-{n},\n" for n in range(1, 7))
+    engine = sessions.kw["bind"]
+    by_customer = sa.select(sa.func.count()).select_from(Payment).where(Payment.customer_id == C1)
+    with engine.connect() as reader:
+        # a snapshot from the first read on: what a report or a finance tool reading holds
+        if engine.dialect.name == "sqlite":
+            reader.exec_driver_sql("BEGIN")
+        else:
+            reader.execution_options(isolation_level="REPEATABLE READ")
+        reader.execute(by_customer).scalar_one()
+        result = import_payments(
+            settings, sessions, write(tmp_path / "more.csv", GOOD.splitlines()[0] + "\n" + more)
+        )
+        assert result.imported == 6
+        assert reader.execute(by_customer).scalar_one() == 2
+        reader.rollback()
+        assert reader.execute(by_customer).scalar_one() == 8
+    names = {index["name"] for index in sa.inspect(engine).get_indexes("payments")}
+    assert "ix_payments_customer_id" in names
+    assert [row[:3] for row in stored(sessions)][:6] == [
+        (f"NEXT-{n}", C1, Decimal(f"{n}.25")) for n in range(1, 7)
+    ]

@@ -59,6 +59,16 @@ class PaymentBatch(NamedTuple):
         return cls([], [], [], [], [], [], [], [], [])
 
 
+class _Places(dict[str | None, int]):
+    """A checked currency's decimals; -1 for a row whose currency is not plainly valid."""
+
+    def __missing__(self, code: str | None) -> int:
+        return -1
+
+
+_PLACES = _Places(MINOR_UNITS)
+
+
 class _Memo(dict[str, Any]):
     """Values already checked, and their result (``None``: not plainly valid)."""
 
@@ -117,7 +127,7 @@ class ColumnChecker:
         self._currencies = _Memo(currency)
 
     def check(
-        self, numbers: Sequence[int], picked: list[tuple[str, ...]]
+        self, numbers: Sequence[int], picked: Sequence[Sequence[str]]
     ) -> tuple[PaymentBatch, list[int]]:
         """The batch's plainly valid payments, and the positions of the other rows."""
         size = len(picked)
@@ -128,9 +138,7 @@ class ColumnChecker:
         references = self._texts(columns["reference"], self.longest["reference"], required=True)
         invoices = self._texts(columns.get("invoice", ("",) * size), self.longest["invoice"])
         amounts = list(map(str.strip, columns["amount"]))
-        places = np.fromiter(
-            (MINOR_UNITS.get(code, -1) if code else -1 for code in currencies), np.int64, size
-        )
+        places = np.fromiter(map(_PLACES.__getitem__, currencies), np.int64, size)
         amount_ok, units = self._amounts(amounts, places)
         ok = amount_ok
         for column in (customer_ids, dates, currencies, references[0], invoices[0]):

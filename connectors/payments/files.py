@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from connectors.payments.columns import BATCH_ROWS, ColumnChecker, PaymentBatch
 from connectors.payments.records import (
@@ -172,6 +172,7 @@ class PaymentFile:
         positions = tuple(self._positions.values())
         needed = max(positions) + 1
         pick = itemgetter(*positions)
+        in_order = positions == tuple(range(len(positions)))
         rules = self._checker.rules
         columns = ColumnChecker(
             parse_date=self._checker.parse_date,
@@ -185,11 +186,17 @@ class PaymentFile:
             numbers, records = chunk
             if not records:
                 continue
-            if min(map(len, records)) < needed:
+            shortest = min(map(len, records))
+            if shortest < needed:
                 records = [
                     r if len(r) >= needed else [*r, *[""] * (needed - len(r))] for r in records
                 ]
-            picked = list(map(pick, records))
+            # The usual file has just the payment columns, in order: its records are the rows.
+            picked: list[Any] = (
+                records
+                if in_order and shortest == needed == max(map(len, records))
+                else list(map(pick, records))
+            )
             slow: Sequence[int]
             if self._text_only:
                 batch, slow = columns.check(numbers, picked)

@@ -3,6 +3,7 @@
 * :mod:`sync.payments.importing` — ``pcsync payments import`` (and ``--dry-run``):
   a file into the database, all or nothing, in bounded memory;
 * :mod:`sync.payments.staging` — the staging table the import checks a file in;
+* :mod:`sync.payments.storing` — the new payments from there into ``payments``, at once;
 * :mod:`sync.payments.digest` — the content hash that makes a reimport the same payment;
 * :mod:`sync.payments.credit` — the customers an import would leave in credit;
 * :mod:`sync.payments.rejects` — ``<file>.rejected.csv`` of ``--skip-bad-rows``;

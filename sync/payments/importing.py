@@ -48,12 +48,12 @@ from sync.payments.staging import (
     any_stored,
     count_rows,
     exclude_not_new,
-    insert_new,
     mark_repeats_and_conflicts,
     new_payments,
     row_problems,
     stage,
 )
+from sync.payments.storing import insert_new
 from sync.runtime.gcpause import cycle_collection_paused
 from sync.runtime.runs import recorded_run
 
@@ -265,7 +265,7 @@ def _import(
                 .returning(_IMPORTS.c.id)
             ).scalar_one()
             try:
-                imported = insert_new(connection, import_id)
+                imported = insert_new(connection, import_id, new=counts.new)
             except IntegrityError as exc:
                 raise LockedError(
                     f"{path.name}: another import stored some of these payments at the same "

@@ -5,8 +5,8 @@ at a time (``COPY`` on PostgreSQL, multi-row inserts on SQLite) while the
 next batch is read. The database then finds what single rows cannot show —
 a reference repeated in the file, one imported before with other content,
 one already there — counts the rows, lists the problems in row order and,
-for a real import, copies the new payments into ``payments`` with one
-``INSERT … SELECT``.
+for a real import, :mod:`sync.payments.storing` copies the new payments
+into ``payments``.
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ from sqlalchemy import (
     cast,
     exists,
     func,
-    insert,
-    literal,
     select,
     text,
     update,
@@ -52,7 +50,6 @@ __all__ = [
     "any_stored",
     "count_rows",
     "exclude_not_new",
-    "insert_new",
     "mark_repeats_and_conflicts",
     "new_payments",
     "row_problems",
@@ -75,9 +72,11 @@ STAGING = Table(
     Column("content_hash", Text),
     Column("problem", Text),  # "field: reason" lines; NULL for a good row
     Column("raw", Text),  # a rejected row's values as a JSON list
+    Column("stored", Integer),  # 1: a good row whose reference is stored (set when storing)
     prefixes=["TEMPORARY"],
 )
-_COLUMNS = tuple(column.name for column in STAGING.columns)
+# what the file gives; ``stored`` is set only when the new payments are stored
+_COLUMNS = tuple(column.name for column in STAGING.columns if column.name != "stored")
 
 
 def _staged(row: PaymentRow | RejectedRow, *, digests: bool) -> tuple[Any, ...]:
@@ -341,20 +340,3 @@ def row_problems(
                 yield RowProblem(file, number, name, reason, values)
     finally:
         result.close()
-
-
-def insert_new(connection: Connection, import_id: int) -> int:
-    s, p = STAGING, _PAYMENTS
-    columns = ("reference", "customer_id", "payment_date", "amount", "currency", "invoice_id")
-    chosen = select(
-        *(s.c[name] for name in columns),
-        s.c.content_hash,
-        literal(import_id),
-        s.c.source_row,
-    ).where(s.c.problem.is_(None), ~exists().where(p.c.reference == s.c.reference))
-    connection.execute(
-        insert(p).from_select([*columns, "content_hash", "import_id", "source_row"], chosen)
-    )
-    # rowcount of INSERT … SELECT is not reported by every driver (psycopg: -1)
-    stored = select(func.count()).select_from(p).where(p.c.import_id == import_id)
-    return int(connection.execute(stored).scalar_one())

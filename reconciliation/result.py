@@ -9,11 +9,12 @@ which write the document and read a stored one back.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from operator import itemgetter
 from typing import Any
@@ -167,12 +168,20 @@ class ReconciliationResult:
         )
 
 
+@functools.cache
 def _rounding(currency: str) -> Callable[[Decimal], Decimal]:
-    return lambda value: round_money(value, currency)
+    """Rounding to ``currency`` as :func:`round_money` does, the quantum looked up once (a
+    document may hold hundreds of thousands of amounts)."""
+    quantum = round_money(Decimal(1), currency)  # quantize reads only its exponent
+
+    def rounded(value: Decimal) -> Decimal:
+        return value.quantize(quantum, rounding=ROUND_HALF_UP)
+
+    return rounded
 
 
 def _money(value: Decimal, currency: str) -> Decimal:
-    return round_money(value, currency)
+    return _rounding(currency)(value)
 
 
 def _finding(finding: Finding) -> FindingRow:

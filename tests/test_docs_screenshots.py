@@ -28,3 +28,20 @@ def test_every_screenshot_is_in_docs_small_and_shown_by_the_readme() -> None:
         picture = ROOT / "docs" / name
         assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert picture.stat().st_size < 400_000, name
+
+
+def test_the_readme_quotes_the_demo_policy_as_pcsync_renders_it(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from sync.cli.demo import DEMO_SECRET_ENV, _demo_config
+    from sync.collections.policy_doc import build_document, render
+    from sync.config import load_settings
+
+    sim = SimpleNamespace(config=SimpleNamespace(tenant_id="t", client_id="c"))
+    config = tmp_path / "pcsync.toml"
+    config.write_text(_demo_config(sim, "https://127.0.0.1:1"), encoding="utf-8")
+    policy = render(build_document(load_settings(config, {DEMO_SECRET_ENV: "x"})), "md")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quoted = readme.split("its stages as written:\n\n```markdown\n", 1)[1].split("```", 1)[0]
+    assert quoted.count("\n1. ") + quoted.count("\n2. ") + quoted.count("\n3. ") == 3
+    assert quoted.strip() in policy

@@ -21,9 +21,9 @@ RSS of 3.0 GB (dry run 10.2 s, 1.1 GB); 1M rows / 73 MB in 114 s, 3.8 GB
 (dry run 16.6 s, 1.4 GB); into PostgreSQL 1M rows in 175 s, 4.0 GB (dry run
 14.7 s, 1.4 GB).
 
-In one run on 2026-12-04 under heavy load (baseline d00e585 against this tree,
-1M rows, SQLite): import 279.5 s / 3.8 GB against 37.6 s / 281 MB (7.4x), dry
-run 52.1 s / 1.4 GB against 13.7 s / 247 MB (3.8x); see docs/performance.md.
+In one run on 2026-12-04 on the idle machine (baseline d00e585 against adef854,
+1M rows, SQLite): import 125.6 s / 3.8 GB against 10.6 s / 286 MB (11.9x), dry
+run 15.1 s / 1.4 GB against 7.1 s / 252 MB (2.1x); see docs/performance.md.
 """
 
 from __future__ import annotations

@@ -441,3 +441,18 @@ def test_all_when_nobody_owes_anything_says_so(ledger_db: tuple[Any, Any]) -> No
     statements, said = build_statements(settings, sessions, [], as_of, every_customer=True)
     assert statements == []
     assert said == [f"no customer owes anything as of {as_of}; no statement written"]
+
+
+def test_a_products_amount_is_summed_exactly(ledger_db: tuple[Any, Any]) -> None:
+    """Two lines of one product and price (2.20 + 13.20 = 15.40, 17.325 after the 12.5 %
+    markup) show 17.33: summed as decimals, not as floats (15.399999999999999 → 17.32)."""
+    from sync.statement import build_statements
+
+    settings, sessions = ledger_db
+    price = Decimal("2.2")
+    lines = [(0, 1, price), *((1, 1, Decimal(1)) for _ in range(5)), (0, 6, price)]
+    as_of = _store_ledger(sessions, ([("EUR", 1, lines)], [], 364))
+    statements, _ = build_statements(settings, sessions, [CUSTOMERS[0]], as_of)
+    (charge,) = statements[0].document()["charges"]
+    amounts = {(p["product"], p["sku"]): p["amount"] for p in charge["products"]}
+    assert amounts == {("Product 0", "SKU0"): "17.33"}

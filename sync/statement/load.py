@@ -52,13 +52,16 @@ def _payments(session: Session, ids: list[str]) -> list[Payment]:
 def _line_summaries(
     session: Session, customer_id: str, invoice_ids: list[str]
 ) -> list[LineSummary]:
-    """The customer's lines of these invoices, summed per product, SKU and unit price."""
+    """The customer's lines of these invoices, summed per product, SKU and unit price.
+
+    Summed here, as decimals: SQLite's SUM of the amounts it stores as text is a float.
+    """
     lines = models.LineItem
     keys = (lines.invoice_id, lines.product_name, lines.product_id, lines.sku_id, lines.unit_price)
     rows = session.execute(
-        select(*keys, func.sum(lines.quantity), func.sum(lines.subtotal))
+        select(*keys, lines.quantity, lines.subtotal)
         .where(lines.invoice_id.in_(invoice_ids), lines.customer_id == customer_id)
-        .group_by(*keys)
+        .execution_options(yield_per=5000)
     )
     sums: dict[tuple[str, str, str, Decimal | None], list[Decimal | None]] = {}
     for invoice_id, name, product_id, sku, price, quantity, subtotal in rows:

@@ -330,3 +330,35 @@ def test_reactivation_restores_auto_renew_as_it_was_before_the_suspension(
     assert {s["id"]: s["autoRenewEnabled"] for s in licences} == before
     restored = {a.subscription_id for a in _actions(world, "restore_renewal")}
     assert restored == {k for k, on in before.items() if on}
+
+
+def test_the_next_terms_cost_skips_a_later_line_at_price_zero(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A free line billed later (price 0.00) is not the next term's price: on SQLite, where
+    amounts are stored as text, ``unit_price > 0`` compared '0.00' > '0' as text."""
+    customer = _customer(world, 10)
+    renewing = next(
+        s for s in world.subs_of(customer) if s["commitmentEndDate"].startswith("2026-12-05")
+    )
+    with world.sessions.begin() as session:
+        line = session.scalars(
+            sa.select(LineItem)
+            .where(LineItem.subscription_id == renewing["id"])
+            .order_by(LineItem.charge_end_date.desc())
+        ).first()
+        assert line is not None
+        assert line.charge_end_date is not None
+        values = {
+            c.key: getattr(line, c.key) for c in sa.inspect(LineItem).column_attrs if c.key != "id"
+        }
+        values.update(
+            unit_price=Decimal("0.00"),
+            subtotal=Decimal("0.00"),
+            tax_total=Decimal("0.00"),
+            total_for_customer=Decimal("0.00"),
+            charge_end_date=line.charge_end_date + timedelta(days=1),
+            content_hash="f" * 64,
+        )
+        session.add(LineItem(**values))
+    lines = [line for line in _guard_lines(world, capsys) if renewing["id"] in line]
+    assert len(lines) == 1
+    assert f"next term {renewing['quantity']} × 6.00 USD" in lines[0]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import Numeric, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from connectors.partner_center.records import parse_datetime
@@ -84,7 +84,8 @@ def _next_term_cost(session: Session, sub: Subscription) -> str:
         select(LineItem)
         .where(
             LineItem.subscription_id == sub.id,
-            LineItem.unit_price > 0,  # not a credit
+            # not a credit nor free; SQLite stores amounts as text: compared as numbers
+            cast(LineItem.unit_price, Numeric()) > 0,
             LineItem.charge_end_date.is_not(None),  # NULLs sort apart on SQLite and PostgreSQL
         )
         .order_by(LineItem.charge_end_date.desc(), LineItem.id.desc())

@@ -118,7 +118,7 @@ def _refund(session: Session, sub: Subscription, as_of: date) -> str:
                 model.subscription_id == sub.id,
                 model.charge_start_date <= as_of,
                 or_(model.charge_end_date.is_(None), model.charge_end_date >= as_of),
-                model.subtotal > 0,
+                cast(model.subtotal, Numeric()) > 0,  # text on SQLite: as a number
             )
             .order_by(model.id.desc())
             .limit(1)

@@ -18,7 +18,6 @@ Each runs ``--repeat`` times, alternating; the fastest run of each is compared.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import shutil
@@ -27,14 +26,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.connector_stream import _peak_rss_mb  # noqa: E402
+
+if TYPE_CHECKING:
+    from connectors.partner_center import LineItem
 
 CUSTOMERS = 2000
 AS_OF = date(2026, 11, 25)
@@ -68,44 +72,14 @@ def build(path: Path, lines: int, payments: int) -> None:
         day = date(2025, 12, 5) + timedelta(days=30 * month)
         for cur in ("USD", "EUR"):
             invoices.append((f"G{month:02d}{cur}", day, cur))
-    rows = []
-    for n in range(lines):
-        customer = customers[n % CUSTOMERS]
-        cur = currency[customer]
-        invoice = next(i for i in invoices[(n // CUSTOMERS) % 12 * 2 :][:2] if i[2] == cur)
-        subtotal = f"{rng.randint(100, 99999) / 100:.2f}"
-        digest = hashlib.sha256(f"{n}".encode()).hexdigest()
-        rows.append(
-            (
-                invoice[0],
-                "one_time",
-                "v2",
-                digest,
-                1,
-                customer,
-                f"s-{customer}",
-                "usage",
-                subtotal,
-                subtotal,
-                subtotal,
-                cur,
-                "{}",
-            )
-        )
-        if len(rows) == 50000:
-            _insert_lines(db, rows)
-            rows = []
-    _insert_lines(db, rows)
-    totals = dict(
-        db.execute(
-            "SELECT invoice_id, sum(CAST(total_for_customer AS REAL)) FROM invoice_line_items"
-            " GROUP BY invoice_id"
-        ).fetchall()
-    )
+    # The lines go in as a sync stores them: read as Microsoft sends them, written by
+    # replace_lines (typed columns, extra, sums), so the bench follows the product's schema.
+    db.commit()  # the lines are written on a connection of their own
+    totals = _write_lines(path, lines, invoices, customers, currency, rng)
     db.executemany(
         "INSERT INTO invoices (id, invoice_date, total_charges, paid_amount, currency, raw,"
         " content_hash, first_seen_at, synced_at) VALUES (?, ?, ?, '0', ?, '{}', 'h', ?, ?)",
-        [(i, d.isoformat(), f"{totals.get(i, 0):.2f}", cur, now, now) for i, d, cur in invoices],
+        [(i, d.isoformat(), str(totals.get(i, 0)), cur, now, now) for i, d, cur in invoices],
     )
     db.execute(
         "INSERT INTO payment_imports (file_name, file_sha256, imported_at, rows_read,"
@@ -144,13 +118,56 @@ def rebuild_sums(path: Path) -> float:
     return time.perf_counter() - started
 
 
-def _insert_lines(db: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
-    db.executemany(
-        "INSERT INTO invoice_line_items (invoice_id, provider, source, content_hash, occurrence,"
-        " customer_id, subscription_id, charge_type, subtotal, tax_total, total_for_customer,"
-        " currency, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '0', ?, ?, ?)",
-        [row[:9] + row[10:] for row in rows],
-    )
+def _write_lines(
+    path: Path,
+    lines: int,
+    invoices: list[tuple[str, date, str]],
+    customers: list[str],
+    currency: dict[str, str],
+    rng: random.Random,
+) -> dict[str, Decimal]:
+    """Store ``lines`` one-time lines through ``replace_lines``; each invoice's total."""
+    from connectors.partner_center import Provider, read_line
+    from sync.db.engine import make_engine, make_session_factory
+    from sync.lines import replace_lines
+    from sync.runtime.runs import RunRecorder
+
+    def invoice_lines(month: int, cur: str) -> Iterator[LineItem]:
+        # Line n bills customer n % CUSTOMERS in month (n // CUSTOMERS) % 12, in its currency.
+        for block in range(month, -(-lines // CUSTOMERS), 12):
+            for n in range(block * CUSTOMERS, min(lines, (block + 1) * CUSTOMERS)):
+                customer = customers[n % CUSTOMERS]
+                if currency[customer] != cur:
+                    continue
+                subtotal = f"{rng.randint(100, 99999) / 100:.2f}"
+                raw = {
+                    "orderId": f"O{n}",
+                    "customerId": customer,
+                    "subscriptionId": f"s-{customer}",
+                    "chargeType": "usage",
+                    "subtotal": subtotal,
+                    "taxTotal": "0",
+                    "totalForCustomer": subtotal,
+                    "currency": cur,
+                }
+                yield read_line(raw, invoice_id, Provider.ONE_TIME, "v2")
+
+    engine = make_engine(f"sqlite:///{path}")
+    totals: dict[str, Decimal] = {}
+    with make_session_factory(engine).begin() as session:
+        for number, (invoice_id, _day, cur) in enumerate(invoices):
+            by_currency: dict[str, Decimal] = {}
+            replace_lines(
+                session,
+                invoice_id,
+                Provider.ONE_TIME.value,
+                invoice_lines(number // 2, cur),
+                RunRecorder(run_id=0),
+                by_currency,
+            )
+            totals[invoice_id] = by_currency.get(cur, Decimal(0))
+    engine.dispose()
+    return totals
 
 
 def run_pcsync(path: Path) -> dict[str, object]:

@@ -24,12 +24,12 @@ from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from reconciliation.money import D, round_money
+from reconciliation.document import Reconciled
+from reconciliation.money import round_money
 from reconciliation.text import one_line
 from sync.collections import plan_collections
 from sync.config import Settings
@@ -63,23 +63,24 @@ class Delivery:
 
 
 def headline_facts(
-    document: dict[str, Any], to_suspend: int, to_follow_up: int
+    reconciled: Reconciled | None, to_suspend: int, to_follow_up: int
 ) -> tuple[tuple[str, str], ...]:
     """The figures a controller reads first: per currency what is owed and overdue, and
     how many customers to act on, as (label, value) with thousands separators."""
+    customers = reconciled.customers if reconciled is not None else ()
     owed: dict[str, Decimal] = defaultdict(Decimal)
     overdue: dict[str, Decimal] = defaultdict(Decimal)
-    for customer in document.get("customers", []):
-        currency = customer["currency"]
-        owed[currency] += D(customer["balance"])
-        overdue[currency] += D(customer["overdue_amount"])
-    facts = [("Customers", str(len({c["customer_id"] for c in document.get("customers", [])})))]
+    for customer in customers:
+        owed[customer.currency] += customer.balance
+        overdue[customer.currency] += customer.overdue_amount
+    facts = [("Customers", str(len({c.customer_id for c in customers})))]
     for currency in sorted(owed):
         facts.append((f"Balance ({currency})", f"{round_money(owed[currency], currency):,}"))
         facts.append((f"Overdue ({currency})", f"{round_money(overdue[currency], currency):,}"))
     facts.append(("To suspend", str(to_suspend)))
     facts.append(("To follow up", str(to_follow_up)))
-    facts.append(("Findings", str(len(document.get("findings", [])))))
+    findings = len(reconciled.findings) if reconciled is not None else 0
+    facts.append(("Findings", str(findings)))
     return tuple(facts)
 
 
@@ -94,10 +95,13 @@ def _mailed_before(sessions: sessionmaker[Session], as_of: date) -> bool:
         )
 
 
-def _document(sessions: sessionmaker[Session], reconciliation_id: int | None) -> dict[str, Any]:
+def _reconciled(
+    sessions: sessionmaker[Session], reconciliation_id: int | None
+) -> Reconciled | None:
+    """The stored reconciliation's rows, or None when the reports had none."""
     with sessions() as session:
         row = session.get(ReconciliationRun, reconciliation_id) if reconciliation_id else None
-        return dict(row.document) if row is not None else {}
+        return Reconciled.from_document(row.document) if row is not None else None
 
 
 def _compose(
@@ -146,8 +150,8 @@ def deliver_report(
         run.count("report", "files", len(files))
         plan = plan_collections(settings, sessions, as_of, store=False)
         actions = [flag.action for flag in plan.flags]
-        document = _document(sessions, written.reconciliation_id)
-        facts = headline_facts(document, actions.count("suspend"), actions.count("follow_up"))
+        reconciled = _reconciled(sessions, written.reconciliation_id)
+        facts = headline_facts(reconciled, actions.count("suspend"), actions.count("follow_up"))
         eml: Path | None = None
         if not reports.email_to:
             mailed = "none"

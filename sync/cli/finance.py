@@ -34,14 +34,14 @@ def reconcile_command(app: App, as_of: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(to_json(result.document))
         return
-    document = result.document
-    overdue = [c for c in document["customers"] if c["days_overdue"] > 0]
+    reconciled = result.reconciled
+    overdue = [c for c in reconciled.customers if c.days_overdue > 0]
     kinds: dict[str, int] = {}
-    for finding in document["findings"]:
-        kinds[finding["kind"]] = kinds.get(finding["kind"], 0) + 1
+    for finding in reconciled.findings:
+        kinds[finding.kind] = kinds.get(finding.kind, 0) + 1
     click.echo(
-        f"reconciled as of {day}: {len(document['customers'])} customer balance(s), "
-        f"{len(overdue)} overdue, {len(document['invoices'])} Microsoft invoice(s)"
+        f"reconciled as of {day}: {len(reconciled.customers)} customer balance(s), "
+        f"{len(overdue)} overdue, {len(reconciled.invoices)} Microsoft invoice(s)"
     )
     for kind, count in sorted(kinds.items()):
         click.echo(f"  {kind}: {count}")

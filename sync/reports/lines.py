@@ -79,11 +79,10 @@ def _term(term: str | None, frequency: str | None) -> str:
     return ", ".join(part for part in (term, frequency) if part)
 
 
-def _exact(value: Any) -> Decimal | None:
+def _exact(number: Decimal | None) -> Decimal | None:
     """A stored number without the column's trailing zeros (``10``, not ``10.000000``)."""
-    if value is None:
+    if number is None:
         return None
-    number = Decimal(str(value))
     return number.quantize(Decimal(1)) if number == number.to_integral() else number.normalize()
 
 
@@ -125,7 +124,7 @@ def billed_lines(session: Session, terms: BillingTerms, as_of: date) -> Iterator
     result = session.execute(_query(month), execution_options={"yield_per": 5000})
     for (cid, cname, product, product_id, sku, charge_type, start, end, quantity, price,
          subtotal, currency, invoice_id, term, frequency) in result:  # fmt: skip
-        cost = Decimal(str(subtotal))
+        cost: Decimal = subtotal  # a Money column: Decimal on SQLite and PostgreSQL alike
         markup = terms.for_customer(str(cid)).markup_percent
         charge = cost * (1 + markup / 100)
         yield {

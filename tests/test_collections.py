@@ -231,6 +231,41 @@ def test_one_apply_at_a_time(world: World, capsys) -> None:  # type: ignore[no-u
     assert world.patches() == 0
 
 
+def test_apply_and_a_sync_never_write_subscriptions_at_once(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A sync that read a subscription before the PATCH and stored it after would record
+    it active over pcsync's suspension. So a running sync keeps apply out, dry run too
+    (it refreshes subscriptions); with --wait the apply goes on once the sync is done."""
+    import threading
+
+    from sync.runtime.lock import run_lock
+
+    never = world.never
+    _no_azure_refusal(world, never)
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF) == 0
+    capsys.readouterr()
+    before = world.statuses()
+    requests = len(world.sim.requests)
+    exits: list[int] = []
+    with run_lock(world.engine, kind="sync"):  # a sync is storing subscriptions
+        assert world.cli("collections", "apply") == 1
+        assert world.cli("collections", "apply", "--apply") == 1
+        assert capsys.readouterr().err.count("another sync is running") == 2
+        assert len(world.sim.requests) == requests  # not even a refresh was read
+        waiting = threading.Thread(
+            target=lambda: exits.append(world.cli("collections", "apply", "--apply", "--wait"))
+        )
+        waiting.start()
+        waiting.join(timeout=3)
+        assert waiting.is_alive()
+        assert not exits
+        assert world.patches() == 0
+        assert world.statuses() == before
+    waiting.join()
+    assert exits == [0]
+    assert world.patches() > 0
+    assert all(s["status"] == "suspended" for s in world.subs_of(never))
+
+
 def test_an_interrupted_attempt_that_cannot_be_read_leaves_its_subscription_alone(
     world: World, capsys
 ) -> None:  # type: ignore[no-untyped-def]

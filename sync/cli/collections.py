@@ -175,15 +175,19 @@ def collections_revoke(
 @collections.command("apply")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Plan date (default: today).")
 @click.option("--apply", "really", is_flag=True, help="Make the changes (default: dry run).")
+@click.option("--wait", is_flag=True, help="Wait for a running sync or apply instead of failing.")
 @BY_OPTION
 @click.pass_obj
-def collections_apply(app: App, as_of: str | None, really: bool, by: str | None) -> None:
+def collections_apply(
+    app: App, as_of: str | None, really: bool, wait: bool, by: str | None
+) -> None:
     """Suspend approved customers and reactivate paid ones in Partner Center.
 
     Without --apply, prints exactly which subscriptions would change and why, and
     changes nothing. A run past [collections] max_suspend_customers or
     max_suspend_share is refused as a whole. --apply acts on today only; a dry
-    run may look at any --as-of date.
+    run may look at any --as-of date. Both refresh the subscriptions they act on
+    from Partner Center, so both wait for (or refuse to overlap) a running sync.
     """
     settings = app.settings
     actor = by or current_actor()
@@ -202,17 +206,26 @@ def collections_apply(app: App, as_of: str | None, really: bool, by: str | None)
         return partner_center().azure_entitlements(customer, plan)
 
     if not really:
-        prepared = prepare_apply(
-            settings, app.sessions, day, refresh=refresh, entitlements=entitlements
-        )
+        # The refresh writes subscriptions: under the sync's lock, so a sync's older
+        # snapshot never lands after it.
+        with run_lock(app.engine, kind="sync", wait=wait):
+            prepared = prepare_apply(
+                settings, app.sessions, day, refresh=refresh, entitlements=entitlements
+            )
         _show_apply(prepared, really)
         if prepared.refusal:
             raise SafetyLimitError(f"{prepared.refusal}: --apply would be refused")
         if prepared.changes:
             click.echo("dry run: nothing changed; add --apply to make these changes")
         return
-    # Decided and made under one lock: two applies never act on the same plan.
-    with run_lock(app.engine, kind="collections_apply"):
+    # Decided and made under the apply's lock (two applies never act on the same plan)
+    # and the sync's: a sync that read a subscription before the PATCH and wrote it
+    # after would record "active" over pcsync's own suspension and end its ownership.
+    # Always apply, then sync: the order every holder takes them, so none deadlocks.
+    with (
+        run_lock(app.engine, kind="collections_apply", wait=wait),
+        run_lock(app.engine, kind="sync", wait=wait),
+    ):
         prepared = prepare_apply(
             settings, app.sessions, day, refresh=refresh, entitlements=entitlements
         )

@@ -22,8 +22,9 @@ from sync.errors import LockedError
 
 __all__ = ["lock_held", "run_lock"]
 
-# One lock per kind of run and per pcsync database (a PostgreSQL schema): a sync and an
-# apply may overlap, two of a kind on the same data may not.
+# One lock per kind of run and per pcsync database (a PostgreSQL schema): two of a kind on
+# the same data never overlap. An apply also takes the sync's lock (after its own), since
+# it writes subscriptions too.
 _ADVISORY_KEY = "hashtext('pcsync:' || current_schema() || ':' || :kind)"
 
 

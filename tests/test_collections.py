@@ -41,8 +41,12 @@ def _pending_suspension(world: World, subscription_id: str) -> None:
 def test_dry_run_changes_nothing(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
     assert world.cli("collections", "approve", world.never, "--as-of", AS_OF, "--by", "ana") == 0
     before = world.statuses()
+    flags = sa.select(sa.func.count()).select_from(CollectionFlag.__table__)
+    with world.engine.connect() as c:
+        flags_before = c.scalar(flags)
+    assert world.cli("collections", "apply", "--as-of", "2027-06-01") == 0  # any date, looked at
     assert world.cli("collections", "apply", "--as-of", AS_OF) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().out.split("collections apply as of")[-1]
     subs = world.subs_of(world.never)
     active = [s["id"] for s in subs if s["status"] == "active" and not s.get("_azureEntitlements")]
     assert active
@@ -54,6 +58,7 @@ def test_dry_run_changes_nothing(world: World, capsys) -> None:  # type: ignore[
     assert world.statuses() == before
     with world.engine.connect() as c:
         assert c.scalar(sa.select(sa.func.count()).select_from(Action.__table__)) == 0
+        assert c.scalar(flags) == flags_before  # nor the flag history
     assert world.cli("collections", "plan", "--as-of", AS_OF) == 0
     plan = capsys.readouterr().out.splitlines()
     assert any("approved by ana until" in line for line in plan)

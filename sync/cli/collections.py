@@ -227,7 +227,12 @@ def collections_apply(
         run_lock(app.engine, kind="sync", wait=wait),
     ):
         prepared = prepare_apply(
-            settings, app.sessions, day, refresh=refresh, entitlements=entitlements
+            settings,
+            app.sessions,
+            day,
+            refresh=refresh,
+            entitlements=entitlements,
+            record_flags=True,
         )
         _show_apply(prepared, really)
         _execute_apply(app, prepared, actor, partner_center)

@@ -144,6 +144,7 @@ def prepare_apply(
     *,
     refresh: Callable[[list[str]], None] | None = None,
     entitlements: Callable[[str, str], list[AzureEntitlement]] | None = None,
+    record_flags: bool = False,
 ) -> ApplyPlan:
     """Decide what an apply as of this date would change (changes nothing at Microsoft).
 
@@ -151,8 +152,10 @@ def prepare_apply(
     date first (see ``refresh_subscriptions``). ``entitlements``, when given,
     reads an Azure plan's Azure subscriptions: a plan with an active one is not
     sent (Microsoft would refuse it, 900115) but listed with what to do by hand.
+    ``record_flags`` records the plan in the flag history: the real apply does (it
+    acts on today's flags); a dry run, which may look at any date, does not.
     """
-    plan = plan_collections(settings, sessions, as_of)
+    plan = plan_collections(settings, sessions, as_of, store=record_flags)
     now = datetime.now(UTC)
     with sessions() as session:
         approvals = {c: a.id for c, a in valid_approvals(session, plan, now).items()}

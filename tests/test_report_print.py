@@ -118,19 +118,30 @@ class _DevTools:
         self.process.wait(timeout=30)
 
 
-def _print_layout(page: Path, tmp_path: Path, extra_css: str = "") -> tuple[dict[str, Any], bytes]:
-    """The page's cells measured at print layout, and the page printed to PDF."""
-    tools = _DevTools(_browser(), tmp_path / f"profile{len(extra_css)}")
+def browser_layout(
+    page: Path,
+    tmp_path: Path,
+    *,
+    media: str,
+    width: int,
+    height: int,
+    measure: str,
+    extra_css: str = "",
+    pdf: bool = False,
+) -> tuple[dict[str, Any], bytes | None]:
+    """The page's cells measured by ``measure`` in a window of this width, laid out for
+    ``media`` (``print`` or ``screen``); and, with ``pdf``, the page printed to PDF."""
+    tools = _DevTools(_browser(), tmp_path / f"profile-{media}{len(extra_css)}")
     try:
         target = tools.call("Target.createTarget", url="about:blank")["targetId"]
         session = tools.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         tools.call("Page.enable", session)
-        tools.call("Emulation.setEmulatedMedia", session, media="print")
+        tools.call("Emulation.setEmulatedMedia", session, media=media)
         tools.call(
             "Emulation.setDeviceMetricsOverride",
             session,
-            width=PRINTABLE_WIDTH,
-            height=800,
+            width=width,
+            height=height,
             deviceScaleFactor=1,
             mobile=False,
         )
@@ -143,11 +154,30 @@ def _print_layout(page: Path, tmp_path: Path, extra_css: str = "") -> tuple[dict
                 expression="document.head.insertAdjacentHTML('beforeend', "
                 f"{json.dumps('<style>' + extra_css + '</style>')})",
             )
-        measured = tools.call("Runtime.evaluate", session, expression=MEASURE, returnByValue=True)
-        pdf = tools.call("Page.printToPDF", session, preferCSSPageSize=True)["data"]
-        return json.loads(measured["result"]["value"]), base64.b64decode(pdf)
+        measured = tools.call("Runtime.evaluate", session, expression=measure, returnByValue=True)
+        printed = None
+        if pdf:
+            data = tools.call("Page.printToPDF", session, preferCSSPageSize=True)["data"]
+            printed = base64.b64decode(data)
+        return json.loads(measured["result"]["value"]), printed
     finally:
         tools.close()
+
+
+def _print_layout(page: Path, tmp_path: Path, extra_css: str = "") -> tuple[dict[str, Any], bytes]:
+    """The page's cells measured at print layout, and the page printed to PDF."""
+    layout, pdf = browser_layout(
+        page,
+        tmp_path,
+        media="print",
+        width=PRINTABLE_WIDTH,
+        height=800,
+        measure=MEASURE,
+        extra_css=extra_css,
+        pdf=True,
+    )
+    assert pdf is not None
+    return layout, pdf
 
 
 def test_printed_html_report_has_no_column_outside_the_page(tmp_path: Path) -> None:

@@ -10,11 +10,10 @@ under CI a missing Chromium fails the test instead of skipping it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from tests.test_report_print import _browser, _DevTools, _print_layout
+from tests.test_report_print import _print_layout, browser_layout
 from tests.test_reports import FLAGGED, GUID, _html
 
 SCREEN_WIDTH = 1280
@@ -90,34 +89,16 @@ LONG = {
 
 def _screen_layout(page: Path, tmp_path: Path, extra_css: str = "") -> dict[str, Any]:
     """The page's cells measured at screen layout in a 1280 px wide window."""
-    tools = _DevTools(_browser(), tmp_path / f"profile{len(extra_css)}")
-    try:
-        target = tools.call("Target.createTarget", url="about:blank")["targetId"]
-        session = tools.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        tools.call("Page.enable", session)
-        tools.call("Emulation.setEmulatedMedia", session, media="screen")
-        tools.call(
-            "Emulation.setDeviceMetricsOverride",
-            session,
-            width=SCREEN_WIDTH,
-            height=900,
-            deviceScaleFactor=1,
-            mobile=False,
-        )
-        tools.call("Page.navigate", session, url=page.as_uri())
-        tools.wait_for("Page.loadEventFired")
-        if extra_css:
-            tools.call(
-                "Runtime.evaluate",
-                session,
-                expression="document.head.insertAdjacentHTML('beforeend', "
-                f"{json.dumps('<style>' + extra_css + '</style>')})",
-            )
-        measured = tools.call("Runtime.evaluate", session, expression=MEASURE, returnByValue=True)
-        layout: dict[str, Any] = json.loads(measured["result"]["value"])
-        return layout
-    finally:
-        tools.close()
+    layout, _ = browser_layout(
+        page,
+        tmp_path,
+        media="screen",
+        width=SCREEN_WIDTH,
+        height=900,
+        measure=MEASURE,
+        extra_css=extra_css,
+    )
+    return layout
 
 
 def test_report_on_a_1280_px_screen_cuts_off_no_column(tmp_path: Path) -> None:

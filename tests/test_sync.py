@@ -549,10 +549,9 @@ def test_a_customer_whose_subscriptions_are_gone_is_skipped(
     engine.dispose()
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # advisory locks are its own
 def test_the_postgresql_lock_is_per_schema(db_url: str, migrated: sa.Engine) -> None:
     """Two pcsync databases in one PostgreSQL database (two schemas) do not block each other."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("advisory locks are PostgreSQL's")
     from tests.conftest import POSTGRES_URL
 
     here, again, elsewhere = migrated, make_engine(db_url), make_engine(POSTGRES_URL)

@@ -213,7 +213,7 @@ EXPORT_ROWS = _export_rows()
                     "CreditReasonCode",
                 ]
             ),
-            st.sampled_from(["drop", "blank", "zero", "lower", "alternative"]),
+            st.sampled_from(["drop", "blank", "zero", "lower", "alternative", "nan", "inf"]),
         ),
         max_size=4,
     ),
@@ -229,6 +229,8 @@ def test_the_export_fast_path_reads_rows_as_the_general_one(row, edits) -> None:
             raw[key] = ""
         elif edit == "zero":
             raw[key] = Decimal("0.00")
+        elif edit in ("nan", "inf"):  # as strings: msgspec would read them as Decimals
+            raw[key] = "NaN" if edit == "nan" else "-Infinity"
         elif edit == "lower":
             raw[key[0].lower() + key[1:]] = raw.pop(key)
         else:

@@ -12,9 +12,10 @@ reader (``line_item.read_line``), and both give the same ``LineItem``
 
 from __future__ import annotations
 
-import re
-from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from decimal import Decimal
+from functools import partial
+from operator import is_not, itemgetter
 from typing import Any
 
 import msgspec
@@ -58,8 +59,22 @@ _ExportLine = msgspec.defstruct(
 _DECODER = msgspec.json.Decoder(_ExportLine)
 _SHARED = len(SHARED)
 _DAYS = [n for n, f in enumerate(FIELDS) if f.kind is Kind.DAY]
-# A string amount msgspec would read as a Decimal that is not a number (NaN, Infinity).
-_NOT_FINITE = re.compile(rb'"[+-]?(?:s?nan|inf)', re.IGNORECASE).search
+
+
+def _picker(positions: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """The values at ``positions`` of a tuple, as a tuple (``itemgetter`` of one is not)."""
+    if len(positions) == 1:
+        (only,) = positions
+        return lambda values: (values[only],)
+    return itemgetter(*positions)
+
+
+# Every amount of a decoded line, and its day fields: looked at in C, a line at a time.
+_amounts = _picker([n for n, f in enumerate((*SHARED, *FIELDS)) if f.kind is Kind.MONEY])
+_days = _picker(_DAYS)
+_NO_DAYS = (None,) * len(_DAYS)
+_given = partial(is_not, None)
+_finite = Decimal.is_finite
 _CREDIT_REASON = FIELDS.index(BY_KEY["creditreasoncode"])
 _DOMAIN = FIELDS.index(BY_KEY["customerdomainname"])
 _SKU_NAME = FIELDS.index(BY_KEY["skuname"])
@@ -128,8 +143,6 @@ def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
     line gives None. This runs once per billed line, so it is written flat: one
     decode, one record built positionally, in ``LineItem``'s field order.
     """
-    if _NOT_FINITE(line):
-        return None  # msgspec reads "NaN" and "Infinity" as amounts; the general reader refuses
     try:
         row = _DECODER.decode(line)
     except msgspec.ValidationError:
@@ -137,6 +150,8 @@ def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
     except msgspec.DecodeError:
         return None  # not JSON: the general reader reports it
     values = msgspec.structs.astuple(row)
+    if not all(map(_finite, filter(_given, _amounts(values)))):
+        return None  # msgspec reads "NaN" and "Infinity" as amounts; the general reader refuses
     (customer, name, subscription, product, sku, product_name, charge_type, quantity, billable,
      subtotal, tax, total, currency, start, end) = values[:_SHARED]  # fmt: skip
     fields = values[_SHARED:]
@@ -156,7 +171,7 @@ def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
     end_day = None if end is None else _day(end)
     if start_day is BAD or end_day is BAD:
         return None
-    if any(fields[n] is not None for n in _DAYS):
+    if _days(fields) != _NO_DAYS:
         fixed = _fixed(fields)
         if fixed is None:
             return None

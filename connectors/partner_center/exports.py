@@ -9,8 +9,6 @@ token → gzip JSON Lines, one line item per line, streamed in constant memory.
 
 from __future__ import annotations
 
-import gzip
-import io
 import logging
 import time
 import uuid
@@ -28,7 +26,7 @@ from connectors.partner_center.errors import (
     RetriableError,
 )
 from connectors.partner_center.http import HttpClient, display_url
-from connectors.partner_center.prefetch import Prefetcher
+from connectors.partner_center.prefetch import gzip_lines
 
 __all__ = ["ExportManifest", "ExportRunner"]
 
@@ -164,19 +162,14 @@ class ExportRunner:
         for attempt in range(self._download_retries + 1):
             try:
                 response = self._http.stream(url)
-                with response, Prefetcher(response.raw) as ahead:
-                    raw = gzip.GzipFile(fileobj=ahead)
-                    lines = io.BufferedReader(raw, buffer_size=1 << 16)
+                with response:
                     index = 0
-                    for line in lines:
-                        stripped = line.strip()
-                        if not stripped:
-                            continue
+                    for line in gzip_lines(response.raw):
                         index += 1
                         if index <= done:
                             continue
                         done += 1
-                        yield stripped
+                        yield line
                 return
             except (
                 OSError,

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
-from functools import cache
-from itertools import chain
+from functools import lru_cache
+from itertools import chain, repeat
+from operator import is_, itemgetter
 from typing import Any, Protocol
 
 import msgspec
@@ -28,7 +29,16 @@ from sqlalchemy import JSON, Date
 from sync.db.engine import EncodedJSON
 from sync.db.types import Money
 
-__all__ = ["Batch", "BatchWriter", "Row", "TextValues", "WriteBehind", "json_text"]
+__all__ = [
+    "Batch",
+    "BatchWriter",
+    "Row",
+    "TextValues",
+    "WriteBehind",
+    "carried",
+    "json_text",
+    "picker",
+]
 
 Row = tuple[Any, ...]
 
@@ -52,6 +62,29 @@ class Batch:
             return self.columns, self.rows
         names, values = zip(*self.constants, strict=True)
         return self.columns + names, [row + values for row in self.rows]
+
+
+def carried(rows: list[Row]) -> list[int]:
+    """The positions of the columns that hold a value in at least one of ``rows``.
+
+    Most of the ~120 documented columns are empty on any one line (a new-commerce
+    line carries no Azure or usage field); a column no row holds is left out of
+    the statement, and the database fills it with NULL as it would have.
+    """
+    # The first row decides most columns; count(None) compares by identity first.
+    return [
+        n
+        for n, column in enumerate(zip(*rows, strict=True))
+        if column[0] is not None or column.count(None) != len(column)
+    ]
+
+
+def picker(positions: list[int]) -> Callable[[Row], Row]:
+    """A row's values at ``positions``, as a tuple (``itemgetter`` of one position is not)."""
+    if len(positions) == 1:
+        (only,) = positions
+        return lambda row: (row[only],)
+    return itemgetter(*positions)
 
 
 class BatchWriter(Protocol):
@@ -145,15 +178,17 @@ class TextValues:
         amounts, dates, documents = self._positions(columns)
         for first in amounts:
             column = values[first::width]
-            if column.count(None) < len(column):  # most documented amounts are absent
+            if any(map(is_, column, repeat(None))):  # compared by identity: Decimal == None is slow
                 values[first::width] = [v if v is None else str(v) for v in column]
+            else:
+                values[first::width] = map(str, column)
         for first in dates:
             values[first::width] = map(self._days.__getitem__, values[first::width])
         for first in documents:
             values[first::width] = map(json_text, values[first::width])
         return values
 
-    @cache  # noqa: B019 - one instance per write, a handful of column tuples
+    @lru_cache(maxsize=64)  # noqa: B019 - one instance per write, a handful of column tuples
     def _positions(self, columns: tuple[str, ...]) -> tuple[list[int], list[int], list[int]]:
         return (
             [n for n, name in enumerate(columns) if name in self._amounts],

@@ -1,4 +1,4 @@
-"""PostgreSQL: all of an invoice's line rows in one COPY, sent while the next are read.
+"""PostgreSQL: an invoice's line rows in a COPY, sent while the next are read.
 
 The reading thread formats rows into COPY data (psycopg's formatter, which
 needs the interpreter lock); a thread of ours sends it, about 1 MB ahead at most,
@@ -22,7 +22,7 @@ from psycopg import Cursor
 from psycopg.abc import Buffer
 from psycopg.copy import Copy, LibpqWriter
 
-from sync.lines.batch import Batch, TextValues
+from sync.lines.batch import Batch, Row, TextValues, carried, picker
 
 __all__ = ["CopyStream"]
 
@@ -72,7 +72,14 @@ class _SendingThread(LibpqWriter):
 
 
 class CopyStream:
-    """Every batch of one invoice into a single COPY, opened with the first batch."""
+    """Every batch of one invoice into a COPY, opened with the first batch.
+
+    The COPY names only the columns the rows hold a value in (the rest stay
+    NULL): about 50 of a line's ~120. A batch that holds one more column ends
+    that COPY and opens another, naming both batches' columns, in the same
+    transaction and order — a handful a sync at most, as lines of one invoice
+    share their shape.
+    """
 
     def __init__(self, cursor: Cursor[Any], table: str, texts: TextValues) -> None:
         self._cursor = cursor
@@ -80,25 +87,46 @@ class CopyStream:
         self._texts = texts
         self._open = ExitStack()
         self._open.enter_context(cursor)
+        self._copying = ExitStack()
         self._copy: Copy | None = None
+        self._keep: list[int] = []
+        self._columns: tuple[str, ...] = ()
+        self._pick: Any = None
+
+    def _reopen(self, batch: Batch, names: tuple[str, ...], keep: list[int]) -> Copy:
+        """End the COPY (the server's verdict on its rows arrives here), open one for ``keep``."""
+        self._copying.close()
+        self._keep = keep
+        self._columns = tuple(batch.columns[n] for n in keep)
+        self._pick = None if len(keep) == len(batch.columns) else picker(keep)
+        statement = f"COPY {self._table} ({', '.join(self._columns + names)}) FROM STDIN"
+        writer = _SendingThread(self._cursor)
+        self._copy = self._copying.enter_context(self._cursor.copy(statement, writer=writer))
+        return self._copy
 
     def submit(self, batch: Batch) -> None:
         names, constants = self._texts.constants(batch)
-        if self._copy is None:
-            statement = f"COPY {self._table} ({', '.join(batch.columns + names)}) FROM STDIN"
-            writer = _SendingThread(self._cursor)
-            self._copy = self._open.enter_context(self._cursor.copy(statement, writer=writer))
-        write_row = self._copy.write_row
-        values = self._texts.flat(batch.columns, batch.rows)
-        width = len(batch.columns)
+        keep = carried(batch.rows)
+        copy = self._copy
+        if copy is None or not set(keep).issubset(self._keep):
+            copy = self._reopen(batch, names, sorted(set(keep).union(self._keep)))
+        rows: list[Row] = batch.rows if self._pick is None else list(map(self._pick, batch.rows))
+        write_row = copy.write_row
+        values = self._texts.flat(self._columns, rows)
+        width = len(self._columns)
         for start in range(0, len(values), width):
             write_row(values[start : start + width] + constants)
 
     def close(self) -> None:
         """Finish the COPY: the server's verdict on every row arrives here."""
-        self._open.close()
+        try:
+            self._copying.close()
+        finally:
+            self._open.close()
 
     def abort(self, error: BaseException) -> None:
         """End the COPY with ``error`` (the server discards what it took); ``error`` is kept."""
+        with suppress(Exception):
+            self._copying.__exit__(type(error), error, error.__traceback__)
         with suppress(Exception):
             self._open.__exit__(type(error), error, error.__traceback__)

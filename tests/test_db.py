@@ -439,3 +439,52 @@ def test_the_line_columns_migration_keeps_an_unreadable_line_whole_and_gives_it_
         back = list(raws)
     assert back[1:] == unreadable  # as they were stored, character for character
     assert json.loads(back[0], parse_float=Decimal) == json.loads(readable, parse_float=Decimal)
+
+
+def test_a_migration_that_fails_leaves_the_database_as_it_was_and_can_be_retried(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite too: its driver commits before each DDL statement unless told not to, which
+    left 0011's new columns behind a failed move (and a retry failing on them)."""
+    from alembic import command
+
+    import connectors.partner_center.line_item as line_item
+    from sync.db.migrate import alembic_config
+
+    config = alembic_config(engine)
+    command.upgrade(config, "0010")
+    insert = sa.text(
+        "INSERT INTO invoice_line_items (invoice_id, provider, source, content_hash,"
+        " occurrence, customer_id, subtotal, tax_total, total_for_customer, currency, raw)"
+        " VALUES ('G1', 'one_time', 'v1', :h, 1, 'c1', :a, :a, :a, 'USD', :raw)"
+    )
+    raw = '{"customerId": "c1", "subtotal": 1, "totalForCustomer": 1, "currency": "USD"}'
+    with engine.begin() as connection:
+        for number in range(3):
+            connection.execute(insert, {"h": f"h{number}", "a": "1", "raw": raw})
+
+    def columns() -> set[str]:
+        with engine.connect() as connection:
+            return {c["name"] for c in sa.inspect(connection).get_columns("invoice_line_items")}
+
+    before = columns()
+    real = line_item.read_line
+    calls = []
+
+    def fails_on_the_second_line(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the power went out")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(line_item, "read_line", fails_on_the_second_line)
+    with pytest.raises(RuntimeError, match="power"):
+        command.upgrade(config, "0011")
+    assert len(calls) == 2  # it failed inside the move, after the columns were added
+    assert current_revision(engine) == "0010"
+    assert columns() == before  # no column of 0011 left behind
+    monkeypatch.setattr(line_item, "read_line", real)
+    command.upgrade(config, "0011")
+    assert current_revision(engine) == "0011"
+    assert "partner_id" in columns()
+    assert "raw" not in columns()

@@ -383,13 +383,15 @@ def test_the_line_columns_migration_has_its_own_frozen_column_list() -> None:
     """0011 adds the columns documented when it was written, not whatever ``FIELDS`` says
     later: a field documented since needs a migration of its own (and the models, built from
     ``FIELDS``, then disagree with the migrations until it has one)."""
-    from connectors.partner_center.line_fields import FIELDS
+    from connectors.partner_center.line_fields import FIELDS, SHARED
 
-    frozen = _migration_0011()._COLUMNS
-    assert len(frozen) == 95
-    assert [(f.key, f.column, f.kind.value) for f in FIELDS] == list(frozen), (
-        "line_fields.FIELDS changed: add a migration for the new columns"
+    migration = _migration_0011()
+    assert len(migration._COLUMNS) == 95
+    assert [(f.key, f.column, f.kind.value) for f in FIELDS] == list(migration._COLUMNS), (
+        "line_fields.FIELDS changed since 0011: add a migration for its columns, "
+        "and compare with that migration's list here"
     )
+    assert [(f.key, f.column) for f in SHARED] == list(migration._SHARED)
 
 
 def test_the_line_columns_migration_keeps_an_unreadable_line_whole_and_gives_it_back(

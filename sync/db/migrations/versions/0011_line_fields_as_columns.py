@@ -252,13 +252,37 @@ def upgrade() -> None:
             batch.drop_column("raw")
 
 
-def _received(row: Any) -> str:
-    from sync.lines.rows import line_as_received
+# The shared fields' keys and the columns that held them before this revision.
+_SHARED = (
+    ("customerId", "customer_id"), ("customerName", "customer_name"),
+    ("subscriptionId", "subscription_id"), ("productId", "product_id"), ("skuId", "sku_id"),
+    ("productName", "product_name"), ("chargeType", "charge_type"), ("quantity", "quantity"),
+    ("billableQuantity", "billable_quantity"), ("subtotal", "subtotal"),
+    ("taxTotal", "tax_total"), ("totalForCustomer", "total_for_customer"),
+    ("currency", "currency"), ("chargeStartDate", "charge_start_date"),
+    ("chargeEndDate", "charge_end_date"),
+)  # fmt: skip
 
+
+def _received(row: Any) -> str:
+    """A line's JSON text from its columns and extra, by this revision's own field list.
+
+    The same values under the same keys (amounts exact); not the same text: keys come
+    back camelCase and midnight date-times as dates, so a query on ``raw`` that named a
+    v2 key (``PartnerId``) must name the camelCase one after a downgrade.
+    """
     extra = row["extra"] or {}
     if set(extra) == {_UNREADABLE_KEY}:
         return str(extra[_UNREADABLE_KEY])
-    return str(_json(line_as_received(dict(row))))  # amounts as JSON numbers, as received
+    kept = {key.lower() for key in extra}
+    pairs = (*_SHARED, *((key, column) for key, column, _ in _COLUMNS))
+    received = {
+        key: row[column]
+        for key, column in pairs
+        if key.lower() not in kept and row[column] is not None
+    }
+    received.update((key, value) for key, value in extra.items() if value is not None)
+    return str(_json(received))  # amounts as JSON numbers, as received
 
 
 def downgrade() -> None:

@@ -126,6 +126,21 @@ class ColumnChecker:
         self._dates = _Memo(day)
         self._currencies = _Memo(currency)
 
+    def customer_of(self, text: str) -> str | None:
+        """The customer id a cell names plainly (known, printable, not too long); else None."""
+        result: str | None = self._customers[text]
+        return result
+
+    def date_of(self, text: str) -> str | None:
+        """The ISO date a cell plainly holds (within the window); else None."""
+        result: str | None = self._dates[text]
+        return result
+
+    def currency_of(self, text: str) -> str | None:
+        """The ISO 4217 code a cell plainly holds; else None."""
+        result: str | None = self._currencies[text]
+        return result
+
     def check(
         self, numbers: Sequence[int], picked: Sequence[Sequence[str]]
     ) -> tuple[PaymentBatch, list[int]]:

@@ -207,8 +207,7 @@ class PaymentFile:
                 if blank(records[at]):
                     continue
                 if self._text_only:
-                    texts = dict(zip(names, map(str.strip, picked[at]), strict=True))
-                    rows.append(self._checker.check_text(numbers[at], texts))
+                    rows.append(self.check_text(numbers[at], picked[at]))
                 else:
                     values = {
                         name: cell.strip() if isinstance(cell, str) else cell
@@ -216,6 +215,26 @@ class PaymentFile:
                     }
                     rows.append(self._checker.check(numbers[at], values))
             yield batch
+
+    @property
+    def positions(self) -> dict[str, int]:
+        """Each field's column (0-based), for the fields the file has."""
+        return dict(self._positions)
+
+    @property
+    def rules(self) -> ReadRules:
+        """How the file's values are read."""
+        return self._checker.rules
+
+    @property
+    def checker(self) -> RowChecker:
+        """The row checker: every rule, and every reason a row is refused."""
+        return self._checker
+
+    def check_text(self, number: int, picked: Sequence[str]) -> PaymentRow | RejectedRow:
+        """One CSV row's picked cells (``fields`` order), checked alone."""
+        texts = dict(zip(self._positions, map(str.strip, picked), strict=True))
+        return self._checker.check_text(number, texts)
 
     def close(self) -> None:
         """Release the file."""

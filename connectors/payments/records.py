@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import IO
 from xml.etree.ElementTree import ParseError
 
-__all__ = ["Cell", "Chunk", "Unreadable", "blank", "cell_text", "csv_chunks", "xlsx_chunks"]
+__all__ = [
+    "Cell",
+    "Chunk",
+    "Unreadable",
+    "blank",
+    "cell_text",
+    "csv_chunks",
+    "sniff_dialect",
+    "xlsx_chunks",
+]
 
 _LONGEST_LINE = 1 << 20  # characters: a payment row is a few hundred
 _WIDEST = 1000  # columns
@@ -47,17 +56,29 @@ def _lines(handle: IO[str]) -> Iterator[str]:
     return iter(functools.partial(handle.readline, _LONGEST_LINE), "")
 
 
-def csv_chunks(handle: IO[str], size: int) -> Iterator[Chunk]:
+Dialect = type[csv.Dialect] | csv.Dialect
+
+
+def sniff_dialect(handle: IO[str]) -> Dialect:
+    """The CSV dialect of the file's first 8 KB; the handle is left at its start.
+
+    Raises UnicodeDecodeError when those bytes are not UTF-8.
+    """
+    sample = handle.read(8192)
+    handle.seek(0)
+    try:
+        return csv.Sniffer().sniff(sample, ",;\t|")
+    except csv.Error:
+        return csv.excel
+
+
+def csv_chunks(handle: IO[str], size: int, dialect: Dialect | None = None) -> Iterator[Chunk]:
     """The file's records ``size`` at a time, blank ones included (they keep their numbers)."""
     number = 1
     records: list[list[Cell]] = []
     try:
-        sample = handle.read(8192)
-        handle.seek(0)
-        try:
-            dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, ",;\t|")
-        except csv.Error:
-            dialect = csv.excel
+        if dialect is None:
+            dialect = sniff_dialect(handle)
         reader = csv.reader(_lines(handle), dialect)
         while True:
             records = []

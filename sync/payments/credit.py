@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from bisect import insort
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -35,8 +36,10 @@ from sync.reconcile import customer_charges
 __all__ = [
     "SHOWN_PAYMENTS",
     "CreditPayment",
+    "FirstPayments",
     "ImportTally",
     "InCredit",
+    "credit_left",
     "left_in_credit",
     "minor_units",
 ]
@@ -231,6 +234,9 @@ def _sums(connection: Connection, query: Any, paid: dict[_Key, Decimal]) -> date
     return latest
 
 
+FirstPayments = dict[_Key, tuple[list[CreditPayment], int]]
+
+
 def left_in_credit(
     connection: Connection, settings: Settings, new: Subquery, tally: ImportTally, today: date
 ) -> list[InCredit]:
@@ -248,7 +254,38 @@ def left_in_credit(
         if tally.dirty
         else date.fromisoformat(tally.latest or today.isoformat())
     )
+
+    def first(keys: list[_Key]) -> FirstPayments:
+        reread = [key for key in keys if key in tally.dirty]
+        shown = _first_payments(connection, new, reread) if reread else {}
+        for key in keys:
+            if key not in tally.dirty:
+                shown[key] = tally.first(key)
+        return shown
+
     touched = select(new.c.customer_id).distinct()
+    return credit_left(connection, settings, imported, latest_new, touched, first, today)
+
+
+def credit_left(
+    connection: Connection,
+    settings: Settings,
+    imported: dict[_Key, Decimal],
+    latest_new: date,
+    touched: Any,
+    first: Callable[[list[_Key]], FirstPayments],
+    today: date,
+) -> list[InCredit]:
+    """The customers and currencies that an import's new payments leave below zero, by name.
+
+    ``imported`` is what the new payments add per customer and currency,
+    ``latest_new`` their latest date, ``touched`` their customers (a list, or a
+    SQL selection of ids) and ``first`` gives the first ``SHOWN_PAYMENTS`` of
+    them (by date and reference) and how many more, per customer and currency.
+    Reads only; the caller ends the transaction.
+    """
+    if not imported:
+        return []
     p = Payment
     stored: dict[_Key, Decimal] = defaultdict(lambda: ZERO)
     customers = sorted({customer for customer, _ in imported})
@@ -266,18 +303,20 @@ def left_in_credit(
             latest_stored = latest
     as_of = max(today, latest_new, latest_stored or latest_new)
     charged: dict[_Key, Decimal] = defaultdict(lambda: ZERO)
+    parts = (
+        [touched[start : start + 500] for start in range(0, len(touched), 500)]
+        if isinstance(touched, list)
+        else [touched]
+    )
     with Session(bind=connection) as session:
-        for charge in customer_charges(session, settings, touched, as_of):
-            charged[(charge.customer_id, charge.currency)] += charge.amount
+        for part in parts:
+            for charge in customer_charges(session, settings, part, as_of):
+                charged[(charge.customer_id, charge.currency)] += charge.amount
     balances = {key: charged[key] - stored[key] - added for key, added in imported.items()}
     in_credit = sorted(key for key, balance in balances.items() if balance < 0)
     if not in_credit:
         return []
-    reread = [key for key in in_credit if key in tally.dirty]
-    shown = _first_payments(connection, new, reread) if reread else {}
-    for key in in_credit:
-        if key not in tally.dirty:
-            shown[key] = tally.first(key)
+    shown = first(in_credit)
     names: dict[str, str] = {}
     wanted = sorted({customer for customer, _ in in_credit})
     for start in range(0, len(wanted), 500):
@@ -304,22 +343,34 @@ def left_in_credit(
     return sorted(found, key=lambda c: (c.customer_name.casefold(), c.customer_id, c.currency))
 
 
-def _first_payments(
-    connection: Connection, new: Subquery, keys: list[_Key]
-) -> dict[_Key, tuple[list[CreditPayment], int]]:
-    """Per key, the import's first ``SHOWN_PAYMENTS`` payments and how many more there are."""
-    shown: dict[_Key, tuple[list[CreditPayment], int]] = defaultdict(lambda: ([], 0))
+def _first_payments(connection: Connection, new: Subquery, keys: list[_Key]) -> FirstPayments:
+    """Per key, the import's first ``SHOWN_PAYMENTS`` payments and how many more there are.
+
+    Ordered by date and reference as Python orders text (code points), as the
+    tally and the dry run do: the database's collation may order text otherwise.
+    """
+    kept: dict[_Key, list[tuple[date, str, Decimal]]] = defaultdict(list)
+    counts: dict[_Key, int] = defaultdict(int)
     n = new.c
     query = (
         select(*_raw(n.customer_id, n.currency, n.reference, n.payment_date, n.amount))
         .where(tuple_(n.customer_id, n.currency).in_(keys))
-        .order_by(n.customer_id, n.currency, n.payment_date, n.reference)
         .execution_options(stream_results=True, yield_per=10_000)
     )
     for customer, currency, reference, day, amount in connection.execute(query):
-        listed, more = shown[(customer, currency)]
-        if len(listed) < SHOWN_PAYMENTS:
-            listed.append(CreditPayment(reference, _day(day), _money(amount)))
-        else:
-            shown[(customer, currency)] = (listed, more + 1)
-    return shown
+        key = (customer, currency)
+        counts[key] += 1
+        listed = kept[key]
+        item = (_day(day), reference, _money(amount))
+        if len(listed) == SHOWN_PAYMENTS:
+            if item[:2] >= listed[-1][:2]:
+                continue
+            listed.pop()
+        insort(listed, item, key=lambda entry: entry[:2])
+    return {
+        key: (
+            [CreditPayment(reference, day, amount) for day, reference, amount in kept[key]],
+            counts[key] - len(kept[key]),
+        )
+        for key in keys
+    }

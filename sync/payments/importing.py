@@ -124,6 +124,8 @@ def import_payments(
     assert isinstance(engine, Engine)
     rules = _rules(settings)
     with open_payment_file(path, rules, lambda t: known.get(t.lower())) as rows:
+        if dry_run:
+            return _dry_run(settings, engine, path, rows, skip_bad_rows=skip_bad_rows)
         fields = tuple(rows.fields)
         rejects = Rejects(path) if skip_bad_rows and not dry_run else None
         try:
@@ -187,6 +189,38 @@ def _drop_staging(connection: Connection) -> None:
     connection.commit()
 
 
+def _dry_run(
+    settings: Settings, engine: Engine, path: Path, rows: PaymentFile, *, skip_bad_rows: bool
+) -> ImportResult:
+    """What the import would do, found in memory (``sync.payments.dryrun``): nothing written."""
+    from sync.payments.dryrun import preview  # pyarrow: loaded only by the commands using it
+
+    with cycle_collection_paused(), engine.connect() as connection:
+        try:
+            found = preview(
+                settings,
+                connection,
+                rows,
+                today=_rules(settings).today,
+                shown=SHOWN_PROBLEMS,
+                skip_bad_rows=skip_bad_rows,
+            )
+        finally:
+            connection.rollback()
+    if found.rejected and not skip_bad_rows:
+        _raise_problems(path, [str(p) for p in found.listed], found.problems, found.rejected)
+    return ImportResult(
+        found.rows,
+        found.new,
+        found.unchanged,
+        found.rejected,
+        None,
+        True,
+        voided=found.voided,
+        in_credit=found.in_credit,
+    )
+
+
 def _refuse(connection: Connection, path: Path, fields: tuple[str, ...], rows: int) -> None:
     """Raise the error listing the file's problems (the first ``SHOWN_PROBLEMS``)."""
     listed: list[str] = []
@@ -195,6 +229,11 @@ def _refuse(connection: Connection, path: Path, fields: tuple[str, ...], rows: i
         problems += 1
         if len(listed) < SHOWN_PROBLEMS:
             listed.append(str(problem))
+    _raise_problems(path, listed, problems, rows)
+
+
+def _raise_problems(path: Path, listed: list[str], problems: int, rows: int) -> None:
+    """The error listing a file's problems: the first ``SHOWN_PROBLEMS`` and how many in all."""
     if problems == 1:
         raise InputError(f"{listed[0]} (nothing imported; fix it, or use --skip-bad-rows)")
     more = f"; the first {SHOWN_PROBLEMS} are listed above" if problems > SHOWN_PROBLEMS else ""

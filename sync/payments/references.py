@@ -1,0 +1,146 @@
+"""Payment references compared in memory: 64-bit hashes first, the text itself to confirm.
+
+A dry run checks a million references against each other and against the
+stored payments without writing them anywhere. Each reference is hashed to 64
+bits a column at a time (numpy over the Arrow array's bytes); references are
+equal only if their hashes are, so only rows whose hashes meet are compared
+again, as text, exactly. A collision costs a comparison, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from connectors.payments.arrays import strings
+
+__all__ = ["Repeats", "StoredIndex", "repeats", "text_hashes"]
+
+_U64 = np.uint64
+_ODD = np.array([0x9E3779B97F4A7C15], _U64)  # the byte weights' base (odd: invertible)
+_MIX1 = np.array([0xFF51AFD7ED558CCD], _U64)
+_MIX2 = np.array([0xC4CEB9FE1A85EC53], _U64)
+
+
+def _powers(size: int) -> np.ndarray[Any, Any]:
+    weights = np.empty(max(size, 1), _U64)
+    weights[0] = 1
+    weights[1:] = _ODD[0]
+    return np.cumprod(weights, dtype=_U64)  # wraps modulo 2**64, as intended
+
+
+def text_hashes(array: pa.Array) -> np.ndarray[Any, Any]:
+    """A 64-bit hash of each string of ``array`` (no nulls), from its UTF-8 bytes."""
+    size = len(array)
+    if size == 0:
+        return np.zeros(0, _U64)
+    if array.type == pa.large_string():
+        offset_type: Any = np.int64
+    else:
+        array = array.cast(pa.string())
+        offset_type = np.int32
+    _, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(
+        offsets_buffer, offset_type, size + 1, array.offset * offset_type(0).nbytes
+    )
+    offsets = offsets.astype(np.int64)
+    lengths = np.diff(offsets)
+    low, high = int(offsets[0]), int(offsets[-1])
+    data = (
+        np.frombuffer(data_buffer, np.uint8, high - low, low).astype(_U64)
+        if high > low
+        else np.zeros(0, _U64)
+    )
+    starts = offsets[:-1] - low
+    within = np.arange(high - low, dtype=np.int64) - np.repeat(starts, lengths)
+    weighted = data * _powers(int(lengths.max()) if len(lengths) else 1)[within]
+    sums = np.zeros(high - low + 1, _U64)
+    np.cumsum(weighted, dtype=_U64, out=sums[1:])
+    hashes: np.ndarray[Any, Any] = sums[offsets[1:] - low] - sums[starts]
+    hashes ^= lengths.astype(_U64)
+    for multiplier in (_MIX1, _MIX2):  # murmur3's finalizer: every bit depends on every bit
+        hashes ^= hashes >> _U64(33)
+        hashes *= multiplier
+    hashes ^= hashes >> _U64(33)
+    return hashes
+
+
+class Repeats:
+    """Rows whose reference an earlier row has: their positions and the first row of each."""
+
+    def __init__(self, positions: np.ndarray[Any, Any], first_rows: np.ndarray[Any, Any]) -> None:
+        self.positions = positions  # int64, into the arrays given to :func:`repeats`
+        self.first_rows = first_rows  # int64, the row number of the reference's first row
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+def repeats(
+    numbers: np.ndarray[Any, Any],
+    hashes: np.ndarray[Any, Any],
+    texts: Callable[[np.ndarray[Any, Any]], list[str]],
+) -> Repeats:
+    """The rows (positions) whose reference a row of lower number has, exactly.
+
+    ``numbers`` are the rows' numbers (unique), ``hashes`` their references'
+    hashes; ``texts(positions)`` gives those positions' references as text.
+    """
+    empty = np.zeros(0, np.int64)
+    if len(hashes) < 2:
+        return Repeats(empty, empty)
+    order = np.argsort(hashes)  # equal hashes side by side, in any order: sorted by row below
+    ordered = hashes[order]
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return Repeats(empty, empty)
+    meets = np.zeros(len(order), bool)
+    meets[1:] |= same
+    meets[:-1] |= same
+    candidates = order[meets]
+    candidates = candidates[np.argsort(numbers[candidates], kind="stable")]
+    first: dict[str, int] = {}
+    positions: list[int] = []
+    first_rows: list[int] = []
+    for position, number, text in zip(
+        candidates.tolist(), numbers[candidates].tolist(), texts(candidates), strict=True
+    ):
+        earliest = first.setdefault(text, number)
+        if earliest != number:
+            positions.append(position)
+            first_rows.append(earliest)
+    return Repeats(np.array(positions, np.int64), np.array(first_rows, np.int64))
+
+
+class StoredIndex:
+    """The stored payments whose reference may be in a file: their content hash, voided or not.
+
+    Built from the hashes of the file's references and the stored payments read
+    once (streamed); only payments whose hash meets one of the file's are kept.
+    """
+
+    def __init__(self, file_hashes: np.ndarray[Any, Any]) -> None:
+        self._file = np.unique(file_hashes)
+        self.found: dict[str, tuple[str | None, bool]] = {}  # reference → (content hash, voided)
+
+    def offer(self, stored: Iterable[tuple[str, str | None, bool]]) -> None:
+        """Some stored payments: (reference, content hash, voided)."""
+        rows = list(stored)
+        if not rows or not len(self._file):
+            return
+        hashes = text_hashes(strings([reference for reference, _, _ in rows]))
+        at = np.searchsorted(self._file, hashes).clip(0, len(self._file) - 1)
+        for position in np.flatnonzero(self._file[at] == hashes).tolist():
+            reference, digest, voided = rows[position]
+            self.found[reference] = (digest, voided)
+
+    def candidates(self, hashes: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """The positions of ``hashes`` that may be a stored payment's reference."""
+        if not self.found:
+            return np.zeros(0, np.int64)
+        kept = np.unique(text_hashes(strings(list(self.found))))
+        at = np.searchsorted(kept, hashes).clip(0, len(kept) - 1)
+        return np.flatnonzero(kept[at] == hashes)

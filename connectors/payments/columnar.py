@@ -333,7 +333,7 @@ def plain_batches(file: PaymentFile, codes: Codes) -> Iterator[Columns]:
         double_quote=False,
         escape_char=False,
         newlines_in_values=False,
-        ignore_empty_lines=False,  # an empty line is a row of one column: not plain
+        ignore_empty_lines=False,  # an empty line is a row of empty cells: a blank row
     )
     convert_options = pa_csv.ConvertOptions(
         column_types=dict.fromkeys(names, pa.string()),

@@ -23,7 +23,7 @@ import msgspec
 from connectors.partner_center.errors import BadResponseError, RecordError
 from connectors.partner_center.http import parse_json_line
 from connectors.partner_center.line_fields import BY_KEY, FIELDS, SHARED, Kind
-from connectors.partner_center.line_item import BAD, LineItem, exact_day, read_line
+from connectors.partner_center.line_item import BAD, LineItem, canonical_json, exact_day, read_line
 from connectors.partner_center.records import (
     UNREADABLE,
     LineSource,
@@ -31,7 +31,7 @@ from connectors.partner_center.records import (
     normalise_customer_id,
 )
 
-__all__ = ["LazyJson", "export_line_items", "typed_line_item"]
+__all__ = ["LazyJson", "export_line_items", "typed_line_item", "typed_v1_line_item"]
 
 
 def _pascal(key: str) -> str:
@@ -57,6 +57,15 @@ _ExportLine = msgspec.defstruct(
     forbid_unknown_fields=True,
 )
 _DECODER = msgspec.json.Decoder(_ExportLine)
+# The same fields under the keys v1 sends (camelCase, as ``line_fields`` spells them).
+_V1Line = msgspec.defstruct(
+    "_V1Line",
+    [(f.column, _TYPES[f.kind], None) for f in (*SHARED, *FIELDS)],
+    rename={f.column: f.key for f in (*SHARED, *FIELDS)},
+    forbid_unknown_fields=True,
+)
+_V1_AMOUNT_KEYS = [f.key for f in (*SHARED, *FIELDS) if f.kind is Kind.MONEY]
+_NOT_NUMBERS = frozenset((str, float, bool))
 _SHARED = len(SHARED)
 _DAYS = [n for n, f in enumerate(FIELDS) if f.kind is Kind.DAY]
 
@@ -149,7 +158,33 @@ def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
         return None  # e.g. an amount as "", or a key the export does not document
     except msgspec.DecodeError:
         return None  # not JSON: the general reader reports it
+    return _typed(msgspec.structs.astuple(row), invoice_id, Provider.ONE_TIME, LineSource.V2, text)
+
+
+def typed_v1_line_item(
+    raw: Mapping[str, Any], invoice_id: str, provider: Provider
+) -> LineItem | None:
+    """A v1 line (parsed, amounts as Decimals) read as ``typed_line_item`` reads an export line.
+
+    For the shapes the typed decoder knows (not the legacy Office and Azure ones), keys
+    spelled as v1 spells them, and amounts sent as JSON numbers; None otherwise.
+    """
+    if provider in (Provider.OFFICE, Provider.AZURE) or type(raw) is not dict:
+        return None
+    if _NOT_NUMBERS.intersection(map(type, map(raw.get, _V1_AMOUNT_KEYS))):
+        return None  # an amount sent as text: the general reader keeps the text in extra
+    try:
+        row = msgspec.convert(raw, _V1Line)
+    except msgspec.ValidationError:
+        return None  # a key v1 does not document (or spells otherwise), a value of another type
     values = msgspec.structs.astuple(row)
+    return _typed(values, invoice_id, provider, LineSource.V1, canonical_json(raw))
+
+
+def _typed(
+    values: tuple[Any, ...], invoice_id: str, provider: Provider, source: str, text: str
+) -> LineItem | None:
+    """The record of a decoded line's values (``SHARED`` then ``FIELDS``), or None."""
     if not all(map(_finite, filter(_given, _amounts(values)))):
         return None  # msgspec reads "NaN" and "Infinity" as amounts; the general reader refuses
     (customer, name, subscription, product, sku, product_name, charge_type, quantity, billable,
@@ -179,8 +214,8 @@ def typed_line_item(line: bytes, text: str, invoice_id: str) -> LineItem | None:
     price = fields[_EFFECTIVE_PRICE]
     return LineItem(
         fields[_INVOICE_NUMBER] or invoice_id,
-        Provider.ONE_TIME,
-        LineSource.V2,
+        provider,
+        source,
         _customer(customer),
         name,
         (fields[_DOMAIN] or "").lower() or None,

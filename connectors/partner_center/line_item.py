@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
+from itertools import compress
 from typing import Any
 
 import msgspec
@@ -110,8 +111,34 @@ def _decimal_default(value: object) -> str:
     raise TypeError(f"cannot store {type(value).__name__} in JSON")
 
 
+# The same text as json.dumps below, written in C — for what both spell alike: dicts and
+# lists of text, integers, booleans, None and Decimals (not floats, which they write
+# differently), where the output is printable ASCII (json.dumps escapes the rest).
+_SORTED = msgspec.json.Encoder(decimal_format="string", order="sorted").encode
+_PLAIN = frozenset((str, int, bool, type(None), Decimal, dict, list))
+
+
+_NESTED = frozenset((dict, list))
+
+
+def _plain(values: Any) -> bool:
+    kinds = set(map(type, values))
+    if not kinds <= _PLAIN:
+        return False
+    if kinds.isdisjoint(_NESTED):
+        return True
+    for value in compress(values, map(_NESTED.__contains__, map(type, values))):
+        if not _plain(value.values() if type(value) is dict else value):
+            return False
+    return True
+
+
 def canonical_json(raw: Raw) -> str:
     """The record as canonical JSON: sorted keys, no spaces, decimals exactly as received."""
+    if type(raw) is dict and _plain(raw.values()):
+        text = _SORTED(raw)
+        if text.isascii() and b"\x7f" not in text:
+            return text.decode()
     return json.dumps(raw, default=_decimal_default, sort_keys=True, separators=(",", ":"))
 
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from connectors.partner_center.auth import TokenProvider
 from connectors.partner_center.errors import RecordError
-from connectors.partner_center.export_lines import export_line_items
+from connectors.partner_center.export_lines import export_line_items, typed_v1_line_item
 from connectors.partner_center.exports import ExportRunner
 from connectors.partner_center.http import HttpClient, TimeoutSession, display_url
 from connectors.partner_center.line_item import LineItem, read_line
@@ -27,6 +27,7 @@ from connectors.partner_center.paging import (
     OffsetPaginator,
     PageRequest,
     SeekPaginator,
+    pages,
     with_query,
 )
 from connectors.partner_center.records import (
@@ -158,11 +159,13 @@ class PartnerCenter:
         family: str,
         decode: Callable[[Mapping[str, Any]], T],
         on_bad: Callable[[RecordError], None] | None = None,
+        *,
+        ahead: bool = False,
     ) -> Iterator[T]:
         """Every item of every page, decoded. An unreadable one is a RecordError, raised
-        or, with ``on_bad``, handed to it and passed over."""
-        request: PageRequest | None = first
-        while request is not None:
+        or, with ``on_bad``, handed to it and passed over. ``ahead``: see ``paging.pages``."""
+
+        def fetch(request: PageRequest) -> Mapping[str, Any]:
             reply = self.http.get_json(
                 request.url,
                 scope=self._scope,
@@ -170,7 +173,11 @@ class PartnerCenter:
                 headers=request.headers,
                 expect=_expect_collection,
             )
-            for raw in paginator.items(reply.body):
+            body: Mapping[str, Any] = reply.body
+            return body
+
+        for request, body in pages(fetch, first, paginator, ahead=ahead):
+            for raw in paginator.items(body):
                 try:
                     record = _decoded(raw, decode, request.url)
                 except RecordError as exc:
@@ -179,7 +186,6 @@ class PartnerCenter:
                     on_bad(exc)
                     continue
                 yield record
-            request = paginator.next_request(reply.body, request)
 
     # -- a preflight's reads ----------------------------------------------------------------
 
@@ -362,7 +368,11 @@ class PartnerCenter:
             first,
             paginator,
             "lineitems",
-            lambda raw: read_line(raw, invoice_id, provider, LineSource.V1),
+            lambda raw: (
+                typed_v1_line_item(raw, invoice_id, provider)
+                or read_line(raw, invoice_id, provider, LineSource.V1)
+            ),
+            ahead=True,  # the lines' consumer stores them, it asks Microsoft nothing meanwhile
         )
 
     def v2_line_items(self, invoice_id: str, operation: str | None = None) -> Iterator[LineItem]:

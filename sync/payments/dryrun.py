@@ -126,6 +126,9 @@ def preview(
     state, conflicts = _match_stored(connection, scan, hashes, good_repeat)
     new = ~good_repeat & (state == _UNSTORED)
     rejected = len(scan.rejected_numbers) + int(good_repeat.sum()) + len(conflicts)
+    del numbers, hashes, all_numbers, all_hashes, good_repeat  # room for the credit preview
+    scan.forget("numbers")
+    scan.forget("hashes")
     in_credit: tuple[InCredit, ...] = ()
     if new.any() and (not rejected or skip_bad_rows):
         in_credit = tuple(_credit(settings, connection, scan, new, today))
@@ -255,7 +258,7 @@ def _credit(
         imported[(codes.customer_ids[key // width], currency)] = Decimal(total).scaleb(
             -MINOR_UNITS[currency]
         )
-    positions = np.flatnonzero(new)
+    positions = None if everything else np.flatnonzero(new)
 
     def first(wanted: list[tuple[str, str]]) -> FirstPayments:
         return _first(scan, keys, days, positions, counts, wanted, width)
@@ -269,7 +272,7 @@ def _first(
     scan: Scan,
     keys: np.ndarray[Any, Any],
     days: np.ndarray[Any, Any],
-    positions: np.ndarray[Any, Any],
+    positions: np.ndarray[Any, Any] | None,
     counts: np.ndarray[Any, Any],
     wanted: list[tuple[str, str]],
     width: int,
@@ -292,13 +295,15 @@ def _first(
         short = is_wanted & (covered < np.minimum(counts, SHOWN_PAYMENTS))
         if not short.any():
             break
-        beyond = chosen & short[keys] & (days > cut[keys])
-        following = np.full(len(counts), np.iinfo(np.int32).max, np.int32)
-        np.minimum.at(following, keys[beyond], days[beyond])
+        never = np.iinfo(np.int32).max
+        following = np.full(len(counts), never, np.int32)
+        # the next date of each short key (short keys are chosen ones)
+        np.minimum.at(following, keys, np.where(short[keys] & (days > cut[keys]), days, never))
         cut[short] = following[short]
         covered = np.bincount(keys[chosen & (days <= cut[keys])], minlength=len(counts))
     near = np.flatnonzero(chosen & (days <= cut[keys]))
-    rows = positions[near]
+    del chosen
+    rows = near if positions is None else positions[near]
     table = pa.RecordBatch.from_arrays(
         [ints(keys[near]), ints(days[near]), scan.text_array("references", rows)],
         names=["key", "day", "reference"],

@@ -14,57 +14,54 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from connectors.payments.arrays import numbers as numpy_of
 from connectors.payments.arrays import strings
 
 __all__ = ["Repeats", "StoredIndex", "repeats", "text_hashes"]
 
 _U64 = np.uint64
-_ODD = np.array([0x9E3779B97F4A7C15], _U64)  # the byte weights' base (odd: invertible)
+_SEED = np.array([0x9E3779B97F4A7C15], _U64)
 _MIX1 = np.array([0xFF51AFD7ED558CCD], _U64)
 _MIX2 = np.array([0xC4CEB9FE1A85EC53], _U64)
 
 
-def _powers(size: int) -> np.ndarray[Any, Any]:
-    weights = np.empty(max(size, 1), _U64)
-    weights[0] = 1
-    weights[1:] = _ODD[0]
-    return np.cumprod(weights, dtype=_U64)  # wraps modulo 2**64, as intended
+def _mixed(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """murmur3's 64-bit finalizer, in place: every bit of the result depends on every bit."""
+    for multiplier in (_MIX1, _MIX2):
+        values ^= values >> _U64(33)
+        values *= multiplier  # wraps modulo 2**64, as intended
+    values ^= values >> _U64(33)
+    return values
 
 
 def text_hashes(array: pa.Array) -> np.ndarray[Any, Any]:
-    """A 64-bit hash of each string of ``array`` (no nulls), from its UTF-8 bytes."""
+    """A 64-bit hash of each string of ``array`` (no nulls), from its UTF-8 bytes.
+
+    Each string is taken as 8-byte words, zero-padded (Arrow pads a column of
+    ASCII strings to one width in place; other strings are padded one by one),
+    and the words and the length are mixed in turn.
+    """
     size = len(array)
     if size == 0:
         return np.zeros(0, _U64)
-    if array.type == pa.large_string():
-        offset_type: Any = np.int64
+    lengths = numpy_of(pc.binary_length(array)).astype(np.int64)
+    width = max(8, -(-int(lengths.max()) // 8) * 8)
+    padded = pc.utf8_rpad(array, width=width, padding="\x00").cast(pa.string())
+    _, offsets_buffer, data = padded.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int32, size + 1, padded.offset * 4)
+    start, end = int(offsets[0]), int(offsets[-1])
+    if end - start == size * width:  # every string as wide in bytes as in characters
+        matrix = np.frombuffer(data, np.uint8, end - start, start).reshape(size, width)
     else:
-        array = array.cast(pa.string())
-        offset_type = np.int32
-    _, offsets_buffer, data_buffer = array.buffers()
-    offsets = np.frombuffer(
-        offsets_buffer, offset_type, size + 1, array.offset * offset_type(0).nbytes
-    )
-    offsets = offsets.astype(np.int64)
-    lengths = np.diff(offsets)
-    low, high = int(offsets[0]), int(offsets[-1])
-    data = (
-        np.frombuffer(data_buffer, np.uint8, high - low, low).astype(_U64)
-        if high > low
-        else np.zeros(0, _U64)
-    )
-    starts = offsets[:-1] - low
-    within = np.arange(high - low, dtype=np.int64) - np.repeat(starts, lengths)
-    weighted = data * _powers(int(lengths.max()) if len(lengths) else 1)[within]
-    sums = np.zeros(high - low + 1, _U64)
-    np.cumsum(weighted, dtype=_U64, out=sums[1:])
-    hashes: np.ndarray[Any, Any] = sums[offsets[1:] - low] - sums[starts]
-    hashes ^= lengths.astype(_U64)
-    for multiplier in (_MIX1, _MIX2):  # murmur3's finalizer: every bit depends on every bit
-        hashes ^= hashes >> _U64(33)
-        hashes *= multiplier
-    hashes ^= hashes >> _U64(33)
+        joined = b"".join(text.encode().ljust(width, b"\x00") for text in array.to_pylist())
+        matrix = np.frombuffer(joined, np.uint8).reshape(size, width)
+    words = matrix.view("<u8")
+    hashes: np.ndarray[Any, Any] = lengths.astype(_U64) * _SEED
+    for column in range(width // 8):
+        hashes ^= words[:, column]
+        _mixed(hashes)
     return hashes
 
 
@@ -92,11 +89,12 @@ def repeats(
     empty = np.zeros(0, np.int64)
     if len(hashes) < 2:
         return Repeats(empty, empty)
+    ordered = np.sort(hashes)
+    if not (ordered[1:] == ordered[:-1]).any():  # the usual file: no reference twice
+        return Repeats(empty, empty)
     order = np.argsort(hashes)  # equal hashes side by side, in any order: sorted by row below
     ordered = hashes[order]
     same = ordered[1:] == ordered[:-1]
-    if not same.any():
-        return Repeats(empty, empty)
     meets = np.zeros(len(order), bool)
     meets[1:] |= same
     meets[:-1] |= same

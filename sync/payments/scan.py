@@ -100,6 +100,13 @@ class Scan:
         """A numeric column of the payments (a view: no copy)."""
         return self._numeric[name].values
 
+    def forget(self, name: str) -> None:
+        """Let a numeric column (or ``"hashes"``) go: its memory is wanted for what follows."""
+        if name == "hashes":
+            self._hashes = _Growing(np.uint64)
+        else:
+            self._numeric[name] = _Growing(_NUMERIC[name])
+
     @property
     def hashes(self) -> np.ndarray[Any, Any]:
         """The payments' references' hashes."""

@@ -236,39 +236,101 @@ def test_one_apply_at_a_time(world: World, capsys) -> None:  # type: ignore[no-u
     assert world.patches() == 0
 
 
-def test_apply_and_a_sync_never_write_subscriptions_at_once(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
-    """A sync that read a subscription before the PATCH and stored it after would record
-    it active over pcsync's suspension. So a running sync keeps apply out, dry run too
-    (it refreshes subscriptions); with --wait the apply goes on once the sync is done."""
-    import threading
+def test_a_running_sync_keeps_apply_out_and_each_names_the_other(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Apply refreshes subscriptions, so a running sync keeps it out, dry run too; and a
+    sync refused because an apply holds the lock is told it is an apply, by pid."""
+    import os
 
     from sync.runtime.lock import run_lock
+
+    assert world.cli("collections", "approve", world.never, "--as-of", AS_OF) == 0
+    capsys.readouterr()
+    requests = len(world.sim.requests)
+    with run_lock(world.engine, kind="sync"):  # a sync is storing subscriptions
+        assert world.cli("collections", "apply") == 1
+        assert world.cli("collections", "apply", "--apply") == 1
+    assert capsys.readouterr().err.count("another sync is running") == 2
+    assert len(world.sim.requests) == requests  # not even a refresh was read
+    assert world.patches() == 0
+    with run_lock(world.engine, kind="sync", holder="collections apply"):
+        assert world.cli("sync", "--only", "subscriptions") == 1
+    assert f"another collections apply is running (pid {os.getpid()}, started " in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_sync_that_read_subscriptions_before_a_suspension_never_stores_them_after(
+    world: World, tmp_path: Path
+) -> None:
+    """The race the lock closes: a sync reads a customer's subscriptions (active), an apply
+    suspends them, then the sync stores what it read — recording "active" over pcsync's own
+    suspension, which ends pcsync's ownership (it would never reactivate them). Here the
+    sync is paused just after that read; the apply (--wait) must wait for it to finish."""
+    import logging
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    from sync.collections.plan import suspended_by_pcsync
+    from sync.db.models import Customer
+    from tests.test_concurrency import _wait_for
 
     never = world.never
     _no_azure_refusal(world, never)
     assert world.cli("collections", "approve", never, "--as-of", AS_OF) == 0
-    capsys.readouterr()
-    before = world.statuses()
-    requests = len(world.sim.requests)
+    with world.engine.connect() as c:
+        order = list(c.scalars(sa.select(Customer.id).order_by(Customer.id)))
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    env = {
+        **os.environ,
+        "PCSYNC_CLIENT_SECRET": world.sim.config.client_secret,
+        "PCSYNC_FAILPOINT": f"subscriptions.read:{order.index(never) + 1}=pause:{pause}",
+    }
+    command = [sys.executable, "-m", "sync.cli", "--config", str(world.settings.source)]
+    sync = subprocess.Popen(
+        [*command, "sync", "--only", "subscriptions"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    waiting = threading.Event()
+
+    class Waiting(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("waiting: another sync is running"):
+                waiting.set()
+
+    logger = logging.getLogger("sync.runtime.lock")
+    handler, level = Waiting(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     exits: list[int] = []
-    with run_lock(world.engine, kind="sync"):  # a sync is storing subscriptions
-        assert world.cli("collections", "apply") == 1
-        assert world.cli("collections", "apply", "--apply") == 1
-        assert capsys.readouterr().err.count("another sync is running") == 2
-        assert len(world.sim.requests) == requests  # not even a refresh was read
-        waiting = threading.Thread(
+    try:
+        _wait_for(pause / "paused", sync)  # it has read the customer's active subscriptions
+        apply = threading.Thread(
             target=lambda: exits.append(world.cli("collections", "apply", "--apply", "--wait"))
         )
-        waiting.start()
-        waiting.join(timeout=3)
-        assert waiting.is_alive()
-        assert not exits
+        apply.start()
+        assert waiting.wait(120), "the apply never waited for the sync"
         assert world.patches() == 0
-        assert world.statuses() == before
-    waiting.join()
+        (pause / "resume").touch()
+        _, err = sync.communicate(timeout=120)
+        assert sync.returncode == 0, err
+        apply.join(120)
+    finally:
+        (pause / "resume").touch()
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        if sync.poll() is None:
+            sync.kill()
+        sync.communicate()
     assert exits == [0]
-    assert world.patches() > 0
-    assert all(s["status"] == "suspended" for s in world.subs_of(never))
+    suspended = {s["id"] for s in world.subs_of(never) if s["status"] == "suspended"}
+    assert suspended == {s["id"] for s in world.subs_of(never)}
+    with world.sessions() as session:
+        assert set(suspended_by_pcsync(session)[never]) == suspended  # still pcsync's to undo
+    assert world.cli("sync", "--only", "subscriptions") == 0  # a later sync keeps it so
+    with world.sessions() as session:
+        assert set(suspended_by_pcsync(session)[never]) == suspended
 
 
 def test_an_interrupted_attempt_that_cannot_be_read_leaves_its_subscription_alone(

@@ -28,6 +28,34 @@ def test_jobs_are_single_instance_coalesced_with_a_misfire_grace(start_simulator
     engine.dispose()
 
 
+def test_a_scheduled_sync_that_finds_the_lock_taken_runs_again_later(
+    start_simulator, db_url, tmp_path
+) -> None:
+    """A collections apply (or a manual sync) holding the lock puts the scheduled sync
+    off by a few minutes, not by a whole schedule interval; once it runs, no retry is left."""
+    from datetime import UTC, datetime
+
+    from sync.runtime.daemon import SYNC_RETRY, SYNC_RETRY_JOB
+    from sync.runtime.lock import run_lock
+
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    service = Daemon(settings, engine, sessions)
+    service._add("sync", "0 */4 * * *", service.sync_job, run_now=False)
+    before = datetime.now(UTC)
+    with run_lock(engine, kind="sync", holder="collections apply"):
+        service.sync_job()
+    retry = service.scheduler.get_job(SYNC_RETRY_JOB)
+    assert retry is not None
+    assert before + SYNC_RETRY <= retry.trigger.run_date <= datetime.now(UTC) + SYNC_RETRY
+    assert not [run for run in _runs(engine) if run[0] == "sync"]
+    retry.func()  # the retry, on time
+    assert [run for run in _runs(engine) if run[0] == "sync"] == [("sync", "schedule", "succeeded")]
+    assert service.scheduler.get_job(SYNC_RETRY_JOB) is None
+    assert service.scheduler.get_job("sync") is not None  # the schedule itself stays
+    engine.dispose()
+
+
 def _runs(engine: sa.Engine) -> list[tuple[str, str, str]]:
     with engine.connect() as connection:
         rows = connection.execute(

@@ -208,7 +208,7 @@ def collections_apply(
     if not really:
         # The refresh writes subscriptions: under the sync's lock, so a sync's older
         # snapshot never lands after it.
-        with run_lock(app.engine, kind="sync", wait=wait):
+        with run_lock(app.engine, kind="sync", wait=wait, holder="collections apply (dry run)"):
             prepared = prepare_apply(
                 settings, app.sessions, day, refresh=refresh, entitlements=entitlements
             )
@@ -224,8 +224,10 @@ def collections_apply(
     # Always apply, then sync: the order every holder takes them, so none deadlocks.
     with (
         run_lock(app.engine, kind="collections_apply", wait=wait),
-        run_lock(app.engine, kind="sync", wait=wait),
+        run_lock(app.engine, kind="sync", wait=wait, holder="collections apply"),
     ):
+        day = as_of_date(as_of, settings)  # today still, after a --wait past midnight?
+        require_today(day, as_of_date(None, settings))
         prepared = prepare_apply(
             settings,
             app.sessions,

@@ -25,6 +25,7 @@ from sync.jobs.job import (
     _now,
     log,
 )
+from sync.runtime import failpoints
 from sync.store import (
     upsert_customers,
     upsert_invoices,
@@ -79,6 +80,7 @@ def _sync_subscriptions(job: _Job) -> None:
         except ConnectorError as exc:
             job.proof.lacking(Unit.SUBSCRIPTIONS, customer_id, str(exc))
             continue
+        failpoints.reached("subscriptions.read")  # read from Microsoft, not yet stored
         with job.sessions.begin() as session:
             upsert_subscriptions(session, customer_id, subscriptions, _now(), job.run)
     _judge_refusals(refused, len(customer_ids), job.proof)

@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.job import Job
@@ -58,6 +58,11 @@ __all__ = ["AUDIT_VERIFY_CRON", "Daemon"]
 log = logging.getLogger(__name__)
 
 AUDIT_VERIFY_CRON = "15 4 * * *"  # daily, in the schedule's time zone
+# A scheduled sync that finds the lock taken (a manual sync, a collections apply) runs
+# again this much later, until it gets the lock: skipping it would leave the data a
+# whole schedule interval older.
+SYNC_RETRY = timedelta(minutes=5)
+SYNC_RETRY_JOB = "sync-retry"
 
 
 class _Metrics:
@@ -127,8 +132,18 @@ class Daemon:
         try:
             run_id = run_sync(self.settings, self.engine, self.sessions, options)
             log.info("scheduled sync run %d succeeded", run_id)
+            self._drop_job(SYNC_RETRY_JOB)  # this sync was the one put off
         except LockedError as exc:
-            log.warning("scheduled sync skipped: %s", exc)
+            again = datetime.now(UTC) + SYNC_RETRY
+            self.scheduler.add_job(
+                self.sync_job,
+                "date",
+                run_date=again,
+                id=SYNC_RETRY_JOB,
+                name=SYNC_RETRY_JOB,
+                replace_existing=True,
+            )
+            log.warning("scheduled sync put off to %s: %s", f"{again:%H:%M} UTC", exc)
             return
         except StopRequested as exc:
             log.info("scheduled sync stopped: %s", exc)
@@ -233,6 +248,10 @@ class Daemon:
             if latest.error:
                 summary += f" — {latest.error}"
         self._post(summary)
+
+    def _drop_job(self, job_id: str) -> None:
+        if self.scheduler.get_job(job_id) is not None:
+            self.scheduler.remove_job(job_id)
 
     def _add(self, job_id: str, cron: str, func: Callable[[], None], run_now: bool) -> None:
         schedule = self.settings.schedule

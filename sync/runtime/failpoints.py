@@ -30,6 +30,7 @@ POINTS = frozenset(
         "lines.batch",  # after a batch of an invoice's lines was handed to the writer
         "invoice.before_commit",  # an invoice's lines written, its transaction not committed
         "invoice.committed",  # an invoice's lines committed
+        "subscriptions.read",  # a customer's subscriptions read, not yet stored
     }
 )
 _PAUSE_LIMIT = 300.0  # seconds; a forgotten pause must not hang a test run for ever

@@ -3,12 +3,15 @@
 PostgreSQL: a session-level advisory lock, released by the server if the
 holder dies. SQLite: an ``flock`` on a file beside the database, released by
 the kernel if the holder dies — a crashed run never leaves a stale lock. The
-lock file records the holder's pid and start time for the message others see.
+holder leaves what it is (a sync, a collections apply), its pid and start time
+where others find them for their message: in the lock file (SQLite) or in its
+lock connection's ``application_name`` (PostgreSQL).
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -16,11 +19,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from sync.errors import LockedError
 
 __all__ = ["lock_held", "run_lock"]
+
+log = logging.getLogger(__name__)
 
 # One lock per kind of run and per pcsync database (a PostgreSQL schema): two of a kind on
 # the same data never overlap. An apply also takes the sync's lock (after its own), since
@@ -28,36 +33,67 @@ __all__ = ["lock_held", "run_lock"]
 _ADVISORY_KEY = "hashtext('pcsync:' || current_schema() || ':' || :kind)"
 
 
-def _holder_text(kind: str, pid: str, started: str) -> str:
+_WHAT = {"sync": "sync", "collections_apply": "collections apply"}
+
+
+def _holder_text(what: str, pid: str, started: str) -> str:
     try:
         when = datetime.fromisoformat(started).astimezone(UTC).strftime("%H:%M UTC")
     except ValueError:
         when = "unknown time"
-    what = "sync" if kind == "sync" else "collections apply"
     return f"another {what} is running (pid {pid}, started {when}); retry later or use --wait"
 
 
 @contextmanager
-def _file_lock(path: Path, kind: str, wait: bool) -> Iterator[None]:
+def _file_lock(path: Path, kind: str, holder: str, wait: bool) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").split()
-            pid, started = ([*holder, "?", "?"])[:2]
-            raise LockedError(_holder_text(kind, pid, started)) from None
+            pid, started, what = (
+                [*os.pread(fd, 200, 0).decode(errors="replace").split(maxsplit=2), "?", "?", ""]
+            )[:3]
+            busy = _holder_text(what.strip() or _WHAT[kind], pid, started)
+            if not wait:
+                raise LockedError(busy) from None
+            log.info("waiting: %s", busy)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {datetime.now(UTC).isoformat()}\n".encode(), 0)
+        os.pwrite(fd, f"{os.getpid()} {datetime.now(UTC).isoformat()} {holder}\n".encode(), 0)
         yield
     finally:
         os.close(fd)  # closing releases the flock
 
 
+def _advisory_holder(connection: Connection, kind: str) -> str:
+    """What holds ``kind``'s advisory lock, from its connection's ``application_name``."""
+    key = connection.execute(text(f"SELECT {_ADVISORY_KEY}"), {"kind": kind}).scalar_one()
+    name = connection.execute(
+        text(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted "
+            "AND l.classid = CAST(:high AS oid) AND l.objid = CAST(:low AS oid) "
+            "AND l.objsubid = 1 AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        ),
+        {"high": (int(key) >> 32) & 0xFFFFFFFF, "low": int(key) & 0xFFFFFFFF},
+    ).scalar()
+    parts = str(name or "").split(":", 3)
+    if len(parts) == 4 and parts[0] == "pcsync":  # pcsync:<pid>:<epoch>:<what>
+        try:
+            started = datetime.fromtimestamp(int(parts[2]), UTC).isoformat()
+        except ValueError:
+            started = "?"
+        return _holder_text(parts[3], parts[1], started)
+    return _holder_text(_WHAT[kind], "?", "?")
+
+
 @contextmanager
-def _advisory_lock(engine: Engine, kind: str, wait: bool) -> Iterator[None]:
+def _advisory_lock(engine: Engine, kind: str, holder: str, wait: bool) -> Iterator[None]:
     with engine.connect() as connection:
+        waiting = False
         while True:
             got = connection.execute(
                 text(f"SELECT pg_try_advisory_lock({_ADVISORY_KEY})"), {"kind": kind}
@@ -66,31 +102,39 @@ def _advisory_lock(engine: Engine, kind: str, wait: bool) -> Iterator[None]:
             if got:
                 break
             if not wait:
-                holder = connection.execute(
-                    text(
-                        "SELECT pid, started_at FROM runs WHERE kind = :kind "
-                        "AND status = 'running' ORDER BY id DESC LIMIT 1"
-                    ),
-                    {"kind": kind},
-                ).first()
-                pid, started = (str(holder[0]), holder[1].isoformat()) if holder else ("?", "?")
-                raise LockedError(_holder_text(kind, pid, started))
+                busy = _advisory_holder(connection, kind)
+                connection.commit()
+                raise LockedError(busy)
+            if not waiting:
+                log.info("waiting: %s", _advisory_holder(connection, kind))
+                connection.commit()
+                waiting = True
             time.sleep(1)
+        # 63 characters at most: pcsync:<pid>:<epoch>:<what> fits.
+        name = f"pcsync:{os.getpid()}:{int(time.time())}:{holder}"
+        connection.execute(text("SELECT set_config('application_name', :n, false)"), {"n": name})
+        connection.commit()
         try:
             yield
         finally:
+            connection.execute(text("RESET application_name"))
             connection.execute(text(f"SELECT pg_advisory_unlock({_ADVISORY_KEY})"), {"kind": kind})
             connection.commit()
 
 
 @contextmanager
-def run_lock(engine: Engine, *, wait: bool = False, kind: str = "sync") -> Iterator[None]:
+def run_lock(
+    engine: Engine, *, wait: bool = False, kind: str = "sync", holder: str | None = None
+) -> Iterator[None]:
     """Hold the database's lock for this kind of run for the ``with`` body (or raise LockedError).
 
-    ``kind`` is ``sync`` or ``collections_apply``.
+    ``kind`` is ``sync`` or ``collections_apply``; ``holder`` is what others are told
+    holds it (by default the kind's own name: a collections apply also holds the sync's
+    lock, as "collections apply"). With ``wait``, logs once that it waits, then waits.
     """
+    holder = holder or _WHAT[kind]
     if engine.dialect.name == "postgresql":
-        with _advisory_lock(engine, kind, wait):
+        with _advisory_lock(engine, kind, holder, wait):
             yield
         return
     database = engine.url.database or ":memory:"
@@ -98,7 +142,7 @@ def run_lock(engine: Engine, *, wait: bool = False, kind: str = "sync") -> Itera
         yield
         return
     suffix = ".sync.lock" if kind == "sync" else f".{kind}.lock"
-    with _file_lock(Path(database + suffix), kind, wait):
+    with _file_lock(Path(database + suffix), kind, holder, wait):
         yield
 
 

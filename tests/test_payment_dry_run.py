@@ -208,3 +208,80 @@ def test_colliding_hashes_change_no_answer(
         for skip in (False, True)
     ]  # fmt: skip
     assert colliding == honest
+
+
+def test_past_the_listed_problems_the_dry_run_counts_as_the_import_does(
+    books, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """More problems than are listed: the same first ones, the same count."""
+    settings, sessions = books
+    rows: list[tuple[str, ...]] = []
+    for n in range(150):
+        if n % 3 == 0:
+            rows.append((C1, "2026-11-01", "1.00", "USD", f"R{n // 2}", ""))  # repeats R(n//2)
+        elif n % 3 == 1:
+            rows.append(("nobody", "2026-11-01", "x", "USD", f"R{n}", ""))  # two problems
+        else:
+            rows.append((C1, "2026-11-01", "2.00", "USD", f"R{n}", ""))
+    path = write(tmp_path / "many.csv", rows)
+    dry = outcome(lambda: import_payments(settings, sessions, path, dry_run=True))
+    done = outcome(lambda: import_payments(settings, sessions, path))
+    assert dry == done
+    assert dry[0] == "refused"
+    assert len(dry[2]) == 100
+    assert "the first 100 are listed" in dry[1]
+
+
+def test_a_workbook_previews_as_it_imports(books, migrated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Number and date cells, read record by record: the same counts and credit preview."""
+    from openpyxl import Workbook
+
+    settings, sessions = books
+    import_payments(settings, sessions, write(tmp_path / "stored.csv", STORED))
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(list(HEADER))
+    sheet.append([C1, datetime(2026, 11, 5), 1000, "USD", "X-1", "G000000001"])
+    # the number 10 is not the text "10.00" that PAY-1 was imported with: a changed payment
+    sheet.append([C1, datetime(2026, 11, 1), 10, "USD", "PAY-1", None])
+    sheet.append([C1, "2026-11-06", "0.07", "USD", "X-2", None])
+    sheet.append([C2, "2026-11-06", 1234.5, "EUR", "X-3", None])
+    sheet.append([C2, "2026-11-06", 12.345, "EUR", "X-4", None])  # too many decimals
+    book.save(tmp_path / "p.xlsx")
+    path = tmp_path / "p.xlsx"
+    before = tables(migrated)
+    dry = [
+        outcome(lambda s=skip: import_payments(settings, sessions, path, dry_run=True,
+                                               skip_bad_rows=s))
+        for skip in (False, True)
+    ]  # fmt: skip
+    assert tables(migrated) == before
+    done = [
+        outcome(lambda s=skip: import_payments(settings, sessions, path, skip_bad_rows=s))
+        for skip in (False, True)
+    ]
+    assert dry == done
+    assert done[1][:5] == (5, 3, 0, 2, 0)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [],  # the header alone
+        [("", "", "", "", "", "")],  # a blank row
+        [("nobody", "2026-11-01", "x", "USD", "R1", "")],  # nothing good
+        [("nobody", "2026-11-01", "x", "USD", "R1", ""), (C1, "2026-11-01", "1", "USD", "R1", "")],
+    ],
+)
+def test_files_with_nothing_to_import_preview_as_they_import(
+    books, tmp_path: Path, rows: list[tuple[str, ...]]
+) -> None:  # type: ignore[no-untyped-def]
+    settings, sessions = books
+    path = write(tmp_path / "few.csv", rows)
+    for skip in (False, True):
+        dry = outcome(lambda s=skip: import_payments(settings, sessions, path, dry_run=True,
+                                                     skip_bad_rows=s))  # fmt: skip
+        path.with_name("few.rejected.csv").unlink(missing_ok=True)
+        done = outcome(lambda s=skip: import_payments(settings, sessions, path, skip_bad_rows=s))
+        assert dry == done

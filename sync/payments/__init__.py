@@ -2,6 +2,9 @@
 
 * :mod:`sync.payments.importing` — ``pcsync payments import`` (and ``--dry-run``):
   a file into the database, all or nothing, in bounded memory;
+* :mod:`sync.payments.dryrun` — ``--dry-run``: what the import would do, found in memory
+  (:mod:`sync.payments.scan` reads the file by column, :mod:`sync.payments.references`
+  compares references by 64-bit hashes confirmed as text), nothing staged;
 * :mod:`sync.payments.staging` — the staging table the import checks a file in;
 * :mod:`sync.payments.storing` — the new payments from there into ``payments``, at once;
 * :mod:`sync.payments.digest` — the content hash that makes a reimport the same payment;

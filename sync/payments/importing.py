@@ -9,8 +9,9 @@ payments into ``payments`` in the same transaction as the import's record.
 
 A file with any bad row imports nothing and lists its problems, unless the
 user asks to skip bad rows (then the rejects go to ``<file>.rejected.csv``
-beside it). A dry run stops after the staging table: it takes no write lock
-on the database and stores nothing. The reference makes a payment unique:
+beside it). A dry run stages nothing: :mod:`sync.payments.dryrun` finds the
+same counts, problems and credit preview in memory, reading the database
+only (no write lock, no temporary table). The reference makes a payment unique:
 importing the same file twice adds nothing, and a reference reused with
 different content is an error. Nothing is written to the database — no run,
 no import record — unless payments are imported.

@@ -211,9 +211,14 @@ class HttpClient:
         family: str,
         headers: Mapping[str, str] | None = None,
         expect: Callable[[Any], None] | None = None,
+        parse: Callable[[bytes, str], Any] | None = None,
     ) -> Reply:
-        """GET a JSON document; ``expect`` validates it (a failure there is retried)."""
-        return self._send("GET", url, scope=scope, family=family, headers=headers, expect=expect)
+        """GET a JSON document; ``expect`` validates it (a failure there is retried).
+
+        ``parse`` reads the body instead of ``parse_json`` (and raises as it does)."""
+        return self._send(
+            "GET", url, scope=scope, family=family, headers=headers, expect=expect, parse=parse
+        )
 
     def send_json(
         self,
@@ -270,6 +275,7 @@ class HttpClient:
         expect: Callable[[Any], None] | None = None,
         stream: bool = False,
         request_id: str | None = None,
+        parse: Callable[[bytes, str], Any] | None = None,
     ) -> Reply:
         request_id = request_id or str(uuid.uuid4())
         data = None if payload is None else json.dumps(payload, default=str).encode()
@@ -295,7 +301,7 @@ class HttpClient:
                 if response.status_code < 300:
                     if stream:
                         return Reply(response.status_code, response, response.headers, request_id)
-                    return self._reply(response, where, request_id, expect)
+                    return self._reply(response, where, request_id, expect, parse or parse_json)
                 error = error_for(response, request_id)
             except requests.RequestException as exc:
                 error = TransportError(f"{where}: {type(exc).__name__} (no complete response)")
@@ -330,9 +336,10 @@ class HttpClient:
         where: str,
         request_id: str,
         expect: Callable[[Any], None] | None,
+        parse: Callable[[bytes, str], Any],
     ) -> Reply:
         content = response.content
-        body = parse_json(content, where) if content.strip() else None
+        body = parse(content, where) if content.strip() else None
         if expect is not None:
             try:
                 expect(body)

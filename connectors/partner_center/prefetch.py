@@ -7,7 +7,7 @@ consumer only splits lines. The inflating is done a large chunk at a time:
 zlib lets go of the interpreter lock for each call, and taking it back from
 the busy consumer costs up to a switch interval (5 ms) a call — ``GzipFile``'s
 8 KB reads cost seconds a million lines that way. At most ``_AHEAD`` chunks of
-``_OUT`` bytes are held: a few MB, part of a sync's peak memory.
+``_OUT`` bytes are held: about a MB, part of a sync's peak memory.
 
 A gzip stream may hold several members (read one after the other, as
 ``GzipFile`` does); one cut off before its end, or failing its CRC, raises
@@ -25,7 +25,7 @@ from typing import Any
 __all__ = ["gzip_lines"]
 
 _IN = 1 << 16  # compressed bytes a read
-_OUT = 1 << 20  # inflated bytes a chunk, at most
+_OUT = 1 << 18  # inflated bytes a chunk, at most
 _AHEAD = 4  # inflated chunks queued ahead of the consumer
 _END = b""
 

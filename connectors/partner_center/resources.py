@@ -22,6 +22,7 @@ from connectors.partner_center.export_lines import export_line_items, typed_v1_l
 from connectors.partner_center.exports import ExportRunner
 from connectors.partner_center.http import HttpClient, TimeoutSession, display_url
 from connectors.partner_center.line_item import LineItem, read_line
+from connectors.partner_center.line_pages import line_page, parsed_line
 from connectors.partner_center.options import ClientOptions, Credentials, Endpoints
 from connectors.partner_center.paging import (
     OffsetPaginator,
@@ -74,6 +75,7 @@ class AzureEntitlement:
 
 def _decoded(raw: Any, decode: Callable[[Mapping[str, Any]], T], url: str) -> T:
     try:
+        raw = parsed_line(raw)  # a line of a v1 page comes as its JSON text
         if not isinstance(raw, Mapping):
             raise DataError(f"an item that is not a JSON object: {type(raw).__name__}")
         return decode(raw)
@@ -161,6 +163,7 @@ class PartnerCenter:
         on_bad: Callable[[RecordError], None] | None = None,
         *,
         ahead: bool = False,
+        parse: Callable[[bytes, str], Any] | None = None,
     ) -> Iterator[T]:
         """Every item of every page, decoded. An unreadable one is a RecordError, raised
         or, with ``on_bad``, handed to it and passed over. ``ahead``: see ``paging.pages``."""
@@ -172,6 +175,7 @@ class PartnerCenter:
                 family=family,
                 headers=request.headers,
                 expect=_expect_collection,
+                parse=parse,
             )
             body: Mapping[str, Any] = reply.body
             return body
@@ -373,6 +377,7 @@ class PartnerCenter:
                 or read_line(raw, invoice_id, provider, LineSource.V1)
             ),
             ahead=True,  # the lines' consumer stores them, it asks Microsoft nothing meanwhile
+            parse=line_page,
         )
 
     def v2_line_items(self, invoice_id: str, operation: str | None = None) -> Iterator[LineItem]:

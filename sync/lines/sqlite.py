@@ -3,7 +3,9 @@
 The driver lets go of the interpreter lock while SQLite runs a statement, and
 taking it back after every row, against a reading thread that holds it, cost
 more than the insert itself; so a statement carries as many rows as SQLite
-takes parameters. A statement names only the columns its rows hold a value in:
+takes parameters — up to ``_ROWS``: SQLite keeps a prepared statement's program,
+~50 KB a row of ~50 values, for as long as the statement is cached, and every
+byte counts in a sync's peak memory. A statement names only the columns its rows hold a value in:
 binding the ~70 documented fields a line does not carry, as NULLs, cost more
 than the rest of the insert.
 """
@@ -17,6 +19,10 @@ from typing import Any
 from sync.lines.batch import Batch, TextValues, WriteBehind, carried, picker
 
 __all__ = ["sqlite_inserts"]
+
+# Rows a statement: a 100-row INSERT is ~1 MB of prepared program, a 600-row one ~5 MB,
+# and no faster (docs/performance.md).
+_ROWS = 100
 
 
 def sqlite_inserts(driver: sqlite3.Connection, model: Any) -> WriteBehind:
@@ -43,7 +49,7 @@ def sqlite_inserts(driver: sqlite3.Connection, model: Any) -> WriteBehind:
         if len(keep) < len(columns):  # the columns no row holds stay NULL, unbound
             columns = tuple(columns[n] for n in keep)
             all_rows = list(map(picker(keep), all_rows))
-        per_statement = max(1, (limit - len(constants)) // max(1, len(columns)))
+        per_statement = max(1, min(_ROWS, (limit - len(constants)) // max(1, len(columns))))
         prepared = []
         for start in range(0, len(all_rows), per_statement):
             rows = all_rows[start : start + per_statement]

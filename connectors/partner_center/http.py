@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from connectors.partner_center.errors import (
     ApiError,
@@ -105,6 +106,17 @@ def parse_json(content: bytes, where: str) -> Any:
         raise BadResponseError(
             f"{where}: response is not valid JSON ({len(content)} bytes, {exc.__class__.__name__})"
         ) from exc
+
+
+def _whole_body(response: requests.Response) -> bytes:
+    """A streamed response's body read in one piece: ``Response.content`` joins 10 KB
+    chunks, twice a large page's memory for a moment. The connection goes back to the
+    pool once all is read; a body cut off is a transport error, as requests makes it."""
+    try:
+        body: bytes = response.raw.read(decode_content=True)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise requests.ConnectionError(str(exc)) from exc
+    return body
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -295,13 +307,13 @@ class HttpClient:
                     headers=all_headers,
                     data=data,
                     timeout=self._options.timeout_seconds,
-                    stream=stream,
+                    stream=stream or parse is not None,  # read whole by _reply (see there)
                 )
                 self.stats.requests += 1
                 if response.status_code < 300:
                     if stream:
                         return Reply(response.status_code, response, response.headers, request_id)
-                    return self._reply(response, where, request_id, expect, parse or parse_json)
+                    return self._reply(response, where, request_id, expect, parse)
                 error = error_for(response, request_id)
             except requests.RequestException as exc:
                 error = TransportError(f"{where}: {type(exc).__name__} (no complete response)")
@@ -336,10 +348,10 @@ class HttpClient:
         where: str,
         request_id: str,
         expect: Callable[[Any], None] | None,
-        parse: Callable[[bytes, str], Any],
+        parse: Callable[[bytes, str], Any] | None,
     ) -> Reply:
-        content = response.content
-        body = parse(content, where) if content.strip() else None
+        content = response.content if parse is None else _whole_body(response)
+        body = (parse or parse_json)(content, where) if content.strip() else None
         if expect is not None:
             try:
                 expect(body)

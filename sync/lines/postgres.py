@@ -1,7 +1,7 @@
 """PostgreSQL: an invoice's line rows in a COPY, sent while the next are read.
 
 The reading thread formats rows into COPY data (psycopg's formatter, which
-needs the interpreter lock); a thread of ours sends it, about 1 MB ahead at most,
+needs the interpreter lock); a thread of ours sends it, ~256 KB ahead at most,
 and the server stores rows as they arrive — no round trip per batch. Any error,
 ours or the server's, ends the COPY and the caller rolls the invoice back.
 
@@ -26,9 +26,9 @@ from sync.lines.batch import Batch, Row, TextValues, carried, picker
 
 __all__ = ["CopyStream"]
 
-# COPY data (in psycopg's ~32 KB buffers) allowed ahead of the server: ~1 MB, some six
+# COPY data (in psycopg's ~32 KB buffers) allowed ahead of the server: ~256 KB, some two
 # hundred rows. Part of the sync's peak memory, which has a budget (docs/performance.md).
-_BUFFERS_AHEAD = 32
+_BUFFERS_AHEAD = 8
 
 
 class _SendingThread(LibpqWriter):

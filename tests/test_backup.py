@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from connectors.simulator.data import Scale
 from sync.cli import main
 from sync.runtime.backup import pg_dump_command
-from tests.test_concurrency import _cli, _wait_for
+from tests.test_concurrency import _IN_SECOND_INVOICE, _cli, _wait_for
 from tests.test_sync import setup
 
 
@@ -136,7 +136,7 @@ def test_a_backup_taken_while_a_sync_writes_holds_whole_invoices_only(
     target = tmp_path / "during-sync.db"
     sync = subprocess.Popen(
         _cli(settings.source, "sync"),
-        env={**env, "PCSYNC_FAILPOINT": f"lines.batch:12=pause:{pause}"},
+        env={**env, "PCSYNC_FAILPOINT": f"lines.batch:{_IN_SECOND_INVOICE}=pause:{pause}"},
         stderr=subprocess.PIPE,
         text=True,
     )

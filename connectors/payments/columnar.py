@@ -2,7 +2,7 @@
 
 A payments export is mostly plainly valid rows in a plain file. For such a
 file (no quote or escape character, no NUL, line ends ``\\n`` or ``\\r\\n``,
-valid UTF-8, the header on the first line, every line as wide as the header)
+valid UTF-8, the header alone on the first line, every line as wide as the header)
 :func:`plain_batches` lets Arrow's C++ CSV reader cut the file into columns
 and proves rows valid with operations over whole columns, the way
 :class:`~connectors.payments.columns.ColumnChecker` does over a batch of
@@ -163,7 +163,7 @@ def _dialect(file: PaymentFile) -> tuple[str, set[bytes]]:
             dialect = sniff_dialect(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise NotPlain(str(exc)) from exc
-    special = {b"\x00", b'"', b"'"}
+    special = {b"\x00", b'"'}
     for char in (dialect.quotechar, dialect.escapechar):
         if char:
             special.add(char.encode())
@@ -175,7 +175,16 @@ def _plain_chunks(file: PaymentFile, delimiter: str, special: set[bytes]) -> Ite
     each checked plain (see the module docstring); NotPlain at the first that is not."""
     with file.path.open("rb") as handle:
         header = handle.readline(_LONGEST_LINE).removeprefix(codecs.BOM_UTF8)
-        if not header.replace(delimiter.encode(), b"").strip() or not header.endswith(b"\n"):
+        try:
+            cells = header.decode("utf-8").removesuffix("\n").removesuffix("\r").split(delimiter)
+        except UnicodeDecodeError as exc:
+            raise NotPlain("not UTF-8") from exc
+        if (
+            not header.endswith(b"\n")
+            or any(char in header for char in special)
+            or b"\r" in header[:-2]
+            or [cell.strip() for cell in cells] != list(file.header)
+        ):
             raise NotPlain("the header is not alone on the first line")
         rest = b""
         while True:
@@ -206,9 +215,8 @@ def _plain_chunks(file: PaymentFile, delimiter: str, special: set[bytes]) -> Ite
 class _Lookup:
     """A column's distinct values checked once each (by the row checker's own rules)."""
 
-    def __init__(self, check: Any, missing: int) -> None:
+    def __init__(self, check: Any) -> None:
         self._check = check
-        self._missing = missing
         self._known: dict[str, int] = {}
 
     def codes(self, column: pa.Array, dtype: Any) -> np.ndarray[Any, Any]:
@@ -263,9 +271,9 @@ class _Checks:
             return -1 if code is None else codes.currency(code)
 
         self.codes = codes
-        self.customers = _Lookup(customer, -1)
-        self.days = _Lookup(day, -1)
-        self.currencies = _Lookup(currency, -1)
+        self.customers = _Lookup(customer)
+        self.days = _Lookup(day)
+        self.currencies = _Lookup(currency)
         escaped = "\\" + self.separator
         self.amount_pattern = rf"\A[1-9][0-9]*(?:{escaped}[0-9]+)?\z"
 

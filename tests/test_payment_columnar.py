@@ -1,11 +1,13 @@
-"""The dry run's column reader reads a file exactly as the import's record reader does.
+"""The dry run's column reader reads a file exactly as the import does, and as the row checker.
 
 ``connectors.payments.columnar.plain_batches`` (Arrow's CSV parser, checks over
 columns, every row it cannot prove plainly valid handed to the row checker)
 against ``PaymentFile.batches`` (Python's csv module, the import's reader):
 for generated files, odd spellings included, both give the same payments
 (customer, date, amount as written, minor units, currency, reference,
-invoice) and the same rejected rows with the same reasons, row for row.
+invoice) and the same rejected rows with the same reasons, row for row; and
+both are what the row checker (``RowChecker.check``, every rule written once)
+makes of each row alone.
 """
 
 from __future__ import annotations
@@ -20,7 +22,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from connectors.payments.columnar import Codes, Columns, NotPlain, plain_batches, record_columns
-from connectors.payments.files import FIELDS, ReadRules, open_payment_file
+from connectors.payments.files import (
+    FIELDS,
+    PaymentRow,
+    ReadRules,
+    RejectedRow,
+    open_payment_file,
+)
+from connectors.payments.records import sniff_dialect
+from connectors.payments.rows import RowChecker
+from sync.payments.credit import minor_units
 
 TENANT = "11111111-1111-1111-1111-111111111111"
 KNOWN = {TENANT: TENANT, "contoso.onmicrosoft.com": TENANT}
@@ -122,6 +133,31 @@ def read_both(path: Path, separator: str = ".") -> tuple[dict[int, Any], dict[in
     return by_column, by_record, was_plain
 
 
+def checked_alone(picked: list[tuple[str, ...]], separator: str) -> dict[int, Any]:
+    """Each row as the row checker makes it, alone (the rules as written once)."""
+    rules = ReadRules(columns={}, today=TODAY, decimal_separator=separator)
+    checker = RowChecker(rules, lambda text: KNOWN.get(text.lower()))
+    found: dict[int, Any] = {}
+    for number, row in enumerate(picked, start=2):
+        if not "".join(row).strip():
+            continue  # a blank row is no row
+        result = checker.check(number, dict(zip(FIELDS, map(str.strip, row), strict=True)))
+        if isinstance(result, PaymentRow):
+            found[number] = (
+                result.customer_id,
+                result.payment_date.isoformat(),
+                str(result.amount),
+                minor_units(result.amount, result.currency),
+                result.currency,
+                result.reference,
+                result.invoice_id or "",
+            )
+        else:
+            assert isinstance(result, RejectedRow)
+            found[number] = (result.problems, result.reference, dict(result.values))
+    return found
+
+
 def write(path: Path, rows: list[tuple[str, ...]], delimiter: str = ",") -> Path:
     with path.open("w", encoding="utf-8", newline="") as handle:
         handle.write(delimiter.join(FIELDS) + "\n")
@@ -144,6 +180,11 @@ def test_the_column_reader_reads_every_row_as_the_import_does(
     event(f"read by column: {was_plain}")
     if was_plain:
         assert by_column == by_record
+        with path.open(encoding="utf-8", newline="") as handle:
+            as_written = sniff_dialect(handle).delimiter == (";" if separator == "," else ",")
+        event(f"delimiter sniffed as written: {as_written}")
+        if as_written:
+            assert by_column == checked_alone(picked, separator)
 
 
 def test_a_plain_file_is_read_by_column_and_its_plain_rows_are_taken_there(

@@ -35,19 +35,19 @@ from sqlalchemy import Connection, Table, select
 
 from connectors.payments.arrays import ints, strings
 from connectors.payments.arrays import numbers as numpy_of
-from connectors.payments.files import PaymentFile, RowProblem
+from connectors.payments.files import PaymentBatch, PaymentFile, RowProblem
 from reconciliation.currencies import MINOR_UNITS
 from sync.config import Settings
 from sync.db.models import Payment
 from sync.payments.credit import SHOWN_PAYMENTS, CreditPayment, FirstPayments, InCredit, credit_left
-from sync.payments.digest import text_digest
-from sync.payments.references import StoredIndex, repeats, text_hashes
+from sync.payments.digest import batch_digests
+from sync.payments.references import HashIndex, repeats, text_hashes
 from sync.payments.scan import Scan, scan_file
 
 __all__ = ["Preview", "preview"]
 
 _PAYMENTS = cast(Table, Payment.__table__)
-_STORED_BATCH = 50_000
+_STORED_BATCH = 20_000
 
 
 @dataclass(frozen=True)
@@ -123,12 +123,16 @@ def preview(
             first_rows[int(numbers[at])] = first
         else:
             first_rows[scan.rejected_numbers[sound[at - good]]] = first
-    state, conflicts = _match_stored(connection, scan, hashes, good_repeat)
+    index = None
+    if good and connection.execute(select(_PAYMENTS.c.id).limit(1)).first() is not None:
+        index = HashIndex(hashes, np.flatnonzero(~good_repeat) if good_repeat.any() else None)
+    del hashes, all_hashes  # the index has what is wanted of them
+    scan.forget("hashes")
+    state, conflicts = _match_stored(connection, scan, index, good)
     new = ~good_repeat & (state == _UNSTORED)
     rejected = len(scan.rejected_numbers) + int(good_repeat.sum()) + len(conflicts)
-    del numbers, hashes, all_numbers, all_hashes, good_repeat  # room for the credit preview
+    del numbers, all_numbers, good_repeat  # room for the credit preview
     scan.forget("numbers")
-    scan.forget("hashes")
     in_credit: tuple[InCredit, ...] = ()
     if new.any() and (not rejected or skip_bad_rows):
         in_credit = tuple(_credit(settings, connection, scan, new, today))
@@ -144,51 +148,51 @@ def preview(
 
 
 def _match_stored(
-    connection: Connection,
-    scan: Scan,
-    hashes: np.ndarray[Any, Any],
-    repeated: np.ndarray[Any, Any],
+    connection: Connection, scan: Scan, index: HashIndex | None, good: int
 ) -> tuple[np.ndarray[Any, Any], dict[int, str]]:
     """Each payment's state against the stored ones, and the conflicts (row → reference).
 
-    A repeated row is left out: the database marks only rows without a problem.
+    ``index`` holds the payments that are not repeats (the database marks only
+    rows without a problem); None when nothing is stored. The stored payments
+    are read once, streamed; each part is matched and confirmed at once, so
+    memory holds a part, not every match.
     """
-    state = np.zeros(len(hashes), np.int16)
+    state = np.zeros(good, np.int8)
     conflicts: dict[int, str] = {}
-    if not len(hashes) or connection.execute(select(_PAYMENTS.c.id).limit(1)).first() is None:
+    if index is None:
         return state, conflicts
-    index = StoredIndex(hashes[~repeated])
-    for part in _stored(connection):
-        index.offer(part)
-    candidates = index.candidates(hashes)
-    candidates = candidates[~repeated[candidates]]
-    if not len(candidates):
-        return state, conflicts
-    texts = scan.texts("references", candidates)
-    amounts = scan.texts("amounts", candidates)
-    invoices = scan.texts("invoices", candidates)
-    numbers = scan.column("numbers")[candidates].tolist()
-    customers = scan.column("customers")[candidates].tolist()
-    days = scan.column("days")[candidates].tolist()
-    currencies = scan.column("currencies")[candidates].tolist()
     codes = scan.codes
-    for n, at in enumerate(candidates.tolist()):
-        found = index.found.get(texts[n])
-        if found is None:
-            continue  # a collision of hashes, not the same reference
-        digest = text_digest(
-            codes.customer_ids[customers[n]],
-            date.fromordinal(days[n]).isoformat(),
-            amounts[n],
-            codes.currencies[currencies[n]],
-            invoices[n],
+    for part in _stored(connection):
+        which, rows = index.meeting([reference for reference, _, _ in part])
+        if not len(rows):
+            continue
+        order = np.argsort(rows)
+        which, rows = which[order], rows[order]
+        texts = scan.texts("references", rows)
+        same = [n for n, at in enumerate(which.tolist()) if part[at][0] == texts[n]]
+        if not same:
+            continue  # collisions of hashes, not the same references
+        which, rows = which[same], rows[same]
+        invoices: list[str | None] = list(scan.texts("invoices", rows))
+        digests = batch_digests(
+            PaymentBatch.empty()._replace(
+                customer_ids=[codes.customer_ids[c] for c in scan.column("customers")[rows]],
+                dates=[date.fromordinal(d).isoformat() for d in scan.column("days")[rows].tolist()],
+                amounts=scan.texts("amounts", rows),
+                currencies=[codes.currencies[c] for c in scan.column("currencies")[rows]],
+                invoice_ids=invoices,
+            )
         )
-        stored_digest, voided = found
-        if digest != stored_digest:
-            state[at] = _CONFLICT
-            conflicts[numbers[n]] = texts[n]
-        else:
-            state[at] = _VOIDED if voided else _UNCHANGED
+        numbers = scan.column("numbers")[rows].tolist()
+        for at, row, number, digest in zip(
+            which.tolist(), rows.tolist(), numbers, digests, strict=True
+        ):
+            reference, stored_digest, voided = part[at]
+            if digest != stored_digest:
+                state[row] = _CONFLICT
+                conflicts[number] = reference
+            else:
+                state[row] = _VOIDED if voided else _UNCHANGED
     return state, conflicts
 
 

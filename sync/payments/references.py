@@ -9,7 +9,7 @@ again, as text, exactly. A collision costs a comparison, never a wrong answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from connectors.payments.arrays import numbers as numpy_of
 from connectors.payments.arrays import strings
 
-__all__ = ["Repeats", "StoredIndex", "repeats", "text_hashes"]
+__all__ = ["HashIndex", "Repeats", "repeats", "text_hashes"]
 
 _U64 = np.uint64
 _SEED = np.array([0x9E3779B97F4A7C15], _U64)
@@ -113,32 +113,26 @@ def repeats(
     return Repeats(np.array(positions, np.int64), np.array(first_rows, np.int64))
 
 
-class StoredIndex:
-    """The stored payments whose reference may be in a file: their content hash, voided or not.
+class HashIndex:
+    """Some of a file's rows by their references' hashes: which rows a reference may be."""
 
-    Built from the hashes of the file's references and the stored payments read
-    once (streamed); only payments whose hash meets one of the file's are kept.
-    """
+    def __init__(self, hashes: np.ndarray[Any, Any], rows: np.ndarray[Any, Any] | None) -> None:
+        """``hashes`` of the rows at positions ``rows`` (None: all; others never match)."""
+        order = np.argsort(hashes if rows is None else hashes[rows])
+        self._rows = (order if rows is None else rows[order]).astype(np.int32)
+        del order
+        self._hashes = hashes[self._rows]
 
-    def __init__(self, file_hashes: np.ndarray[Any, Any]) -> None:
-        self._file = np.unique(file_hashes)
-        self.found: dict[str, tuple[str | None, bool]] = {}  # reference → (content hash, voided)
-
-    def offer(self, stored: Iterable[tuple[str, str | None, bool]]) -> None:
-        """Some stored payments: (reference, content hash, voided)."""
-        rows = list(stored)
-        if not rows or not len(self._file):
-            return
-        hashes = text_hashes(strings([reference for reference, _, _ in rows]))
-        at = np.searchsorted(self._file, hashes).clip(0, len(self._file) - 1)
-        for position in np.flatnonzero(self._file[at] == hashes).tolist():
-            reference, digest, voided = rows[position]
-            self.found[reference] = (digest, voided)
-
-    def candidates(self, hashes: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        """The positions of ``hashes`` that may be a stored payment's reference."""
-        if not self.found:
-            return np.zeros(0, np.int64)
-        kept = np.unique(text_hashes(strings(list(self.found))))
-        at = np.searchsorted(kept, hashes).clip(0, len(kept) - 1)
-        return np.flatnonzero(kept[at] == hashes)
+    def meeting(self, texts: list[str]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """The pairs (index into ``texts``, row) whose hashes meet: maybe the same reference."""
+        hashes = text_hashes(strings(texts))
+        low = np.searchsorted(self._hashes, hashes, side="left")
+        high = np.searchsorted(self._hashes, hashes, side="right")
+        counts = high - low
+        if not counts.any():
+            empty = np.zeros(0, np.int64)
+            return empty, empty
+        which = np.repeat(np.arange(len(texts)), counts)
+        # each pair's place in the index: its text's first place, plus its rank among them
+        starts = np.repeat(low - np.cumsum(counts) + counts, counts)
+        return which, self._rows[starts + np.arange(len(which))].astype(np.int64)

@@ -24,9 +24,9 @@ RSS of 3.0 GB (dry run 10.2 s, 1.1 GB); 1M rows / 73 MB in 114 s, 3.8 GB
 In one run on 2026-12-04 on the idle machine (baseline d00e585 against adef854,
 1M rows, SQLite): import 125.6 s / 3.8 GB against 10.6 s / 286 MB (11.9x), dry
 run 15.1 s / 1.4 GB against 7.1 s / 252 MB (2.1x). On 2026-12-05, after the dry
-run stopped staging rows (542abb8), two runs under load 2-3: import 142.4 s and
-123.9 s against 9.6 s and 9.8 s (14.8x, 12.7x; 285 MB), dry run 15.4 s and
-14.7 s against 1.20 s and 1.20 s (12.8x, 12.3x; 271-274 MB); see
+run stopped staging rows (c154308), two runs under load 2.7-3: import 132.7 s and
+134.8 s against 10.3 s and 11.7 s (12.8x, 11.6x; 277-278 MB), dry run 15.0 s and
+19.3 s against 1.14 s and 1.22 s (13.2x, 15.8x; 264-266 MB); see
 docs/performance.md. ``--modes dry-run`` measures the dry runs alone (20 s).
 """
 

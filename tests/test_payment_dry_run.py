@@ -285,3 +285,38 @@ def test_files_with_nothing_to_import_preview_as_they_import(
         path.with_name("few.rejected.csv").unlink(missing_ok=True)
         done = outcome(lambda s=skip: import_payments(settings, sessions, path, skip_bad_rows=s))
         assert dry == done
+
+
+# Longer than any other reference: every other one has padding beside it in an array.
+LONG = "REF-" + "9" * 36
+
+
+def test_a_reference_hashes_alike_whatever_is_beside_it() -> None:
+    import pyarrow as pa
+
+    from sync.payments.references import text_hashes
+
+    alone = text_hashes(pa.array(["PAY-1", "Ä1", "12345678"]))
+    beside = text_hashes(pa.array(["PAY-1", "Ä1", "12345678", LONG, "x" * 17]))
+    assert list(alone) == list(beside[:3])
+
+
+def test_references_of_every_length_preview_as_they_import(books, migrated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Stored references are read in chunks and the file's in batches, each hashed as one
+    array: a long reference in one must not change how the short ones hash."""
+    settings, sessions = books
+    stored = write(tmp_path / "stored.csv", [*STORED, (C1, "2026-11-01", "1.00", "USD", LONG, "")])
+    import_payments(settings, sessions, stored)
+    void_payments(sessions, references=["PAY-V"], reason="test", by="tester")
+    again = outcome(lambda: import_payments(settings, sessions, stored, dry_run=True))
+    assert again == outcome(lambda: import_payments(settings, sessions, stored))
+    assert again[:5] == (5, 0, 4, 0, 1)
+    path = write(
+        tmp_path / "mixed.csv", [*MIXED, (C1, "2026-11-07", "2.00", "USD", LONG + "-2", "")]
+    )
+    for skip in (False, True):
+        dry = outcome(
+            lambda s=skip: import_payments(settings, sessions, path, dry_run=True, skip_bad_rows=s)
+        )
+        done = outcome(lambda s=skip: import_payments(settings, sessions, path, skip_bad_rows=s))
+        assert dry == done, skip

@@ -39,9 +39,10 @@ def _mixed(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 def text_hashes(array: pa.Array) -> np.ndarray[Any, Any]:
     """A 64-bit hash of each string of ``array`` (no nulls), from its UTF-8 bytes.
 
-    Each string is taken as 8-byte words, zero-padded (Arrow pads a column of
-    ASCII strings to one width in place; other strings are padded one by one),
-    and the words and the length are mixed in turn.
+    Each string is taken as its own 8-byte words, the last zero-padded (Arrow pads a
+    column of ASCII strings to one width in place; other strings are padded one by
+    one), and the length and those words are mixed in turn: a string's hash depends
+    on it alone, not on the strings beside it.
     """
     size = len(array)
     if size == 0:
@@ -59,9 +60,18 @@ def text_hashes(array: pa.Array) -> np.ndarray[Any, Any]:
         matrix = np.frombuffer(joined, np.uint8).reshape(size, width)
     words = matrix.view("<u8")
     hashes: np.ndarray[Any, Any] = lengths.astype(_U64) * _SEED
+    # Only a string's own words are mixed in, never the padding up to the longest string
+    # beside it: the same reference hashes the same in every array (a file's batch, the
+    # stored payments read in chunks), or repeats across them would be missed.
+    own_words = np.maximum(1, -(-lengths // 8))
     for column in range(width // 8):
-        hashes ^= words[:, column]
-        _mixed(hashes)
+        live = own_words > column
+        if live.all():
+            hashes ^= words[:, column]
+            _mixed(hashes)
+        else:
+            some = hashes[live] ^ words[live, column]
+            hashes[live] = _mixed(some)
     return hashes
 
 

@@ -208,6 +208,9 @@ def test_a_plain_file_is_read_by_column_and_its_plain_rows_are_taken_there(
     assert by_column == by_record
 
 
+_ROW = f"{TENANT},2026-10-01,1.50,USD,R%05d,\n"  # every row as long (ASCII)
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -224,6 +227,16 @@ def test_a_plain_file_is_read_by_column_and_its_plain_rows_are_taken_there(
         f'"customer",date,amount,currency,reference,invoice\n{TENANT},2026-10-01,1.50,USD,R1,\n',
         # the header not on the first line
         f"\ncustomer,date,amount,currency,reference,invoice\n{TENANT},2026-10-01,1.50,USD,R1,\n",
+        # a byte order mark starting a row (Arrow drops one at the start of what it parses)
+        f"customer,date,amount,currency,reference,invoice\n\ufeff{TENANT},2026-10-01,1.50,USD,R1,\n",
+        # ... and starting the first row of the second megabyte the reader parses
+        "customer,date,amount,currency,reference,invoice\n"
+        + "".join(
+            ("\ufeff" if n == (1 << 20) // len(_ROW % 0) else "") + _ROW % n for n in range(20_000)
+        ),
+        # rows ended by a lone CR only: no line end for megabytes (left at once, not buffered)
+        "customer,date,amount,currency,reference,invoice\n"
+        + f"{TENANT},2026-10-01,1.50,USD,R1,\r" * 40_000,
         # not UTF-8 (past the record reader's first chunk, which the header's check reads)
         "customer,date,amount,currency,reference,invoice\n"
         + f"{TENANT},2026-10-01,1.50,USD,R1,\n" * 30_000

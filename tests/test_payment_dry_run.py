@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -320,3 +321,33 @@ def test_references_of_every_length_preview_as_they_import(books, migrated, tmp_
         )
         done = outcome(lambda s=skip: import_payments(settings, sessions, path, skip_bad_rows=s))
         assert dry == done, skip
+
+
+def test_an_amount_past_64_bits_of_minor_units_previews_as_it_imports(
+    books, migrated, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """15 digits of CLF (4 decimals) are 10**19 minor units: past an int64."""
+    settings, sessions = books
+    rows = [
+        (C1, "2026-11-01", "999999999999999", "CLF", "BIG-1", ""),
+        (C1, "2026-11-02", "1.5", "CLF", "SMALL-1", ""),
+        (C2, "2026-11-02", "10.00", "USD", "USD-1", ""),
+    ]
+    for quoted in (False, True):
+        path = write(tmp_path / f"big{quoted}.csv", rows, quoted=quoted)
+        dry = outcome(lambda p=path: import_payments(settings, sessions, p, dry_run=True))
+        assert dry[:5] == (3, 3, 0, 0, 0)
+        credit = {(c.customer_id, c.currency): c for c in dry[5]}
+        assert credit[(C1, "CLF")].imported == Decimal("1000000000000000.5")
+    assert dry == outcome(lambda: import_payments(settings, sessions, path))
+
+
+def test_a_byte_order_mark_starting_a_row_previews_as_it_imports(
+    books, migrated, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings, sessions = books
+    path = write(tmp_path / "bom.csv", [("\ufeff" + C1, "2026-11-01", "3.00", "USD", "B1", "")])
+    dry = outcome(lambda: import_payments(settings, sessions, path, dry_run=True))
+    assert dry[0] == "refused"
+    assert "control character U+FEFF" in dry[2][0]
+    assert dry == outcome(lambda: import_payments(settings, sessions, path))

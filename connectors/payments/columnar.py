@@ -41,11 +41,32 @@ from connectors.payments.records import blank, sniff_dialect
 from connectors.payments.rows import LONGEST
 from reconciliation.currencies import MINOR_UNITS
 
-__all__ = ["Codes", "Columns", "NotPlain", "columns_of", "plain_batches", "record_columns"]
+__all__ = [
+    "BIG_UNITS",
+    "Codes",
+    "Columns",
+    "NotPlain",
+    "columns_of",
+    "plain_batches",
+    "record_columns",
+]
 
 _CHUNK = 1 << 20  # bytes read and parsed at a time (about 14,000 rows of a payments export)
 _LONGEST_CELL = 100_000  # bytes; the record reader refuses fields past 131,072 characters
 _LONGEST_LINE = 1 << 20  # characters, where the record reader cuts a line
+# In ``units``: an amount whose minor units do not fit 64 bits (``[payments] max_digits``
+# allows 28 digits); a reader of the column takes such an amount from its text instead.
+BIG_UNITS = np.iinfo(np.int64).min
+
+
+def _units(units: Sequence[int]) -> np.ndarray[Any, Any]:
+    try:
+        return np.array(units, np.int64)
+    except OverflowError:
+        fits = range(BIG_UNITS + 1, -BIG_UNITS)
+        return np.array([unit if unit in fits else BIG_UNITS for unit in units], np.int64)
+
+
 _INT64_DIGITS = 18
 
 
@@ -89,7 +110,7 @@ class Columns:
     customers: np.ndarray[Any, Any]  # int32 codes of customer ids (Codes)
     days: np.ndarray[Any, Any]  # int32: the payment date's ordinal
     currencies: np.ndarray[Any, Any]  # int16 codes of currencies (Codes)
-    units: np.ndarray[Any, Any]  # int64: the amount in the currency's minor unit
+    units: np.ndarray[Any, Any]  # int64: the amount in the currency's minor unit (or BIG_UNITS)
     amounts: pa.Array  # the amount as ``str(Decimal)`` writes it
     references: pa.Array
     invoices: pa.Array  # "" for none
@@ -116,7 +137,7 @@ def columns_of(
         customers=np.fromiter(map(codes.customer, customer_ids), np.int32, size),
         days=np.fromiter((date.fromisoformat(day).toordinal() for day in days), np.int32, size),
         currencies=np.fromiter(map(codes.currency, currencies), np.int16, size),
-        units=np.array(units, np.int64),
+        units=_units(units),
         amounts=strings(amounts),
         references=strings(references),
         invoices=strings([invoice or "" for invoice in invoices]),
@@ -194,9 +215,13 @@ def _plain_chunks(file: PaymentFile, delimiter: str, special: set[bytes]) -> Ite
                 return
             cut = data.rfind(b"\n") + 1 if block else len(data)
             if not cut:
+                if len(data) > _LONGEST_LINE:  # no line end for a megabyte: not this reader's
+                    raise NotPlain("a line longer than the record reader takes")
                 rest = data
                 continue
             chunk, rest = data[:cut], data[cut:]
+            if chunk.startswith(codecs.BOM_UTF8):  # Arrow would drop it; the checks refuse it
+                raise NotPlain("a byte order mark at the start of a line")
             if any(char in chunk for char in special):
                 raise NotPlain("quotes, escapes or NUL")
             if b"\r" in chunk and chunk.count(b"\r") != chunk.count(b"\r\n"):

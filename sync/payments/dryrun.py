@@ -35,11 +35,19 @@ from sqlalchemy import Connection, Table, select
 
 from connectors.payments.arrays import ints, strings
 from connectors.payments.arrays import numbers as numpy_of
+from connectors.payments.columnar import BIG_UNITS
 from connectors.payments.files import PaymentBatch, PaymentFile, RowProblem
 from reconciliation.currencies import MINOR_UNITS
 from sync.config import Settings
 from sync.db.models import Payment
-from sync.payments.credit import SHOWN_PAYMENTS, CreditPayment, FirstPayments, InCredit, credit_left
+from sync.payments.credit import (
+    SHOWN_PAYMENTS,
+    CreditPayment,
+    FirstPayments,
+    InCredit,
+    credit_left,
+    minor_units,
+)
 from sync.payments.digest import batch_digests
 from sync.payments.references import HashIndex, repeats, text_hashes
 from sync.payments.scan import Scan, scan_file
@@ -250,6 +258,15 @@ def _credit(
     size = len(codes.customer_ids) * width
     sums = np.zeros((2, size), np.int64)
     units = of_new(scan.column("units"))
+    big = np.flatnonzero(units == BIG_UNITS)
+    past_64_bits: dict[int, int] = {}  # by key: minor units of amounts read from their text
+    if len(big):
+        at = big if everything else np.flatnonzero(new)[big]
+        for key, amount in zip(keys[big].tolist(), scan.texts("amounts", at), strict=True):
+            currency = codes.currencies[key % width]
+            past_64_bits[key] = past_64_bits.get(key, 0) + minor_units(Decimal(amount), currency)
+        units = units.copy()
+        units[big] = 0
     for start in range(0, len(units), 1 << 18):  # in parts: two temporaries of 2 MB each
         high, low = np.divmod(units[start : start + (1 << 18)], 10**9)
         np.add.at(sums[0], keys[start : start + (1 << 18)], high)
@@ -258,7 +275,7 @@ def _credit(
     imported: dict[tuple[str, str], Decimal] = {}
     for key in np.flatnonzero(counts).tolist():
         currency = codes.currencies[key % width]
-        total = int(sums[0][key]) * 10**9 + int(sums[1][key])
+        total = int(sums[0][key]) * 10**9 + int(sums[1][key]) + past_64_bits.get(key, 0)
         imported[(codes.customer_ids[key // width], currency)] = Decimal(total).scaleb(
             -MINOR_UNITS[currency]
         )

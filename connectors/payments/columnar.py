@@ -22,7 +22,6 @@ numbered as a spreadsheet shows them.
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,7 +36,8 @@ from connectors.payments.arrays import flags, ints, strings
 from connectors.payments.arrays import numbers as numpy_of
 from connectors.payments.columns import ColumnChecker
 from connectors.payments.files import PaymentBatch, PaymentFile, PaymentRow, RejectedRow
-from connectors.payments.records import blank, sniff_dialect
+from connectors.payments.plain import CHUNK, LONGEST_LINE, NotPlain, plain_chunks, plain_dialect
+from connectors.payments.records import blank
 from connectors.payments.rows import LONGEST
 from reconciliation.currencies import MINOR_UNITS
 
@@ -51,9 +51,7 @@ __all__ = [
     "record_columns",
 ]
 
-_CHUNK = 1 << 20  # bytes read and parsed at a time (about 14,000 rows of a payments export)
 _LONGEST_CELL = 100_000  # bytes; the record reader refuses fields past 131,072 characters
-_LONGEST_LINE = 1 << 20  # characters, where the record reader cuts a line
 # In ``units``: an amount whose minor units do not fit 64 bits (``[payments] max_digits``
 # allows 28 digits); a reader of the column takes such an amount from its text instead.
 BIG_UNITS = np.iinfo(np.int64).min
@@ -68,10 +66,6 @@ def _units(units: Sequence[int]) -> np.ndarray[Any, Any]:
 
 
 _INT64_DIGITS = 18
-
-
-class NotPlain(Exception):
-    """The file is not plain enough to be read by column: read it record by record."""
 
 
 @dataclass
@@ -170,68 +164,6 @@ def _minor_units(row: PaymentRow) -> int:
         exponent + MINOR_UNITS[row.currency]
     )
     return whole
-
-
-# --- is the file plain? ------------------------------------------------------------------------
-
-
-def _dialect(file: PaymentFile) -> tuple[str, set[bytes]]:
-    """The file's delimiter and the bytes a plain file lacks (quote, escape, NUL); else NotPlain."""
-    if file.path.suffix.lower() in (".xlsx", ".xlsm"):
-        raise NotPlain("a workbook")
-    try:
-        with file.path.open(encoding="utf-8-sig", newline="") as text:
-            dialect = sniff_dialect(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NotPlain(str(exc)) from exc
-    special = {b"\x00", b'"'}
-    for char in (dialect.quotechar, dialect.escapechar):
-        if char:
-            special.add(char.encode())
-    return str(dialect.delimiter), special
-
-
-def _plain_chunks(file: PaymentFile, delimiter: str, special: set[bytes]) -> Iterator[bytes]:
-    """The file's lines after the header, about ``_CHUNK`` bytes of whole lines at a time,
-    each checked plain (see the module docstring); NotPlain at the first that is not."""
-    with file.path.open("rb") as handle:
-        header = handle.readline(_LONGEST_LINE).removeprefix(codecs.BOM_UTF8)
-        try:
-            cells = header.decode("utf-8").removesuffix("\n").removesuffix("\r").split(delimiter)
-        except UnicodeDecodeError as exc:
-            raise NotPlain("not UTF-8") from exc
-        if (
-            not header.endswith(b"\n")
-            or any(char in header for char in special)
-            or b"\r" in header[:-2]
-            or [cell.strip() for cell in cells] != list(file.header)
-        ):
-            raise NotPlain("the header is not alone on the first line")
-        rest = b""
-        while True:
-            block = handle.read(_CHUNK)
-            data = rest + block
-            if not data:
-                return
-            cut = data.rfind(b"\n") + 1 if block else len(data)
-            if not cut:
-                if len(data) > _LONGEST_LINE:  # no line end for a megabyte: not this reader's
-                    raise NotPlain("a line longer than the record reader takes")
-                rest = data
-                continue
-            chunk, rest = data[:cut], data[cut:]
-            if chunk.startswith(codecs.BOM_UTF8):  # Arrow would drop it; the checks refuse it
-                raise NotPlain("a byte order mark at the start of a line")
-            if any(char in chunk for char in special):
-                raise NotPlain("quotes, escapes or NUL")
-            if b"\r" in chunk and chunk.count(b"\r") != chunk.count(b"\r\n"):
-                raise NotPlain("a line ending other than \\n or \\r\\n")
-            if not chunk.isascii():
-                try:
-                    chunk.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise NotPlain("not UTF-8") from exc
-            yield chunk
 
 
 # --- reading by column -------------------------------------------------------------------------
@@ -351,14 +283,14 @@ def plain_batches(file: PaymentFile, codes: Codes) -> Iterator[Columns]:
     NotPlain may come after some batches: the caller then reads the file again
     record by record, from its first row.
     """
-    delimiter, special = _dialect(file)
+    delimiter, special = plain_dialect(file)
     width = len(file.header)
     names = [f"c{n}" for n in range(width)]
     positions = file.positions
-    longest_cell = min(_LONGEST_CELL, _LONGEST_LINE // (width + 1) - 2)
+    longest_cell = min(_LONGEST_CELL, LONGEST_LINE // (width + 1) - 2)
     checks = _Checks(file, codes)
     read_options = pa_csv.ReadOptions(
-        column_names=names, use_threads=False, block_size=2 * _CHUNK + _LONGEST_LINE
+        column_names=names, use_threads=False, block_size=2 * CHUNK + LONGEST_LINE
     )
     parse_options = pa_csv.ParseOptions(
         delimiter=delimiter,
@@ -374,7 +306,7 @@ def plain_batches(file: PaymentFile, codes: Codes) -> Iterator[Columns]:
         quoted_strings_can_be_null=False,
     )
     number = 2  # the header is row 1
-    for chunk in _plain_chunks(file, delimiter, special):
+    for chunk in plain_chunks(file, delimiter, special):
         size = len(chunk)
         try:
             table = pa_csv.read_csv(

@@ -126,7 +126,9 @@ def import_payments(
     rules = _rules(settings)
     with open_payment_file(path, rules, lambda t: known.get(t.lower())) as rows:
         if dry_run:
-            return _dry_run(settings, engine, path, rows, skip_bad_rows=skip_bad_rows)
+            return _dry_run(
+                settings, engine, path, rows, today=rules.today, skip_bad_rows=skip_bad_rows
+            )
         fields = tuple(rows.fields)
         rejects = Rejects(path) if skip_bad_rows and not dry_run else None
         try:
@@ -191,7 +193,13 @@ def _drop_staging(connection: Connection) -> None:
 
 
 def _dry_run(
-    settings: Settings, engine: Engine, path: Path, rows: PaymentFile, *, skip_bad_rows: bool
+    settings: Settings,
+    engine: Engine,
+    path: Path,
+    rows: PaymentFile,
+    *,
+    today: date,
+    skip_bad_rows: bool,
 ) -> ImportResult:
     """What the import would do, found in memory (``sync.payments.dryrun``): nothing written."""
     from sync.payments.dryrun import preview  # pyarrow: loaded only by the commands using it
@@ -202,7 +210,7 @@ def _dry_run(
                 settings,
                 connection,
                 rows,
-                today=_rules(settings).today,
+                today=today,
                 shown=SHOWN_PROBLEMS,
                 skip_bad_rows=skip_bad_rows,
             )

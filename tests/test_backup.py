@@ -204,7 +204,10 @@ def test_backup_on_postgresql_prints_the_pg_dump_command_and_does_nothing(
     assert not target.exists()
 
 
-@pytest.mark.skipif(shutil.which("pg_dump") is None, reason="pg_dump is not installed")
+@pytest.mark.skipif(
+    shutil.which("pg_dump") is None and os.environ.get("CI") != "true",
+    reason="pg_dump is not installed",
+)
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_backup_run_on_postgresql_writes_a_dump_pg_restore_reads(
     db_url: str, write_config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -229,7 +232,10 @@ def test_backup_run_on_postgresql_writes_a_dump_pg_restore_reads(
     assert "exists: choose another name, or pass --force" in err
 
 
-@pytest.mark.skipif(shutil.which("pg_dump") is None, reason="pg_dump is not installed")
+@pytest.mark.skipif(
+    shutil.which("pg_dump") is None and os.environ.get("CI") != "true",
+    reason="pg_dump is not installed",
+)
 def test_backup_run_reports_pg_dump_failing_in_one_line(
     write_config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,36 +27,17 @@ import sync.payments.dryrun
 import sync.payments.references
 import sync.payments.scan
 from reconciliation.errors import InputError
-from sync.config import load_settings
-from sync.db.engine import make_session_factory
-from sync.db.models import Base, Customer
+from sync.db.models import Base
 from sync.payments import import_payments, void_payments
 from sync.payments.importing import ImportResult
+from tests.books import C1, C2, TWO_CUSTOMERS, open_books
 
-C1 = "11111111-1111-1111-1111-111111111111"
-C2 = "22222222-2222-2222-2222-222222222222"
 HEADER = ("customer", "date", "amount", "currency", "reference", "invoice")
 
 
 @pytest.fixture
 def books(write_config, migrated):  # type: ignore[no-untyped-def]
-    settings = load_settings(write_config(db_url=migrated.url.render_as_string(False)), {})
-    sessions = make_session_factory(migrated)
-    now = datetime.now(UTC)
-    with sessions.begin() as session:
-        for tenant, domain in ((C1, "contoso.onmicrosoft.com"), (C2, "fabrikam.onmicrosoft.com")):
-            session.add(
-                Customer(
-                    id=tenant,
-                    name=domain,
-                    domain=domain,
-                    raw={},
-                    content_hash="h",
-                    first_seen_at=now,
-                    synced_at=now,
-                )
-            )
-    return settings, sessions
+    return open_books(write_config, migrated, TWO_CUSTOMERS)
 
 
 def write(path: Path, rows: list[tuple[str, ...]], *, quoted: bool = False) -> Path:

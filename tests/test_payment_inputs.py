@@ -4,7 +4,7 @@ exit 2, and a database left as it was (no payment, no import record, no run)."""
 from __future__ import annotations
 
 import zipfile
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,33 +13,16 @@ import sqlalchemy as sa
 from openpyxl import Workbook
 
 from sync.cli import main
-from sync.config import load_settings
-from sync.db.engine import make_session_factory
-from sync.db.models import Customer, Payment, PaymentImport, Run
+from sync.db.models import Payment, PaymentImport, Run
+from tests.books import C1, open_books
 
-C1 = "11111111-1111-1111-1111-111111111111"
 HEADER = "customer,date,amount,currency,reference,invoice\n"
 
 
 @pytest.fixture
 def books(write_config, migrated):  # type: ignore[no-untyped-def]
     """Settings and sessions on a database that knows one customer."""
-    settings = load_settings(write_config(db_url=migrated.url.render_as_string(False)), {})
-    sessions = make_session_factory(migrated)
-    now = datetime.now(UTC)
-    with sessions.begin() as session:
-        session.add(
-            Customer(
-                id=C1,
-                name="Contoso",
-                domain="contoso.onmicrosoft.com",
-                raw={},
-                content_hash="h",
-                first_seen_at=now,
-                synced_at=now,
-            )
-        )
-    return settings, sessions
+    return open_books(write_config, migrated, [(C1, "Contoso", "contoso.onmicrosoft.com")])
 
 
 def pcsync_import(settings, path: Path, capsys, *options: str) -> tuple[int, list[str]]:  # type: ignore[no-untyped-def]

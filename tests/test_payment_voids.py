@@ -9,17 +9,16 @@ import io
 import json
 import re
 from contextlib import redirect_stdout
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sync.cli import main
-from sync.config import Settings, load_settings
-from sync.db.engine import make_session_factory
-from sync.db.models import Customer
+from sync.config import Settings
 from sync.reconcile import load_inputs
+from tests.books import open_books
 from tests.world import AS_OF, World
 
 C1 = "11111111-1111-1111-1111-111111111111"
@@ -62,22 +61,11 @@ class Books:
 
 @pytest.fixture
 def books(write_config, migrated, tmp_path: Path) -> Books:  # type: ignore[no-untyped-def]
-    settings = load_settings(write_config(db_url=migrated.url.render_as_string(False)), {})
-    sessions = make_session_factory(migrated)
-    now = datetime.now(UTC)
-    with sessions.begin() as session:
-        for tenant, name in ((C1, "Contoso [/bold]"), (C2, "Fabrikam")):
-            session.add(
-                Customer(
-                    id=tenant,
-                    name=name,
-                    domain=f"{name.split()[0].lower()}.onmicrosoft.com",
-                    raw={},
-                    content_hash="h",
-                    first_seen_at=now,
-                    synced_at=now,
-                )
-            )
+    customers = [
+        (C1, "Contoso [/bold]", "contoso.onmicrosoft.com"),  # markup in a name stays text
+        (C2, "Fabrikam", "fabrikam.onmicrosoft.com"),
+    ]
+    settings, sessions = open_books(write_config, migrated, customers)
     return Books(settings, sessions, tmp_path)
 
 

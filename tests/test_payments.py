@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,35 +15,16 @@ from openpyxl import Workbook
 from reconciliation.errors import InputError
 from sync.cli import main
 from sync.config import load_settings
-from sync.db.engine import make_session_factory
-from sync.db.models import Customer, Payment
+from sync.db.models import Payment
 from sync.payments import count_payments, import_payments, payment_digest
 from sync.store import content_hash
-
-C1 = "11111111-1111-1111-1111-111111111111"
-C2 = "22222222-2222-2222-2222-222222222222"
+from tests.books import C1, C2, TWO_CUSTOMERS, open_books
 
 
 @pytest.fixture
 def books(write_config, migrated):  # type: ignore[no-untyped-def]
     """Settings and sessions on a database that knows two customers."""
-    settings = load_settings(write_config(db_url=migrated.url.render_as_string(False)), {})
-    sessions = make_session_factory(migrated)
-    now = datetime.now(UTC)
-    with sessions.begin() as session:
-        for tenant, domain in ((C1, "contoso.onmicrosoft.com"), (C2, "fabrikam.onmicrosoft.com")):
-            session.add(
-                Customer(
-                    id=tenant,
-                    name=domain,
-                    domain=domain,
-                    raw={},
-                    content_hash="h",
-                    first_seen_at=now,
-                    synced_at=now,
-                )
-            )
-    return settings, sessions
+    return open_books(write_config, migrated, TWO_CUSTOMERS)
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:

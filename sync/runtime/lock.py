@@ -31,6 +31,24 @@ log = logging.getLogger(__name__)
 # the same data never overlap. An apply also takes the sync's lock (after its own), since
 # it writes subscriptions too.
 _ADVISORY_KEY = "hashtext('pcsync:' || current_schema() || ':' || :kind)"
+# The granted advisory lock ``l`` of a key given as its two 32-bit halves (how pg_locks
+# lists a 64-bit key), in this database.
+_GRANTED = (
+    "l.locktype = 'advisory' AND l.granted "
+    "AND l.classid = CAST(:high AS oid) AND l.objid = CAST(:low AS oid) AND l.objsubid = 1 "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+_HELD = f"SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE {_GRANTED})"  # noqa: S608 - constant
+_HOLDER = (
+    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "  # noqa: S608 - constant
+    f"WHERE {_GRANTED}"
+)
+
+
+def _key_halves(connection: Connection, kind: str) -> dict[str, int]:
+    key = int(connection.execute(text(f"SELECT {_ADVISORY_KEY}"), {"kind": kind}).scalar_one())
+    return {"high": (key >> 32) & 0xFFFFFFFF, "low": key & 0xFFFFFFFF}
 
 
 _WHAT = {"sync": "sync", "collections_apply": "collections apply"}
@@ -69,16 +87,9 @@ def _file_lock(path: Path, kind: str, holder: str, wait: bool) -> Iterator[None]
 
 def _advisory_holder(connection: Connection, kind: str) -> str:
     """What holds ``kind``'s advisory lock, from its connection's ``application_name``."""
-    key = connection.execute(text(f"SELECT {_ADVISORY_KEY}"), {"kind": kind}).scalar_one()
     name = connection.execute(
-        text(
-            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted "
-            "AND l.classid = CAST(:high AS oid) AND l.objid = CAST(:low AS oid) "
-            "AND l.objsubid = 1 AND l.database = "
-            "(SELECT oid FROM pg_database WHERE datname = current_database())"
-        ),
-        {"high": (int(key) >> 32) & 0xFFFFFFFF, "low": int(key) & 0xFFFFFFFF},
+        text(_HOLDER),
+        _key_halves(connection, kind),
     ).scalar()
     parts = str(name or "").split(":", 3)
     if len(parts) == 4 and parts[0] == "pcsync":  # pcsync:<pid>:<epoch>:<what>
@@ -156,14 +167,8 @@ def lock_held(engine: Engine, kind: str = "sync") -> bool | None:
     if engine.dialect.name != "postgresql":
         return None
     with engine.connect() as connection:
-        key = connection.execute(text(f"SELECT {_ADVISORY_KEY}"), {"kind": kind}).scalar_one()
         held = connection.execute(
-            text(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
-                "AND granted AND classid = CAST(:high AS oid) AND objid = CAST(:low AS oid) "
-                "AND objsubid = 1 AND database = "
-                "(SELECT oid FROM pg_database WHERE datname = current_database()))"
-            ),
-            {"high": (int(key) >> 32) & 0xFFFFFFFF, "low": int(key) & 0xFFFFFFFF},
+            text(_HELD),
+            _key_halves(connection, kind),
         ).scalar_one()
     return bool(held)

@@ -22,7 +22,7 @@ def _no_azure_refusal(world: World, customer: str) -> None:
 
 @pytest.mark.parametrize("as_of", [AS_OF, "2027-06-01"], ids=["past", "future"])
 def test_apply_refuses_any_date_but_today(world: World, as_of: str, capsys) -> None:  # type: ignore[no-untyped-def]
-    assert world.cli("collections", "approve", world.never, "--as-of", as_of) == 0
+    assert world.cli("collections", "approve", world.never, "--as-of", AS_OF) == 0
     capsys.readouterr()
     assert world.cli("collections", "apply", "--as-of", as_of, "--apply") == 2
     (error,) = capsys.readouterr().err.strip().splitlines()
@@ -31,6 +31,19 @@ def test_apply_refuses_any_date_but_today(world: World, as_of: str, capsys) -> N
     assert world.patches() == 0
     assert world.cli("collections", "apply", "--as-of", as_of) == 0  # a dry run may look
     assert world.patches() == 0
+
+
+@pytest.mark.parametrize("command", ["approve", "notify"])
+def test_approve_and_notify_refuse_a_future_date(world: World, command: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A mistyped year must not send final notices, nor approve suspensions, for debts
+    nobody owes yet; a past date (a round missed) is fine."""
+    args = ["collections", command, *([world.never] if command == "approve" else [])]
+    before = world.audit()
+    assert world.cli(*args, "--as-of", "2027-06-01") == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert error.startswith("pcsync: error: --as-of 2027-06-01 is in the future: ")
+    assert world.audit() == before  # nothing approved, no notice recorded
+    assert world.cli(*args, "--as-of", AS_OF) == 0
 
 
 def test_a_template_calling_os_popen_fails_in_the_sandbox(

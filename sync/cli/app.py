@@ -132,6 +132,17 @@ def as_of_date(value: str | None, settings: Settings) -> date:
         raise InputError(f"--as-of: expected a date like 2026-11-25, got {value!r}") from exc
 
 
+def not_after_today(day: date, settings: Settings, what: str) -> None:
+    """Refuse a future ``--as-of`` for a command that acts on it (a mistyped year would
+    send final notices, or approve suspensions, for debts nobody owes yet)."""
+    today = as_of_date(None, settings)
+    if day > today:
+        raise InputError(
+            f"--as-of {day} is in the future: {what} what is due by today ({today}); "
+            "leave out --as-of or give a date up to today"
+        )
+
+
 def customer_id_of(app: App, given: str | None) -> str | None:
     """A ``--customer`` value (tenant id, domain or name) as a customer id."""
     if given is None:

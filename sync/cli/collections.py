@@ -15,7 +15,15 @@ from connectors.partner_center import PartnerCenter
 from connectors.partner_center.resources import AzureEntitlement
 from reconciliation.errors import InputError
 from sync.audit import current_actor
-from sync.cli.app import BY_OPTION, App, as_of_date, cli, customer_id_of, echo_json
+from sync.cli.app import (
+    BY_OPTION,
+    App,
+    as_of_date,
+    cli,
+    customer_id_of,
+    echo_json,
+    not_after_today,
+)
 from sync.collections import plan_collections
 from sync.collections.apply import (
     ApplyPlan,
@@ -145,6 +153,7 @@ def collections_approve(
     when it is no longer at a stage its kind needs.
     """
     day = as_of_date(as_of, app.settings)
+    not_after_today(day, app.settings, "approvals are for")
     kind: Literal["suspend", "stop_renewal"] = "stop_renewal" if stop_renewal else "suspend"
     views = approve(
         app.settings, app.sessions, list(customers), day, by or current_actor(), note, kind
@@ -317,10 +326,13 @@ def collections_release(app: App, customer: str, by: str | None) -> None:
 @BY_OPTION
 @click.pass_obj
 def collections_notify(app: App, as_of: str | None, by: str | None) -> None:
-    """Send each flagged customer its stage's notice, once (SMTP, else .eml files)."""
-    result = run_collections_round(
-        app.settings, app.sessions, as_of_date(as_of, app.settings), by or current_actor()
-    )
+    """Send each flagged customer its stage's notice, once (SMTP, else .eml files).
+
+    --as-of may be a past date (a round missed), never a future one.
+    """
+    day = as_of_date(as_of, app.settings)
+    not_after_today(day, app.settings, "notices are sent for")
+    result = run_collections_round(app.settings, app.sessions, day, by or current_actor())
     for path in result.notices.written:
         click.echo(plain(path))
     click.echo(result.summary())

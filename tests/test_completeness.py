@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from connectors.partner_center.errors import PermissionDeniedError
 from sync.jobs import SyncIncompleteError, SyncOptions, run_sync
+from sync.runtime.lock import run_lock
 from sync.runtime.runs import list_runs
 from tests.conftest import SIM_ANCHOR
 from tests.test_sync import setup
@@ -176,6 +177,9 @@ def test_a_killed_sync_is_shown_abandoned_and_the_next_one_records_it(
     with engine.connect() as c:
         assert c.scalar(sa.text("SELECT status FROM runs")) == "running"  # as stored
     (view,) = list_runs(sessions)
+    assert view.status == "abandoned"
+    with run_lock(engine, kind="sync", holder="collections apply"):  # held, not by the sync
+        (view,) = list_runs(sessions)
     assert view.status == "abandoned"
     run_sync(settings, engine, sessions, SyncOptions())
     with engine.connect() as c:

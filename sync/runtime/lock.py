@@ -39,7 +39,6 @@ _GRANTED = (
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
 
-_HELD = f"SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE {_GRANTED})"  # noqa: S608 - constant
 _HOLDER = (
     "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "  # noqa: S608 - constant
     f"WHERE {_GRANTED}"
@@ -85,19 +84,29 @@ def _file_lock(path: Path, kind: str, holder: str, wait: bool) -> Iterator[None]
         os.close(fd)  # closing releases the flock
 
 
+def _advisory_holders(connection: Connection, kind: str) -> list[str]:
+    """The ``application_name`` of the session holding ``kind``'s advisory lock (none: free)."""
+    return list(connection.execute(text(_HOLDER), _key_halves(connection, kind)).scalars())
+
+
+def _named(name: str) -> tuple[str, str, str] | None:
+    """(pid, start, what) from a holder's ``pcsync:<pid>:<epoch>:<what>``; None if not one."""
+    parts = name.split(":", 3)
+    if len(parts) != 4 or parts[0] != "pcsync":
+        return None
+    try:
+        started = datetime.fromtimestamp(int(parts[2]), UTC).isoformat()
+    except ValueError:
+        started = "?"
+    return parts[1], started, parts[3]
+
+
 def _advisory_holder(connection: Connection, kind: str) -> str:
-    """What holds ``kind``'s advisory lock, from its connection's ``application_name``."""
-    name = connection.execute(
-        text(_HOLDER),
-        _key_halves(connection, kind),
-    ).scalar()
-    parts = str(name or "").split(":", 3)
-    if len(parts) == 4 and parts[0] == "pcsync":  # pcsync:<pid>:<epoch>:<what>
-        try:
-            started = datetime.fromtimestamp(int(parts[2]), UTC).isoformat()
-        except ValueError:
-            started = "?"
-        return _holder_text(parts[3], parts[1], started)
+    """What holds ``kind``'s advisory lock, for the message others see."""
+    named = [_named(name or "") for name in _advisory_holders(connection, kind)]
+    if named and named[0] is not None:
+        pid, started, what = named[0]
+        return _holder_text(what, pid, started)
     return _holder_text(_WHAT[kind], "?", "?")
 
 
@@ -128,8 +137,10 @@ def _advisory_lock(engine: Engine, kind: str, holder: str, wait: bool) -> Iterat
         try:
             yield
         finally:
-            connection.execute(text("RESET application_name"))
+            # Unlock first: should the reset fail, no pooled connection keeps the lock.
             connection.execute(text(f"SELECT pg_advisory_unlock({_ADVISORY_KEY})"), {"kind": kind})
+            connection.commit()
+            connection.execute(text("RESET application_name"))
             connection.commit()
 
 
@@ -157,8 +168,12 @@ def run_lock(
         yield
 
 
-def lock_held(engine: Engine, kind: str = "sync") -> bool | None:
+def lock_held(engine: Engine, kind: str = "sync", pid: int | None = None) -> bool | None:
     """Whether some process holds ``kind``'s lock, without taking it; None if unknowable.
+
+    With ``pid``: whether that process holds it. A collections apply holds the sync's
+    lock too, so a dead sync's lock may be held — by the apply, not by the sync. A
+    holder that does not say its pid (a pcsync before it did) counts as that process.
 
     PostgreSQL lists advisory locks in ``pg_locks`` (a 64-bit key as two 32-bit
     halves). SQLite's file lock cannot be probed without taking it, which would make a
@@ -167,8 +182,8 @@ def lock_held(engine: Engine, kind: str = "sync") -> bool | None:
     if engine.dialect.name != "postgresql":
         return None
     with engine.connect() as connection:
-        held = connection.execute(
-            text(_HELD),
-            _key_halves(connection, kind),
-        ).scalar_one()
-    return bool(held)
+        holders = _advisory_holders(connection, kind)
+    if not holders:
+        return False
+    named = _named(holders[0] or "")
+    return pid is None or named is None or named[0] == str(pid)

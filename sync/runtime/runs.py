@@ -201,7 +201,7 @@ def _abandoned(session: Session, row: Run) -> bool:
     does, on the same host (a pid is only meaningful there).
     """
     if row.kind in _LOCKED_KINDS:
-        held = lock_held(session.get_bind().engine, row.kind)
+        held = lock_held(session.get_bind().engine, row.kind, row.pid)
         if held is not None:
             return not held
     if row.hostname == socket.gethostname() and row.pid is not None:

@@ -48,6 +48,9 @@ def test_a_scheduled_sync_that_finds_the_lock_taken_runs_again_later(
     retry = service.scheduler.get_job(SYNC_RETRY_JOB)
     assert retry is not None
     assert before + SYNC_RETRY <= retry.trigger.run_date <= datetime.now(UTC) + SYNC_RETRY
+    # Run late rather than dropped (APScheduler's own default grace is one second).
+    assert retry.misfire_grace_time == settings.schedule.misfire_grace_seconds
+    assert (retry.max_instances, retry.coalesce) == (1, True)
     assert not [run for run in _runs(engine) if run[0] == "sync"]
     retry.func()  # the retry, on time
     assert [run for run in _runs(engine) if run[0] == "sync"] == [("sync", "schedule", "succeeded")]

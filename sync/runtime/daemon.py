@@ -28,11 +28,14 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -135,14 +138,7 @@ class Daemon:
             self._drop_job(SYNC_RETRY_JOB)  # this sync was the one put off
         except LockedError as exc:
             again = datetime.now(UTC) + SYNC_RETRY
-            self.scheduler.add_job(
-                self.sync_job,
-                "date",
-                run_date=again,
-                id=SYNC_RETRY_JOB,
-                name=SYNC_RETRY_JOB,
-                replace_existing=True,
-            )
+            self._schedule(SYNC_RETRY_JOB, DateTrigger(run_date=again), self.sync_job)
             log.warning("scheduled sync put off to %s: %s", f"{again:%H:%M} UTC", exc)
             return
         except StopRequested as exc:
@@ -254,17 +250,24 @@ class Daemon:
             self.scheduler.remove_job(job_id)
 
     def _add(self, job_id: str, cron: str, func: Callable[[], None], run_now: bool) -> None:
-        schedule = self.settings.schedule
+        zone = ZoneInfo(self.settings.schedule.timezone)
         extra = {"next_run_time": datetime.now(UTC)} if run_now else {}
+        self._schedule(job_id, CronTrigger.from_crontab(cron, timezone=zone), func, **extra)
+
+    def _schedule(
+        self, job_id: str, trigger: BaseTrigger, func: Callable[[], None], **extra: Any
+    ) -> None:
+        """One job (a schedule or a one-off retry): one at a time, late runs coalesced and
+        still run within the misfire grace, not dropped."""
         self.scheduler.add_job(
             func,
-            CronTrigger.from_crontab(cron, timezone=ZoneInfo(schedule.timezone)),
+            trigger,
             id=job_id,
             name=job_id,
             replace_existing=True,
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=schedule.misfire_grace_seconds,
+            misfire_grace_time=self.settings.schedule.misfire_grace_seconds,
             **extra,
         )
 

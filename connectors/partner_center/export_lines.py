@@ -31,7 +31,7 @@ from connectors.partner_center.records import (
     normalise_customer_id,
 )
 
-__all__ = ["LazyJson", "export_line_items", "typed_line_item", "typed_v1_line_item"]
+__all__ = ["LazyJson", "export_line_items", "picker", "typed_line_item", "typed_v1_line_item"]
 
 
 def _pascal(key: str) -> str:
@@ -70,7 +70,7 @@ _SHARED = len(SHARED)
 _DAYS = [n for n, f in enumerate(FIELDS) if f.kind is Kind.DAY]
 
 
-def _picker(positions: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+def picker(positions: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
     """The values at ``positions`` of a tuple, as a tuple (``itemgetter`` of one is not)."""
     if len(positions) == 1:
         (only,) = positions
@@ -79,8 +79,8 @@ def _picker(positions: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]
 
 
 # Every amount of a decoded line, and its day fields: looked at in C, a line at a time.
-_amounts = _picker([n for n, f in enumerate((*SHARED, *FIELDS)) if f.kind is Kind.MONEY])
-_days = _picker(_DAYS)
+_amounts = picker([n for n, f in enumerate((*SHARED, *FIELDS)) if f.kind is Kind.MONEY])
+_days = picker(_DAYS)
 _NO_DAYS = (None,) * len(_DAYS)
 _given = partial(is_not, None)
 _finite = Decimal.is_finite

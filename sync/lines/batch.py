@@ -20,7 +20,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain, repeat
-from operator import is_, itemgetter
+from operator import is_
 from typing import Any, Protocol
 
 import msgspec
@@ -37,7 +37,6 @@ __all__ = [
     "WriteBehind",
     "carried",
     "json_text",
-    "picker",
 ]
 
 Row = tuple[Any, ...]
@@ -77,14 +76,6 @@ def carried(rows: list[Row]) -> list[int]:
         for n, column in enumerate(zip(*rows, strict=True))
         if column[0] is not None or column.count(None) != len(column)
     ]
-
-
-def picker(positions: list[int]) -> Callable[[Row], Row]:
-    """A row's values at ``positions``, as a tuple (``itemgetter`` of one position is not)."""
-    if len(positions) == 1:
-        (only,) = positions
-        return lambda row: (row[only],)
-    return itemgetter(*positions)
 
 
 class BatchWriter(Protocol):

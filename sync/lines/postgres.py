@@ -22,7 +22,8 @@ from psycopg import Cursor
 from psycopg.abc import Buffer
 from psycopg.copy import Copy, LibpqWriter
 
-from sync.lines.batch import Batch, Row, TextValues, carried, picker
+from connectors.partner_center.export_lines import picker
+from sync.lines.batch import Batch, Row, TextValues, carried
 
 __all__ = ["CopyStream"]
 

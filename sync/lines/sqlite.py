@@ -16,7 +16,8 @@ import sqlite3
 from functools import lru_cache
 from typing import Any
 
-from sync.lines.batch import Batch, TextValues, WriteBehind, carried, picker
+from connectors.partner_center.export_lines import picker
+from sync.lines.batch import Batch, TextValues, WriteBehind, carried
 
 __all__ = ["sqlite_inserts"]
 

@@ -18,7 +18,7 @@ __all__ = ["send_smtp"]
 
 
 def send_smtp(smtp: SmtpSettings, message: EmailMessage) -> None:
-    """Send ``message``; NoticeError naming the server when it cannot be sent."""
+    """Send ``message``; NoticeError naming the server when any recipient did not get it."""
     context = ssl.create_default_context(cafile=str(smtp.ca_file) if smtp.ca_file else None)
     user = os.environ.get(smtp.username_env, "") if smtp.username_env else ""
     password = os.environ.get(smtp.password_env, "")
@@ -31,7 +31,17 @@ def send_smtp(smtp: SmtpSettings, message: EmailMessage) -> None:
             server.starttls(context=context)  # never send credentials or mail in clear
             if user:
                 server.login(user, password)
-            server.send_message(message)
+            refused = server.send_message(message)
     except (smtplib.SMTPException, OSError) as exc:
         # smtplib's texts carry the server's answer, never our password.
         raise NoticeError(f"SMTP {smtp.host}:{smtp.port}: {exc}") from exc
+    if refused:
+        # smtplib raises only when every recipient is refused; a message some of them
+        # never got is not delivered.
+        who = ", ".join(
+            f"{address} ({code} {answer.decode(errors='replace')})"
+            for address, (code, answer) in sorted(refused.items())
+        )
+        raise NoticeError(
+            f"SMTP {smtp.host}:{smtp.port}: refused {len(refused)} recipient(s): {who}"
+        )

@@ -261,22 +261,29 @@ def _labels(
 def _products(
     lines: Iterable[LineSummary], terms: CustomerTerms, currency: str
 ) -> dict[str, tuple[ProductLine, ...]]:
+    """Each invoice's products after markup, adding up to the charge's net to the cent.
+
+    The charge's net is rounded once, from the invoice's whole cost; rounding each
+    product on its own could miss it by a cent per product. Each product gets what
+    the rounded running total grows by, so the products add up to the rounded total.
+    """
     markup = 1 + terms.markup_percent / 100
-    by_invoice: dict[str, list[ProductLine]] = defaultdict(list)
+    by_invoice: dict[str, list[LineSummary]] = defaultdict(list)
     for line in lines:
-        by_invoice[line.invoice_id].append(
-            ProductLine(
-                product=line.product,
-                sku=line.sku,
-                quantity=line.quantity,
-                unit_price=None if line.unit_price is None else line.unit_price * markup,
-                amount=round_money(line.subtotal * markup, currency),
-            )
-        )
-    return {
-        invoice: tuple(sorted(rows, key=lambda p: (p.product, p.sku, p.unit_price or ZERO)))
-        for invoice, rows in by_invoice.items()
-    }
+        by_invoice[line.invoice_id].append(line)
+    products = {}
+    for invoice, rows in by_invoice.items():
+        rows.sort(key=lambda line: (line.product, line.sku, line.unit_price or ZERO))
+        exact = shown = ZERO
+        found = []
+        for line in rows:
+            exact += line.subtotal * markup
+            amount = round_money(exact, currency) - shown
+            shown += amount
+            price = None if line.unit_price is None else line.unit_price * markup
+            found.append(ProductLine(line.product, line.sku, line.quantity, price, amount))
+        products[invoice] = tuple(found)
+    return products
 
 
 @lru_cache(maxsize=4)

@@ -2,9 +2,10 @@
 
 While a hold is in force the plan flags the customer no further than ``none``
 (with the hold as its reason, so the plan and the reports show it); approvals
-lapse with it. Collections resume on the hold's date, or when it is released.
-A hold does not undo a suspension already made: reactivation follows payment
-as usual. Holding and releasing are audited.
+lapse with it, recorded when the hold is placed — a hold released before any
+apply must not bring back an approval given before it. Collections resume on
+the hold's date, or when it is released. A hold does not undo a suspension
+already made: reactivation follows payment as usual. Holding and releasing are audited.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from reconciliation.errors import InputError
 from reconciliation.policy import Flag
 from sync import audit
 from sync.customer_lookup import resolve_customers
-from sync.db.models import CollectionHold
+from sync.db.models import Approval, CollectionHold
 
 __all__ = ["HoldView", "hold", "holds_in_force", "release", "with_holds"]
 
@@ -94,7 +95,25 @@ def hold(
             until=until.isoformat(),
             reason=row.reason,
         )
+        _lapse_approvals(session, customer_id, row, actor)
         return HoldView(row.id, customer_id, until, row.reason, actor)
+
+
+def _lapse_approvals(session: Session, customer_id: str, row: CollectionHold, actor: str) -> None:
+    """End the customer's open approvals: they were given on facts the hold set aside."""
+    why = f"on hold until {row.until} (by {row.held_by}): {row.reason}"
+    for approval in session.scalars(
+        select(Approval).where(Approval.customer_id == customer_id, Approval.revoked_at.is_(None))
+    ):
+        approval.revoked_at, approval.revoked_reason = row.held_at, f"lapsed: {why}"
+        audit.record(
+            session,
+            "approval_lapsed",
+            actor,
+            customer_id=customer_id,
+            approval_id=approval.id,
+            reason=why,
+        )
 
 
 def release(sessions: sessionmaker[Session], customer: str, actor: str) -> int:

@@ -32,6 +32,7 @@ from sync.collections.apply import (
     prepare_apply,
     refresh_subscriptions,
     require_today,
+    settle_before_apply,
 )
 from sync.collections.approvals import approve, revoke
 from sync.collections.holds import hold, release
@@ -237,6 +238,8 @@ def collections_apply(
     ):
         day = as_of_date(as_of, settings)  # today still, after a --wait past midnight?
         require_today(day, as_of_date(None, settings))
+        # A killed run's pending attempts first: what they did decides today's plan.
+        settle_before_apply(app.sessions, partner_center, actor)
         prepared = prepare_apply(
             settings,
             app.sessions,

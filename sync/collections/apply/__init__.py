@@ -22,7 +22,7 @@ The renewal guard's ``stop_renewal`` and its ``restore_renewal`` go the same way
 """
 
 from sync.collections.apply.batch import prepare_apply, refresh_subscriptions
-from sync.collections.apply.execute import execute_apply
+from sync.collections.apply.execute import execute_apply, settle_before_apply
 from sync.collections.apply.model import (
     ApplyOutcome,
     ApplyPlan,
@@ -42,4 +42,5 @@ __all__ = [
     "refresh_subscriptions",
     "renew_state",
     "require_today",
+    "settle_before_apply",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import PartnerCenter
@@ -20,10 +21,31 @@ from sync import audit
 from sync.collections.apply.attempt import attempt, settle_interrupted
 from sync.collections.apply.model import VERBS, ApplyOutcome, ApplyPlan, Change, require_today
 from sync.collections.approvals import lapse_approvals
+from sync.db.models import Action
 from sync.errors import ApplyError, SafetyLimitError
 from sync.runtime.runs import recorded_run
 
-__all__ = ["execute_apply"]
+__all__ = ["execute_apply", "settle_before_apply"]
+
+
+def settle_before_apply(
+    sessions: sessionmaker[Session], connect: Callable[[], PartnerCenter], actor: str
+) -> int:
+    """Settle what a killed run left pending, before the next apply is decided; how many.
+
+    A suspension Microsoft made whose answer never reached pcsync becomes pcsync's
+    when settled. Decided before that, the apply would not see it as pcsync's: a
+    customer who paid since would stay suspended by a run that reports success.
+    Settling only reads Microsoft's status; nothing is sent.
+    """
+    with sessions() as session:
+        query = select(func.count()).select_from(Action).where(Action.result == "pending")
+        pending = session.scalar(query) or 0
+    if pending:
+        params = {"settle_interrupted": pending, "by": actor}
+        with recorded_run(sessions, "collections_apply", "manual", params) as run:
+            settle_interrupted(sessions, connect(), actor, run)
+    return pending
 
 
 def execute_apply(

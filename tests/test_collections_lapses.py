@@ -69,3 +69,18 @@ def test_a_killed_suspension_is_undone_by_the_first_apply_after_the_customer_pai
     world.pay_everything(never)
     assert world.cli("collections", "apply", "--apply") == 0
     assert world.statuses()[sub["id"]] == "active"
+
+
+def test_an_approval_superseded_by_a_new_one_is_ended_in_the_audit_log(world: World) -> None:
+    never = world.never
+    assert world.cli("collections", "approve", never, "--by", "ana") == 0
+    assert world.cli("collections", "approve", never, "--by", "bob", "--note", "again") == 0
+    with world.engine.connect() as c:
+        first, second = c.scalars(sa.select(Approval.id).order_by(Approval.id)).all()
+    ended = [
+        e
+        for e in world.audit(never)
+        if e["event"] != "approved" and e["details"].get("approval_id") == first
+    ]
+    assert [(e["event"], e["actor"]) for e in ended] == [("approval_superseded", "bob")]
+    assert str(second) in str(ended[0]["details"]["reason"])

@@ -226,8 +226,8 @@ def approve(
             session.add(approval)
             session.flush()
             if previous is not None:
-                previous.revoked_at = now
-                previous.revoked_reason = f"superseded by approval {approval.id}"
+                why = f"superseded by approval {approval.id}"
+                _end(session, previous, now, actor, "approval_superseded", why, why)
             audit.record(
                 session,
                 "approved",

@@ -15,6 +15,7 @@ from connectors.partner_center.errors import (
     PermissionDeniedError,
     RecordError,
 )
+from reconciliation.errors import DataError
 from sync.check import GRANT_GRAPH_BILLING
 from sync.completeness import Unit
 from sync.db.flush import flush_behind
@@ -36,14 +37,30 @@ from sync.store import (
 __all__: list[str] = []
 
 
-def _complete_invoices(sessions: sessionmaker[Session]) -> set[str]:
+def _complete_invoices(sessions: sessionmaker[Session]) -> dict[str, dict[str, object]]:
+    """The documents whose lines are stored: ``invoice:provider`` → its checkpoint's state."""
     with sessions() as session:
-        keys = session.scalars(
-            select(SyncCheckpoint.key).where(
+        rows = session.execute(
+            select(SyncCheckpoint.key, SyncCheckpoint.state).where(
                 SyncCheckpoint.resource == "lineitems", SyncCheckpoint.complete.is_(True)
             )
         )
-        return set(keys)
+        return {key: state or {} for key, state in rows}
+
+
+def _stored_as_listed(document: Invoice, state: dict[str, object]) -> bool:
+    """Whether the lines were stored from the document Microsoft lists now.
+
+    A document whose total changed since (restated, re-issued with more or fewer
+    lines) is read again. A checkpoint written before totals were kept has none to
+    compare and counts as current.
+    """
+    kept = state.get("microsoft_total")
+    return kept is None or Decimal(str(kept)) == document.total_charges
+
+
+class _NoLinesServed(DataError):
+    """Microsoft lists a document with a total but served none of its lines."""
 
 
 def _pending_checkpoints(sessions: sessionmaker[Session]) -> dict[str, dict[str, object]]:
@@ -118,13 +135,13 @@ def _request_exports(
 
 
 def _sync_lineitems(job: _Job, documents: list[Invoice]) -> None:
-    done = set() if job.options.full else _complete_invoices(job.sessions)
+    done = {} if job.options.full else _complete_invoices(job.sessions)
     stored = _stored_sums(job.sessions)
     pending = []
     for document in sorted(documents, key=lambda i: (i.invoice_date, i.id)):
         for provider in document.providers or (Provider.ONE_TIME,):
             key = f"{document.id}:{provider.value}"
-            if key in done:
+            if key in done and _stored_as_listed(document, done[key]):
                 job.run.count("lineitems", "invoices_skipped")
                 lines, total = stored.get(key, (0, Decimal(0)))
                 job.proof.stored(
@@ -169,11 +186,22 @@ def _sync_document(job: _Job, unit: tuple[Invoice, Provider, str], operation: st
                 job.run,
                 sums,
             )
+            if count == 0 and document.total_charges != 0 and len(document.providers) <= 1:
+                # Not an empty invoice: its lines are not (yet) there. Whatever was stored
+                # stays (the transaction is rolled back) and the next run asks again.
+                raise _NoLinesServed(
+                    f"Microsoft lists {document.id} with a total of {document.total_charges} "
+                    f"{document.currency} but served none of its {provider.value} lines"
+                )
             mark_checkpoint(
                 session,
                 "lineitems",
                 key,
-                {"source": source, "lines": count},
+                {
+                    "source": source,
+                    "lines": count,
+                    "microsoft_total": str(document.total_charges),
+                },
                 complete=True,
                 now=_now(),
                 run_id=job.run.run_id,
@@ -182,7 +210,7 @@ def _sync_document(job: _Job, unit: tuple[Invoice, Provider, str], operation: st
         failpoints.reached("invoice.committed")
     except FATAL:
         raise
-    except (ConnectorError, RecordError) as exc:
+    except (ConnectorError, RecordError, _NoLinesServed) as exc:
         log.warning("invoice %s (%s): %s", document.id, provider.value, exc)
         job.proof.lacking(
             Unit.LINEITEMS, key, str(exc), document=document, provider=provider, api=source
@@ -241,7 +269,7 @@ def _sync_unbilled(job: _Job, documents: list[Invoice]) -> None:
     would be invisible for those days.
     """
     previous = _previous_month(job.options.today or _now().date())
-    complete = _complete_invoices(job.sessions)
+    complete = set(_complete_invoices(job.sessions))
     for currency in sorted({d.currency for d in documents}):
         periods = ["current"]
         if not _invoiced(documents, currency, previous, complete):

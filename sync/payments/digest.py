@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from connectors.payments.files import PaymentBatch
 from sync.store import content_hash
 
-__all__ = ["batch_digests", "payment_digest", "text_digest"]
+__all__ = ["batch_digests", "payment_digest", "same_payment", "text_digest"]
 
 
 def payment_digest(
@@ -25,6 +26,27 @@ def payment_digest(
     """The content hash of a payment: what makes a reimported reference the same payment."""
     return text_digest(
         customer_id, payment_date.isoformat(), str(amount), currency, invoice_id or ""
+    )
+
+
+def same_payment(
+    customer_id: str,
+    day: str,
+    amount: Decimal,
+    currency: str,
+    invoice: str | None,
+    *,
+    stored_amount: Decimal,
+    stored_digest: str | None,
+) -> bool:
+    """Whether a row whose hash differs from a stored payment's is that payment all the same.
+
+    The hash covers the amount as written (``1234.5`` from a number cell, ``1234.50``
+    from a CSV): the row is the stored payment when the amounts are equal and the
+    row, its amount written as the stored one is, hashes as the stored payment does.
+    """
+    return amount == stored_amount and stored_digest == text_digest(
+        customer_id, day, str(stored_amount), currency, invoice or ""
     )
 
 

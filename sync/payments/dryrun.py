@@ -48,7 +48,7 @@ from sync.payments.credit import (
     credit_left,
     minor_units,
 )
-from sync.payments.digest import batch_digests
+from sync.payments.digest import batch_digests, same_payment
 from sync.payments.references import HashIndex, repeats, text_hashes
 from sync.payments.scan import Scan, scan_file
 
@@ -75,15 +75,17 @@ class Preview:
         return self.rows - self.rejected - self.unchanged - self.voided
 
 
-def _stored(connection: Connection) -> Iterator[list[tuple[str, str | None, bool]]]:
+def _stored(connection: Connection) -> Iterator[list[tuple[str, str | None, bool, Decimal]]]:
     p = _PAYMENTS
     result = connection.execute(
-        select(p.c.reference, p.c.content_hash, p.c.voided_at.is_not(None)).execution_options(
-            stream_results=True, yield_per=_STORED_BATCH
-        )
+        select(
+            p.c.reference, p.c.content_hash, p.c.voided_at.is_not(None), p.c.amount
+        ).execution_options(stream_results=True, yield_per=_STORED_BATCH)
     )
     for part in result.partitions(_STORED_BATCH):
-        yield [(reference, digest, bool(voided)) for reference, digest, voided in part]
+        yield [
+            (reference, digest, bool(voided), amount) for reference, digest, voided, amount in part
+        ]
 
 
 _UNSTORED, _UNCHANGED, _VOIDED, _CONFLICT = 0, 1, 2, 3
@@ -171,7 +173,7 @@ def _match_stored(
         return state, conflicts
     codes = scan.codes
     for part in _stored(connection):
-        which, rows = index.meeting([reference for reference, _, _ in part])
+        which, rows = index.meeting([reference for reference, *_ in part])
         if not len(rows):
             continue
         order = np.argsort(rows)
@@ -182,21 +184,24 @@ def _match_stored(
             continue  # collisions of hashes, not the same references
         which, rows = which[same], rows[same]
         invoices: list[str | None] = list(scan.texts("invoices", rows))
-        digests = batch_digests(
-            PaymentBatch.empty()._replace(
-                customer_ids=[codes.customer_ids[c] for c in scan.column("customers")[rows]],
-                dates=[date.fromordinal(d).isoformat() for d in scan.column("days")[rows].tolist()],
-                amounts=scan.texts("amounts", rows),
-                currencies=[codes.currencies[c] for c in scan.column("currencies")[rows]],
-                invoice_ids=invoices,
-            )
+        batch = PaymentBatch.empty()._replace(
+            customer_ids=[codes.customer_ids[c] for c in scan.column("customers")[rows]],
+            dates=[date.fromordinal(d).isoformat() for d in scan.column("days")[rows].tolist()],
+            amounts=scan.texts("amounts", rows),
+            currencies=[codes.currencies[c] for c in scan.column("currencies")[rows]],
+            invoice_ids=invoices,
         )
+        digests = batch_digests(batch)
         numbers = scan.column("numbers")[rows].tolist()
-        for at, row, number, digest in zip(
-            which.tolist(), rows.tolist(), numbers, digests, strict=True
+        for n, (at, row, number, digest) in enumerate(
+            zip(which.tolist(), rows.tolist(), numbers, digests, strict=True)
         ):
-            reference, stored_digest, voided = part[at]
-            if digest != stored_digest:
+            reference, stored_digest, voided, stored_amount = part[at]
+            if digest != stored_digest and not same_payment(
+                batch.customer_ids[n], batch.dates[n], Decimal(batch.amounts[n]),
+                batch.currencies[n], invoices[n],
+                stored_amount=stored_amount, stored_digest=stored_digest,
+            ):  # fmt: skip
                 state[row] = _CONFLICT
                 conflicts[number] = reference
             else:

@@ -42,7 +42,7 @@ from connectors.payments.files import PaymentBatch, PaymentRow, RejectedRow, Row
 from sync.db.models import Payment
 from sync.db.types import Money
 from sync.payments.credit import ImportTally, minor_units
-from sync.payments.digest import batch_digests, text_digest
+from sync.payments.digest import batch_digests, same_payment, text_digest
 
 __all__ = [
     "STAGING",
@@ -254,20 +254,54 @@ def mark_repeats_and_conflicts(connection: Connection) -> None:
             + cast(first_row, Text)
         )
     )
-    p = _PAYMENTS
-    connection.execute(
-        update(s)
-        .where(
-            s.c.problem.is_(None),
-            exists().where(p.c.reference == s.c.reference, p.c.content_hash != s.c.content_hash),
+    _mark_conflicts(connection)
+
+
+def _mark_conflicts(connection: Connection) -> None:
+    """A good row whose reference is stored with other content: the amount compared by value."""
+    s, p = STAGING, _PAYMENTS
+    rows = connection.execute(
+        select(
+            s.c.source_row,
+            s.c.customer_id,
+            s.c.payment_date,
+            s.c.amount,
+            s.c.currency,
+            s.c.invoice_id,
+            p.c.amount,
+            p.c.content_hash,
         )
-        .values(
-            problem="reference: '"
-            + s.c.reference
-            + "' was imported before with different content (a corrected payment needs "
-            "a reference of its own)"
-        )
+        .join_from(s, p, p.c.reference == s.c.reference)
+        .where(s.c.problem.is_(None), p.c.content_hash != s.c.content_hash)
+        .execution_options(stream_results=True, yield_per=10_000)
     )
+    conflicts = [
+        number
+        for number, customer_id, day, amount, currency, invoice, stored, digest in rows
+        if not same_payment(
+            customer_id,
+            day.isoformat(),
+            amount,
+            currency,
+            invoice,
+            stored_amount=stored,
+            stored_digest=digest,
+        )
+    ]
+    for start in range(0, len(conflicts), _IN_LIST):
+        connection.execute(
+            update(s)
+            .where(s.c.source_row.in_(conflicts[start : start + _IN_LIST]))
+            .values(
+                problem="reference: '"
+                + s.c.reference
+                + "' was imported before with different content (a corrected payment needs "
+                "a reference of its own)"
+            )
+        )
+
+
+_IN_LIST = 500  # row numbers per UPDATE: within SQLite's limit of bound parameters
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,9 @@ class PaymentFile:
                 if in_order and shortest == needed == max(map(len, records))
                 else list(map(pick, records))
             )
+            wide = self._too_wide(records) if self._text_only else {}
+            for at in wide:
+                picked[at] = ("",) * len(names)  # taken by no column check: refused below
             slow: Sequence[int]
             if self._text_only:
                 batch, slow = columns.check(numbers, picked)
@@ -204,6 +207,13 @@ class PaymentFile:
                 batch, slow = PaymentBatch.empty(), range(len(records))
             rows = batch.rows
             for at in slow:
+                if at in wide:
+                    texts = {
+                        name: cell_text(records[at][position]).strip()
+                        for name, position in self._positions.items()
+                    }
+                    rows.append(RejectedRow(numbers[at], texts, (("row", wide[at]),), None))
+                    continue
                 if blank(records[at]):
                     continue
                 if self._text_only:
@@ -215,6 +225,25 @@ class PaymentFile:
                     }
                     rows.append(self._checker.check(numbers[at], values))
             yield batch
+
+    def _too_wide(self, records: list[list[Cell]]) -> dict[int, str]:
+        """CSV records with a value past the header's last column, and why that is refused.
+
+        Such a value is most often half of one split by an unquoted delimiter
+        (``1,234.50`` read as ``1`` and ``234.50``): the row's cells cannot be trusted.
+        """
+        width = len(self.header)
+        if max(map(len, records)) <= width:
+            return {}
+        return {
+            at: (
+                f"{len(record)} fields, but the header has {width}: more fields than the "
+                "header, as when a value holds the delimiter unquoted (like 1,234.50); "
+                "quote that value, or give the extra column a header"
+            )
+            for at, record in enumerate(records)
+            if len(record) > width and any(cell_text(cell).strip() for cell in record[width:])
+        }
 
     @property
     def positions(self) -> dict[str, int]:

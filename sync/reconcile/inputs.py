@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reconciliation.checks import InvoiceFact, SubscriptionFact, latest_by_currency
+from reconciliation.errors import ConfigError
 from reconciliation.ledger import (
     BilledLine,
     BillingTerms,
@@ -31,7 +32,7 @@ from sync.db import models
 from sync.reconcile.candidates import billed_on_latest, finding_candidates
 from sync.reconcile.rows import day, money, plain_rows
 
-__all__ = ["billing_terms", "customer_charges", "load_inputs"]
+__all__ = ["billing_terms", "check_override_customers", "customer_charges", "load_inputs"]
 
 
 def billing_terms(settings: Settings) -> BillingTerms:
@@ -45,6 +46,25 @@ def billing_terms(settings: Settings) -> BillingTerms:
             for customer, o in billing.overrides.items()
         },
     )
+
+
+def check_override_customers(session: Session, settings: Settings) -> None:
+    """Refuse a ``[billing.overrides."<id>"]`` naming no known customer.
+
+    A mistyped id would leave the customer it meant on the default markup, tax
+    and payment terms: charged the wrong amount, overdue on the wrong day.
+    """
+    named = {customer.lower(): customer for customer in settings.billing.overrides}
+    if not named:
+        return
+    known = set(session.scalars(select(models.Customer.id)))
+    unknown = sorted(given for lowered, given in named.items() if lowered not in known)
+    if known and unknown:
+        keys = ", ".join(f'[billing.overrides."{customer}"]' for customer in unknown)
+        raise ConfigError(
+            f"config file {settings.source}: {keys}: no customer with this id in Partner "
+            "Center; fix the id (a customer tenant id) or remove the override"
+        )
 
 
 def _suspended_since(session: Session) -> dict[str, date | None]:

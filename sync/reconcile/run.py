@@ -16,7 +16,7 @@ from reconciliation.result import ReconciliationResult, reconcile
 from sync.config import Settings
 from sync.db import models
 from sync.db.engine import EncodedJSON
-from sync.reconcile.inputs import load_inputs
+from sync.reconcile.inputs import check_override_customers, load_inputs
 from sync.runtime.gcpause import cycle_collection_paused
 from sync.runtime.runs import Trigger, recorded_run
 
@@ -38,6 +38,8 @@ def run_reconciliation(
     settings: Settings, sessions: sessionmaker[Session], as_of: date, trigger: Trigger = "manual"
 ) -> ReconciliationResult:
     """Reconcile as of a date and store the run, its findings and the customer balances."""
+    with sessions() as session:
+        check_override_customers(session, settings)  # before the run: a refusal records nothing
     with (
         recorded_run(sessions, "reconcile", trigger, {"as_of": as_of.isoformat()}) as run,
         cycle_collection_paused(),

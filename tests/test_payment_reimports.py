@@ -84,3 +84,22 @@ def test_another_amount_under_a_stored_reference_is_still_a_conflict(
         info.value.problems[0]
     )
     assert count_payments(sessions) == 1
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_under_a_decimal_comma_the_same_payment_is_unchanged(
+    write_config, migrated, tmp_path, dry_run: bool
+) -> None:  # type: ignore[no-untyped-def]
+    settings, sessions = open_books(
+        lambda **kw: write_config('\n[payments]\ndecimal_separator = ","\n', **kw),
+        migrated,
+        TWO_CUSTOMERS,
+    )
+    import_payments(settings, sessions, _csv(tmp_path / "a.csv", "1234,5"))
+    for again in ("1234,50", "1.234,50"):
+        path = _csv(tmp_path / "b.csv", again)
+        result = import_payments(settings, sessions, path, dry_run=dry_run)
+        assert (result.imported, result.unchanged, result.rejected) == (0, 1, 0)
+    changed = _csv(tmp_path / "c.csv", "1234,51")
+    with pytest.raises(InputError):
+        import_payments(settings, sessions, changed, dry_run=dry_run)

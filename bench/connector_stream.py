@@ -33,15 +33,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _serve(lines: int, state: str, queue: multiprocessing.Queue, api: str) -> None:  # type: ignore[type-arg]
+def _serve(
+    lines: int,
+    state: str,
+    queue: multiprocessing.Queue,  # type: ignore[type-arg]
+    api: str,
+    months: int,
+) -> None:
     from connectors.simulator.data import Scale
     from connectors.simulator.server import Simulator, SimulatorConfig
 
-    # Three USD customers: one currency, so one invoice per month; one month.
+    # Three USD customers: one currency, so one invoice per month, ``lines`` spread over them.
     # v1 serves billing periods before February 2024 only (as Microsoft does): a world of then.
     anchor = date(2024, 1, 20) if api == "v1" else None
     config = SimulatorConfig(
-        scale=Scale(customers=3, invoices=1, lines_per_invoice=lines),
+        scale=Scale(customers=3, invoices=months, lines_per_invoice=lines // months),
         export_seconds=0,
         anchor=anchor,
     )
@@ -50,7 +56,8 @@ def _serve(lines: int, state: str, queue: multiprocessing.Queue, api: str) -> No
     # Blob storage holds an export's files before any client reads them; written
     # here, they are not written during the first client's timed run.
     if api == "v2":
-        sim.prepare_invoice_export(invoice)
+        for each in sim.data.invoices:
+            sim.prepare_invoice_export(each.id)
     sim.start()
     queue.put((sim.base_url, str(sim.tls.ca), invoice))
     while True:
@@ -58,16 +65,18 @@ def _serve(lines: int, state: str, queue: multiprocessing.Queue, api: str) -> No
 
 
 @contextmanager
-def simulator(lines: int, api: str = "v2") -> Iterator[tuple[str, str, str, str]]:
-    """A simulator serving one invoice of ``lines`` lines in a process of its own.
+def simulator(lines: int, api: str = "v2", months: int = 1) -> Iterator[tuple[str, str, str, str]]:
+    """A simulator, in a process of its own, serving ``lines`` lines over ``months`` invoices.
 
     Yields its state folder (the clients' databases go there too), base URL, CA
-    file and the invoice id; stops it and removes the folder after, since a
+    file and the first invoice's id; stops it and removes the folder after, since a
     million-line run leaves gigabytes there.
     """
     state = tempfile.mkdtemp(prefix="pcsync-bench-")
     queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    server = multiprocessing.Process(target=_serve, args=(lines, state, queue, api), daemon=True)
+    server = multiprocessing.Process(
+        target=_serve, args=(lines, state, queue, api, months), daemon=True
+    )
     server.start()
     try:
         base, ca, invoice = queue.get(timeout=300)

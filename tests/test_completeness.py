@@ -389,3 +389,41 @@ def test_a_nul_in_a_customer_name_is_stored_as_a_replacement_character(
         name = c.scalar(sa.text("SELECT name FROM customers WHERE id = :i"), {"i": customer["id"]})
     assert name == "Contoso\ufffd Ltd"
     engine.dispose()
+
+
+@pytest.mark.parametrize("blank", [None, ""])
+def test_a_line_without_a_subtotal_is_unreadable_not_a_charge_of_zero(
+    start_simulator, db_url, tmp_path, blank: object
+) -> None:
+    """Every documented line shape carries its pre-tax amount; one without it is quarantined,
+    and its invoice is missing until Microsoft serves it whole."""
+    sim = start_simulator()
+    invoice = sim.data.invoices[2]
+    sim.data.malformed[f"line:{invoice.id}:3"] = {"subtotal": blank}
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    with pytest.raises(SyncIncompleteError, match=f"{invoice.id}.*without a subtotal"):
+        run_sync(settings, engine, sessions, SyncOptions())
+    (run,) = list_runs(sessions)
+    assert run.status == "partial"
+    assert run.completeness is not None
+    assert [(m["unit"], m["key"].split(":")[0]) for m in run.completeness["missing"]] == [
+        ("lineitems", invoice.id)
+    ]
+    assert invoice.id not in _stored_invoices(engine)
+    assert _count(engine, "SELECT count(*) FROM quarantine WHERE unit = 'lineitems'") == 1
+    engine.dispose()
+
+
+def test_an_invoice_listed_without_its_total_is_unreadable_not_a_bill_of_zero(
+    start_simulator, db_url, tmp_path
+) -> None:
+    sim = start_simulator()
+    bad = sim.data.invoices[0]
+    sim.data.malformed[f"invoice:{bad.id}"] = {"totalCharges": None}
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    with pytest.raises(SyncIncompleteError, match=f"invoice {bad.id} without totalCharges"):
+        run_sync(settings, engine, sessions, SyncOptions())
+    assert _count(engine, "SELECT count(*) FROM invoices WHERE id = :i", i=bad.id) == 0
+    assert _stored_invoices(engine) == {i.id for i in sim.data.invoices} - {bad.id}
+    assert _count(engine, "SELECT count(*) FROM quarantine WHERE unit = 'invoices'") == 1
+    engine.dispose()

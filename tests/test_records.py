@@ -130,6 +130,23 @@ def test_line_without_currency_is_a_data_error() -> None:
         read_line({"subtotal": 1}, "G1", Provider.ONE_TIME, "v1")
 
 
+def test_line_without_a_subtotal_is_a_data_error_not_zero() -> None:
+    raw = {"customerId": "c", "taxTotal": 1, "totalForCustomer": 11, "currency": "USD"}
+    with pytest.raises(DataError, match="G1 without a subtotal"):
+        read_line(raw, "G1", Provider.ONE_TIME, "v1")
+
+
+def test_daily_rated_usage_without_tax_fields_reads_its_pre_tax_total() -> None:
+    # The documented usage shape has billingPreTaxTotal and no tax or total fields.
+    raw = loads('{"customerId": "c", "billingPreTaxTotal": 0.4321, "billingCurrency": "EUR"}')
+    line = read_line(raw, "G1", Provider.ONE_TIME, "v1")
+    assert (line.subtotal, line.tax_total, line.total_for_customer) == (
+        Decimal("0.4321"),
+        Decimal(0),
+        Decimal("0.4321"),
+    )
+
+
 def test_subscription_status_etag_and_product_type() -> None:
     raw = loads(
         '{"id": "A4C1340D", "status": "Suspended", "quantity": 10, "billingType": '

@@ -287,7 +287,13 @@ def read_line(
         tax = f.money("taxTotal", "tax")
         product = f.text("productId")
         name = f.text("productName", "skuName")
-    subtotal = f.money("subtotal", "pretaxCharges", "billingPreTaxTotal")
+    subtotal = f.decimal("subtotal", "pretaxCharges", "billingPreTaxTotal")
+    if subtotal is None:
+        # Every documented shape carries one of these; a line without it is not a zero charge.
+        raise DataError(
+            f"line item of invoice {invoice_id} without a subtotal"
+            " (subtotal, pretaxCharges or billingPreTaxTotal)"
+        )
     total = f.decimal("totalForCustomer", "total", "postTaxTotal")
     currency = f.text("currency", "billingCurrency")
     if currency is None:

@@ -336,6 +336,9 @@ class Invoice:
         invoice_date = parse_date(fields.required("invoiceDate"))
         if invoice_date is None:  # Microsoft's "no date", 0001-01-01
             raise DataError(f"invoice {invoice_id} without an invoice date")
+        total = fields.decimal("totalCharges")
+        if total is None:  # a bill without its total is not a bill of zero
+            raise DataError(f"invoice {invoice_id} without totalCharges")
         providers: list[Provider] = []
         for detail in fields.get("invoiceDetails") or ():
             detail_fields = _Fields(detail)
@@ -354,7 +357,7 @@ class Invoice:
             invoice_date=invoice_date,
             billing_period_start=period_start,
             billing_period_end=period_end,
-            total_charges=fields.money("totalCharges"),
+            total_charges=total,
             paid_amount=abs(fields.money("paidAmount")),
             currency=str(fields.required("currencyCode")).upper(),
             invoice_type=fields.text("invoiceType"),

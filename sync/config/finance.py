@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -19,6 +21,7 @@ from sync.config.values import (
     TermsDays,
     Text,
     empty_table,
+    toml_repr,
 )
 
 __all__ = [
@@ -44,6 +47,59 @@ class PaymentColumns(Section):
     invoice: Text = "invoice"
 
 
+# Every directive Python's strptime reads (strftime writes more, like %e or %-d, that
+# strptime then refuses on every row).
+_STRPTIME_DIRECTIVES = frozenset("aAbBcdfGHIjmMpSuUVwWxXyYzZ%")
+_DIRECTIVE = re.compile("%(.?)")
+_NEEDED = (("year", "%Y or %y", "Yy"), ("month", "%m, %b or %B", "mbB"), ("day", "%d", "d"))
+# Days whose day, month and year all differ, so a swapped or missing part reads back wrong.
+_ROUND_TRIP_DAYS = (date(2026, 11, 21), date(2026, 2, 3), date(1999, 12, 31))
+
+
+def _date_format_problem(value: str) -> str:
+    """What is wrong with a payment ``date_format``, or "" when it reads back what it writes."""
+    directives = _DIRECTIVE.findall(value)
+    unknown = [d for d in directives if d not in _STRPTIME_DIRECTIVES]
+    if unknown == [""]:
+        return "it ends in a lone % (a percent sign is written %%)"
+    if unknown:
+        return f"%{unknown[0]} is not a directive strptime reads"
+    missing = [
+        f"no {what} ({how})" for what, how, letters in _NEEDED if not set(letters) & set(directives)
+    ]
+    if missing:
+        return "it has " + ", ".join(missing)
+    for day in _ROUND_TRIP_DAYS:
+        text = day.strftime(value)
+        try:
+            back = datetime.strptime(text, value).date()
+        except (ValueError, re.error):  # re.error: a directive repeated (%m/%m)
+            return f"{day.isoformat()} is written {text!r}, which strptime cannot read back"
+        if back != day:
+            return f"{day.isoformat()} is written {text!r} and read back as {back.isoformat()}"
+    return ""
+
+
+def _date_format(value: str) -> str:
+    problem = _date_format_problem(value)
+    if problem:
+        # A line break or control character in the setting must not break the error's line.
+        shown = "".join(
+            c if c.isprintable() else c.encode("unicode_escape").decode() for c in value
+        )
+        raise PydanticCustomError(
+            "pcsync",
+            'expected a strftime date format with a year, a month and a day, like "%d/%m/%Y" '
+            'or "%Y-%m-%d", got {got}: {problem}',
+            {"got": toml_repr(shown), "problem": problem},
+        )
+    return value
+
+
+# Checked at load: a wrong format would otherwise refuse every row of every file.
+DateFormat = Annotated[str, Field(strict=True), AfterValidator(_date_format)]
+
+
 class PaymentsSettings(Section):
     """How payment files are read (``[payments]``).
 
@@ -53,7 +109,7 @@ class PaymentsSettings(Section):
     """
 
     columns: PaymentColumns = Field(default_factory=empty_table)
-    date_format: Text = "%Y-%m-%d"
+    date_format: DateFormat = "%Y-%m-%d"
     decimal_separator: Literal[".", ","] = "."
     max_digits: Annotated[int, Field(ge=1, le=28, strict=True)] = 15
 

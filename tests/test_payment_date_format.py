@@ -1,0 +1,122 @@
+"""``[payments] date_format`` is checked when the config is loaded, not on every row."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from reconciliation.errors import ConfigError
+from sync.cli import main
+from sync.config import load_settings
+from sync.db.models import Payment
+from sync.payments import count_payments, import_payments
+from tests.books import C1, TWO_CUSTOMERS, open_books
+
+EXPECTED = (
+    "[payments] date_format: expected a strftime date format with a year, a month and a day, "
+    'like "%d/%m/%Y" or "%Y-%m-%d", got '
+)
+
+
+def problems_of(path: Path) -> tuple[str, ...]:
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, {})
+    return info.value.problems
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("%Y-%m", "it has no day (%d)"),
+        ("%d/%m", "it has no year (%Y or %y)"),
+        ("%m/%Y", "it has no day (%d)"),
+        ("%d/%d/%Y", "it has no month (%m, %b or %B)"),
+        (
+            "dd/mm/yyyy",
+            "it has no year (%Y or %y), no month (%m, %b or %B), no day (%d)",
+        ),
+        ("%%Y-%m-%d", "it has no year (%Y or %y)"),
+        ("", "it has no year (%Y or %y), no month (%m, %b or %B), no day (%d)"),
+        ("%Q", "%Q is not a directive strptime reads"),
+        # strftime writes these on Linux; strptime refuses them.
+        ("%e.%m.%Y", "%e is not a directive strptime reads"),
+        ("%-d/%-m/%Y", "%- is not a directive strptime reads"),
+        ("%Y-%m-%d%", "it ends in a lone % (a percent sign is written %%)"),
+        (
+            "%m/%m/%Y %d",
+            "2026-11-21 is written '11/11/2026 21', which strptime cannot read back",
+        ),
+    ],
+)
+def test_a_format_that_cannot_read_back_its_dates_is_refused_at_load(
+    write_config, value: str, problem: str
+) -> None:
+    path = write_config(f'[payments]\ndate_format = "{value}"\n')
+    assert problems_of(path) == (f'{EXPECTED}"{value}": {problem}',)
+
+
+def test_a_line_break_in_the_format_is_shown_escaped(write_config) -> None:
+    path = write_config('[payments]\ndate_format = "%d/%m\\n"\n')
+    assert problems_of(path) == (f'{EXPECTED}"%d/%m\\n": it has no year (%Y or %y)',)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, {})
+    assert "\n" not in str(info.value)
+
+
+def test_a_format_that_is_not_a_string_is_refused(write_config) -> None:
+    path = write_config("[payments]\ndate_format = 2026\n")
+    assert problems_of(path) == ("[payments] date_format: expected a string, got 2026",)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("%d/%m/%Y", "03/02/2026"),
+        ("%m/%d/%Y", "02/03/2026"),
+        ("%d.%m.%Y", "03.02.2026"),
+        ("%Y-%m-%d", "2026-02-03"),
+        ("%d-%b-%Y", "03-Feb-2026"),
+        ("%d %B %Y", "03 February 2026"),
+        ("%y%m%d", "260203"),
+    ],
+)
+def test_formats_with_a_year_month_and_day_load_and_read_their_dates(
+    write_config, migrated, tmp_path: Path, value: str, text: str
+) -> None:
+    settings, sessions = open_books(
+        lambda **kw: write_config(f'[payments]\ndate_format = "{value}"\n', **kw),
+        migrated,
+        TWO_CUSTOMERS,
+    )
+    assert settings.payments.date_format == value
+    path = tmp_path / "p.csv"
+    path.write_text(f"customer,date,amount,currency,reference\n{C1},{text},1.00,USD,R-1\n")
+    result = import_payments(settings, sessions, path)
+    assert result.imported == 1
+    with sessions() as session:
+        assert session.scalars(sa.select(Payment.payment_date)).all() == [date(2026, 2, 3)]
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_cli_refuses_a_bad_format_in_one_line_and_imports_nothing(
+    write_config, migrated, tmp_path: Path, capsys, dry_run: bool
+) -> None:
+    _, sessions = open_books(write_config, migrated, TWO_CUSTOMERS)
+    config = write_config(
+        '[payments]\ndate_format = "%d/%m"\n', db_url=migrated.url.render_as_string(False)
+    )
+    # ISO dates are read whatever the format: without the check at load, this file imports.
+    path = tmp_path / "payments.csv"
+    path.write_text(f"customer,date,amount,currency,reference\n{C1},2026-11-01,1.00,USD,R-1\n")
+    argv = ["--config", str(config), "payments", "import", str(path)]
+    code = main([*argv, "--dry-run"] if dry_run else argv)
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err.splitlines() == [
+        f'pcsync: error: config file {config}: {EXPECTED}"%d/%m": it has no year (%Y or %y)'
+    ]
+    assert out == ""
+    assert count_payments(sessions) == 0

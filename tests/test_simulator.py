@@ -312,3 +312,20 @@ def test_sample_payments_cover_the_payer_profiles(start_simulator) -> None:
     assert never["id"] not in customers
     assert never["companyProfile"]["domain"] not in customers
     assert len({row.split(",")[4] for row in rows[1:]}) == len(rows) - 1  # references unique
+
+
+def test_a_customer_whose_relationship_ended_is_left_out_of_the_list(
+    start_simulator, connect_to
+) -> None:
+    sim = start_simulator()
+    client = connect_to(sim)
+    ended = sim.data.customers[3]["id"]
+    sim.data.unlisted.add(ended)
+    listed = [c.id for c in client.customers()]
+    assert listed == [c["id"] for c in sim.data.customers if c["id"] != ended]  # pages too
+    with pytest.raises(ApiError) as info:
+        list(client.subscriptions(ended))
+    assert (info.value.status, info.value.code) == (403, "20002")
+    sim.data.unlisted.discard(ended)
+    assert ended in {c.id for c in client.customers()}
+    assert list(client.subscriptions(ended))

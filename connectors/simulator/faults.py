@@ -136,6 +136,8 @@ class Guarded(BaseHandler):
     def _refuse_customer(self, customer: str) -> bool:
         """Answer 403 for a customer the partner may not reach; True when it did."""
         refused = self.sim.config.refused_customers.get(customer)
+        if refused is None and customer in self.sim.data.unlisted:
+            refused = "20002"  # the relationship ended: Microsoft's documented answer
         if refused == "":
             self._send(403, b"", content_type="application/json")
             return True

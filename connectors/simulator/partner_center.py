@@ -54,7 +54,8 @@ class PartnerCenterRoutes(SeekPaged):
     def _customers(self) -> None:
         self._guard("pc")
         size = int(self.query.get("size") or 40)
-        customers = self.sim.data.customers
+        unlisted = self.sim.data.unlisted
+        customers = [c for c in self.sim.data.customers if c["id"] not in unlisted]
         start, end, link, token = self._seek_page(
             "customers", len(customers), size, f"/v1/customers?size={size}"
         )
@@ -64,6 +65,8 @@ class PartnerCenterRoutes(SeekPaged):
 
     def _customer(self, customer: str) -> None:
         self._guard("pc")
+        if customer in self.sim.data.unlisted and self._refuse_customer(customer):
+            return
         found = next((c for c in self.sim.data.customers if c["id"] == customer), None)
         if found is None:
             self._error(404, "600001", f"customer {customer} was not found")
@@ -96,6 +99,8 @@ class PartnerCenterRoutes(SeekPaged):
 
     def _subscription(self, customer: str, sub: str) -> None:
         self._guard("pc")
+        if customer in self.sim.data.unlisted and self._refuse_customer(customer):
+            return
         found = self.sim.data.find_subscription(customer, sub)
         if found is None:
             self._error(404, "800002", f"subscription {sub} was not found")
@@ -123,6 +128,12 @@ class PartnerCenterRoutes(SeekPaged):
         def error(status: int, code: str, text: str) -> tuple[int, dict[str, Any]]:
             return status, pc_error(code, text)
 
+        if customer in self.sim.data.unlisted:
+            return error(
+                403,
+                "20002",
+                f"The partner has no commerce relationship with the customer {customer}",
+            )
         found = self.sim.data.find_subscription(customer, sub)
         if found is None:
             return error(404, "800002", f"subscription {sub} was not found")

@@ -88,6 +88,10 @@ class World:
         # "customer:<id>", "invoice:<id>", "line:<invoice id>:<position>",
         # "unbilled:<currency>:<position>".
         self.malformed: dict[str, dict[str, Any]] = {}
+        # Customers whose relationship with the partner ended: the customer list leaves them
+        # out and their resources answer 403 20002 ("no commerce relationship"); their
+        # subscriptions and lines stay here as generated, for when one comes back.
+        self.unlisted: set[str] = set()
 
     # -- customers and subscriptions ---------------------------------------------------
 

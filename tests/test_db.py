@@ -490,3 +490,48 @@ def test_a_migration_that_fails_leaves_the_database_as_it_was_and_can_be_retried
     assert current_revision(engine) == "0011"
     assert "partner_id" in columns()
     assert "raw" not in columns()
+
+
+def test_the_delisted_migration_adds_a_nullable_time_keeps_customers_and_goes_back(
+    engine: sa.Engine,
+) -> None:
+    from alembic import command
+
+    from sync.db.migrate import alembic_config
+    from sync.db.models import Customer
+
+    config = alembic_config(engine)
+    command.upgrade(config, "0011")
+    at = datetime(2026, 11, 3, 9, 30, tzinfo=UTC)
+    stored = at.replace(tzinfo=None) if engine.dialect.name == "sqlite" else at
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO customers (id, name, raw, content_hash, first_seen_at, synced_at)"
+                " VALUES ('c1', 'Contoso', '{}', 'h', :at, :at)"
+            ),
+            {"at": stored},
+        )
+
+    def columns() -> set[str]:
+        with engine.connect() as connection:
+            return {c["name"] for c in sa.inspect(connection).get_columns("customers")}
+
+    assert "delisted_at" not in columns()
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    with sessions.begin() as session:
+        customer = session.get_one(Customer, "c1")
+        assert (customer.name, customer.delisted_at) == ("Contoso", None)  # taken as listed
+        customer.delisted_at = at
+    with sessions() as session:
+        assert session.get_one(Customer, "c1").delisted_at == at  # aware UTC, as all times
+
+    command.downgrade(config, "0011")
+    assert "delisted_at" not in columns()
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT id, name FROM customers")).all() == [
+            ("c1", "Contoso")
+        ]
+    upgrade(engine)
+    assert "delisted_at" in columns()

@@ -102,6 +102,9 @@ class Customer(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[datetime]
     synced_at: Mapped[datetime]
+    # Since when Partner Center's customer list leaves it out (the partner relationship
+    # ended): set and cleared by a sync whose listing was complete; None while listed.
+    delisted_at: Mapped[datetime | None]
 
 
 class Subscription(Base):

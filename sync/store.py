@@ -29,6 +29,7 @@ __all__ = [
     "content_hash",
     "json_ready",
     "mark_checkpoint",
+    "mark_listing",
     "upsert_customers",
     "upsert_invoices",
     "upsert_subscriptions",
@@ -117,6 +118,21 @@ def upsert_customers(
         }
         _save(session, CustomerRow, customer.id, values, known, now, run, "customers")
     return seen
+
+
+def mark_listing(
+    session: Session, listed: set[str], now: datetime, run: RunRecorder, *, complete: bool
+) -> None:
+    """Every stored customer the listing named is listed again; when the listing was
+    ``complete``, every one it left out is delisted (since the first listing without it)."""
+    stored = session.execute(select(CustomerRow.id, CustomerRow.delisted_at)).all()
+    for key, delisted_at in stored:
+        if key in listed and delisted_at is not None:
+            session.get_one(CustomerRow, key).delisted_at = None
+            run.count("customers", "relisted")
+        elif key not in listed and delisted_at is None and complete:
+            session.get_one(CustomerRow, key).delisted_at = now
+            run.count("customers", "delisted")
 
 
 def upsert_subscriptions(

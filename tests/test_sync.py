@@ -513,39 +513,159 @@ def test_sqlite_batches_span_statements_and_keep_amounts_as_exact_text(
     engine.dispose()
 
 
-def test_a_customer_whose_subscriptions_are_gone_is_skipped(
+def _asked_for_subscriptions(sim: Any, since: int) -> set[str]:
+    """The customers whose subscriptions were asked for since request ``since``."""
+    return {
+        path.split("/customers/")[1].split("/")[0]
+        for _method, path, _headers in sim.requests[since:]
+        if "/customers/" in path and path.split("?")[0].endswith("/subscriptions")
+    }
+
+
+def _stored_subscriptions(engine: sa.Engine, customer: str) -> list[tuple[Any, ...]]:
+    with engine.connect() as c:
+        return [
+            tuple(row)
+            for row in c.execute(
+                sa.text(
+                    "SELECT id, quantity, status, content_hash, synced_at FROM subscriptions"
+                    " WHERE customer_id = :c ORDER BY id"
+                ),
+                {"c": customer},
+            )
+        ]
+
+
+def _delisted_at(engine: sa.Engine) -> dict[str, Any]:
+    with engine.connect() as c:
+        return dict(
+            c.execute(
+                sa.text("SELECT id, delisted_at FROM customers WHERE delisted_at IS NOT NULL")
+            ).all()
+        )
+
+
+def test_a_customer_microsoft_no_longer_lists_is_delisted_and_not_asked(
     start_simulator, db_url, tmp_path
 ) -> None:
-    """A 404 for one customer skips it: the others are synced, its stored rows are kept."""
+    """The partner relationship ended: the customer is marked delisted, its subscriptions
+    are not asked for and stay as stored, and the run succeeds."""
     sim = start_simulator()
     settings, engine, sessions = setup(sim, db_url, tmp_path)
-    run_sync(settings, engine, sessions, SyncOptions(only=("customers", "subscriptions")))
+    both = SyncOptions(only=("customers", "subscriptions"))
+    run_sync(settings, engine, sessions, both)
     gone = sim.data.customers[5]["id"]
-    kept = len(sim.data.subscriptions[gone])
-    del sim.data.subscriptions[gone]  # the simulator now answers 404 for this customer
+    before = _stored_subscriptions(engine, gone)
+    assert before
+    sim.data.unlisted.add(gone)  # left out of Partner Center's customer list
+    sim.data.subscriptions[gone][0]["quantity"] += 5  # not ours to see any more
     other = sim.data.customers[6]["id"]
     sim.data.subscriptions[other][0]["quantity"] += 3  # a change the next sync must see
-    asked_before = len(sim.requests)
-    run_id = run_sync(settings, engine, sessions, SyncOptions(only=("subscriptions",)))
+    mark = len(sim.requests)
+    run_id = run_sync(settings, engine, sessions, both)
     (view,) = [v for v in list_runs(sessions) if v.id == run_id]
     assert view.status == "succeeded"
+    assert view.counts["customers"]["delisted"] == 1
     assert view.counts["subscriptions"]["customers_skipped"] == 1
-    asked = {
-        path.split("/customers/")[1].split("/")[0]
-        for _method, path, _headers in sim.requests[asked_before:]
-        if path.split("?")[0].endswith("/subscriptions")
-    }
-    assert asked == {c["id"] for c in sim.data.customers}  # every customer was asked
+    listed = {c["id"] for c in sim.data.customers} - {gone}
+    assert _asked_for_subscriptions(sim, mark) == listed  # every listed one, not the gone one
+    assert _stored_subscriptions(engine, gone) == before  # kept untouched
+    assert set(_delisted_at(engine)) == {gone}
     with engine.connect() as c:
-        stored = c.scalar(
-            sa.text("SELECT count(*) FROM subscriptions WHERE customer_id = :c"), {"c": gone}
-        )
         quantity = c.scalar(
             sa.text("SELECT quantity FROM subscriptions WHERE id = :s"),
             {"s": sim.data.subscriptions[other][0]["id"]},
         )
-    assert stored == kept  # what was stored for the gone customer is kept
     assert quantity == sim.data.subscriptions[other][0]["quantity"]  # the others were synced
+
+    since = _delisted_at(engine)[gone]
+    run_id = run_sync(settings, engine, sessions, both)  # still left out: delisted since then
+    (view,) = [v for v in list_runs(sessions) if v.id == run_id]
+    assert "delisted" not in view.counts["customers"]
+    assert _delisted_at(engine) == {gone: since}
+    engine.dispose()
+
+
+def test_a_listed_customer_whose_subscriptions_answer_404_makes_the_run_partial(
+    start_simulator, db_url, tmp_path, capsys, monkeypatch
+) -> None:
+    """Microsoft still lists the customer: its subscriptions are missing, not gone."""
+    from sync.cli import main
+
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    run_sync(settings, engine, sessions, SyncOptions(only=("customers", "subscriptions")))
+    lost = sim.data.customers[5]["id"]
+    before = _stored_subscriptions(engine, lost)
+    del sim.data.subscriptions[lost]  # listed, but its subscriptions now answer 404
+    options = SyncOptions(only=("customers", "subscriptions"))
+    with pytest.raises(SyncIncompleteError, match=f"subscriptions {lost}: Microsoft lists"):
+        run_sync(settings, engine, sessions, options)
+    view = list_runs(sessions)[0]
+    assert view.status == "partial"
+    assert view.completeness is not None
+    [missing] = view.completeness["missing"]
+    assert (missing["unit"], missing["key"]) == ("subscriptions", lost)
+    assert "answered 404 for its subscriptions" in missing["reason"]
+    assert "stale" in missing["reason"]
+    assert _delisted_at(engine) == {}  # listed: not delisted
+    assert _stored_subscriptions(engine, lost) == before  # what was stored is kept
+
+    monkeypatch.setenv("PCSYNC_CLIENT_SECRET", sim.config.client_secret)
+    capsys.readouterr()
+    assert main(["--config", str(settings.source), "sync", "--only", "subscriptions"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    [error] = [line for line in err if line.startswith("pcsync: error")]  # one line
+    assert lost in error
+    assert "answered 404 for its subscriptions" in error
+    engine.dispose()
+
+
+def test_a_delisted_customer_listed_again_is_relisted_and_asked_again(
+    start_simulator, db_url, tmp_path
+) -> None:
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    both = SyncOptions(only=("customers", "subscriptions"))
+    run_sync(settings, engine, sessions, both)
+    back = sim.data.customers[5]["id"]
+    sim.data.unlisted.add(back)
+    run_sync(settings, engine, sessions, both)
+    assert set(_delisted_at(engine)) == {back}
+    sim.data.unlisted.discard(back)  # a new relationship: Microsoft lists it again
+    sim.data.subscriptions[back][0]["quantity"] += 2
+    mark = len(sim.requests)
+    run_id = run_sync(settings, engine, sessions, both)
+    (view,) = [v for v in list_runs(sessions) if v.id == run_id]
+    assert view.status == "succeeded"
+    assert view.counts["customers"]["relisted"] == 1
+    assert "customers_skipped" not in view.counts["subscriptions"]
+    assert back in _asked_for_subscriptions(sim, mark)
+    assert _delisted_at(engine) == {}
+    first = sim.data.subscriptions[back][0]
+    quantities = {row[0]: row[1] for row in _stored_subscriptions(engine, back)}
+    assert quantities[first["id"]] == first["quantity"]  # its change was read
+    engine.dispose()
+
+
+def test_a_listing_with_an_unreadable_customer_delists_nobody(
+    start_simulator, db_url, tmp_path
+) -> None:
+    """The unreadable record may be any stored customer: none is taken as gone."""
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    both = SyncOptions(only=("customers", "subscriptions"))
+    run_sync(settings, engine, sessions, both)
+    gone = sim.data.customers[5]["id"]
+    sim.data.unlisted.add(gone)
+    spoilt = sim.data.customers[2]["id"]
+    sim.data.malformed[f"customer:{spoilt}"] = {"id": None, "companyProfile": {"domain": "x"}}
+    with pytest.raises(SyncIncompleteError, match="a customer record was unreadable"):
+        run_sync(settings, engine, sessions, both)
+    assert _delisted_at(engine) == {}
+    del sim.data.malformed[f"customer:{spoilt}"]  # read again: the listing is complete
+    run_sync(settings, engine, sessions, both)
+    assert set(_delisted_at(engine)) == {gone}
     engine.dispose()
 
 

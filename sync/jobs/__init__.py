@@ -7,7 +7,10 @@ amendment's lines of one provider; one currency's unbilled lines of one period),
 so a run killed at any point keeps what was finished and the next run picks up
 the rest. A unit that fails — Microsoft refuses it, or one of its records cannot
 be read (kept in quarantine) — fails alone: the run goes on, records what it
-lacks (``sync/completeness.py``) and ends ``partial``. Invoices whose lines are
+lacks (``sync/completeness.py``) and ends ``partial``. Subscriptions are asked of
+the customers Microsoft lists: a complete customer listing marks the stored ones
+it left out delisted (the partner relationship ended), whose stored subscriptions
+are kept; a 404 for a listed customer's subscriptions is a missing unit. Invoices whose lines are
 complete are not fetched again unless ``full``; the invoice list, with its
 amendments, is read every run, so a credit note issued later is fetched; the
 unbilled lines are refreshed each run.

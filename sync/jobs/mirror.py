@@ -27,6 +27,7 @@ from sync.jobs.job import (
 )
 from sync.runtime import failpoints
 from sync.store import (
+    mark_listing,
     upsert_customers,
     upsert_invoices,
     upsert_subscriptions,
@@ -38,7 +39,11 @@ __all__: list[str] = []
 def _sync_customers(job: _Job) -> None:
     bad: list[RecordError] = []
     with job.sessions.begin() as session:
-        upsert_customers(session, job.pc.customers(on_bad=bad.append), _now(), job.run)
+        now = _now()
+        listed = upsert_customers(session, job.pc.customers(on_bad=bad.append), now, job.run)
+        # A customer Microsoft no longer lists (the partner relationship ended) is delisted;
+        # not when a record was unreadable: its id, which may be any stored one, is unknown.
+        mark_listing(session, set(listed), now, job.run, complete=not bad)
     for error in bad:
         job.proof.lacking(Unit.CUSTOMERS, "list", f"a customer record was unreadable: {error}")
     job.keep_aside(Unit.CUSTOMERS, "list", bad)
@@ -50,7 +55,13 @@ def _relationship_ended(exc: ApiError) -> bool:
 
 def _sync_subscriptions(job: _Job) -> None:
     with job.sessions() as session:
-        customer_ids = list(session.scalars(select(CustomerRow.id).order_by(CustomerRow.id)))
+        stored = session.execute(
+            select(CustomerRow.id, CustomerRow.delisted_at).order_by(CustomerRow.id)
+        ).all()
+    # Only customers Microsoft lists: a delisted one's subscriptions stay as last stored.
+    customer_ids = [key for key, delisted_at in stored if delisted_at is None]
+    if len(customer_ids) < len(stored):
+        job.run.count("subscriptions", "customers_skipped", len(stored) - len(customer_ids))
     refused: list[tuple[str, ApiError]] = []
     for customer_id in customer_ids:
         if job.options.stop.is_set():
@@ -59,10 +70,14 @@ def _sync_subscriptions(job: _Job) -> None:
             subscriptions = list(job.pc.subscriptions(customer_id))
         except FATAL:
             raise
-        except NotFoundError:
-            # The customer is gone: keep what is stored, note it, go on.
-            log.warning("customer %s: not found (404); skipped", customer_id)
-            job.run.count("subscriptions", "customers_skipped")
+        except NotFoundError as exc:
+            # Not a customer gone (those are delisted, not asked): its subscriptions are missing.
+            job.proof.lacking(
+                Unit.SUBSCRIPTIONS,
+                customer_id,
+                f"Microsoft lists this customer but answered 404 for its subscriptions ({exc}): "
+                "the stored ones may be stale; run the sync again",
+            )
             continue
         except ApiError as exc:
             if _relationship_ended(exc):

@@ -10,7 +10,7 @@ flag's id names one stay at one stage — approvals and notices hang off it.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -40,6 +40,7 @@ __all__ = [
     "CollectionsPlan",
     "FlagStay",
     "SubscriptionView",
+    "delisted_customers",
     "flag_history",
     "plan_collections",
     "policy_from_settings",
@@ -59,6 +60,8 @@ class CollectionsPlan:
     flags: list[Flag]
     ledgers: dict[Key, CustomerLedger]
     flag_ids: dict[Key, int]
+    # Customers Microsoft no longer lists, and since when: pcsync changes none of theirs.
+    delisted: dict[str, datetime] = field(default_factory=dict)
 
     def flag(self, customer_id: str, currency: str) -> Flag | None:
         """This customer's flag in this currency, if it has one."""
@@ -248,6 +251,31 @@ def store_flags(session: Session, flags: list[Flag], as_of: date, now: datetime)
     return ids
 
 
+def delisted_customers(session: Session) -> dict[str, datetime]:
+    """Customers Partner Center no longer lists (their relationship ended), and since when."""
+    rows = session.execute(
+        select(Customer.id, Customer.delisted_at).where(Customer.delisted_at.is_not(None))
+    )
+    return {customer: at for customer, at in rows if at is not None}
+
+
+def _with_delisted(flags: list[Flag], delisted: dict[str, datetime]) -> list[Flag]:
+    """A customer Microsoft no longer lists is never suspended nor reactivated: its
+    subscriptions are out of the partner's reach. The plan says so instead."""
+    out = []
+    for flag in flags:
+        since = delisted.get(flag.customer_id)
+        if since is None or flag.action not in ("suspend", "reactivate"):
+            out.append(flag)
+            continue
+        why = (
+            f"no longer listed by Microsoft (since {since:%Y-%m-%d}): the partner relationship "
+            f"ended, so pcsync cannot {flag.action} its subscriptions"
+        )
+        out.append(replace(flag, action="none", stage=None, reasons=(why, *flag.reasons)))
+    return out
+
+
 def _with_guard_notes(
     sessions: sessionmaker[Session], flags: list[Flag], as_of: date, within_days: int
 ) -> list[Flag]:
@@ -286,16 +314,17 @@ def plan_collections(
             suspended = suspended_by_pcsync(session)
             terms = _terms(session)
             holds = holds_in_force(session, as_of)
+            delisted = delisted_customers(session)
         result = reconcile(inputs)
     flags = plan(result.ledgers, policy_from_settings(settings), inputs.customers, suspended, terms)
-    flags = with_holds(flags, holds)
+    flags = _with_delisted(with_holds(flags, holds), delisted)
     flags = _with_guard_notes(sessions, flags, as_of, settings.collections.terms_ending_days)
     ids: dict[Key, int] = {}
     if store:
         with sessions.begin() as session:
             ids = store_flags(session, flags, as_of, datetime.now(UTC))
     ledgers = {(ledger.customer_id, ledger.currency): ledger for ledger in result.ledgers}
-    return CollectionsPlan(as_of, flags, ledgers, ids)
+    return CollectionsPlan(as_of, flags, ledgers, ids, delisted)
 
 
 @dataclass(frozen=True)

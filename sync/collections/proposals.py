@@ -144,6 +144,8 @@ def plan_proposals(
     for item in guard:
         if item.renews_on is None or item.auto_renew is not True:
             continue
+        if item.customer_id in plan.delisted:
+            continue  # no longer listed by Microsoft: pcsync changes none of its subscriptions
         renewals.append(
             RenewalAction(
                 "stop_renewal",
@@ -158,7 +160,7 @@ def plan_proposals(
             )
         )
     for customer, sub_ids in sorted(stopped.items()):
-        if customer in pressed:
+        if customer in pressed or customer in plan.delisted:
             continue
         reactivating = any(f.action == "reactivate" for f in plan.for_customer(customer))
         for sub_id in sub_ids:

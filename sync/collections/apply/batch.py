@@ -119,6 +119,26 @@ def _changes(
     return changes, waiting
 
 
+def _without_delisted(
+    changes: list[Change], plan: CollectionsPlan
+) -> tuple[list[Change], list[Waiting]]:
+    """The changes, less any of a customer Microsoft no longer lists: its subscriptions are
+    out of the partner's reach (the plan suspends and reactivates none; its auto-renew
+    changes are left out here), each such customer listed as waiting, with why."""
+    kept = [c for c in changes if c.customer_id not in plan.delisted]
+    waiting = {
+        c.customer_id: Waiting(
+            c.customer_id,
+            c.customer_name,
+            f"no longer listed by Microsoft (since {plan.delisted[c.customer_id]:%Y-%m-%d}): "
+            "the partner relationship ended, so pcsync changes none of its subscriptions",
+        )
+        for c in changes
+        if c.customer_id in plan.delisted
+    }
+    return kept, list(waiting.values())
+
+
 def refresh_subscriptions(
     sessions: sessionmaker[Session], pc: PartnerCenter, customers: list[str]
 ) -> None:
@@ -167,10 +187,13 @@ def prepare_apply(
         actions = {(f.customer_id, f.action) for f in plan.flags}
         refresh(
             sorted(
-                {c for c in approvals if (c, "suspend") in actions}
-                | {c for c in ours if (c, "reactivate") in actions}
-                | (set(stops) & pressed)
-                | (set(stopped) - pressed)
+                (
+                    {c for c in approvals if (c, "suspend") in actions}
+                    | {c for c in ours if (c, "reactivate") in actions}
+                    | (set(stops) & pressed)
+                    | (set(stopped) - pressed)
+                )
+                - set(plan.delisted)  # Microsoft no longer lists them: nothing to read
             )
         )
     with sessions() as session:
@@ -199,6 +222,8 @@ def prepare_apply(
             plan, subs, renewals, changes, lambda sub: auto_renew_before_suspension(session, sub)
         )
     waiting += more
+    changes, out_of_reach = _without_delisted(changes, plan)
+    waiting += out_of_reach
     suspending = len({c.customer_id for c in changes if c.action == "suspend"})
     stopping = len({c.customer_id for c in changes if c.action == "stop_renewal"})
     acted_on = len({c.customer_id for c in changes if c.action in ("suspend", "stop_renewal")})

@@ -1,0 +1,92 @@
+"""Collections and a customer Microsoft no longer lists (the partner relationship ended).
+
+Its subscriptions are out of the partner's reach: the plan neither suspends nor
+reactivates it, saying why, and an apply sends nothing for it — not even an
+auto-renew change. Against the simulator on SQLite and PostgreSQL, through the CLI.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from tests.world import AS_OF, World
+
+
+def _delist(world: World, customer: str) -> None:
+    world.sim.data.unlisted.add(customer)
+    assert world.cli("sync", "--only", "customers") == 0
+
+
+def _flags_of(world: World, customer: str) -> list[dict[str, Any]]:
+    plan = world._json("collections", "plan", "--as-of", AS_OF, "--json")
+    return [f for f in plan["flags"] if f["customer_id"] == customer]
+
+
+def _asked_about(world: World, customer: str, since: int) -> list[tuple[str, str]]:
+    return [(m, p) for m, p, _ in world.sim.requests[since:] if f"/customers/{customer}/" in p]
+
+
+def _no_azure_refusal(world: World, customer: str) -> None:
+    for sub in world.subs_of(customer):
+        for entitlement in sub.get("_azureEntitlements", ()):
+            entitlement["status"] = "canceled"
+
+
+def test_a_delisted_customer_at_the_suspend_stage_is_not_suspended(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    never = world.never
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF, "--by", "ana") == 0
+    _delist(world, never)
+    flags = _flags_of(world, never)
+    assert flags
+    assert all(f["action"] == "none" for f in flags)
+    assert all(f["reasons"][0].startswith("no longer listed by Microsoft (since ") for f in flags)
+    assert all("cannot suspend its subscriptions" in f["reasons"][0] for f in flags)
+    assert never not in world.suspend_customers()
+
+    before = world.statuses()
+    mark = len(world.sim.requests)
+    assert world.cli("collections", "apply", "--apply", "--by", "ana") == 0
+    assert world.patches() == 0
+    assert _asked_about(world, never, mark) == []  # not even its subscriptions read
+    assert world.statuses() == before
+
+
+def test_a_delisted_customer_that_paid_is_not_reactivated(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    never = world.never
+    _no_azure_refusal(world, never)
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF, "--by", "ana") == 0
+    assert world.cli("collections", "apply", "--apply", "--by", "ana") == 0
+    suspended = world.statuses()
+    patches = world.patches()
+    assert patches > 0
+    world.pay_everything(never)
+    _delist(world, never)
+    flags = _flags_of(world, never)
+    assert flags
+    assert all(f["action"] == "none" for f in flags)
+    assert any("cannot reactivate its subscriptions" in f["reasons"][0] for f in flags)
+
+    assert world.cli("collections", "apply", "--apply") == 0
+    assert world.patches() == patches  # nothing sent: Microsoft no longer lists it
+    assert world.statuses() == suspended
+
+
+def test_a_delisted_customer_gets_no_auto_renew_change(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    customer = world.sim.data.customers[10]["id"]  # at follow_up
+    sub = next(s for s in world.subs_of(customer) if s.get("autoRenewEnabled"))
+    sub["commitmentEndDate"] = f"{date.today() + timedelta(days=5)}T00:00:00Z"
+    assert world.cli("sync", "--only", "subscriptions") == 0
+    assert world.cli("collections", "approve", customer, "--stop-renewal", "--as-of", AS_OF) == 0
+    _delist(world, customer)
+    plan = world._json("collections", "plan", "--json")
+    assert all(a["customer_id"] != customer for a in plan["stop_renewal"])
+
+    capsys.readouterr()
+    assert world.cli("collections", "apply") == 0  # the dry run says why
+    out = capsys.readouterr().out
+    assert f"({customer}): no longer listed by Microsoft (since " in out
+    assert "pcsync changes none of its subscriptions" in out
+    assert world.cli("collections", "apply", "--apply") == 0
+    assert world.patches() == 0
+    assert sub["autoRenewEnabled"] is True

@@ -46,7 +46,6 @@ from sync.payments.credit import ImportTally, InCredit, left_in_credit
 from sync.payments.rejects import Rejects
 from sync.payments.staging import (
     STAGING,
-    any_stored,
     count_rows,
     exclude_not_new,
     mark_repeats_and_conflicts,
@@ -130,7 +129,7 @@ def import_payments(
                 settings, engine, path, rows, today=rules.today, skip_bad_rows=skip_bad_rows
             )
         fields = tuple(rows.fields)
-        rejects = Rejects(path) if skip_bad_rows and not dry_run else None
+        rejects = Rejects(path) if skip_bad_rows else None
         try:
             # A million rows of small, acyclic objects: the cycle collector would walk
             # the growing heap again and again for nothing (measured: up to half the time).
@@ -147,7 +146,6 @@ def import_payments(
                         path,
                         rows,
                         fields,
-                        dry_run=dry_run,
                         skip_bad_rows=skip_bad_rows,
                         rejects=rejects,
                         today=rules.today,
@@ -261,14 +259,13 @@ def _import(
     rows: PaymentFile,
     fields: tuple[str, ...],
     *,
-    dry_run: bool,
     skip_bad_rows: bool,
     rejects: Rejects | None,
     today: date,
 ) -> ImportResult:
+    """The import proper; its dry run is :func:`_dry_run`, which stages nothing."""
     tally = ImportTally()
-    # A dry run hashes rows only when a stored payment could share their reference.
-    stage(connection, rows.batches(), tally, digests=not dry_run or any_stored(connection))
+    stage(connection, rows.batches(), tally)
     mark_repeats_and_conflicts(connection)
     counts = count_rows(connection)
     connection.commit()  # the staging table only: temporary, this connection's own
@@ -284,17 +281,6 @@ def _import(
         exclude_not_new(connection, tally)
         in_credit = tuple(left_in_credit(connection, settings, new_payments(), tally, today))
         connection.rollback()  # ends the read; the staging table stays
-    if dry_run:
-        return ImportResult(
-            counts.rows,
-            counts.new,
-            counts.unchanged,
-            rejected,
-            None,
-            True,
-            voided=counts.voided,
-            in_credit=in_credit,
-        )
     digest = _file_sha256(path)
     with recorded_run(sessions, "payments_import", "manual", {"file": str(path)}) as run:
         with connection.begin():

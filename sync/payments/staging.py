@@ -4,9 +4,9 @@ The rows go into a temporary table on the import's own connection, a batch
 at a time (``COPY`` on PostgreSQL, multi-row inserts on SQLite) while the
 next batch is read. The database then finds what single rows cannot show —
 a reference repeated in the file, one imported before with other content,
-one already there — counts the rows, lists the problems in row order and,
-for a real import, :mod:`sync.payments.storing` copies the new payments
-into ``payments``.
+one already there — counts the rows, lists the problems in row order and
+:mod:`sync.payments.storing` copies the new payments into ``payments``. (A
+dry run stages nothing: :mod:`sync.payments.dryrun`.)
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ from sync.payments.digest import batch_digests, same_payment, text_digest
 __all__ = [
     "STAGING",
     "Counts",
-    "any_stored",
     "count_rows",
     "exclude_not_new",
     "mark_repeats_and_conflicts",
@@ -79,16 +78,12 @@ STAGING = Table(
 _COLUMNS = tuple(column.name for column in STAGING.columns if column.name != "stored")
 
 
-def _staged(row: PaymentRow | RejectedRow, *, digests: bool) -> tuple[Any, ...]:
+def _staged(row: PaymentRow | RejectedRow) -> tuple[Any, ...]:
     """A staging row; amounts and dates as text, as SQLite stores them and COPY reads them."""
     if type(row) is PaymentRow:
         number, customer_id, payment_date, amount, currency, reference, invoice_id, _ = row
         day, text_amount = payment_date.isoformat(), str(amount)
-        digest = (
-            text_digest(customer_id, day, text_amount, currency, invoice_id or "")
-            if digests
-            else None
-        )
+        digest = text_digest(customer_id, day, text_amount, currency, invoice_id or "")
         return (
             number,
             reference,
@@ -136,13 +131,8 @@ def _postgres_writer(connection: Connection) -> Any:
     return write
 
 
-def _staged_batch(
-    batch: PaymentBatch, tally: ImportTally, *, digests: bool
-) -> list[tuple[Any, ...]]:
-    """A batch's staging rows; its payments tallied for the credit preview.
-
-    Without ``digests`` the content hashes are left out (NULL).
-    """
+def _staged_batch(batch: PaymentBatch, tally: ImportTally) -> list[tuple[Any, ...]]:
+    """A batch's staging rows; its payments tallied for the credit preview."""
     tally.add(
         batch.customer_ids, batch.currencies, batch.dates, batch.references, batch.amounts,
         batch.units,
@@ -156,7 +146,7 @@ def _staged_batch(
             batch.amounts,
             batch.currencies,
             batch.invoice_ids,
-            batch_digests(batch) if digests else repeat(None),
+            batch_digests(batch),
             repeat(None),
             repeat(None),
         )
@@ -171,22 +161,12 @@ def _staged_batch(
             [str(row.amount) for row in alone],
             [minor_units(row.amount, row.currency) for row in alone],
         )
-    staged.extend(_staged(row, digests=digests) for row in batch.rows)
+    staged.extend(_staged(row) for row in batch.rows)
     return staged
 
 
-def stage(
-    connection: Connection,
-    batches: Iterable[PaymentBatch],
-    tally: ImportTally,
-    *,
-    digests: bool = True,
-) -> None:
-    """Every row of the file into the staging table, a batch at a time.
-
-    ``digests=False`` leaves the content hashes out: only a reference already
-    stored needs one (to tell a changed payment), and only an import stores them.
-    """
+def stage(connection: Connection, batches: Iterable[PaymentBatch], tally: ImportTally) -> None:
+    """Every row of the file into the staging table, a batch at a time."""
     connection.execute(text(f"DROP TABLE IF EXISTS {STAGING.name}"))
     STAGING.create(connection)
     dialect = connection.dialect.name
@@ -196,7 +176,7 @@ def stage(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging") as pool:
         pending: Future[None] | None = None
         for batch in batches:
-            staged = _staged_batch(batch, tally, digests=digests)
+            staged = _staged_batch(batch, tally)
             if pending is not None:
                 pending.result()
             pending = pool.submit(write, staged)
@@ -207,11 +187,6 @@ def stage(
     )
     if dialect == "postgresql":
         connection.execute(text(f"ANALYZE {STAGING.name}"))
-
-
-def any_stored(connection: Connection) -> bool:
-    """Whether any payment is stored (else no row of a file can repeat a stored one)."""
-    return connection.execute(select(_PAYMENTS.c.id).limit(1)).first() is not None
 
 
 def exclude_not_new(connection: Connection, tally: ImportTally) -> None:

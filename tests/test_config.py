@@ -45,6 +45,7 @@ def test_example_config_documents_every_key() -> None:
                 "webhook_url",
                 "columns",
                 "overrides",
+                "accepted_differences",
                 "stages",
                 "policies",
                 "recipients",

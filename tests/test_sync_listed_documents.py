@@ -1,8 +1,9 @@
 """Every document Microsoft lists is stored as it is listed now, or the run says it is not.
 
 An invoice listed with a total whose lines Microsoft does not serve (yet) is missing,
-not stored empty; an invoice whose listed total changed after its lines were stored
-(restated) is read again.
+not stored empty; one whose lines add up to less (or more) than its total is missing
+too, and read again, until they add up or finance accepts that exact difference; an
+invoice whose listed total changed after its lines were stored (restated) is read again.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.simulator.data import Scale
+from sync.config import load_settings
 from sync.jobs import SyncIncompleteError, SyncOptions, run_sync
 from sync.runtime.runs import list_runs
 from tests.test_sync import setup
@@ -133,3 +135,123 @@ def _exports_asked(sim: Any) -> int:
         for method, path, _headers in sim.requests
         if method == "POST" and path.endswith("/reconciliation/billed/export")
     )
+
+
+def _accept(settings: Any, sim: Any, invoice_id: str, difference: Decimal) -> Any:
+    """The config with that difference of that invoice accepted by finance."""
+    path = settings.source
+    accepted = f'\n[billing.accepted_differences]\n"{invoice_id}" = "{difference}"\n'
+    path.write_text(path.read_text() + accepted)
+    return load_settings(path, {"PCSYNC_CLIENT_SECRET": sim.config.client_secret})
+
+
+def _line_total(engine: sa.Engine, invoice_id: str) -> Decimal:
+    with engine.connect() as c:
+        query = sa.text("SELECT total_for_customer FROM invoice_line_items WHERE invoice_id = :i")
+        return sum((Decimal(str(v)) for v in c.scalars(query, {"i": invoice_id})), Decimal(0))
+
+
+@pytest.mark.parametrize("api", list(WORLDS))
+def test_an_invoice_served_short_of_its_total_is_missing_and_read_again_until_it_adds_up(
+    start_simulator, db_url, tmp_path, monkeypatch, api: str
+) -> None:
+    sim = start_simulator(**WORLDS[api])
+    target = sim.data.invoices[0]
+    lines = sim.data.line_count(target)
+    assert lines > 1
+    real_count = sim.data.line_count
+    short = lambda i: lines - 1 if i.id == target.id else real_count(i)  # noqa: E731
+    monkeypatch.setattr(sim.data, "line_count", short)
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    with pytest.raises(SyncIncompleteError, match=f"{target.id}: its lines add up to"):
+        run_sync(settings, engine, sessions, SyncOptions())
+    view = list_runs(sessions)[0]
+    assert view.status == "partial"
+    assert view.completeness is not None
+    (missing,) = view.completeness["missing"]
+    assert (missing["unit"], missing["key"]) == ("lineitems", target.id)
+    total = sim.data._amount(target.total_minor, target.currency)
+    stored = _line_total(engine, target.id)
+    assert stored != total
+    assert f"Microsoft's total is {total}: {total - stored} short" in missing["reason"]
+    assert _stored_lines(engine, target.id) == lines - 1  # kept as served, for reconcile
+
+    # The next run reads it again (and still finds it short).
+    _serve_anew(sim)
+    with pytest.raises(SyncIncompleteError, match=target.id):
+        run_sync(settings, engine, sessions, SyncOptions())
+    assert _document(list_runs(sessions)[0], target.id)["status"] == "stored"  # not "earlier"
+
+    # Microsoft serves every line now: the run has them all and succeeds.
+    monkeypatch.setattr(sim.data, "line_count", real_count)
+    _serve_anew(sim)
+    run_sync(settings, engine, sessions, SyncOptions())
+    assert list_runs(sessions)[0].status == "succeeded"
+    assert _stored_lines(engine, target.id) == lines
+    assert _line_total(engine, target.id) == total
+    engine.dispose()
+
+
+def test_a_difference_finance_accepted_ends_the_rereading_and_another_one_does_not(
+    start_simulator, db_url, tmp_path, monkeypatch
+) -> None:
+    sim = start_simulator()
+    target = next(i for i in sim.data.invoices if sim.data.line_count(i) > 3)
+    lines = sim.data.line_count(target)
+    real_count = sim.data.line_count
+    served = {"lines": lines - 2}
+    monkeypatch.setattr(
+        sim.data, "line_count", lambda i: served["lines"] if i.id == target.id else real_count(i)
+    )
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    with pytest.raises(SyncIncompleteError, match=target.id):
+        run_sync(settings, engine, sessions, SyncOptions())
+    difference = sim.data._amount(target.total_minor, target.currency) - _line_total(
+        engine, target.id
+    )
+    settings = _accept(settings, sim, target.id, difference)
+
+    run_id = run_sync(settings, engine, sessions, SyncOptions())  # read again, then accepted
+    (view,) = [v for v in list_runs(sessions) if v.id == run_id]
+    assert view.status == "succeeded"
+    assert view.counts["lineitems"]["differences_accepted"] == 1
+    exports = _exports_asked(sim)
+    run_sync(settings, engine, sessions, SyncOptions())
+    assert _exports_asked(sim) == exports  # accepted and stored: not read again
+    assert list_runs(sessions)[0].status == "succeeded"
+
+    # Microsoft serves one more line: a new difference, not the one accepted.
+    served["lines"] = lines - 1
+    _serve_anew(sim)
+    with pytest.raises(SyncIncompleteError, match=f"{target.id}: its lines add up to"):
+        run_sync(settings, engine, sessions, SyncOptions(full=True))  # reads every document
+    engine.dispose()
+
+
+def _detail(provider: str) -> dict[str, Any]:
+    return {
+        "invoiceLineItemType": "billing_line_items",
+        "billingProvider": provider,
+        "attributes": {"objectType": "InvoiceDetail"},
+    }
+
+
+def test_an_invoice_of_several_providers_none_of_which_served_a_line_is_missing(
+    start_simulator, db_url, tmp_path, monkeypatch
+) -> None:
+    sim = start_simulator()
+    target = sim.data.invoices[0]
+    assert target.total_minor != 0
+    real_count = sim.data.line_count
+    monkeypatch.setattr(sim.data, "line_count", lambda i: 0 if i.id == target.id else real_count(i))
+    # Microsoft lists the invoice with legacy licence and usage line items.
+    sim.data.malformed[f"invoice:{target.id}"] = {
+        "invoiceDetails": [_detail("office"), _detail("azure")]
+    }
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    with pytest.raises(SyncIncompleteError, match=f"{target.id}: its lines add up to 0"):
+        run_sync(settings, engine, sessions, SyncOptions())
+    view = list_runs(sessions)[0]
+    assert view.completeness is not None
+    assert [m["key"] for m in view.completeness["missing"]] == [target.id]
+    engine.dispose()

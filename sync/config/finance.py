@@ -131,6 +131,9 @@ class BillingSettings(Section):
     payment_terms_days: TermsDays = 30
     microsoft_payment_terms_days: TermsDays = 60
     overrides: dict[str, BillingOverride] = Field(default_factory=dict)
+    # Invoice id → the difference (Microsoft's total minus its lines) finance has checked
+    # and accepts; any other difference keeps the invoice missing (sync/jobs/lines.py).
+    accepted_differences: dict[str, Money] = Field(default_factory=dict)
 
 
 class CollectionStage(Section):

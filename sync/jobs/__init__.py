@@ -73,7 +73,8 @@ def run_sync(
             proof = Completeness()
             run.completeness = proof
             try:
-                _run(_Job(pc, sessions, run, options, proof))
+                accepted = settings.billing.accepted_differences
+                _run(_Job(pc, sessions, run, options, proof, accepted))
             finally:
                 run.requests = pc.http.stats.requests
                 run.throttled = pc.http.stats.throttled

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -78,6 +78,8 @@ class _Job:
     run: RunRecorder
     options: SyncOptions
     proof: Completeness
+    # Invoice id → the checked difference between Microsoft's total and its lines.
+    accepted_differences: Mapping[str, Decimal] = field(default_factory=dict)
 
     def keep_aside(self, unit: Unit, key: str, errors: list[RecordError]) -> None:
         """Quarantine unreadable records of a unit (after its own transaction)."""

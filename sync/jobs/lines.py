@@ -16,6 +16,7 @@ from connectors.partner_center.errors import (
     RecordError,
 )
 from reconciliation.errors import DataError
+from reconciliation.money import tolerance
 from sync.check import GRANT_GRAPH_BILLING
 from sync.completeness import Unit
 from sync.db.flush import flush_behind
@@ -138,12 +139,14 @@ def _sync_lineitems(job: _Job, documents: list[Invoice]) -> None:
     done = {} if job.options.full else _complete_invoices(job.sessions)
     stored = _stored_sums(job.sessions)
     pending = []
+    totals: dict[str, Decimal] = {}  # the lines' total of each unit stored, now or earlier
     for document in sorted(documents, key=lambda i: (i.invoice_date, i.id)):
         for provider in document.providers or (Provider.ONE_TIME,):
             key = f"{document.id}:{provider.value}"
             if key in done and _stored_as_listed(document, done[key]):
                 job.run.count("lineitems", "invoices_skipped")
                 lines, total = stored.get(key, (0, Decimal(0)))
+                totals[key] = total
                 job.proof.stored(
                     document, provider, api=None, lines=lines, line_total=total, earlier=True
                 )
@@ -164,13 +167,66 @@ def _sync_lineitems(job: _Job, documents: list[Invoice]) -> None:
             )
             job.run.count("lineitems", "invoices_failed")
         else:
-            _sync_document(job, (document, provider, key), operation)
+            read = _sync_document(job, (document, provider, key), operation)
+            if read is not None:
+                totals[key] = read
         if job.options.on_invoice_done:
             job.options.on_invoice_done()
+    _check_totals(job, documents, totals)
 
 
-def _sync_document(job: _Job, unit: tuple[Invoice, Provider, str], operation: str | None) -> None:
-    """One document's lines of one provider, in one transaction: all of them or none."""
+def _check_totals(job: _Job, documents: list[Invoice], totals: dict[str, Decimal]) -> None:
+    """A document whose lines do not add up to Microsoft's total is missing lines.
+
+    Microsoft's total is the sum of its lines (to the currency's rounding); lines
+    short of it mean an export or a page served less than Microsoft has. They stay
+    stored, so reconcile can show the difference, but the document is read again
+    every run until it adds up, or until finance accepts that exact difference in
+    ``[billing.accepted_differences]``.
+    """
+    accepted = {invoice.upper(): amount for invoice, amount in job.accepted_differences.items()}
+    for document in documents:
+        keys = [f"{document.id}:{p.value}" for p in document.providers or (Provider.ONE_TIME,)]
+        if not all(key in totals for key in keys):
+            continue  # a unit is missing already, and the run says so
+        lines = sum((totals[key] for key in keys), Decimal(0))
+        difference = document.total_charges - lines
+        if abs(difference) <= tolerance(document.currency):
+            continue
+        if accepted.get(document.id.upper()) == difference:
+            job.run.count("lineitems", "differences_accepted")
+            continue
+        reason = (
+            f"its lines add up to {lines} {document.currency}, Microsoft's total is "
+            f"{document.total_charges}: {difference} short; stored as served and read again "
+            f'next run (to accept it once checked: [billing.accepted_differences] "{document.id}" '
+            f'= "{difference}")'
+        )
+        log.warning("invoice %s: %s", document.id, reason)
+        job.proof.lacking(Unit.LINEITEMS, document.id, reason)
+        with job.sessions.begin() as session:
+            for provider in document.providers or (Provider.ONE_TIME,):
+                source = job.pc.line_item_source(document, provider)
+                key = f"{document.id}:{provider.value}"
+                state = {"source": source}
+                mark_checkpoint(
+                    session,
+                    "lineitems",
+                    key,
+                    state,
+                    complete=False,
+                    now=_now(),
+                    run_id=job.run.run_id,
+                )
+
+
+def _sync_document(
+    job: _Job, unit: tuple[Invoice, Provider, str], operation: str | None
+) -> Decimal | None:
+    """One document's lines of one provider, in one transaction: all of them or none.
+
+    Returns the stored lines' total, or None when they could not be stored.
+    """
     document, provider, key = unit
     source = job.pc.line_item_source(document, provider)
     try:
@@ -230,11 +286,12 @@ def _sync_document(job: _Job, unit: tuple[Invoice, Provider, str], operation: st
                     now=_now(),
                     run_id=job.run.run_id,
                 )
-        return
+        return None
     total = sum(sums.values(), Decimal(0))
     job.proof.stored(document, provider, api=source, lines=count, line_total=total)
     job.run.count("lineitems", "invoices_synced")
     log.info("invoice %s %s: %d lines from %s", document.id, provider.value, count, source)
+    return sums.get(document.currency, Decimal(0))  # a line in another currency adds nothing
 
 
 def _previous_month(today: date) -> tuple[date, date]:

@@ -157,7 +157,7 @@ def test_float_money_is_refused_with_the_expected_form(write_config) -> None:
         (
             '[schedule]\nsync = "every day"\n',
             '[schedule] sync: expected a cron expression like "0 */4 * * *" (or "" to disable), '
-            'got "every day"',
+            'got "every day": expected 5 fields (minute hour day month weekday), got 2',
         ),
         (
             '[database]\nurl = "mysql://db/x"\n',

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -33,8 +34,6 @@ def test_a_scheduled_sync_that_finds_the_lock_taken_runs_again_later(
 ) -> None:
     """A collections apply (or a manual sync) holding the lock puts the scheduled sync
     off by a few minutes, not by a whole schedule interval; once it runs, no retry is left."""
-    from datetime import UTC, datetime
-
     from sync.runtime.daemon import SYNC_RETRY, SYNC_RETRY_JOB
     from sync.runtime.lock import run_lock
 
@@ -119,6 +118,10 @@ def test_the_scheduled_reconcile_and_collections_jobs_record_their_runs(world, t
     service._add("reconcile", world.settings.schedule.reconcile, service.reconcile_job, False)
     service._add("collections", world.settings.schedule.collections, service.collections_job, False)
     assert {job.id for job in service.scheduler.get_jobs()} == {"reconcile", "collections"}
+    # crontab's 1-5 is Monday to Friday: after Friday's run the next one is on Monday.
+    friday_evening = datetime(2026, 12, 4, 18, tzinfo=UTC)
+    trigger = service.scheduler.get_job("collections").trigger
+    assert trigger.get_next_fire_time(None, friday_evening) == datetime(2026, 12, 7, 7, tzinfo=UTC)
     service.reconcile_job()
     service.collections_job()
     assert _runs(world.engine)[-2:] == [

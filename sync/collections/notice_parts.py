@@ -16,13 +16,13 @@ from datetime import date, datetime, time, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import PcsyncError
 from reconciliation.money import round_money
 from reconciliation.statement import Statement
 from sync.config import Settings
+from sync.config.cron import crontab_trigger
 
 __all__ = ["Attachment", "NoticeExtras", "charge_rows", "html_alternative", "suspension_date"]
 
@@ -129,7 +129,7 @@ def suspension_date(settings: Settings, as_of: date) -> date:
     if not schedule.collections:
         return day_after
     zone = ZoneInfo(schedule.timezone)
-    trigger = CronTrigger.from_crontab(schedule.collections, timezone=zone)
+    trigger = crontab_trigger(schedule.collections, zone)
     start = datetime.combine(day_after, time(), zone)
     fire = trigger.get_next_fire_time(None, start)
     return fire.date() if fire is not None else day_after

@@ -184,14 +184,15 @@ class ScheduleSettings(Section):
     def _cron(cls, value: str) -> str:
         if value == "":
             return value
-        from apscheduler.triggers.cron import CronTrigger
+        from sync.config.cron import crontab_trigger
 
         try:
-            CronTrigger.from_crontab(value, timezone="UTC")
+            crontab_trigger(value, "UTC")
         except ValueError as exc:
             raise PydanticCustomError(
                 "pcsync",
-                'expected a cron expression like "0 */4 * * *" (or "" to disable), got {got}',
-                {"got": toml_repr(value)},
+                'expected a cron expression like "0 */4 * * *" (or "" to disable), '
+                "got {got}: {why}",
+                {"got": toml_repr(value), "why": str(exc)},
             ) from exc
         return value

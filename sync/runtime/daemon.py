@@ -34,7 +34,6 @@ from zoneinfo import ZoneInfo
 from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import Engine, func, select
@@ -45,6 +44,7 @@ from sync import audit
 from sync.check import Outcome, run_checks
 from sync.collections.job import run_collections_round
 from sync.config import Settings
+from sync.config.cron import crontab_trigger
 from sync.db.models import Run
 from sync.errors import LockedError
 from sync.jobs import StopRequested, SyncOptions, run_sync
@@ -252,7 +252,7 @@ class Daemon:
     def _add(self, job_id: str, cron: str, func: Callable[[], None], run_now: bool) -> None:
         zone = ZoneInfo(self.settings.schedule.timezone)
         extra = {"next_run_time": datetime.now(UTC)} if run_now else {}
-        self._schedule(job_id, CronTrigger.from_crontab(cron, timezone=zone), func, **extra)
+        self._schedule(job_id, crontab_trigger(cron, zone), func, **extra)
 
     def _schedule(
         self, job_id: str, trigger: BaseTrigger, func: Callable[[], None], **extra: Any

@@ -669,6 +669,25 @@ def test_a_listing_with_an_unreadable_customer_delists_nobody(
     engine.dispose()
 
 
+def test_an_empty_customer_listing_delists_nobody_and_the_run_is_partial(
+    start_simulator, db_url, tmp_path
+) -> None:
+    """Every relationship ending at once is far likelier a sign-in to the wrong tenant."""
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    both = SyncOptions(only=("customers", "subscriptions"))
+    run_sync(settings, engine, sessions, both)
+    everyone = {str(c["id"]) for c in sim.data.customers}
+    sim.data.unlisted.update(everyone)
+    with pytest.raises(SyncIncompleteError, match=f"listed no customer where {len(everyone)}"):
+        run_sync(settings, engine, sessions, both)
+    assert _delisted_at(engine) == {}
+    sim.data.unlisted.clear()
+    run_sync(settings, engine, sessions, both)
+    assert list_runs(sessions)[0].status == "succeeded"
+    engine.dispose()
+
+
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # advisory locks are its own
 def test_the_postgresql_lock_is_per_schema(db_url: str, migrated: sa.Engine) -> None:
     """Two pcsync databases in one PostgreSQL database (two schemas) do not block each other."""

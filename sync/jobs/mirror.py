@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from connectors.partner_center import Invoice
 from connectors.partner_center.errors import (
@@ -40,10 +40,24 @@ def _sync_customers(job: _Job) -> None:
     bad: list[RecordError] = []
     with job.sessions.begin() as session:
         now = _now()
+        known = session.scalar(
+            select(func.count()).select_from(CustomerRow).where(CustomerRow.delisted_at.is_(None))
+        )
         listed = upsert_customers(session, job.pc.customers(on_bad=bad.append), now, job.run)
+        # An empty listing where customers were listed says more of the sign-in (another
+        # tenant, a lost role) than of every relationship ending at once: delist nobody.
+        emptied = not listed and not bad and bool(known)
         # A customer Microsoft no longer lists (the partner relationship ended) is delisted;
         # not when a record was unreadable: its id, which may be any stored one, is unknown.
-        mark_listing(session, set(listed), now, job.run, complete=not bad)
+        mark_listing(session, set(listed), now, job.run, complete=not bad and not emptied)
+    if emptied:
+        job.proof.lacking(
+            Unit.CUSTOMERS,
+            "list",
+            f"Microsoft listed no customer where {known} were listed before: nobody was "
+            "delisted; check that the app signs in to the partner's own tenant and holds its "
+            "Partner Center role, then run the sync again",
+        )
     for error in bad:
         job.proof.lacking(Unit.CUSTOMERS, "list", f"a customer record was unreadable: {error}")
     job.keep_aside(Unit.CUSTOMERS, "list", bad)

@@ -118,7 +118,7 @@ def client(mode: str, base: str, invoice: str, cache: str) -> dict[str, object]:
     count = 0
     total = Decimal(0)
     if mode == "connector":
-        for line in pc.v2_line_items(invoice):
+        for line in pc.v2_line_items(invoice, currency="USD"):  # USD customers only
             count += 1
             total += line.subtotal  # type: ignore[assignment]
     else:

@@ -82,11 +82,14 @@ def microsoft_invoices(
 ) -> list[MicrosoftInvoice]:
     """Invoices (and amendments: ``amends`` maps one to its invoice) dated on or before
     ``as_of`` with due date and the sum of their lines. Each document stands on its own:
-    its total against its own lines, its own payment position."""
+    its total against its own lines, its own payment position. Microsoft bills a
+    document in one currency: a line in another is not added to it (its total then
+    differs from the lines', which the checks report) — amounts of two currencies
+    are never one sum."""
     amends = amends or {}
-    sums: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    sums: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
     for line in lines:
-        sums[line.invoice_id] += line.total_for_customer
+        sums[line.invoice_id, line.currency] += line.total_for_customer
     return sorted(
         (
             MicrosoftInvoice(
@@ -96,7 +99,7 @@ def microsoft_invoices(
                 total,
                 paid,
                 day + timedelta(days=terms_days),
-                sums[invoice_id],
+                sums[invoice_id, currency],
                 amends.get(invoice_id),
             )
             for invoice_id, day, currency, total, paid in headers

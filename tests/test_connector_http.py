@@ -409,7 +409,7 @@ def test_v1_onetime_lines_are_exact_decimals(api, sleeps) -> None:
             )
         ],
     )
-    (line,) = connect(sleeps).v1_line_items("G000024135", Provider.ONE_TIME)
+    (line,) = connect(sleeps).v1_line_items("G000024135", Provider.ONE_TIME, currency="USD")
     assert line.subtotal == Decimal("18.3")
     assert line.total_for_customer == Decimal("19.76")
     assert line.customer_id == "9060d13d-c5ed-482e-b059-a15a38000000"
@@ -461,7 +461,7 @@ def register_export(api: responses.RequestsMock, rows: list[dict[str, object]]) 
 def test_v2_export_flow_streams_rows_without_bearer_to_storage(api, sleeps) -> None:
     rows = [_pascal(LINE), _pascal({**LINE, "subtotal": -2.5, "creditReasonCode": "Credit"})]
     register_export(api, rows)
-    lines = list(connect(sleeps).v2_line_items("G000024135"))
+    lines = list(connect(sleeps).v2_line_items("G000024135", currency="USD"))
     assert [line.subtotal for line in lines] == [Decimal("18.3"), Decimal("-2.5")]
     assert lines[1].credit_reason_code == "Credit"
     assert {line.source for line in lines} == {"v2"}
@@ -489,7 +489,7 @@ def test_failed_export_operation_is_an_export_error(api, sleeps) -> None:
         },
     )
     with pytest.raises(ExportError, match="op-2 failed: 5000 No data available"):
-        list(connect(sleeps).v2_line_items("G000024135"))
+        list(connect(sleeps).v2_line_items("G000024135", currency="USD"))
 
 
 def test_export_gives_up_at_its_deadline(api, sleeps) -> None:
@@ -526,7 +526,7 @@ def test_storage_errors_never_show_the_sas_signature(api, sleeps) -> None:
         body="<Error><Code>AuthenticationFailed</Code></Error>",
     )
     with pytest.raises(ApiError) as info:
-        list(connect(sleeps).v2_line_items("G000024135"))
+        list(connect(sleeps).v2_line_items("G000024135", currency="USD"))
     assert "SECRETSIG" not in str(info.value)
     assert "part-0.json.gz" in str(info.value)
 
@@ -561,7 +561,7 @@ def test_legacy_office_lines_use_offset_paging(api, sleeps) -> None:
                 )
             ],
         )
-    lines = list(connect(sleeps, page_size=2).v1_line_items("D1", Provider.OFFICE))
+    lines = list(connect(sleeps, page_size=2).v1_line_items("D1", Provider.OFFICE, currency="USD"))
     assert len(lines) == 3
     assert {line.subscription_id for line in lines} == {"s1"}
 

@@ -33,6 +33,6 @@ def test_a_manifest_whose_blob_count_is_not_its_blobs_is_refused(api, sleeps) ->
         },
     )
     with pytest.raises(BadResponseError, match=r"lists 2 blob.*blobCount 3"):
-        list(connect(sleeps).v2_line_items("G000024135"))
+        list(connect(sleeps).v2_line_items("G000024135", currency="USD"))
     assert not [call for call in api.calls if call.request.url.startswith(STORAGE)]
     assert [call for call in api.calls if call.request.url.startswith(GRAPH)]

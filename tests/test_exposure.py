@@ -38,6 +38,37 @@ def test_invoices_have_due_dates_outstanding_and_line_sums() -> None:
     assert (g2.outstanding, g2.days_to_due(date(2026, 11, 25))) == (D("108.00"), 9)
 
 
+def test_a_line_in_another_currency_is_not_added_to_the_invoices_lines() -> None:
+    """Microsoft bills an invoice in one currency: 60 USD and 40 EUR are not 100 USD."""
+    lines = [
+        BilledLine("G1", date(2026, 9, 5), "a", "USD", D("60.00"), D("60.00")),
+        BilledLine("G1", date(2026, 9, 5), "b", "EUR", D("40.00"), D("40.00")),
+    ]
+    header = ("G1", date(2026, 9, 5), "USD", D("100.00"), D("0"))
+    (g1,) = microsoft_invoices([header], lines, 60, AS_OF)
+    assert g1.lines_total == D("60.00")
+
+
+def test_a_line_in_another_currency_leaves_the_invoice_short_of_its_total() -> None:
+    from reconciliation.checks import InvoiceFact
+    from reconciliation.result import Inputs, reconcile
+
+    invoice = InvoiceFact(
+        "G1", date(2026, 10, 8), "USD", D("100.00"), date(2026, 9, 1), date(2026, 9, 30)
+    )
+    lines = [
+        BilledLine("G1", date(2026, 10, 8), "a", "USD", D("60.00"), D("60.00")),
+        BilledLine("G1", date(2026, 10, 8), "b", "EUR", D("40.00"), D("40.00")),
+    ]
+    customers = {"a": "A", "b": "B"}
+    inputs = Inputs(AS_OF, [(invoice, D(0))], lines, [], [], customers, [], TERMS)
+    document = reconcile(inputs).document
+    (listed,) = document["invoices"]
+    assert listed["lines_total"] == "60.00"
+    (finding,) = [f for f in document["findings"] if f["kind"] == "invoice_total_mismatch"]
+    assert finding["invoice_id"] == "G1"
+
+
 def _exposure(payments: list[Payment], terms: BillingTerms = TERMS) -> dict[str, CustomerExposure]:
     invoices = microsoft_invoices(
         [

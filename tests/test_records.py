@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 
 from connectors.partner_center.export_lines import typed_line_item
 from connectors.partner_center.line_fields import BY_KEY, FIELDS
-from connectors.partner_center.line_item import read_line
+from connectors.partner_center.line_item import LineItem, read_line
 from connectors.partner_center.records import (
     Invoice,
     Provider,
@@ -207,6 +209,15 @@ def _export_rows() -> list[dict[str, object]]:
 EXPORT_ROWS = _export_rows()
 
 
+def _stream(
+    lines: list[bytes], row: dict[str, Any], where: str = "blob test"
+) -> Iterator[LineItem]:
+    """``lines`` read as an export blob of the invoice ``row`` is a line of."""
+    from connectors.partner_center.export_lines import export_line_items
+
+    return export_line_items(lines, row["InvoiceNumber"], where, currency=row["Currency"])
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.sampled_from(EXPORT_ROWS),
@@ -271,7 +282,6 @@ def test_the_export_fast_path_reads_rows_as_the_general_one(row, edits) -> None:
 
 
 def test_the_typed_decoder_reads_every_simulator_export_line_as_the_general_reader() -> None:
-    from connectors.partner_center.export_lines import export_line_items
     from connectors.simulator.wire import dumps
 
     lines = [dumps(row) for row in EXPORT_ROWS]
@@ -280,19 +290,23 @@ def test_the_typed_decoder_reads_every_simulator_export_line_as_the_general_read
         assert typed is not None  # the documented schema: the typed decoder takes it
         assert typed == read_line(row, "G1", Provider.ONE_TIME, "v2", line.decode())
         assert typed.extra is None  # every key documented, every value held exactly
-    streamed = list(export_line_items(lines, "G1", "blob test"))
+    streamed: list[LineItem] = []  # each invoice's lines, as its export streams them
+    for invoice in dict.fromkeys(r["InvoiceNumber"] for r in EXPORT_ROWS):
+        mine = [
+            (x, r) for x, r in zip(lines, EXPORT_ROWS, strict=True) if r["InvoiceNumber"] == invoice
+        ]
+        streamed += _stream([x for x, _ in mine], mine[0][1])
     assert streamed == [read_line(r, "G1", Provider.ONE_TIME, "v2") for r in EXPORT_ROWS]
     assert [item.raw_text for item in streamed] == [line.decode() for line in lines]
 
 
 def test_a_line_that_is_not_json_names_its_blob_and_line() -> None:
     from connectors.partner_center.errors import BadResponseError
-    from connectors.partner_center.export_lines import export_line_items
     from connectors.simulator.wire import dumps
 
     lines = [dumps(EXPORT_ROWS[0]), dumps(EXPORT_ROWS[1])[:-9]]
     with pytest.raises(BadResponseError, match=r"blob b1: line 2 is not valid JSON"):
-        list(export_line_items(lines, "G1", "blob b1"))
+        list(_stream(lines, EXPORT_ROWS[0], "blob b1"))
 
 
 @pytest.mark.parametrize(
@@ -308,7 +322,6 @@ def test_a_line_that_is_not_json_names_its_blob_and_line() -> None:
     ],
 )
 def test_the_typed_decoder_reads_line_dates_as_the_general_reader(written: str) -> None:
-    from connectors.partner_center.export_lines import export_line_items
     from connectors.simulator.wire import dumps
 
     row = {**EXPORT_ROWS[0], "ChargeStartDate": written, "ChargeEndDate": written}
@@ -321,7 +334,7 @@ def test_the_typed_decoder_reads_line_dates_as_the_general_reader(written: str) 
         assert typed == general
         assert typed.charge_start_date == typed.charge_end_date == general.charge_start_date
     # In a blob, after a first line of the documented schema: the same record either way.
-    _, streamed = export_line_items([dumps(EXPORT_ROWS[0]), line], "G1", "blob test")
+    _, streamed = _stream([dumps(EXPORT_ROWS[0]), line], EXPORT_ROWS[0])
     assert streamed == general
 
 

@@ -337,7 +337,9 @@ def test_stored_lines_keep_every_character_amount_and_date_exactly(migrated) -> 
         '"ChargeStartDate":"2026-10-31T23:30:00-01:00"}'
         for amount in ("10.50", "-3.000", "1E+2", "0.0000001")
     ]
-    items = list(export_line_items([line.encode() for line in lines], "G1", "blob 1"))
+    items = list(
+        export_line_items([line.encode() for line in lines], "G1", "blob 1", currency="EUR")
+    )
     sessions = make_session_factory(migrated)
     with recorded_run(sessions, "test", "manual") as run, sessions.begin() as session:
         line_store.replace_lines(session, "G1", "one_time", items, run)

@@ -23,13 +23,21 @@ import msgspec
 from connectors.partner_center.errors import BadResponseError, RecordError
 from connectors.partner_center.http import parse_json_line
 from connectors.partner_center.line_fields import BY_KEY, FIELDS, SHARED, Kind
-from connectors.partner_center.line_item import BAD, LineItem, canonical_json, exact_day, read_line
+from connectors.partner_center.line_item import (
+    BAD,
+    LineItem,
+    canonical_json,
+    exact_day,
+    of_invoice,
+    read_line,
+)
 from connectors.partner_center.records import (
     UNREADABLE,
     LineSource,
     Provider,
     normalise_customer_id,
 )
+from reconciliation.money import is_iso_currency
 
 __all__ = ["LazyJson", "export_line_items", "picker", "typed_line_item", "typed_v1_line_item"]
 
@@ -269,9 +277,16 @@ def _fixed(fields: tuple[Any, ...]) -> tuple[Any, ...] | None:
     return tuple(fixed)
 
 
-def export_line_items(lines: Iterable[bytes], invoice_id: str, where: str) -> Iterator[LineItem]:
-    """The billed lines of one export blob, in order."""
+def export_line_items(
+    lines: Iterable[bytes], invoice_id: str, where: str, *, currency: str
+) -> Iterator[LineItem]:
+    """The billed lines of one export blob of invoice ``invoice_id``, billed in ``currency``,
+    in order; a line of another invoice or currency is unreadable (``of_invoice``)."""
     typed = True  # until a line of the blob needs the general reader
+    # What a typed line's currency is compared with: never equal when the invoice's own
+    # currency is not an ISO code, so that of_invoice refuses every line of it.
+    currency = currency.upper()
+    billed_in = currency if is_iso_currency(currency) else None
     for number, line in enumerate(lines, start=1):
         try:
             text = line.decode()
@@ -280,12 +295,25 @@ def export_line_items(lines: Iterable[bytes], invoice_id: str, where: str) -> It
         if typed:
             item = typed_line_item(line, text, invoice_id)
             if item is not None:
+                # Two comparisons a line; of_invoice says what is wrong.
+                if item.currency != billed_in or item.invoice_id != invoice_id:
+                    _of_invoice(item, (invoice_id, currency), where, number)
                 yield item
                 continue
             typed = number > 1  # a blob whose first line is not typed is read in general
         raw = parse_json_line(text, f"{where}: line {number}")
         try:
             item = read_line(raw, invoice_id, Provider.ONE_TIME, LineSource.V2, text)
+            of_invoice(item, invoice_id, currency)
         except UNREADABLE as exc:
             raise RecordError(f"{where}: line {number}: {exc}", payload=text, source=where) from exc
         yield item
+
+
+def _of_invoice(item: LineItem, invoice: tuple[str, str], where: str, number: int) -> None:
+    """``of_invoice``'s refusal as the record error of line ``number`` of blob ``where``."""
+    try:
+        of_invoice(item, *invoice)
+    except UNREADABLE as exc:
+        message = f"{where}: line {number}: {exc}"
+        raise RecordError(message, payload=item.raw_text, source=where) from exc

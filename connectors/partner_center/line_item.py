@@ -30,8 +30,9 @@ from connectors.partner_center.records import (
     parse_date,
 )
 from reconciliation.errors import DataError
+from reconciliation.money import is_iso_currency
 
-__all__ = ["LineItem", "canonical_json", "exact_day", "read_line"]
+__all__ = ["LineItem", "canonical_json", "exact_day", "of_invoice", "read_line"]
 
 Raw = Mapping[str, Any]
 _SLOT = {f.key: n for n, f in enumerate(FIELDS)}
@@ -343,3 +344,27 @@ def read_line(
         extra or None,
         text if text is not None else canonical_json(raw),
     )
+
+
+def of_invoice(item: LineItem, invoice_id: str, currency: str) -> LineItem:
+    """``item`` when it is a line of invoice ``invoice_id`` billed in ``currency``; else DataError.
+
+    Microsoft bills each invoice (and each open period's unbilled lines) in one
+    billing currency, which every line carries (``currency``, or ``billingCurrency``;
+    ``pricingCurrency`` may differ), and a billed line names its invoice
+    (``invoiceNumber``; absent on legacy Office lines). A line in another currency,
+    or of another invoice, would be added up and charged as if it were this one's.
+    Unbilled lines (invoice ``unbilled``) name no invoice: only their currency counts.
+    """
+    if item.currency != currency or not is_iso_currency(currency):
+        where = "the unbilled lines" if invoice_id == "unbilled" else f"invoice {invoice_id}"
+        if item.currency != currency:
+            raise DataError(
+                f"line item of {where} in {item.currency!r} instead of its currency {currency}"
+            )
+        raise DataError(f"line item of {where} in {currency!r}, not an ISO 4217 currency code")
+    if item.invoice_id != invoice_id and invoice_id != "unbilled":
+        raise DataError(
+            f"line item of invoice {invoice_id} names invoice {item.invoice_id!r} (invoiceNumber)"
+        )
+    return item

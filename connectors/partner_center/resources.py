@@ -21,7 +21,7 @@ from connectors.partner_center.errors import RecordError
 from connectors.partner_center.export_lines import export_line_items, typed_v1_line_item
 from connectors.partner_center.exports import ExportRunner
 from connectors.partner_center.http import HttpClient, TimeoutSession, display_url
-from connectors.partner_center.line_item import LineItem, read_line
+from connectors.partner_center.line_item import LineItem, of_invoice, read_line
 from connectors.partner_center.line_pages import line_page, parsed_line
 from connectors.partner_center.options import ClientOptions, Credentials, Endpoints
 from connectors.partner_center.paging import (
@@ -351,13 +351,17 @@ class PartnerCenter:
         self, invoice: Invoice, provider: Provider, operation: str | None = None
     ) -> Iterator[LineItem]:
         """An invoice's (or amendment's) billed lines of one provider, from the API Microsoft
-        serves them on; ``operation`` resumes a v2 export already requested."""
+        serves them on (checked ``of_invoice``); ``operation`` resumes a v2 export requested."""
         if self.line_item_source(invoice, provider) is LineSource.V2:
-            return self.v2_line_items(invoice.id, operation)
-        return self.v1_line_items(invoice.id, provider)
+            return self.v2_line_items(invoice.id, operation, currency=invoice.currency)
+        return self.v1_line_items(invoice.id, provider, currency=invoice.currency)
 
-    def v1_line_items(self, invoice_id: str, provider: Provider) -> Iterator[LineItem]:
-        """Billed lines from the v1 API: seek paging for onetime, offset for legacy."""
+    def v1_line_items(
+        self, invoice_id: str, provider: Provider, *, currency: str
+    ) -> Iterator[LineItem]:
+        """Billed lines from the v1 API (seek paging for onetime, offset for legacy) of an
+        invoice billed in ``currency``."""
+        currency = currency.upper()
         base = f"{self._api}/v1/invoices/{quote(invoice_id)}/lineitems"
         params = {"provider": provider.query_value, "invoicelineitemtype": "billinglineitems"}
         size = min(self._options.page_size, 2000)
@@ -372,16 +376,21 @@ class PartnerCenter:
             first,
             paginator,
             "lineitems",
-            lambda raw: (
+            lambda raw: of_invoice(
                 typed_v1_line_item(raw, invoice_id, provider)
-                or read_line(raw, invoice_id, provider, LineSource.V1)
+                or read_line(raw, invoice_id, provider, LineSource.V1),
+                invoice_id,
+                currency,
             ),
             ahead=True,  # the lines' consumer stores them, it asks Microsoft nothing meanwhile
             parse=line_page,
         )
 
-    def v2_line_items(self, invoice_id: str, operation: str | None = None) -> Iterator[LineItem]:
-        """Billed lines from a v2 export: request (unless ``operation`` was), wait, stream blobs.
+    def v2_line_items(
+        self, invoice_id: str, operation: str | None = None, *, currency: str
+    ) -> Iterator[LineItem]:
+        """Billed lines from a v2 export of an invoice billed in ``currency``: request (unless
+        ``operation`` was), wait, stream blobs.
 
         Requesting every pending invoice's export first and reading them after
         lets Microsoft prepare them in parallel.
@@ -390,11 +399,13 @@ class PartnerCenter:
         for blob in manifest.blobs:
             lines = self.exports.lines(manifest, blob)
             # Where a bad line came from, without the SAS token that reads the blob.
-            yield from export_line_items(lines, invoice_id, display_url(manifest.blob_url(blob)))
+            where = display_url(manifest.blob_url(blob))
+            yield from export_line_items(lines, invoice_id, where, currency=currency)
 
     def usage_line_items(self, invoice_id: str, currency: str) -> Iterator[LineItem]:
         """Billed daily-rated usage of an invoice (v1, seek paging; ``unbilled`` for the open
         period). Each line is one meter on one day; amounts are ``billingPreTaxTotal``."""
+        expected = currency.upper()
         url = with_query(
             f"{self._api}/v1/invoices/{quote(invoice_id)}/lineitems",
             {
@@ -409,12 +420,15 @@ class PartnerCenter:
             PageRequest(url),
             SeekPaginator(self._api),
             "lineitems",
-            lambda raw: read_line(raw, invoice_id, Provider.ONE_TIME, LineSource.V1),
+            lambda raw: of_invoice(
+                read_line(raw, invoice_id, Provider.ONE_TIME, LineSource.V1), invoice_id, expected
+            ),
         )
 
     def unbilled_line_items(self, currency: str, period: str = "current") -> Iterator[LineItem]:
         """Lines not yet invoiced (v1 unbilled reconciliation, seek paging): ``current`` is
         this calendar month's, ``previous`` last month's until its invoice is issued."""
+        expected = currency.upper()
         url = with_query(
             f"{self._api}/v1/invoices/unbilled/lineitems",
             {
@@ -429,5 +443,7 @@ class PartnerCenter:
             PageRequest(url),
             SeekPaginator(self._api),
             "lineitems",
-            lambda raw: read_line(raw, "unbilled", Provider.ONE_TIME, LineSource.V1),
+            lambda raw: of_invoice(
+                read_line(raw, "unbilled", Provider.ONE_TIME, LineSource.V1), "unbilled", expected
+            ),
         )

@@ -531,6 +531,27 @@ def test_storage_errors_never_show_the_sas_signature(api, sleeps) -> None:
     assert "part-0.json.gz" in str(info.value)
 
 
+def test_a_blob_served_empty_is_downloaded_again(api, sleeps) -> None:
+    """Even a blob of no lines is a gzip member of some 20 bytes: an empty 200 is a download
+    that did not arrive, not an export without lines."""
+    register_export(api, [_pascal(LINE), _pascal({**LINE, "subtotal": 7})])
+    blob = f"{STORAGE}/part-1.json.gz?sv=1&sr=d&sig=SECRETSIG"
+    api.replace(responses.GET, blob, body=b"")
+    api.add(responses.GET, blob, body=_gzip_lines([_pascal({**LINE, "subtotal": 7})]))
+    lines = list(connect(sleeps).v2_line_items("G000024135", currency="USD"))
+    assert [line.subtotal for line in lines] == [Decimal("18.3"), Decimal("7")]
+    assert len(calls_to(api, f"{STORAGE}/part-1.json.gz")) == 2
+
+
+def test_a_blob_always_served_empty_is_refused(api, sleeps) -> None:
+    register_export(api, [_pascal(LINE), _pascal({**LINE, "subtotal": 7})])
+    blob = f"{STORAGE}/part-1.json.gz?sv=1&sr=d&sig=SECRETSIG"
+    api.replace(responses.GET, blob, body=b"")
+    with pytest.raises(BadResponseError, match=r"blob part-1.json.gz: download kept failing"):
+        list(connect(sleeps).v2_line_items("G000024135", currency="USD"))
+    assert len(calls_to(api, f"{STORAGE}/part-1.json.gz")) > 1  # tried again before refusing
+
+
 def test_legacy_office_lines_use_offset_paging(api, sleeps) -> None:
     office = {
         "customerId": "C1",

@@ -83,8 +83,12 @@ def test_a_read_error_reaches_the_consumer() -> None:
         list(gzip_lines(Broken()))
 
 
-def test_an_empty_download_has_no_lines() -> None:
-    assert list(gzip_lines(io.BytesIO(b""))) == []
+def test_an_empty_download_is_cut_off_not_a_blob_without_lines() -> None:
+    """Even a blob of no lines is a gzip member (some 20 bytes): no bytes at all never came."""
+    assert list(gzip_lines(io.BytesIO(gzip.compress(b"")))) == []
+    for nothing in (b"", b"\0" * 64):  # no member, only the padding allowed between members
+        with pytest.raises(EOFError, match="ended before the end-of-stream"):
+            list(gzip_lines(io.BytesIO(nothing)))
 
 
 def test_a_consumer_that_stops_early_stops_the_reading_thread() -> None:

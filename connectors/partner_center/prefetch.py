@@ -11,7 +11,10 @@ the busy consumer costs up to a switch interval (5 ms) a call — ``GzipFile``'s
 
 A gzip stream may hold several members (read one after the other, as
 ``GzipFile`` does); one cut off before its end, or failing its CRC, raises
-(``EOFError``, ``zlib.error``), and the download is retried.
+(``EOFError``, ``zlib.error``), and the download is retried. So does a stream
+without a single member — an empty body: even a blob of no lines is a gzip
+member of some 20 bytes, so no bytes at all is a download that did not arrive,
+not an export without lines.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class _Inflater(threading.Thread):
     def _inflate(self) -> None:
         member = zlib.decompressobj(wbits=31)  # 31: a gzip header and trailer (CRC, size)
         begun = False  # whether the current member has had any of its bytes
+        members = 0  # begun so far
         while not self.stop.is_set():
             data = self._source.read(_IN)
             if not data:
@@ -59,6 +63,7 @@ class _Inflater(threading.Thread):
                     if not data:
                         break
                     begun = True
+                    members += 1
                 out = member.decompress(data, _OUT)
                 if out:
                     self._put(out)
@@ -68,7 +73,7 @@ class _Inflater(threading.Thread):
                     begun = False
                 else:
                     data = member.unconsumed_tail
-        if begun and not self.stop.is_set():
+        if (begun or not members) and not self.stop.is_set():  # cut off, or nothing came
             raise EOFError("Compressed file ended before the end-of-stream marker was reached")
 
     def _put(self, item: bytes | BaseException) -> None:

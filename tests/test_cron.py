@@ -68,6 +68,8 @@ def test_0_and_7_are_both_sunday(sunday: str) -> None:
         ("1-5/2", ["Mon", "Wed", "Fri"]),
         ("mon-fri", ["Mon", "Tue", "Wed", "Thu", "Fri"]),
         ("sat-sun", ["Sat", "Sun"]),
+        ("sun-sun", ["Sun"]),
+        ("0-sun", ["Sun"]),
         ("Mon,wed,FRI", ["Mon", "Wed", "Fri"]),
         ("sun-tue", ["Mon", "Tue", "Sun"]),
     ],

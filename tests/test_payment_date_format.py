@@ -81,6 +81,7 @@ def test_a_format_that_is_not_a_string_is_refused(write_config) -> None:
         ("%d-%b-%Y", "03-Feb-2026"),
         ("%d %B %Y", "03 February 2026"),
         ("%y%m%d", "260203"),
+        ("%Y-%m-%dT%H:%M:%S%z", "2026-02-03T10:00:00+01:00"),  # a timestamp's date
     ],
 )
 def test_formats_with_a_year_month_and_day_load_and_read_their_dates(

@@ -62,7 +62,8 @@ def _weekdays(field: str) -> str:
             first, last = 0, 6
         elif "-" in span:
             start, _, end = span.partition("-")
-            first, last = _day(start), _day(end, ends_range=True)
+            first = _day(start)
+            last = _day(end, ends_range=first > 0)  # "sun-sun" is Sunday, "sat-sun" two days
             if first > last:
                 raise ValueError(
                     f'day-of-week range "{span}" runs backwards; write it forwards, '

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -70,7 +70,8 @@ def _date_format_problem(value: str) -> str:
     if missing:
         return "it has " + ", ".join(missing)
     for day in _ROUND_TRIP_DAYS:
-        text = day.strftime(value)
+        # As a UTC datetime, so that %z and %Z write something strptime can read back.
+        text = datetime.combine(day, time(), UTC).strftime(value)
         try:
             back = datetime.strptime(text, value).date()
         except (ValueError, re.error):  # re.error: a directive repeated (%m/%m)

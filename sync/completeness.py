@@ -106,6 +106,13 @@ class Completeness:
                 }
             )
 
+    def short(self, invoice_id: str, reason: str) -> None:
+        """The document's stored lines do not add up to its total: each of its entries
+        says so, instead of "stored"."""
+        for entry in self.documents:
+            if entry["invoice"] == invoice_id and entry["status"] in ("stored", "stored earlier"):
+                entry["status"], entry["reason"] = "missing", reason
+
     def summary(self, limit: int = 3) -> str:
         """One line naming the missing units (the first few) for the run's error."""
         shown = "; ".join(f"{m['unit']} {m['key']}: {m['reason']}" for m in self.missing[:limit])

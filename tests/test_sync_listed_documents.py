@@ -170,6 +170,7 @@ def test_an_invoice_served_short_of_its_total_is_missing_and_read_again_until_it
     assert view.completeness is not None
     (missing,) = view.completeness["missing"]
     assert (missing["unit"], missing["key"]) == ("lineitems", target.id)
+    assert _document(view, target.id)["reason"] == missing["reason"]
     total = sim.data._amount(target.total_minor, target.currency)
     stored = _line_total(engine, target.id)
     assert stored != total
@@ -180,7 +181,9 @@ def test_an_invoice_served_short_of_its_total_is_missing_and_read_again_until_it
     _serve_anew(sim)
     with pytest.raises(SyncIncompleteError, match=target.id):
         run_sync(settings, engine, sessions, SyncOptions())
-    assert _document(list_runs(sessions)[0], target.id)["status"] == "stored"  # not "earlier"
+    entry = _document(list_runs(sessions)[0], target.id)
+    assert entry["status"] == "missing"
+    assert entry["api"] == api  # read again this run, not "stored earlier" (api None)
 
     # Microsoft serves every line now: the run has them all and succeeds.
     monkeypatch.setattr(sim.data, "line_count", real_count)

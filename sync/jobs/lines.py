@@ -204,6 +204,7 @@ def _check_totals(job: _Job, documents: list[Invoice], totals: dict[str, Decimal
         )
         log.warning("invoice %s: %s", document.id, reason)
         job.proof.lacking(Unit.LINEITEMS, document.id, reason)
+        job.proof.short(document.id, reason)
         with job.sessions.begin() as session:
             for provider in document.providers or (Provider.ONE_TIME,):
                 source = job.pc.line_item_source(document, provider)

@@ -64,6 +64,19 @@ class _NoLinesServed(DataError):
     """Microsoft lists a document with a total but served none of its lines."""
 
 
+def _units(document: Invoice) -> list[tuple[Provider, str]]:
+    """The document's units: each provider it lists line items of, with its checkpoint key."""
+    return [(p, f"{document.id}:{p.value}") for p in document.providers or (Provider.ONE_TIME,)]
+
+
+def _reopen(job: _Job, session: Session, key: str, source: str) -> None:
+    """The unit is read afresh next run (on v2 through a new export, none being kept)."""
+    state = {"source": source}
+    mark_checkpoint(
+        session, "lineitems", key, state, complete=False, now=_now(), run_id=job.run.run_id
+    )
+
+
 def _pending_checkpoints(sessions: sessionmaker[Session]) -> dict[str, dict[str, object]]:
     with sessions() as session:
         rows = session.execute(
@@ -141,8 +154,7 @@ def _sync_lineitems(job: _Job, documents: list[Invoice]) -> None:
     pending = []
     totals: dict[str, Decimal] = {}  # the lines' total of each unit stored, now or earlier
     for document in sorted(documents, key=lambda i: (i.invoice_date, i.id)):
-        for provider in document.providers or (Provider.ONE_TIME,):
-            key = f"{document.id}:{provider.value}"
+        for provider, key in _units(document):
             if key in done and _stored_as_listed(document, done[key]):
                 job.run.count("lineitems", "invoices_skipped")
                 lines, total = stored.get(key, (0, Decimal(0)))
@@ -186,10 +198,10 @@ def _check_totals(job: _Job, documents: list[Invoice], totals: dict[str, Decimal
     """
     accepted = {invoice.upper(): amount for invoice, amount in job.accepted_differences.items()}
     for document in documents:
-        keys = [f"{document.id}:{p.value}" for p in document.providers or (Provider.ONE_TIME,)]
-        if not all(key in totals for key in keys):
+        units = _units(document)
+        if not all(key in totals for _provider, key in units):
             continue  # a unit is missing already, and the run says so
-        lines = sum((totals[key] for key in keys), Decimal(0))
+        lines = sum((totals[key] for _provider, key in units), Decimal(0))
         difference = document.total_charges - lines
         if abs(difference) <= tolerance(document.currency):
             continue
@@ -206,19 +218,8 @@ def _check_totals(job: _Job, documents: list[Invoice], totals: dict[str, Decimal
         job.proof.lacking(Unit.LINEITEMS, document.id, reason)
         job.proof.short(document.id, reason)
         with job.sessions.begin() as session:
-            for provider in document.providers or (Provider.ONE_TIME,):
-                source = job.pc.line_item_source(document, provider)
-                key = f"{document.id}:{provider.value}"
-                state = {"source": source}
-                mark_checkpoint(
-                    session,
-                    "lineitems",
-                    key,
-                    state,
-                    complete=False,
-                    now=_now(),
-                    run_id=job.run.run_id,
-                )
+            for provider, key in units:
+                _reopen(job, session, key, job.pc.line_item_source(document, provider))
 
 
 def _sync_document(
@@ -278,15 +279,7 @@ def _sync_document(
         if operation is not None:
             # A failed or expired export is asked for afresh next time.
             with job.sessions.begin() as session:
-                mark_checkpoint(
-                    session,
-                    "lineitems",
-                    key,
-                    {"source": source},
-                    complete=False,
-                    now=_now(),
-                    run_id=job.run.run_id,
-                )
+                _reopen(job, session, key, source)
         return None
     total = sum(sums.values(), Decimal(0))
     job.proof.stored(document, provider, api=source, lines=count, line_total=total)

@@ -213,8 +213,7 @@ def test_a_failed_export_keeps_the_rest_and_the_next_run_finishes(
 
 def test_status_changes_are_kept_as_history(start_simulator, db_url, tmp_path) -> None:
     sim = start_simulator()
-    settings, engine, sessions = setup(sim, db_url, tmp_path)
-    run_sync(settings, engine, sessions, SyncOptions(only=("customers", "subscriptions")))
+    settings, engine, sessions = _mirrored(sim, db_url, tmp_path)
     customer = sim.data.customers[2]["id"]
     sub = sim.data.subscriptions[customer][0]
     sub["status"] = "suspended"
@@ -515,6 +514,18 @@ def test_sqlite_batches_span_statements_and_keep_amounts_as_exact_text(
     engine.dispose()
 
 
+def _mirror() -> SyncOptions:
+    """A sync of the customer listing and the subscriptions only."""
+    return SyncOptions(only=("customers", "subscriptions"))
+
+
+def _mirrored(sim: Any, db_url: str, tmp_path: Path) -> tuple[Settings, Any, Any]:
+    """``setup``, then the customers and their subscriptions synced once."""
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    run_sync(settings, engine, sessions, _mirror())
+    return settings, engine, sessions
+
+
 def _asked_for_subscriptions(sim: Any, since: int) -> set[str]:
     """The customers whose subscriptions were asked for since request ``since``."""
     return {
@@ -553,9 +564,7 @@ def test_a_customer_microsoft_no_longer_lists_is_delisted_and_not_asked(
     """The partner relationship ended: the customer is marked delisted, its subscriptions
     are not asked for and stay as stored, and the run succeeds."""
     sim = start_simulator()
-    settings, engine, sessions = setup(sim, db_url, tmp_path)
-    both = SyncOptions(only=("customers", "subscriptions"))
-    run_sync(settings, engine, sessions, both)
+    settings, engine, sessions = _mirrored(sim, db_url, tmp_path)
     gone = sim.data.customers[5]["id"]
     before = _stored_subscriptions(engine, gone)
     assert before
@@ -564,7 +573,7 @@ def test_a_customer_microsoft_no_longer_lists_is_delisted_and_not_asked(
     other = sim.data.customers[6]["id"]
     sim.data.subscriptions[other][0]["quantity"] += 3  # a change the next sync must see
     mark = len(sim.requests)
-    run_id = run_sync(settings, engine, sessions, both)
+    run_id = run_sync(settings, engine, sessions, _mirror())
     (view,) = [v for v in list_runs(sessions) if v.id == run_id]
     assert view.status == "succeeded"
     assert view.counts["customers"]["delisted"] == 1
@@ -581,7 +590,7 @@ def test_a_customer_microsoft_no_longer_lists_is_delisted_and_not_asked(
     assert quantity == sim.data.subscriptions[other][0]["quantity"]  # the others were synced
 
     since = _delisted_at(engine)[gone]
-    run_id = run_sync(settings, engine, sessions, both)  # still left out: delisted since then
+    run_id = run_sync(settings, engine, sessions, _mirror())  # still left out: delisted since then
     (view,) = [v for v in list_runs(sessions) if v.id == run_id]
     assert "delisted" not in view.counts["customers"]
     assert _delisted_at(engine) == {gone: since}
@@ -595,8 +604,7 @@ def test_a_listed_customer_whose_subscriptions_answer_404_makes_the_run_partial(
     from sync.cli import main
 
     sim = start_simulator()
-    settings, engine, sessions = setup(sim, db_url, tmp_path)
-    run_sync(settings, engine, sessions, SyncOptions(only=("customers", "subscriptions")))
+    settings, engine, sessions = _mirrored(sim, db_url, tmp_path)
     lost = sim.data.customers[5]["id"]
     before = _stored_subscriptions(engine, lost)
     del sim.data.subscriptions[lost]  # listed, but its subscriptions now answer 404
@@ -627,17 +635,15 @@ def test_a_delisted_customer_listed_again_is_relisted_and_asked_again(
     start_simulator, db_url, tmp_path
 ) -> None:
     sim = start_simulator()
-    settings, engine, sessions = setup(sim, db_url, tmp_path)
-    both = SyncOptions(only=("customers", "subscriptions"))
-    run_sync(settings, engine, sessions, both)
+    settings, engine, sessions = _mirrored(sim, db_url, tmp_path)
     back = sim.data.customers[5]["id"]
     sim.data.unlisted.add(back)
-    run_sync(settings, engine, sessions, both)
+    run_sync(settings, engine, sessions, _mirror())
     assert set(_delisted_at(engine)) == {back}
     sim.data.unlisted.discard(back)  # a new relationship: Microsoft lists it again
     sim.data.subscriptions[back][0]["quantity"] += 2
     mark = len(sim.requests)
-    run_id = run_sync(settings, engine, sessions, both)
+    run_id = run_sync(settings, engine, sessions, _mirror())
     (view,) = [v for v in list_runs(sessions) if v.id == run_id]
     assert view.status == "succeeded"
     assert view.counts["customers"]["relisted"] == 1
@@ -655,18 +661,16 @@ def test_a_listing_with_an_unreadable_customer_delists_nobody(
 ) -> None:
     """The unreadable record may be any stored customer: none is taken as gone."""
     sim = start_simulator()
-    settings, engine, sessions = setup(sim, db_url, tmp_path)
-    both = SyncOptions(only=("customers", "subscriptions"))
-    run_sync(settings, engine, sessions, both)
+    settings, engine, sessions = _mirrored(sim, db_url, tmp_path)
     gone = sim.data.customers[5]["id"]
     sim.data.unlisted.add(gone)
     spoilt = sim.data.customers[2]["id"]
     sim.data.malformed[f"customer:{spoilt}"] = {"id": None, "companyProfile": {"domain": "x"}}
     with pytest.raises(SyncIncompleteError, match="a customer record was unreadable"):
-        run_sync(settings, engine, sessions, both)
+        run_sync(settings, engine, sessions, _mirror())
     assert _delisted_at(engine) == {}
     del sim.data.malformed[f"customer:{spoilt}"]  # read again: the listing is complete
-    run_sync(settings, engine, sessions, both)
+    run_sync(settings, engine, sessions, _mirror())
     assert set(_delisted_at(engine)) == {gone}
     engine.dispose()
 
@@ -676,16 +680,14 @@ def test_an_empty_customer_listing_delists_nobody_and_the_run_is_partial(
 ) -> None:
     """Every relationship ending at once is far likelier a sign-in to the wrong tenant."""
     sim = start_simulator()
-    settings, engine, sessions = setup(sim, db_url, tmp_path)
-    both = SyncOptions(only=("customers", "subscriptions"))
-    run_sync(settings, engine, sessions, both)
+    settings, engine, sessions = _mirrored(sim, db_url, tmp_path)
     everyone = {str(c["id"]) for c in sim.data.customers}
     sim.data.unlisted.update(everyone)
     with pytest.raises(SyncIncompleteError, match=f"listed no customer where {len(everyone)}"):
-        run_sync(settings, engine, sessions, both)
+        run_sync(settings, engine, sessions, _mirror())
     assert _delisted_at(engine) == {}
     sim.data.unlisted.clear()
-    run_sync(settings, engine, sessions, both)
+    run_sync(settings, engine, sessions, _mirror())
     assert list_runs(sessions)[0].status == "succeeded"
     engine.dispose()
 

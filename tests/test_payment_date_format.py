@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reconciliation.errors import ConfigError
+from reconciliation.errors import ConfigError, InputError
 from sync.cli import main
 from sync.config import load_settings
 from sync.db.models import Payment
@@ -121,3 +121,56 @@ def test_cli_refuses_a_bad_format_in_one_line_and_imports_nothing(
     ]
     assert out == ""
     assert count_payments(sessions) == 0
+
+
+def _books_under(write_config, migrated, value: str):  # type: ignore[no-untyped-def]
+    return open_books(
+        lambda **kw: write_config(f'[payments]\ndate_format = "{value}"\n', **kw),
+        migrated,
+        TWO_CUSTOMERS,
+    )
+
+
+def _dates_read(settings, sessions, path: Path) -> tuple[list[date], list[date]]:  # type: ignore[no-untyped-def]
+    """The dates the dry run (the column reader) and the import (the row checker) read."""
+    preview = import_payments(settings, sessions, path, dry_run=True)
+    previewed = [p.payment_date for c in preview.in_credit for p in c.payments]
+    import_payments(settings, sessions, path)
+    with sessions() as session:
+        stored = list(session.scalars(sa.select(Payment.payment_date).order_by(Payment.reference)))
+    return previewed, stored
+
+
+def test_a_format_written_in_isos_shape_is_read_its_own_way_not_as_iso(
+    write_config, migrated, tmp_path: Path
+) -> None:
+    """The format "%Y-%d-%m" writes 2 November 2026 as 2026-02-11: read so, never as 11 February; a
+    text the format cannot read is refused, not read as ISO (2026-11-30 has no month 30)."""
+    settings, sessions = _books_under(write_config, migrated, "%Y-%d-%m")
+    path = tmp_path / "p.csv"
+    path.write_text(f"customer,date,amount,currency,reference\n{C1},2026-02-11,100.00,USD,D-1\n")
+    previewed, stored = _dates_read(settings, sessions, path)
+    assert stored == previewed == [date(2026, 11, 2)]
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"customer,date,amount,currency,reference\n{C1},2026-11-30,1.00,USD,D-2\n")
+    for dry_run in (True, False):
+        with pytest.raises(InputError) as info:
+            import_payments(settings, sessions, bad, dry_run=dry_run)
+        assert info.value.problems == (
+            "bad.csv:2: date: not a date: '2026-11-30' (expected %Y-%d-%m, like 2026-01-11) "
+            "(nothing imported; fix it, or use --skip-bad-rows)",
+        )
+
+
+def test_iso_dates_are_still_read_under_a_format_that_cannot_be_mistaken_for_iso(
+    write_config, migrated, tmp_path: Path
+) -> None:
+    settings, sessions = _books_under(write_config, migrated, "%d/%m/%Y")
+    path = tmp_path / "p.csv"
+    path.write_text(
+        "customer,date,amount,currency,reference\n"
+        f"{C1},02/11/2026,1.00,USD,D-1\n{C1},2026-11-03,1.00,USD,D-2\n"
+    )
+    previewed, stored = _dates_read(settings, sessions, path)
+    assert stored == [date(2026, 11, 2), date(2026, 11, 3)]
+    assert sorted(previewed) == stored

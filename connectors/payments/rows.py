@@ -1,9 +1,10 @@
 """One payment row checked: every field's rule, and every problem named with what to do.
 
 Amounts follow :func:`reconciliation.money.parse_amount`, currencies are ISO
-4217 codes, dates are plain ISO dates (or the configured format) between
-2000-01-01 and a year from today, no field holds a control character or more
-characters than it can have. A row comes out as a :class:`PaymentRow` or,
+4217 codes, dates are written in the configured format (or as plain ISO dates
+when that format never writes a date in ISO's shape) between 2000-01-01 and a
+year from today; no field holds a control character or more characters than it
+can have. A row comes out as a :class:`PaymentRow` or,
 with every reason, as a :class:`RejectedRow`.
 """
 
@@ -125,6 +126,11 @@ class RowChecker:
         self.rules = rules
         self.resolve = resolve_customer
         self.iso_only = rules.date_format == "%Y-%m-%d"
+        # A format that writes dates in ISO's shape ("%Y-%d-%m") is read only its own way:
+        # read as ISO too, 2026-02-11 would be 11 February, not the 2 November it means.
+        self.iso_too = self.iso_only or not _ISO_DATE.fullmatch(
+            datetime(2026, 11, 21).strftime(rules.date_format)
+        )
         self.latest = rules.latest_date
         self.window = f"between {EARLIEST_DATE.isoformat()} and {rules.latest_date.isoformat()}"
 
@@ -139,9 +145,10 @@ class RowChecker:
                 if self.iso_only:
                     return f"not a date: {shown(text)} (expected YYYY-MM-DD, like 2026-11-01)"
                 example = datetime(2026, 11, 1).strftime(self.rules.date_format)
+                iso = ", or YYYY-MM-DD" if self.iso_too else ""
                 return (
                     f"not a date: {shown(text)} (expected {self.rules.date_format}, like "
-                    f"{example}, or YYYY-MM-DD)"
+                    f"{example}{iso})"
                 )
             day = parsed
         if not EARLIEST_DATE <= day <= self.latest:
@@ -149,20 +156,23 @@ class RowChecker:
         return day
 
     def _parse_date(self, text: str) -> date | None:
-        if _ISO_DATE.fullmatch(text):
-            try:
-                return date.fromisoformat(text)
-            except ValueError:
-                return None
         if self.iso_only:
             try:
+                if _ISO_DATE.fullmatch(text):
+                    return date.fromisoformat(text)
                 return datetime.strptime(text, "%Y-%m-%d").date()  # 2026-11-1
             except ValueError:
                 return None
         try:
-            return datetime.strptime(text, self.rules.date_format).date()
+            read = datetime.strptime(text, self.rules.date_format)
         except ValueError:
+            if self.iso_too and _ISO_DATE.fullmatch(text):
+                try:
+                    return date.fromisoformat(text)
+                except ValueError:
+                    return None
             return None
+        return read.date()
 
     def check_text(self, number: int, texts: dict[str, str]) -> PaymentRow | RejectedRow:
         """A row of text cells (CSV): the common, valid row taken at once, else :meth:`check`."""
@@ -175,6 +185,7 @@ class RowChecker:
             reference
             and len(joined) < 200
             and currency in MINOR_UNITS
+            and self.iso_only
             and _ISO_DATE.fullmatch(day)
             and not _CONTROL.search(joined)
             and (customer_id := self.resolve(customer)) is not None

@@ -141,6 +141,25 @@ def _dates_read(settings, sessions, path: Path) -> tuple[list[date], list[date]]
     return previewed, stored
 
 
+def test_a_timestamp_with_a_utc_offset_is_dated_in_utc(
+    write_config, migrated, tmp_path: Path
+) -> None:
+    """Payment dates are calendar dates in UTC: 23:30 in New York on 30 November is
+    04:30 UTC on 1 December; 00:30 in Berlin on 1 December is 23:30 UTC on 30 November."""
+    settings, sessions = _books_under(write_config, migrated, "%Y-%m-%dT%H:%M:%S%z")
+    path = tmp_path / "p.csv"
+    path.write_text(
+        "customer,date,amount,currency,reference\n"
+        f"{C1},2026-11-30T23:30:00-05:00,100.00,USD,TS-1\n"
+        f"{C1},2026-12-01T00:30:00+01:00,100.00,USD,TS-2\n"
+        f"{C1},2026-11-15T12:00:00+00:00,100.00,USD,TS-3\n"
+    )
+    expected = [date(2026, 12, 1), date(2026, 11, 30), date(2026, 11, 15)]
+    previewed, stored = _dates_read(settings, sessions, path)
+    assert stored == expected
+    assert sorted(previewed) == sorted(expected)
+
+
 def test_a_format_written_in_isos_shape_is_read_its_own_way_not_as_iso(
     write_config, migrated, tmp_path: Path
 ) -> None:

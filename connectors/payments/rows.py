@@ -3,8 +3,8 @@
 Amounts follow :func:`reconciliation.money.parse_amount`, currencies are ISO
 4217 codes, dates are written in the configured format (or as plain ISO dates
 when that format never writes a date in ISO's shape) between 2000-01-01 and a
-year from today; no field holds a control character or more characters than it
-can have. A row comes out as a :class:`PaymentRow` or,
+year from today, a timestamp with a UTC offset dated in UTC; no field holds a
+control character or more characters than it can have. A row comes out as a :class:`PaymentRow` or,
 with every reason, as a :class:`RejectedRow`.
 """
 
@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as _field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -172,7 +172,8 @@ class RowChecker:
                 except ValueError:
                     return None
             return None
-        return read.date()
+        # Payment dates are calendar dates in UTC: 23:30 at -05:00 is the next day's 04:30.
+        return (read.astimezone(UTC) if read.tzinfo is not None else read).date()
 
     def check_text(self, number: int, texts: dict[str, str]) -> PaymentRow | RejectedRow:
         """A row of text cells (CSV): the common, valid row taken at once, else :meth:`check`."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,10 +30,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from reconciliation.errors import InputError
 from reconciliation.money import round_money
 from sync import audit
-from sync.collections.plan import CollectionsPlan, plan_collections
+from sync.collections.plan import CollectionsPlan, plan_collections, store_flags
 from sync.config import Settings
 from sync.customer_lookup import resolve_customers
-from sync.db.models import Approval, Customer
+from sync.db.models import Approval, CollectionFlag, Customer
 
 __all__ = [
     "KINDS",
@@ -177,6 +178,45 @@ def _end(
     )
 
 
+def _flag_ids(
+    settings: Settings, session: Session, plan: CollectionsPlan, customers: set[str], now: datetime
+) -> dict[tuple[str, str], int]:
+    """The flag each approval hangs off, writing the flag history only for today's plan.
+
+    Today's plan is recorded as the collections round records it. A plan of a
+    past date is not: storing it would close today's stays and open new ones
+    (new flag ids), and each customer would be sent its stage's notice again.
+    An approval on a past plan hangs off the customer's current stay in that
+    currency, or, with none open, off a closed record of the past plan's flag.
+    """
+    today = datetime.now(ZoneInfo(settings.schedule.timezone)).date()
+    if plan.as_of == today:
+        return store_flags(session, plan.flags, plan.as_of, now)
+    ids = {
+        (row.customer_id, row.currency): row.id
+        for row in session.scalars(select(CollectionFlag).where(CollectionFlag.left_at.is_(None)))
+    }
+    for flag in plan.flags:
+        if flag.customer_id not in customers or (flag.customer_id, flag.currency) in ids:
+            continue
+        row = CollectionFlag(
+            customer_id=flag.customer_id,
+            currency=flag.currency,
+            action=flag.action,
+            stage=flag.stage,
+            overdue_amount=flag.overdue_amount,
+            days_overdue=flag.days_overdue,
+            reasons=list(flag.reasons),
+            as_of=plan.as_of,
+            entered_at=now,
+            left_at=now,
+        )
+        session.add(row)
+        session.flush()
+        ids[(flag.customer_id, flag.currency)] = row.id
+    return ids
+
+
 def approve(
     settings: Settings,
     sessions: sessionmaker[Session],
@@ -191,7 +231,8 @@ def approve(
     A customer the plan does not flag for it as of the date is an input error:
     the approval would authorise nothing the plan proposes.
     """
-    plan = plan_collections(settings, sessions, as_of)
+    # Checked before anything is stored: a refused approval leaves the database unchanged.
+    plan = plan_collections(settings, sessions, as_of, store=False)
     now = datetime.now(UTC)
     wanted = "suspend" if kind == "suspend" else "follow_up or suspend"
     with sessions.begin() as session:
@@ -207,6 +248,7 @@ def approve(
                 )
         if problems:
             raise InputError(problems[0] if len(problems) == 1 else "; ".join(problems))
+        flag_ids = _flag_ids(settings, session, plan, set(ids.values()), now)
         lapse_approvals(session, plan, actor, now)
         in_force = approvals_in_force(session, plan, now)
         views = []
@@ -215,7 +257,7 @@ def approve(
             basis = _basis(plan, customer, kind)
             approval = Approval(
                 customer_id=customer,
-                flag_id=plan.flag_ids[(customer, min(basis))],
+                flag_id=flag_ids[(customer, min(basis))],
                 approved_by=actor,
                 note=note,
                 approved_at=now,

@@ -44,6 +44,7 @@ __all__ = [
     "flag_history",
     "plan_collections",
     "policy_from_settings",
+    "store_flags",
     "subscriptions_by_customer",
     "suspended_by_pcsync",
 ]

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
+from sync.collections import plan_collections
 from sync.db.models import Action, Approval
 from tests.world import World
 
@@ -84,3 +85,31 @@ def test_an_approval_superseded_by_a_new_one_is_ended_in_the_audit_log(world: Wo
     ]
     assert [(e["event"], e["actor"]) for e in ended] == [("approval_superseded", "bob")]
     assert str(second) in str(ended[0]["details"]["reason"])
+
+
+def _import(world: World, name: str, row: str) -> None:
+    path = world.tmp / name
+    path.write_text("customer,date,amount,currency,reference\n" + row + "\n")
+    assert world.cli("payments", "import", str(path)) == 0
+
+
+def test_a_payment_after_the_approval_lapses_it_even_when_a_voided_one_came_first(
+    world: World,
+) -> None:
+    """Approved with a 10.00 cheque on the books; the cheque bounces (voided) and the
+    customer then pays 5.00: the total paid fell, yet a payment came in since the
+    approval, so it lapses and nothing is suspended."""
+    never = world.never
+    plan = plan_collections(world.settings, world.sessions, date.today(), store=False)
+    cur = next(f.currency for f in plan.flags if f.customer_id == never and f.action == "suspend")
+    today = date.today().isoformat()
+    _import(world, "cheque.csv", f"{never},{today},10.00,{cur},CHQ-1")
+    assert world.cli("collections", "approve", never, "--by", "ana") == 0
+    assert world.cli("payments", "void", "CHQ-1", "--reason", "bounced", "--by", "ana") == 0
+    _import(world, "wire.csv", f"{never},{today},5.00,{cur},WIRE-1")
+    assert world.cli("collections", "apply", "--apply", "--by", "bob") == 0
+    assert world.patches() == 0
+    with world.engine.connect() as c:
+        reasons = c.scalars(sa.select(Approval.revoked_reason)).all()
+    assert len(reasons) == 1
+    assert f"paid 5.00 {cur} since the approval" in str(reasons[0])

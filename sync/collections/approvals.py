@@ -4,8 +4,9 @@ An approval is of one kind: ``suspend`` (suspend the customer's subscriptions;
 the customer must be at a suspend stage) or ``stop_renewal`` (turn off
 auto-renew of the new-commerce terms the renewal guard lists; at a follow_up
 or suspend stage). It records what the approver saw — per currency, the stage,
-how much the customer had paid and the kind. It lapses after
-``approval_valid_days``, when the customer pays anything more, or when it is no
+how much the customer had paid, which payments it had seen, and the kind. It
+lapses after ``approval_valid_days``, when any payment it had not seen is
+recorded (a void in between does not hide it), or when it is no
 longer at a stage its kind needs. A new approval supersedes the one of the same kind.
 
 Reading which approvals are in force (``approvals_in_force``, ``valid_approvals``,
@@ -21,13 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import InputError
+from reconciliation.ledger import CustomerLedger
 from reconciliation.money import round_money
 from sync import audit
 from sync.collections.plan import CollectionsPlan, plan_collections, store_flags
@@ -75,12 +77,17 @@ def approval_kind(approval: Approval) -> Kind:
     return "stop_renewal" if kinds == {"stop_renewal"} else "suspend"
 
 
-def _basis(plan: CollectionsPlan, customer_id: str, kind: Kind) -> dict[str, dict[str, str]]:
-    basis = {}
+def _basis(plan: CollectionsPlan, customer_id: str, kind: Kind) -> dict[str, dict[str, Any]]:
+    basis: dict[str, dict[str, Any]] = {}
     for flag in plan.for_customer(customer_id):
         if flag.action in KINDS[kind]:
-            paid = plan.ledgers[(customer_id, flag.currency)].paid
-            basis[flag.currency] = {"stage": flag.stage or "", "paid": str(paid)}
+            ledger = plan.ledgers[(customer_id, flag.currency)]
+            basis[flag.currency] = {
+                "stage": flag.stage or "",
+                "paid": str(ledger.paid),
+                # Which payments the approver saw: any other one lapses the approval.
+                "payments": sorted(p.reference for p in ledger.payments),
+            }
             if kind != "suspend":
                 basis[flag.currency]["kind"] = kind
     return basis
@@ -97,11 +104,25 @@ def lapse_reason(approval: Approval, plan: CollectionsPlan, now: datetime) -> st
             now_at = f"{flag.action} at {flag.stage or 'no stage'}" if flag else "nothing owed"
             stage = "a suspend stage" if kind == "suspend" else "a follow_up or suspend stage"
             return f"no longer at {stage} in {currency} (now {now_at})"
-        paid = plan.ledgers[(approval.customer_id, currency)].paid
-        more = paid - Decimal(seen["paid"])
-        if more > 0:
+        more = _paid_since(seen, plan.ledgers[(approval.customer_id, currency)])
+        if more is not None:
             return f"the customer paid {round_money(more, currency)} {currency} since the approval"
     return None
+
+
+def _paid_since(seen: dict[str, Any], ledger: CustomerLedger) -> Decimal | None:
+    """What the customer paid since the approval, or None if nothing.
+
+    Any payment the approver did not see counts, whatever else changed: a payment
+    voided since (a bounced cheque) must not hide a new one behind equal totals.
+    Approvals recorded before the payments were listed compare the totals.
+    """
+    if "payments" not in seen:
+        more = ledger.paid - Decimal(seen["paid"])
+        return more if more > 0 else None
+    known = set(seen["payments"])
+    new = [p.amount for p in ledger.payments if p.reference not in known]
+    return sum(new, Decimal(0)) if new else None
 
 
 def _open(session: Session) -> list[Approval]:

@@ -535,3 +535,49 @@ def test_the_delisted_migration_adds_a_nullable_time_keeps_customers_and_goes_ba
         ]
     upgrade(engine)
     assert "delisted_at" in columns()
+
+
+def test_the_subscription_delisted_migration_adds_a_nullable_time_keeps_rows_and_goes_back(
+    engine: sa.Engine,
+) -> None:
+    from alembic import command
+
+    from sync.db.migrate import alembic_config
+    from sync.db.models import Subscription
+
+    config = alembic_config(engine)
+    command.upgrade(config, "0012")
+    at = datetime(2026, 11, 3, 9, 30, tzinfo=UTC)
+    stored = at.replace(tzinfo=None) if engine.dialect.name == "sqlite" else at
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO subscriptions (id, customer_id, quantity, status,"
+                " suspension_reasons, raw, content_hash, first_seen_at, synced_at)"
+                " VALUES ('s1', 'c1', 3, 'active', '[]', '{}', 'h', :at, :at)"
+            ),
+            {"at": stored},
+        )
+
+    def columns() -> set[str]:
+        with engine.connect() as connection:
+            return {c["name"] for c in sa.inspect(connection).get_columns("subscriptions")}
+
+    assert "delisted_at" not in columns()
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    with sessions.begin() as session:
+        sub = session.get_one(Subscription, "s1")
+        assert (sub.status, sub.quantity, sub.delisted_at) == ("active", 3, None)  # listed
+        sub.delisted_at = at
+    with sessions() as session:
+        assert session.get_one(Subscription, "s1").delisted_at == at  # aware UTC, as all times
+
+    command.downgrade(config, "0012")
+    assert "delisted_at" not in columns()
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT id, status FROM subscriptions")).all() == [
+            ("s1", "active")
+        ]
+    upgrade(engine)
+    assert "delisted_at" in columns()

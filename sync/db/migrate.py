@@ -26,7 +26,7 @@ __all__ = [
     "upgrade",
 ]
 
-HEAD = "0012"  # the newest migration under migrations/versions
+HEAD = "0013"  # the newest migration under migrations/versions
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -133,6 +133,10 @@ class Subscription(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[datetime]
     synced_at: Mapped[datetime]
+    # Since when its customer's subscription listing leaves it out (moved to another
+    # partner, purged): set and cleared by a sync that read that listing completely;
+    # None while listed. The row keeps the last status Microsoft gave.
+    delisted_at: Mapped[datetime | None]
 
 
 class SubscriptionStatusChange(Base):

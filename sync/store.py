@@ -141,19 +141,31 @@ def upsert_subscriptions(
     subscriptions: Iterable[Subscription],
     now: datetime,
     run: RunRecorder,
+    *,
+    complete: bool = False,
 ) -> None:
     """Refresh one customer's subscriptions; every status or auto-renew change goes into
-    the history."""
+    the history.
+
+    Every subscription given is listed (again). When ``complete`` — ``subscriptions``
+    is the customer's whole listing, read without error — every stored one it left
+    out is delisted (since the first listing without it); an empty listing too.
+    """
     rows = {
         row.id: row
         for row in session.scalars(
             select(SubscriptionRow).where(SubscriptionRow.customer_id == customer_id)
         )
     }
+    listed: set[str] = set()
     for sub in subscriptions:
         run.count("subscriptions", "fetched")
+        listed.add(sub.id)
         digest = content_hash(sub.raw)
         row = rows.get(sub.id)
+        if row is not None and row.delisted_at is not None:
+            row.delisted_at = None
+            run.count("subscriptions", "relisted")
         if row is not None and row.content_hash == digest:
             run.count("subscriptions", "unchanged")
             continue
@@ -201,6 +213,18 @@ def upsert_subscriptions(
                     run_id=run.run_id,
                 )
             )
+    if complete:
+        _delist_unlisted(rows.values(), listed, now, run)
+
+
+def _delist_unlisted(
+    rows: Iterable[SubscriptionRow], listed: set[str], now: datetime, run: RunRecorder
+) -> None:
+    """Mark the stored subscriptions a complete listing left out; status kept as last seen."""
+    for row in rows:
+        if row.id not in listed and row.delisted_at is None:
+            row.delisted_at = now
+            run.count("subscriptions", "delisted")
 
 
 def upsert_invoices(

@@ -10,7 +10,9 @@ be read (kept in quarantine) — fails alone: the run goes on, records what it
 lacks (``sync/completeness.py``) and ends ``partial``. Subscriptions are asked of
 the customers Microsoft lists: a complete customer listing marks the stored ones
 it left out delisted (the partner relationship ended), whose stored subscriptions
-are kept; a 404 for a listed customer's subscriptions is a missing unit. Invoices whose lines are
+are kept; a 404 for a listed customer's subscriptions is a missing unit. A customer's
+subscription listing read whole marks the stored subscriptions it left out delisted
+(moved to another partner, purged), an empty one too. Invoices whose lines are
 complete are not fetched again unless ``full``; the invoice list, with its
 amendments, is read every run, so a credit note issued later is fetched; the
 unbilled lines are refreshed each run.

@@ -110,8 +110,15 @@ def _sync_subscriptions(job: _Job) -> None:
             job.proof.lacking(Unit.SUBSCRIPTIONS, customer_id, str(exc))
             continue
         failpoints.reached("subscriptions.read")  # read from Microsoft, not yet stored
+        # Read whole (one unpaged collection, every record readable): a stored subscription
+        # it leaves out was moved to another partner or purged, and is delisted. An empty
+        # listing delists them all: Microsoft lists this customer (the customer listing's
+        # guard has already refused a sign-in to another tenant), and a customer whose
+        # subscriptions all moved away is listed with none; a refusal or 404 lands above.
         with job.sessions.begin() as session:
-            upsert_subscriptions(session, customer_id, subscriptions, _now(), job.run)
+            upsert_subscriptions(
+                session, customer_id, subscriptions, _now(), job.run, complete=True
+            )
     _judge_refusals(refused, len(customer_ids), job.proof)
 
 

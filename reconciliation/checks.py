@@ -119,7 +119,9 @@ class SubscriptionFact:
     ``suspended_since`` starts its current suspension; for a suspended
     subscription it is ``None`` when pcsync first saw it already suspended
     (Partner Center gives no suspension date). ``new_commerce`` subscriptions
-    are billed by Microsoft until ``term_end`` whatever their status.
+    are billed by Microsoft until ``term_end`` whatever their status. ``listed``
+    is False when Microsoft no longer lists it, or no longer lists its customer:
+    its status is the last one seen, not Microsoft's now.
     """
 
     id: str
@@ -132,6 +134,7 @@ class SubscriptionFact:
     suspended_since: date | None
     new_commerce: bool = False
     term_end: date | None = None
+    listed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,8 +277,10 @@ def _not_billed_checks(
     findings = []
     for sub in sorted(subscriptions.values(), key=lambda s: s.id):
         # Only monthly licences are on every invoice; usage plans may have nothing to bill.
+        # One Microsoft no longer lists is active only as last seen: it is not billed now.
         if (
-            sub.status != "active"
+            not sub.listed
+            or sub.status != "active"
             or sub.billing_type != "license"
             or sub.billing_cycle != "monthly"
         ):

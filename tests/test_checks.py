@@ -57,6 +57,7 @@ def sub(
     suspended_since: date | None = None,
     new_commerce: bool = False,
     term_end: date | None = None,
+    listed: bool = True,
 ) -> SubscriptionFact:
     return SubscriptionFact(
         id_,
@@ -69,6 +70,7 @@ def sub(
         suspended_since,
         new_commerce=new_commerce,
         term_end=term_end,
+        listed=listed,
     )
 
 
@@ -127,6 +129,11 @@ def test_active_monthly_licence_missing_from_the_latest_invoice() -> None:
     ]
     findings = check_bill([OCT], [line()], subs, ["c1"])
     assert kinds(findings) == [("active_not_billed", "G2", "s2")]
+
+
+def test_an_active_licence_microsoft_no_longer_lists_is_not_active_not_billed() -> None:
+    subs = [sub("s1"), sub("s2", quantity=3, listed=False), sub("s3", quantity=4)]
+    assert kinds(check_bill([OCT], [line()], subs, ["c1"])) == [("active_not_billed", "G2", "s3")]
 
 
 def test_duplicate_line_and_unknown_customer_and_subscription() -> None:

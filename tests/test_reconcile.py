@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -300,3 +301,31 @@ def test_the_cycle_collector_is_paused_only_while_the_body_runs() -> None:
         assert not gc.isenabled()  # left as the caller had it
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("gone", ["subscription", "customer"])
+def test_a_subscription_microsoft_no_longer_lists_is_not_active_not_billed(
+    world, db_url, gone: str
+) -> None:
+    """Delisted, or of a delisted customer: its 'active' is the last status seen, not
+    Microsoft's now, so its absence from the bill is no finding; the others stay."""
+    from datetime import UTC, date, datetime
+
+    from reconciliation.result import reconcile
+    from sync.db import models
+    from sync.reconcile import load_inputs
+
+    def findings() -> list[Any]:
+        with world.sessions() as session:
+            return reconcile(load_inputs(session, world.settings, date(2026, 11, 25))).findings
+
+    before = findings()
+    (missing,) = [f for f in before if f.kind == "active_not_billed"]
+    with world.sessions.begin() as session:
+        if gone == "subscription":
+            row: Any = session.get_one(models.Subscription, missing.subscription_id)
+        else:
+            row = session.get_one(models.Customer, missing.customer_id)
+        row.delisted_at = datetime(2026, 11, 20, tzinfo=UTC)
+    assert findings() == [f for f in before if f is not missing]
+    world.engine.dispose()

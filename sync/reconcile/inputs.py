@@ -138,6 +138,9 @@ def load_inputs(session: Session, settings: Settings, as_of: date) -> Inputs:
         for i in session.scalars(select(models.Invoice))
     ]
     latest = latest_by_currency(h for h, _ in invoices if h.invoice_date <= as_of)
+    delisted = set(
+        session.scalars(select(models.Customer.id).where(models.Customer.delisted_at.is_not(None)))
+    )
     subscriptions = [
         SubscriptionFact(
             s.id,
@@ -150,6 +153,7 @@ def load_inputs(session: Session, settings: Settings, as_of: date) -> Inputs:
             suspended.get(s.id) if s.status == "suspended" else None,
             new_commerce=_is_new_commerce(s.product_type),
             term_end=s.commitment_end_date.date() if s.commitment_end_date else None,
+            listed=s.delisted_at is None and s.customer_id not in delisted,
         )
         for s in session.scalars(select(models.Subscription))
     ]

@@ -90,3 +90,46 @@ def test_a_delisted_customer_gets_no_auto_renew_change(world: World, capsys) -> 
     assert world.cli("collections", "apply", "--apply") == 0
     assert world.patches() == 0
     assert sub["autoRenewEnabled"] is True
+
+
+def _move_away(world: World, customer: str, among: set[str] | None = None) -> str:
+    """One active subscription of this customer (or one of ``among``) leaves Microsoft's
+    listing; a sync delists it."""
+    subs = world.subs_of(customer)
+    gone = next(s for s in subs if (s["id"] in among if among else s["status"] == "active"))
+    subs.remove(gone)
+    assert world.cli("sync", "--only", "subscriptions") == 0
+    return str(gone["id"])
+
+
+def _patched(world: World, since: int) -> set[str]:
+    return {
+        p.split("?")[0].rsplit("/", 1)[1] for m, p, _ in world.sim.requests[since:] if m == "PATCH"
+    }
+
+
+def test_a_subscription_microsoft_no_longer_lists_is_not_suspended(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    never = world.never
+    _no_azure_refusal(world, never)
+    gone = _move_away(world, never)
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF, "--by", "ana") == 0
+    mark = len(world.sim.requests)
+    assert world.cli("collections", "apply", "--apply", "--by", "ana") == 0
+    patched = _patched(world, mark)
+    assert patched  # its listed subscriptions were suspended
+    assert gone not in patched
+
+
+def test_a_subscription_microsoft_no_longer_lists_is_not_reactivated(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    never = world.never
+    _no_azure_refusal(world, never)
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF, "--by", "ana") == 0
+    mark = len(world.sim.requests)
+    assert world.cli("collections", "apply", "--apply", "--by", "ana") == 0
+    gone = _move_away(world, never, _patched(world, mark))  # one pcsync suspended
+    world.pay_everything(never)
+    mark = len(world.sim.requests)
+    assert world.cli("collections", "apply", "--apply") == 0
+    patched = _patched(world, mark)
+    assert patched  # the others pcsync suspended were reactivated
+    assert gone not in patched

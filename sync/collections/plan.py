@@ -161,6 +161,7 @@ def suspended_by_pcsync(session: Session) -> dict[str, list[str]]:
             Action.action == "suspend",
             Action.result == "succeeded",
             or_(Subscription.status.is_(None), Subscription.status.not_in(_ENDED)),
+            Subscription.delisted_at.is_(None),  # Microsoft no longer lists it: not ours
             ~changed_since,
         )
         .order_by(Action.customer_id, Action.subscription_id)
@@ -184,7 +185,7 @@ class SubscriptionView:
 
 
 def subscriptions_by_customer(session: Session) -> dict[str, list[SubscriptionView]]:
-    """Every mirrored subscription, per customer, in a stable order."""
+    """Every mirrored subscription Microsoft still lists, per customer, in a stable order."""
     found: dict[str, list[SubscriptionView]] = defaultdict(list)
     rows = session.execute(
         select(
@@ -195,7 +196,9 @@ def subscriptions_by_customer(session: Session) -> dict[str, list[SubscriptionVi
             Subscription.status,
             Subscription.commitment_end_date,
             Subscription.auto_renew,
-        ).order_by(Subscription.customer_id, Subscription.id)
+        )
+        .where(Subscription.delisted_at.is_(None))  # no longer listed: nothing to change
+        .order_by(Subscription.customer_id, Subscription.id)
     )
     for sub_id, customer, friendly, offer, status, end, renew in rows:
         found[customer].append(

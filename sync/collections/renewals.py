@@ -143,7 +143,11 @@ def renewal_guard(
     items = []
     for sub in session.scalars(
         select(Subscription)
-        .where(Subscription.customer_id.in_(customers), Subscription.status == "active")
+        .where(
+            Subscription.customer_id.in_(customers),
+            Subscription.status == "active",
+            Subscription.delisted_at.is_(None),
+        )
         .order_by(Subscription.customer_id, Subscription.id)
     ):
         if not _is_new_commerce(sub):

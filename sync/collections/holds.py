@@ -5,7 +5,9 @@ While a hold is in force the plan flags the customer no further than ``none``
 lapse with it, recorded when the hold is placed — a hold released before any
 apply must not bring back an approval given before it. Collections resume on
 the hold's date, or when it is released. A hold does not undo a suspension
-already made: reactivation follows payment as usual. Holding and releasing are audited.
+already made: reactivation follows payment as usual — a credit in another currency
+reactivates nobody still at a suspend stage — and auto-renew pcsync turned off
+stays off. Holding and releasing are audited.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from sync import audit
 from sync.customer_lookup import resolve_customers
 from sync.db.models import Approval, CollectionHold
 
-__all__ = ["HoldView", "hold", "holds_in_force", "release", "with_holds"]
+__all__ = ["HoldView", "held_back", "hold", "holds_in_force", "release", "with_holds"]
+
+_PRESSED = ("follow_up", "suspend")  # the stages at which a customer has not paid
 
 
 @dataclass(frozen=True)
@@ -46,15 +50,40 @@ def holds_in_force(session: Session, as_of: date) -> dict[str, CollectionHold]:
     return {row.customer_id: row for row in rows}
 
 
+def held_back(flags: list[Flag], holds: dict[str, CollectionHold]) -> frozenset[str]:
+    """The customers a hold keeps from a follow_up or suspend stage: they have not paid.
+
+    Their flags say ``none`` while held, yet nothing pcsync undoes on payment
+    (auto-renew it turned off) may be undone for them.
+    """
+    return frozenset(
+        f.customer_id for f in flags if f.customer_id in holds and f.action in _PRESSED
+    )
+
+
 def with_holds(flags: list[Flag], holds: dict[str, CollectionHold]) -> list[Flag]:
-    """The flags with each held customer kept at ``none``, the hold first among its reasons."""
+    """The flags with each held customer kept at ``none``, the hold first among its reasons.
+
+    A held customer still at a suspend stage in one currency is not reactivated
+    for another (a credit there): the hold sets the suspension stage aside, it
+    does not pay it, and reactivation follows payment.
+    """
+    suspended = {f.customer_id: f.currency for f in flags if f.action == "suspend"}
     held = []
     for flag in flags:
         row = holds.get(flag.customer_id)
-        if row is None or flag.action not in ("follow_up", "suspend"):
+        if row is None or flag.action == "none":
             held.append(flag)
             continue
         why = f"on hold until {row.until} (by {row.held_by}): {row.reason}"
+        if flag.action == "reactivate":
+            if flag.customer_id not in suspended:
+                held.append(flag)
+                continue
+            why += (
+                f"; still at a suspend stage in {suspended[flag.customer_id]}: "
+                "reactivation follows payment"
+            )
         held.append(replace(flag, action="none", stage=None, reasons=(why, *flag.reasons)))
     return held
 

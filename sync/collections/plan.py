@@ -23,7 +23,7 @@ from reconciliation.money import round_money
 from reconciliation.policy import Flag, Policy, Stage, Term, plan
 from reconciliation.result import reconcile
 from sync.collections.azure import azure_plans, plan_notes
-from sync.collections.holds import holds_in_force, with_holds
+from sync.collections.holds import held_back, holds_in_force, with_holds
 from sync.collections.renewals import renewal_guard
 from sync.config import CollectionsSettings, CollectionStage, Settings
 from sync.db.models import (
@@ -63,6 +63,8 @@ class CollectionsPlan:
     flag_ids: dict[Key, int]
     # Customers Microsoft no longer lists, and since when: pcsync changes none of theirs.
     delisted: dict[str, datetime] = field(default_factory=dict)
+    # Customers a hold keeps from a follow_up or suspend stage: flagged none, yet unpaid.
+    held: frozenset[str] = frozenset()
 
     def flag(self, customer_id: str, currency: str) -> Flag | None:
         """This customer's flag in this currency, if it has one."""
@@ -321,6 +323,7 @@ def plan_collections(
             delisted = delisted_customers(session)
         result = reconcile(inputs)
     flags = plan(result.ledgers, policy_from_settings(settings), inputs.customers, suspended, terms)
+    held = held_back(flags, holds)
     flags = _with_delisted(with_holds(flags, holds), delisted)
     flags = _with_guard_notes(sessions, flags, as_of, settings.collections.terms_ending_days)
     ids: dict[Key, int] = {}
@@ -328,7 +331,7 @@ def plan_collections(
         with sessions.begin() as session:
             ids = store_flags(session, flags, as_of, datetime.now(UTC))
     ledgers = {(ledger.customer_id, ledger.currency): ledger for ledger in result.ledgers}
-    return CollectionsPlan(as_of, flags, ledgers, ids, delisted)
+    return CollectionsPlan(as_of, flags, ledgers, ids, delisted, held)
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,10 @@ guard's action: approved per customer (an approval of kind ``stop_renewal``, at
 a follow_up or suspend stage), for the subscriptions the guard lists as renewing
 soon. ``restore_renewal`` (auto-renew on) needs no approval and is never
 limited: it turns back on what pcsync turned off, once the customer is no longer
-at a follow_up or suspend stage (see ``renewals_stopped_by_pcsync`` for when
-it is still pcsync's), and after a reactivation it restores auto-renew when it
-was on before pcsync's suspension.
+at a follow_up or suspend stage because it paid — not while a hold merely sets
+the stage aside (see ``renewals_stopped_by_pcsync`` for when it is still
+pcsync's) — and after a reactivation it restores auto-renew when it was on
+before pcsync's suspension.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ def renewal_changes(
                 )
             )
     for customer, sub_ids in sorted(renewals.stopped.items()):
-        if customer in pressed:
-            continue
+        if customer in pressed or customer in plan.held:
+            continue  # not paid (a hold sets the stage aside, it does not pay it)
         for sub_id in sub_ids:
             view = views.get(sub_id)
             if sub_id in restoring or view is None:

@@ -10,8 +10,9 @@ Pure functions over plain records; nothing here reads a database or a clock.
   date and due ``payment_terms_days`` later. Every line counts as Microsoft
   billed it — duplicates and credits included.
 * **Payments.** Within a customer and currency, in date order, a payment goes
-  first to the invoice it names, then to the oldest open charge; what is left
-  is a credit that later charges use up.
+  first to the invoice it names (in any case: Microsoft's invoice ids are
+  case-insensitive), then to the oldest open charge; what is left is a credit
+  that later charges use up.
 * **Credit notes.** A charge below zero (a credit note's lines, net) settles the
   charge of the invoice it amends, then the oldest open ones, on its date, like a
   payment naming that invoice: a credited charge is no longer overdue.
@@ -248,6 +249,8 @@ class _OpenCharges:
     def __init__(self, charges: list[Charge]) -> None:
         self.charges = charges
         self.open = {c.invoice_id: c.amount for c in charges}
+        # A payer copies an invoice id as it likes ("g000055451"): named in any case.
+        self.named = {c.invoice_id.upper(): c.invoice_id for c in charges}
         self._first = 0  # charges before it are paid in full (FIFO only ever moves it on)
 
     def apply(self, payment: Payment) -> list[PaymentApplication]:
@@ -263,8 +266,9 @@ class _OpenCharges:
                 applied.append(PaymentApplication(payment.reference, invoice_id, part))
                 left -= part
 
-        if payment.invoice_id in self.open:
-            pay(payment.invoice_id)
+        named = self.named.get(payment.invoice_id.upper()) if payment.invoice_id else None
+        if named is not None:
+            pay(named)
         while left > 0 and self._first < len(self.charges):
             charge = self.charges[self._first]
             pay(charge.invoice_id)

@@ -165,6 +165,18 @@ def test_payment_naming_an_invoice_goes_there_first() -> None:
     assert ledger.days_overdue == (date(2026, 11, 20) - date(2026, 11, 4)).days
 
 
+def test_a_payment_names_its_invoice_in_any_case() -> None:
+    """Microsoft's invoice ids are case-insensitive: a payment naming g2 (as the payer
+    copied it, or as an earlier import stored it) pays G2, not the older G1."""
+    ledger = ledger_of(
+        [line("G1", OCT, "100"), line("G2", NOV, "50")],
+        [pay("P1", date(2026, 11, 10), "50", invoice="g2")],
+        date(2026, 11, 20),
+    )
+    assert ledger.open_amounts == {"G1": D(100), "G2": D(0)}
+    assert [(a.invoice_id, a.amount) for a in ledger.applications] == [("G2", D(50))]
+
+
 def test_unnamed_payment_pays_the_oldest_charge_first() -> None:
     """Payment of 120 with no invoice: G1 100 paid, G2 gets 20."""
     ledger = ledger_of(

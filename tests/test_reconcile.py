@@ -329,3 +329,28 @@ def test_a_subscription_microsoft_no_longer_lists_is_not_active_not_billed(
         row.delisted_at = datetime(2026, 11, 20, tzinfo=UTC)
     assert findings() == [f for f in before if f is not missing]
     world.engine.dispose()
+
+
+def test_an_imported_payment_naming_an_invoice_in_lower_case_pays_that_invoice(world) -> None:  # type: ignore[no-untyped-def]
+    """Microsoft's invoice ids are case-insensitive: a payment that names the customer's
+    newest open invoice in lower case is applied to it, not to the oldest open charge."""
+    from datetime import date
+
+    from sync.reconcile import run_reconciliation
+
+    today = date.today()
+    before = run_reconciliation(world.settings, world.sessions, today)
+    ledger = next(lg for lg in before.ledgers if lg.customer_id == world.never)
+    owing = [c for c in ledger.charges if ledger.open_amounts[c.invoice_id] > 0]
+    assert len(owing) > 1
+    named = owing[-1]
+    assert named.invoice_id != named.invoice_id.lower()
+    path = world.tmp / "p.csv"
+    path.write_text(
+        "customer,date,amount,currency,reference,invoice\n"
+        f"{world.never},{today},1.00,{ledger.currency},REMIT-1,{named.invoice_id.lower()}\n"
+    )
+    assert world.cli("payments", "import", str(path)) == 0
+    document = run_reconciliation(world.settings, world.sessions, today).document
+    [row] = [p for p in document["payments"] if p["reference"] == "REMIT-1"]
+    assert row["applied_to"] == [named.invoice_id]

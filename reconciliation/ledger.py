@@ -34,6 +34,7 @@ __all__ = [
     "BilledLine",
     "BillingTerms",
     "Charge",
+    "CreditApplication",
     "CustomerLedger",
     "CustomerTerms",
     "Payment",
@@ -135,6 +136,16 @@ class PaymentApplication:
     amount: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class CreditApplication:
+    """Part of a credit note (a negative charge) that settled another charge, on its date."""
+
+    note_id: str
+    invoice_id: str
+    amount: Decimal
+    applied_on: date
+
+
 @dataclass
 class CustomerLedger:
     """One customer's position in one currency as of a date.
@@ -149,6 +160,7 @@ class CustomerLedger:
     payments: list[Payment]
     applications: list[PaymentApplication]
     open_amounts: dict[str, Decimal]  # invoice id → unpaid part of its charge
+    credits: list[CreditApplication] = field(default_factory=list)  # what notes settled
 
     @cached_property
     def charged(self) -> Decimal:
@@ -278,8 +290,9 @@ class _OpenCharges:
             applied.append(PaymentApplication(payment.reference, None, left))
         return applied
 
-    def credit(self, note: Charge) -> None:
+    def credit(self, note: Charge) -> list[CreditApplication]:
         """Settle open charges with a negative charge: the amended invoice's first."""
+        applied: list[CreditApplication] = []
         left = -self.open[note.invoice_id]
         targets = [note.amends] if note.amends in self.open else []
         targets += [c.invoice_id for c in self.charges]
@@ -288,7 +301,11 @@ class _OpenCharges:
             if part > 0:
                 self.open[invoice_id] -= part
                 left -= part
+                applied.append(
+                    CreditApplication(note.invoice_id, invoice_id, part, note.charge_date)
+                )
         self.open[note.invoice_id] = -left  # what no charge could use stays on the note
+        return applied
 
 
 def build_ledgers(
@@ -312,6 +329,7 @@ def build_ledgers(
         own_payments = sorted(by_key_payments[key], key=lambda p: (p.payment_date, p.reference))
         charges_open = _OpenCharges(own_charges)
         applications: list[PaymentApplication] = []
+        credits: list[CreditApplication] = []
         # Credit notes and payments in date order (a note before a payment of its day).
         events: list[tuple[date, int, str, Charge | Payment]] = [
             (c.charge_date, 0, c.invoice_id, c) for c in own_charges if c.amount < 0
@@ -319,7 +337,7 @@ def build_ledgers(
         events += [(p.payment_date, 1, p.reference, p) for p in own_payments]
         for *_, event in sorted(events, key=lambda e: e[:3]):
             if isinstance(event, Charge):
-                charges_open.credit(event)
+                credits += charges_open.credit(event)
             else:
                 applications += charges_open.apply(event)
         # A payment may reach any charge dated on or before the as-of date, later ones
@@ -333,6 +351,7 @@ def build_ledgers(
                 payments=own_payments,
                 applications=applications,
                 open_amounts=charges_open.open,
+                credits=credits,
             )
         )
     return ledgers

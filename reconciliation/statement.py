@@ -78,7 +78,11 @@ class ProductLine:
 
 @dataclass(frozen=True, slots=True)
 class PaidPart:
-    """Part of a payment (or credit note) that settled a charge, and when."""
+    """Part of a payment (or credit note) that settled a charge, and when.
+
+    ``reference`` is the payment's, or for a credit note the other charge's label: on the
+    charge it settled, the note's; on the note, the charge's (its amount below zero).
+    """
 
     reference: str
     paid_on: date
@@ -336,6 +340,15 @@ def build_statement(
     paid_parts: dict[str, list[PaidPart]] = defaultdict(list)
     applied_to: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
     credit: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for note in ledger.credits:
+        # Both rows add up (gross − settled = open): the charge settled by the note, and
+        # the note, used up by that charge.
+        paid_parts[note.invoice_id].append(
+            PaidPart(labels[note.note_id], note.applied_on, note.amount)
+        )
+        paid_parts[note.note_id].append(
+            PaidPart(labels[note.invoice_id], note.applied_on, -note.amount)
+        )
     for application in ledger.applications:
         day = payment_dates[application.reference]
         if application.invoice_id is None:
@@ -359,7 +372,7 @@ def build_statement(
             net=c.net,
             tax=c.tax,
             gross=c.amount,
-            paid=tuple(paid_parts.get(c.invoice_id, ())),
+            paid=tuple(sorted(paid_parts.get(c.invoice_id, ()), key=lambda p: p.paid_on)),
             open=ledger.open_amounts[c.invoice_id],
             overdue=c.invoice_id in overdue,
             days_past_due=max(0, (ledger.as_of - c.due_date).days),

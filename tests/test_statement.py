@@ -456,3 +456,54 @@ def test_a_products_amount_is_summed_exactly(ledger_db: tuple[Any, Any]) -> None
     (charge,) = statements[0].document()["charges"]
     amounts = {(p["product"], p["sku"]): p["amount"] for p in charge["products"]}
     assert amounts == {("Product 0", "SKU0"): "17.33"}
+
+
+def test_a_charge_settled_by_a_credit_note_adds_up_on_its_row_and_in_the_csv() -> None:
+    """100.00 charged, amended by a −40.00 credit note, then 50.00 paid: the charge's row
+    shows the note's 40.00 and the payment's 50.00 settling it (gross − settled = open:
+    10.00), the note's row its 40.00 used by the charge (−40.00 − −40.00 = 0.00)."""
+    from reconciliation.ledger import BilledLine, BillingTerms, build_charges, build_ledgers
+    from reconciliation.ledger import Payment as LedgerPayment
+    from reconciliation.statement import StatementParty, build_statement
+    from sync.statement import render_csv
+
+    lines = [
+        BilledLine("INV1", date(2026, 9, 1), "c", "USD", Decimal("100"), Decimal("100")),
+        BilledLine("CN1", date(2026, 9, 15), "c", "USD", Decimal("-40"), Decimal("-40")),
+    ]
+    payment = LedgerPayment("PAY-1", "c", date(2026, 10, 1), Decimal("50.00"), "USD")
+    charges = build_charges(lines, BillingTerms(), {"CN1": "INV1"})
+    (ledger,) = build_ledgers(charges, [payment], date(2026, 11, 25))
+    statement = build_statement(
+        ledger,
+        customer_name="c",
+        party=StatementParty("Partner"),
+        terms=BillingTerms().for_customer("c"),
+        periods={},
+        lines=[],
+        stage=None,
+        stage_known=False,
+    )
+    rows = {c.invoice_id: c for c in statement.charges}
+    invoice, note = rows["INV1"], rows["CN1"]
+    assert [(p.reference, p.paid_on, p.amount) for p in invoice.paid] == [
+        ("Credit, September 2026", date(2026, 9, 15), Decimal("40.00")),
+        ("PAY-1", date(2026, 10, 1), Decimal("50.00")),
+    ]
+    assert [(p.reference, p.amount) for p in note.paid] == [("September 2026", Decimal("-40.00"))]
+    for row in statement.charges:
+        assert row.gross - sum((p.amount for p in row.paid), Decimal(0)) == row.open
+    assert (statement.charged, statement.paid, statement.balance) == (
+        Decimal("60.00"),
+        Decimal("50.00"),
+        Decimal("10.00"),
+    )
+    # The CSV says the same: each charge's gross less its paid rows is its open.
+    table = list(csv.DictReader(io.StringIO(render_csv(statement))))
+    for charge in (r for r in table if r["section"] == "charge"):
+        settled = sum(
+            Decimal(r["amount"])
+            for r in table
+            if r["section"] == "paid" and r["charge"] == charge["charge"]
+        )
+        assert Decimal(charge["gross"]) - settled == Decimal(charge["open"]), charge["charge"]

@@ -49,6 +49,8 @@ _CSV_COLUMNS = (
     "detail",
 )
 
+_AMOUNT_COLUMNS = frozenset(("net", "tax", "gross", "amount", "open"))
+
 
 def render_csv(statement: Statement) -> str:
     """One CSV of the statement: a row per charge, product, payment part and total.
@@ -130,7 +132,13 @@ def render_csv(statement: Statement) -> str:
     writer = csv.DictWriter(out, fieldnames=_CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: neutralise(value) for key, value in {**head, **row}.items()})
+        writer.writerow(
+            {
+                # An amount is the statement's own decimal text ("-40.00"), kept a number.
+                key: value if key in _AMOUNT_COLUMNS else neutralise(value)
+                for key, value in {**head, **row}.items()
+            }
+        )
     return out.getvalue()
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import sqlalchemy as sa
+
+from sync.db.models import Subscription
 from tests.world import AS_OF, World
 
 
@@ -133,3 +136,52 @@ def test_a_subscription_microsoft_no_longer_lists_is_not_reactivated(world: Worl
     patched = _patched(world, mark)
     assert patched  # the others pcsync suspended were reactivated
     assert gone not in patched
+
+
+def _delisted_in_mirror(world: World) -> set[str]:
+    with world.sessions() as session:
+        rows = session.execute(
+            sa.select(Subscription.id).where(Subscription.delisted_at.is_not(None))
+        )
+        return set(rows.scalars())
+
+
+def _asked_for(world: World, sub_id: str, since: int) -> list[tuple[str, str]]:
+    return [(m, p) for m, p, _ in world.sim.requests[since:] if f"/subscriptions/{sub_id}" in p]
+
+
+def test_a_subscription_gone_since_the_sync_is_delisted_by_the_refresh_and_not_suspended(
+    world: World, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    never = world.never
+    _no_azure_refusal(world, never)
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF, "--by", "ana") == 0
+    subs = world.subs_of(never)
+    gone = next(s for s in subs if s["status"] == "active")
+    subs.remove(gone)  # moved away after the last sync: only the apply's refresh can see it
+    assert gone["id"] not in _delisted_in_mirror(world)
+    mark = len(world.sim.requests)
+    assert world.cli("collections", "apply", "--apply", "--by", "ana") == 0
+    assert _patched(world, mark)  # its listed subscriptions were suspended
+    assert _asked_for(world, gone["id"], mark) == []  # neither read nor changed
+    assert _delisted_in_mirror(world) == {gone["id"]}
+
+
+def test_a_subscription_gone_since_the_sync_is_delisted_by_the_refresh_and_not_reactivated(
+    world: World, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    never = world.never
+    _no_azure_refusal(world, never)
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF, "--by", "ana") == 0
+    mark = len(world.sim.requests)
+    assert world.cli("collections", "apply", "--apply", "--by", "ana") == 0
+    suspended = _patched(world, mark)
+    subs = world.subs_of(never)
+    gone = next(s for s in subs if s["id"] in suspended)  # one pcsync suspended
+    subs.remove(gone)  # moved away after the last sync
+    world.pay_everything(never)
+    mark = len(world.sim.requests)
+    assert world.cli("collections", "apply", "--apply") == 0
+    assert _patched(world, mark) == suspended - {gone["id"]}  # the others were reactivated
+    assert _asked_for(world, gone["id"], mark) == []
+    assert _delisted_in_mirror(world) == {gone["id"]}

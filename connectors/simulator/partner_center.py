@@ -102,7 +102,7 @@ class PartnerCenterRoutes(SeekPaged):
         if customer in self.sim.data.unlisted and self._refuse_customer(customer):
             return
         found = self.sim.data.find_subscription(customer, sub)
-        if found is None:
+        if found is None or sub in self.sim.config.unreadable_subscriptions:
             self._error(404, "800002", f"subscription {sub} was not found")
             return
         self._json(public(found))

@@ -66,6 +66,9 @@ class SimulatorConfig:
     # error code ("20002": no commerce relationship any more), or "" for a bare 403 with
     # no body, as a missing role may be answered.
     refused_customers: dict[str, str] = field(default_factory=dict)
+    # Subscriptions the single-subscription GET answers 404 for while their customer's
+    # listing still lists them: a read that fails for now, not a subscription gone.
+    unreadable_subscriptions: set[str] = field(default_factory=set)
     # The next this-many subscription PATCHes are applied, then the connection drops with
     # no answer, and a retry is not recognised by its request id: it meets the new etag
     # (412), as a client whose PATCH timed out after Microsoft applied it does.

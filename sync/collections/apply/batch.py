@@ -145,16 +145,21 @@ def refresh_subscriptions(
     """Read these customers' subscriptions from Partner Center into the mirror, now.
 
     An apply acts on what Microsoft has at this moment — a subscription bought
-    since the last sync is suspended too — and a customer that cannot be read
-    stops the apply before anything changes.
+    since the last sync is suspended too, one Microsoft no longer lists is
+    delisted and left alone — and a customer that cannot be read stops the apply
+    before anything changes.
     """
     if not customers:
         return
     with recorded_run(sessions, "subscriptions_refresh", "manual", {"customers": customers}) as run:
         for customer in customers:
+            # Read whole or not at all (an error or unreadable record raises): complete, as
+            # in the sync, so a stored subscription it leaves out is delisted.
             subscriptions = list(pc.subscriptions(customer))
             with sessions.begin() as session:
-                upsert_subscriptions(session, customer, subscriptions, datetime.now(UTC), run)
+                upsert_subscriptions(
+                    session, customer, subscriptions, datetime.now(UTC), run, complete=True
+                )
 
 
 def prepare_apply(
@@ -197,6 +202,8 @@ def prepare_apply(
             )
         )
     with sessions() as session:
+        if refresh is not None:
+            ours = suspended_by_pcsync(session)  # less any the refresh found delisted
         subs = subscriptions_by_customer(session)
         interrupted = (
             session.scalar(

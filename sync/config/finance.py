@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from sync.config.values import (
+    CurrencyCode,
     Fraction,
     MarkupPercent,
     Money,
@@ -135,6 +136,9 @@ class BillingSettings(Section):
     # Invoice id → the difference (Microsoft's total minus its lines) finance has checked
     # and accepts; any other difference keeps the invoice missing (sync/jobs/lines.py).
     accepted_differences: dict[str, Money] = Field(default_factory=dict)
+    # Currencies Microsoft bills the partner in. The sync reads unbilled charges in each,
+    # besides those of its invoices; Microsoft lists no currencies before a first invoice.
+    currencies: tuple[CurrencyCode, ...] = ()
 
 
 class CollectionStage(Section):

@@ -16,10 +16,11 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 from pydantic_core import PydanticCustomError
 
-from reconciliation.money import D
+from reconciliation.money import D, is_iso_currency
 
 __all__ = [
     "ConfigPath",
+    "CurrencyCode",
     "Fraction",
     "HttpsUrl",
     "MailAddress",
@@ -187,3 +188,17 @@ def _mail_address(value: str) -> str:
 
 
 MailAddress = Annotated[str, Field(strict=True, max_length=254), AfterValidator(_mail_address)]
+
+
+def _currency_code(value: str) -> str:
+    code = value.strip().upper()
+    if not is_iso_currency(code):
+        raise PydanticCustomError(
+            "pcsync",
+            'expected an ISO 4217 currency code like "USD", got {got}',
+            {"got": toml_repr(value)},
+        )
+    return code
+
+
+CurrencyCode = Annotated[str, Field(strict=True), AfterValidator(_currency_code)]

@@ -75,8 +75,18 @@ def run_sync(
             proof = Completeness()
             run.completeness = proof
             try:
-                accepted = settings.billing.accepted_differences
-                _run(_Job(pc, sessions, run, options, proof, accepted))
+                billing = settings.billing
+                _run(
+                    _Job(
+                        pc,
+                        sessions,
+                        run,
+                        options,
+                        proof,
+                        billing.accepted_differences,
+                        billing.currencies,
+                    )
+                )
             finally:
                 run.requests = pc.http.stats.requests
                 run.throttled = pc.http.stats.throttled

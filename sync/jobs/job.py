@@ -80,6 +80,8 @@ class _Job:
     proof: Completeness
     # Invoice id → the checked difference between Microsoft's total and its lines.
     accepted_differences: Mapping[str, Decimal] = field(default_factory=dict)
+    # Currencies Microsoft bills the partner in, beyond those of its invoices.
+    billing_currencies: tuple[str, ...] = ()
 
     def keep_aside(self, unit: Unit, key: str, errors: list[RecordError]) -> None:
         """Quarantine unreadable records of a unit (after its own transaction)."""

@@ -20,7 +20,7 @@ from reconciliation.money import tolerance
 from sync.check import GRANT_GRAPH_BILLING
 from sync.completeness import Unit
 from sync.db.flush import flush_behind
-from sync.db.models import LineSum, SyncCheckpoint
+from sync.db.models import LineSum, Subscription, SyncCheckpoint, UnbilledLineItem
 from sync.jobs.job import (
     FATAL,
     StopRequested,
@@ -312,6 +312,31 @@ def _invoiced(
     )
 
 
+def _unbilled_currencies(job: _Job, documents: list[Invoice]) -> list[str]:
+    """The currencies to ask for unbilled lines: those of the invoices listed, those
+    configured, and those whose unbilled lines are stored (so lines of a currency no
+    longer billed are replaced by what Microsoft says now, not kept for ever).
+
+    Microsoft offers no list of a partner's billing currencies; before its first
+    invoice in a currency (a new partner, a new market) only the configuration names it.
+    """
+    with job.sessions() as session:
+        stored = session.scalars(select(UnbilledLineItem.currency).distinct())
+        known = {d.currency for d in documents} | set(job.billing_currencies) | set(stored)
+    return sorted(c.upper() for c in known)
+
+
+def _billing_subscriptions(sessions: sessionmaker[Session]) -> bool:
+    """Whether any listed subscription is active, so something may be accruing charges."""
+    with sessions() as session:
+        found = session.scalar(
+            select(Subscription.id)
+            .where(Subscription.status == "active", Subscription.delisted_at.is_(None))
+            .limit(1)
+        )
+    return found is not None
+
+
 def _sync_unbilled(job: _Job, documents: list[Invoice]) -> None:
     """The current month's unbilled lines, and last month's until its invoice is here.
 
@@ -321,7 +346,15 @@ def _sync_unbilled(job: _Job, documents: list[Invoice]) -> None:
     """
     previous = _previous_month(job.options.today or _now().date())
     complete = set(_complete_invoices(job.sessions))
-    for currency in sorted({d.currency for d in documents}):
+    currencies = _unbilled_currencies(job, documents)
+    if not currencies and _billing_subscriptions(job.sessions):
+        job.proof.lacking(
+            Unit.UNBILLED,
+            "currency",
+            "no billing currency is known (no invoice yet), so no unbilled charges were read;"
+            ' set [billing] currencies = ["USD", ...] to the currencies Microsoft bills you in',
+        )
+    for currency in currencies:
         periods = ["current"]
         if not _invoiced(documents, currency, previous, complete):
             periods.append("previous")

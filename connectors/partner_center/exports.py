@@ -145,9 +145,13 @@ class ExportRunner:
                 )
             waited = self._clock() - started
             if waited > self._deadline_seconds:
+                # Not resumed: the sync drops an operation that did not succeed, so an export
+                # that always outlasts the deadline needs a longer one, not more runs.
                 raise ExportError(
                     f"export operation {body.get('id')} still {status or 'pending'} after "
-                    f"{int(waited)}s (export_deadline_minutes); the next sync resumes it"
+                    f"{int(waited)}s (export_deadline_minutes); given up: the next sync "
+                    "requests a new export (raise export_deadline_minutes if Microsoft "
+                    "needs longer)"
                 )
             retry_after = reply.headers.get("Retry-After")
             delay = int(retry_after) if retry_after and retry_after.isdigit() else None

@@ -207,6 +207,40 @@ def test_an_unexpected_job_exception_is_counted_and_posted(
         service.engine.dispose()
 
 
+def test_a_job_refused_before_its_run_is_posted_failed_not_as_the_last_success(
+    start_simulator, db_url, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from sync.config import load_settings
+    from sync.jobs import SyncOptions, run_sync
+
+    service, webhook = _daemon_with_webhook(start_simulator, db_url, tmp_path)
+    try:
+        run_sync(service.settings, service.engine, service.sessions, SyncOptions())
+        service.reconcile_job()
+        (posted,) = webhook.posted
+        assert posted.startswith("pcsync reconcile run ")
+        assert " succeeded" in posted
+        # A mistyped override refuses the reconcile before it records a run: yesterday's
+        # run stays the newest, and must not be posted (or counted) as today's.
+        source = service.settings.source
+        assert source is not None
+        with source.open("a") as f:
+            f.write('\n[billing.overrides."no-such-customer"]\nmarkup_percent = "10"\n')
+        env = {"PCSYNC_CLIENT_SECRET": "unused", "PCSYNC_WEBHOOK": webhook.url}
+        refused = Daemon(load_settings(source, env), service.engine, service.sessions)
+        refused.reconcile_job()
+        (alert,) = webhook.posted[1:]
+        assert alert.startswith("pcsync reconcile job failed before its run began: config file")
+        assert "no-such-customer" in alert
+        metrics = refused.metrics.registry
+        assert metrics.get_sample_value("pcsync_job_failures_total", {"job": "reconcile"}) == 1
+        success = "pcsync_job_last_success_timestamp_seconds"
+        assert metrics.get_sample_value(success, {"job": "reconcile"}) is None
+    finally:
+        webhook.close()
+        service.engine.dispose()
+
+
 def test_the_daily_audit_check_alerts_when_the_chain_breaks(
     start_simulator, db_url, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]

@@ -53,7 +53,7 @@ from sync.report_mail import deliver_report
 from sync.runtime.health import AuditState, HealthServer, health_report
 from sync.runtime.leader import Leadership, leadership_for
 from sync.runtime.logs import redact
-from sync.runtime.runs import RunView, list_runs
+from sync.runtime.runs import RunView, last_run_id, own_scheduled_run
 from sync.webhook import ChatMessage, post_summary
 
 __all__ = ["AUDIT_VERIFY_CRON", "Daemon"]
@@ -132,7 +132,9 @@ class Daemon:
     def sync_job(self) -> None:
         """The scheduled sync: same function as ``pcsync sync``; failures are logged, not fatal."""
         options = SyncOptions(trigger="schedule", stop=self._term)
+        since, error = 0, None
         try:
+            since = last_run_id(self.sessions)
             run_id = run_sync(self.settings, self.engine, self.sessions, options)
             log.info("scheduled sync run %d succeeded", run_id)
             self._drop_job(SYNC_RETRY_JOB)  # this sync was the one put off
@@ -143,28 +145,35 @@ class Daemon:
             return
         except StopRequested as exc:
             log.info("scheduled sync stopped: %s", exc)
+            error = str(exc)
         except PcsyncError as exc:
             log.error("scheduled sync failed: %s", exc)
+            error = str(exc)
         except Exception as exc:  # the daemon outlives any one job
             self._job_crashed("sync", exc)
             return
-        self._record_latest("sync")
+        self._record_own("sync", since, error=error)
 
     def reconcile_job(self) -> None:
         """The scheduled reconciliation, as of today in the schedule's time zone."""
+        since, error = 0, None
         try:
+            since = last_run_id(self.sessions)
             result = run_reconciliation(self.settings, self.sessions, self._today(), "schedule")
             log.info("scheduled reconcile: %d finding(s)", len(result.findings))
         except PcsyncError as exc:
             log.error("scheduled reconcile failed: %s", exc)
+            error = str(exc)
         except Exception as exc:  # the daemon outlives any one job
             self._job_crashed("reconcile", exc)
             return
-        self._record_latest("reconcile")
+        self._record_own("reconcile", since, error=error)
 
     def collections_job(self) -> None:
         """The scheduled collections round: plan, notices, webhook summary — never suspends."""
+        since, error = 0, None
         try:
+            since = last_run_id(self.sessions)
             result = run_collections_round(
                 self.settings, self.sessions, self._today(), "pcsync daemon", "schedule"
             )
@@ -172,25 +181,27 @@ class Daemon:
             summary: str | None = result.summary()
         except PcsyncError as exc:
             log.error("scheduled collections round failed: %s", exc)
-            summary = None
+            summary, error = None, str(exc)
         except Exception as exc:  # the daemon outlives any one job
             self._job_crashed("collections", exc)
             return
-        self._record_latest("collections", summary)
+        self._record_own("collections", since, summary, error)
 
     def report_job(self) -> None:
         """The scheduled report: today's files written and mailed to finance once per date."""
+        since, error = 0, None
         try:
+            since = last_run_id(self.sessions)
             delivery = deliver_report(self.settings, self.sessions, self._today(), "schedule")
             log.info("%s", delivery.message.text)
             message: ChatMessage | None = delivery.message
         except PcsyncError as exc:
             log.error("scheduled report failed: %s", exc)
-            message = None
+            message, error = None, str(exc)
         except Exception as exc:  # the daemon outlives any one job
             self._job_crashed("report", exc)
             return
-        self._record_latest("report", message)
+        self._record_own("report", since, message, error)
 
     def audit_job(self) -> None:
         """Prove the audit log (hash chain and head file); a broken chain is an alert."""
@@ -227,10 +238,26 @@ class Daemon:
     def _today(self) -> date:
         return datetime.now(ZoneInfo(self.settings.schedule.timezone)).date()
 
-    def _record_latest(self, kind: str, summary: str | ChatMessage | None = None) -> None:
-        """Count the job's latest run in the metrics and post its summary to the webhook."""
-        latest = next((v for v in list_runs(self.sessions, 5) if v.kind == kind), None)
+    def _record_own(
+        self,
+        kind: str,
+        since: int,
+        summary: str | ChatMessage | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Count the job's own run in the metrics and post its summary to the webhook.
+
+        The job's run is the scheduled run of ``kind`` this daemon recorded after run
+        ``since`` — not merely the newest of its kind, which is an earlier success (or an
+        admin's run) when the job failed before recording one: that failure is counted and
+        posted as such.
+        """
+        latest = own_scheduled_run(self.sessions, kind, since)
         if latest is None:
+            if error is not None:
+                self.metrics.failures.labels(kind).inc()
+                first = (error.strip().splitlines() or [""])[0][:300]
+                self._post(f"pcsync {kind} job failed before its run began: {redact(first)}")
             return
         self.metrics.record(latest)
         if summary is None or latest.status != "succeeded":

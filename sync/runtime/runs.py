@@ -6,13 +6,13 @@ import enum
 import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import PcsyncError
@@ -25,7 +25,9 @@ __all__ = [
     "RunStatus",
     "RunView",
     "Trigger",
+    "last_run_id",
     "list_runs",
+    "own_scheduled_run",
     "recorded_run",
     "settle_abandoned",
 ]
@@ -214,23 +216,57 @@ def list_runs(sessions: sessionmaker[Session], limit: int = 50) -> list[RunView]
     as ``abandoned``."""
     with sessions() as session:
         rows = session.scalars(select(Run).order_by(Run.id.desc()).limit(limit)).all()
-        kept: dict[int, list[dict[str, Any]]] = {}
-        records = session.scalars(
-            select(QuarantinedRecord)
-            .where(QuarantinedRecord.run_id.in_([row.id for row in rows]))
-            .order_by(QuarantinedRecord.id)
-        )
-        for record in records:
-            kept.setdefault(record.run_id, []).append(
-                {
-                    "unit": record.unit,
-                    "key": record.unit_key,
-                    "source": record.source_url,
-                    "reason": record.reason,
-                    "payload": record.payload,
-                }
+        return _views(session, rows)
+
+
+def last_run_id(sessions: sessionmaker[Session]) -> int:
+    """The newest run's id (0 before the first run): what a job started later is above."""
+    with sessions() as session:
+        return int(session.scalar(select(func.max(Run.id))) or 0)
+
+
+def own_scheduled_run(sessions: sessionmaker[Session], kind: str, after_id: int) -> RunView | None:
+    """The scheduled run of ``kind`` this process started after run ``after_id``, if any.
+
+    A scheduled job that fails before it records its run has none: the newest run of its
+    kind is then an earlier one (or an admin's, started meanwhile), never its own.
+    """
+    with sessions() as session:
+        rows = session.scalars(
+            select(Run)
+            .where(
+                Run.kind == kind,
+                Run.id > after_id,
+                Run.trigger == "schedule",
+                Run.pid == os.getpid(),
+                Run.hostname == socket.gethostname(),
             )
-        return [_view(session, row, kept.get(row.id, [])) for row in rows]
+            .order_by(Run.id.desc())
+            .limit(1)
+        ).all()
+        views = _views(session, rows)
+    return views[0] if views else None
+
+
+def _views(session: Session, rows: Sequence[Run]) -> list[RunView]:
+    """The runs as shown, each with the records its sync set aside."""
+    kept: dict[int, list[dict[str, Any]]] = {}
+    records = session.scalars(
+        select(QuarantinedRecord)
+        .where(QuarantinedRecord.run_id.in_([row.id for row in rows]))
+        .order_by(QuarantinedRecord.id)
+    )
+    for record in records:
+        kept.setdefault(record.run_id, []).append(
+            {
+                "unit": record.unit,
+                "key": record.unit_key,
+                "source": record.source_url,
+                "reason": record.reason,
+                "payload": record.payload,
+            }
+        )
+    return [_view(session, row, kept.get(row.id, [])) for row in rows]
 
 
 def _view(session: Session, row: Run, quarantined: list[dict[str, Any]]) -> RunView:

@@ -140,6 +140,71 @@ def test_repeated_continuation_token_stops_the_loop(api, sleeps) -> None:
     assert len(calls_to(api, f"{API}/v1/customers")) == 2
 
 
+def _spelled(body: dict[str, object], spelling: str) -> dict[str, object]:
+    """A seek page's paging keys as a .NET serializer may spell them (case-insensitive)."""
+    if spelling == "PascalCase":
+        links: dict[str, object] = body["links"]  # type: ignore[assignment]
+        following: dict[str, object] = links.pop("next")  # type: ignore[assignment]
+        headers: list[dict[str, object]] = following.pop("headers")  # type: ignore[assignment]
+        links["Next"] = {
+            "Uri": following["uri"],
+            "Method": "GET",
+            "Headers": [{"Key": h["key"], "Value": h["value"]} for h in headers],
+        }
+        body["Links"] = body.pop("links")
+    else:  # the token only in the body, as "ContinuationToken"
+        (header,) = body["links"]["next"].pop("headers")  # type: ignore[index]
+        body["ContinuationToken"] = header["value"]
+    return body
+
+
+@pytest.mark.parametrize("spelling", ["PascalCase", "token in the body"])
+def test_seek_paging_reads_the_next_link_in_any_case(api, sleeps, spelling: str) -> None:
+    first = seek_page([customer(1)], "/v1/customers?size=2&seekOperation=Next", "t1")
+    api.get(f"{API}/v1/customers?size=500", json=_spelled(first, spelling))
+    api.get(
+        f"{API}/v1/customers?size=2&seekOperation=Next",
+        json=seek_page([customer(2)], None, None),
+        match=[matchers.header_matcher({"MS-ContinuationToken": "t1"})],
+    )
+    names = [c.name for c in connect(sleeps).customers()]
+    assert names == ["Customer 1", "Customer 2"]
+
+
+@pytest.mark.parametrize("spelling", ["PascalCase", "token in the body"])
+def test_v1_line_item_pages_read_the_next_link_in_any_case(api, sleeps, spelling: str) -> None:
+    """The line pages' own reader (lines kept as text) keeps a link it does not spell."""
+    url = f"{API}/v1/invoices/G000024135/lineitems"
+    more = "/invoices/G000024135/lineitems/OneTime/BillingLineItems?size=2000&seekOperation=Next"
+    first = seek_page([LINE], more, "t1")
+    api.get(url, body=json.dumps(_spelled(first, spelling)), match=[_first_lines])
+    api.get(
+        f"{url}/OneTime/BillingLineItems",
+        body=json.dumps(seek_page([{**LINE, "subtotal": 7}], None, None)),
+        match=[matchers.header_matcher({"MS-ContinuationToken": "t1"})],
+    )
+    lines = list(connect(sleeps).v1_line_items("G000024135", Provider.ONE_TIME, currency="USD"))
+    assert [line.subtotal for line in lines] == [Decimal("18.3"), Decimal("7")]
+
+
+def test_offset_paging_reads_the_next_link_in_any_case(api, sleeps) -> None:
+    first = json.loads(_invoice_page(0, 2, more=True))
+    first["Links"] = {"Next": {"Uri": first["links"]["next"]["uri"], "Headers": []}}
+    del first["links"]
+    api.get(
+        f"{API}/v1/invoices",
+        body=json.dumps(first),
+        match=[matchers.query_param_matcher({"size": "2", "offset": "0"})],
+    )
+    api.get(
+        f"{API}/v1/invoices",
+        body=_invoice_page(2, 1, more=False),
+        match=[matchers.query_param_matcher({"size": "2", "offset": "2"})],
+    )
+    invoices = list(connect(sleeps, page_size=2).invoices())
+    assert [i.id for i in invoices] == [f"G{n:09d}" for n in range(3)]
+
+
 def invoice(n: int) -> dict[str, object]:
     return {
         "id": f"G{n:09d}",
@@ -397,6 +462,11 @@ LINE = {
     "chargeStartDate": "2026-10-01T00:00:00",
     "chargeEndDate": "2026-10-31T00:00:00",
 }
+
+
+_first_lines = matchers.query_param_matcher(
+    {"provider": "onetime", "invoicelineitemtype": "billinglineitems", "size": "2000"}
+)
 
 
 def test_v1_onetime_lines_are_exact_decimals(api, sleeps) -> None:

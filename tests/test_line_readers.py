@@ -156,3 +156,19 @@ def test_a_v1_page_read_line_by_line_reads_as_json_loads_reads_it() -> None:
     assert str(item["subtotal"]) == "nan"
     assert item["customerName"] == "\ud800"
     assert line_page(b'{"items": 5}', "page") == {"items": 5}  # the caller's check names it
+
+
+def test_a_v1_page_keeps_its_lines_as_text_unless_a_key_is_spelled_otherwise() -> None:
+    """The documented page is read lazily; a key in another case makes it read whole, kept."""
+    import msgspec
+
+    from connectors.partner_center.line_pages import line_page
+    from connectors.simulator.wire import collection, dumps
+
+    page = collection(V1_ROWS[:2], {"uri": "/x", "headers": []}, "/self", token="t1")
+    read = line_page(dumps(page), "page")
+    assert all(type(item) is msgspec.Raw for item in read["items"])  # the lazy reading
+    assert read["continuationToken"] == "t1"
+    page["Links"] = page.pop("links")
+    read = line_page(dumps(page), "page")
+    assert read["Links"]["next"]["uri"] == "/x"  # read whole: nothing the paginator needs lost

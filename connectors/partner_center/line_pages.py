@@ -21,13 +21,19 @@ from connectors.partner_center.http import parse_json
 __all__ = ["line_page", "parsed_line"]
 
 
-class _Page(msgspec.Struct):
-    """What the paginators read of a page; its lines as text."""
+class _Page(msgspec.Struct, forbid_unknown_fields=True):
+    """What the paginators read of a page; its lines as text.
+
+    The keys as Partner Center spells them. Any other key — ``Links`` spelled by a
+    serializer that writes names in another case among them — makes the page be read
+    whole, so the paginators see every key: one dropped here would end a listing early.
+    """
 
     items: list[msgspec.Raw] | None = None
     links: Any = None
-    continuationToken: Any = None  # the keys as Partner Center spells them
+    continuationToken: Any = None
     totalCount: Any = None
+    attributes: Any = None
 
 
 _PAGE = msgspec.json.Decoder(_Page)
@@ -38,7 +44,7 @@ def line_page(content: bytes, where: str) -> Any:
     """A page with its ``items`` as JSON text (``parse_json``'s reading where not JSON we read)."""
     try:
         page = _PAGE.decode(content)
-    except msgspec.DecodeError:  # not JSON msgspec reads, or items that are not an array
+    except msgspec.DecodeError:  # not JSON msgspec reads, items not an array, another key
         return parse_json(content, where)
     if page.items is None:
         return parse_json(content, where)  # the caller's check names what is missing

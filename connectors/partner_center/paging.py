@@ -54,8 +54,19 @@ def with_query(url: str, params: Mapping[str, Any]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _get(body: Any, name: str) -> Any:
+    """``body[name]``, the name in any case: Microsoft's .NET services read and may write
+    property names case-insensitively, and a next link missed would end a listing early."""
+    if not isinstance(body, Mapping):
+        return None
+    if name in body:
+        return body[name]
+    wanted = name.casefold()
+    return next((v for k, v in body.items() if isinstance(k, str) and k.casefold() == wanted), None)
+
+
 def _items(body: Mapping[str, Any]) -> list[Any]:
-    items = body.get("items")
+    items = _get(body, "items")
     if not isinstance(items, list):
         raise BadResponseError("collection response without an 'items' array")
     return items
@@ -63,16 +74,15 @@ def _items(body: Mapping[str, Any]) -> list[Any]:
 
 def _next_link(body: Mapping[str, Any]) -> tuple[str, dict[str, str]] | None:
     """``links.next`` as (uri, headers), or None when the page says it is the last."""
-    links = body.get("links") or {}
-    link = links.get("next") if isinstance(links, Mapping) else None
+    link = _get(_get(body, "links"), "next")
     if not isinstance(link, Mapping):
         return None
     headers = {
-        str(pair.get("key")): str(pair.get("value"))
-        for pair in link.get("headers") or ()
-        if isinstance(pair, Mapping) and pair.get("key")
+        str(_get(pair, "key")): str(_get(pair, "value"))
+        for pair in _get(link, "headers") or ()
+        if isinstance(pair, Mapping) and _get(pair, "key")
     }
-    return str(link.get("uri") or ""), headers
+    return str(_get(link, "uri") or ""), headers
 
 
 class SeekPaginator:
@@ -94,7 +104,7 @@ class SeekPaginator:
         uri, headers = link
         token = next(
             (v for k, v in headers.items() if k.lower() == "ms-continuationtoken"),
-            body.get("continuationToken"),
+            _get(body, "continuationToken"),
         )
         if token is not None:
             if token in self._seen_tokens:

@@ -8,7 +8,7 @@ import hashlib
 import uuid
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "AZURE_PLAN",
@@ -17,6 +17,7 @@ __all__ = [
     "OFFERS",
     "PAYER_PROFILES",
     "V2_ONLY_FROM",
+    "Currency",
     "amount",
     "guid",
     "iso",
@@ -38,11 +39,26 @@ OFFERS = [
     ("CFQ7TTC0HL8W", "0001", "Microsoft Defender for Business", "3.00"),
 ]
 AZURE_PLAN = ("DZH318Z0BPS6", "0001", "Azure plan")
-CURRENCIES = {  # currency: (rate from USD, tax rate, minor unit exponent)
-    "USD": (Decimal("1"), Decimal("0.08"), -2),
-    "EUR": (Decimal("0.92"), Decimal("0.19"), -2),
-    "GBP": (Decimal("0.79"), Decimal("0.20"), -2),
-    "JPY": (Decimal("150"), Decimal("0.10"), 0),
+
+
+class Currency(NamedTuple):
+    """How the simulated partner is billed in one currency."""
+
+    rate: Decimal  # from USD, for list prices
+    tax: Decimal  # the tax rate Microsoft charges on a subtotal
+    exponent: int  # of the minor unit (-2: cents)
+    symbol: str  # an invoice's ``currencySymbol``
+    country: str  # a line's ``customerCountry``
+
+
+# Every currency a test may bill an invoice or customer in. HRK, Croatia's kuna until
+# 2023, is no longer an ISO 4217 currency, but invoices of those years are billed in it.
+CURRENCIES = {
+    "USD": Currency(Decimal("1"), Decimal("0.08"), -2, "$", "US"),
+    "EUR": Currency(Decimal("0.92"), Decimal("0.19"), -2, "€", "DE"),
+    "GBP": Currency(Decimal("0.79"), Decimal("0.20"), -2, "£", "GB"),
+    "JPY": Currency(Decimal("150"), Decimal("0.10"), 0, "¥", "JP"),
+    "HRK": Currency(Decimal("6.93"), Decimal("0.25"), -2, "kn", "HR"),
 }
 PAYER_PROFILES = ["prompt", "early", "late", "partial", "never", "prompt", "overpay", "prompt"]
 COMPANY_WORDS = [
@@ -90,17 +106,17 @@ V2_ONLY_FROM = date(2024, 2, 1)
 
 def price_minor(usd: str, currency: str) -> int:
     """A USD list price in ``currency``, in integer minor units."""
-    rate, _, exponent = CURRENCIES[currency]
+    rate, exponent = CURRENCIES[currency].rate, CURRENCIES[currency].exponent
     price = (Decimal(usd) * rate).quantize(Decimal(1).scaleb(exponent), ROUND_HALF_UP)
     return int(price.scaleb(-exponent))
 
 
 def tax_minor(subtotal_minor: int, currency: str) -> int:
     """The tax on a subtotal, in integer minor units."""
-    tax = (Decimal(subtotal_minor) * CURRENCIES[currency][1]).quantize(Decimal(1), ROUND_HALF_UP)
+    tax = (Decimal(subtotal_minor) * CURRENCIES[currency].tax).quantize(Decimal(1), ROUND_HALF_UP)
     return int(tax)
 
 
 def amount(minor: int, currency: str) -> Decimal:
     """Integer minor units as the exact decimal amount."""
-    return Decimal(minor).scaleb(CURRENCIES[currency][2])
+    return Decimal(minor).scaleb(CURRENCIES[currency].exponent)

@@ -77,6 +77,18 @@ class Dataset(Documents):
         found["commitmentEndDate"] = iso(end)
         found["cancellationAllowedUntilDate"] = iso(on + timedelta(days=7))
 
+    def switch_currency(self, old: str, new: str) -> None:
+        """Bill the customers and documents billed in ``old`` in ``new`` instead: the same
+        amounts in minor units, taxed at ``new``'s rate (as Croatian partners' euro customers
+        were billed in HRK, the kuna, until 2023)."""
+        for tenant, currency in self.currency_of.items():
+            if currency == old:
+                self.currency_of[tenant] = new
+        for document in (d for inv in self.invoices for d in (inv, *inv.amendments)):
+            if document.currency == old:
+                document.currency = new
+                self._total(document)
+
     def issue_credit_note(self, invoice_id: str, issued: date, lines: int = 2) -> Invoice:
         """A credit note against an invoice, issued on ``issued``: a document of its own
         (its own id, date, total and lines — each the reverse of one of the invoice's

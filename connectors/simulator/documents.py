@@ -38,7 +38,7 @@ class Documents(World):
             "totalCharges": total,
             "paidAmount": -paid,
             "currencyCode": invoice.currency,
-            "currencySymbol": {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}[invoice.currency],
+            "currencySymbol": CURRENCIES[invoice.currency].symbol,
             "invoiceDetails": [
                 {
                     "invoiceLineItemType": "billing_line_items",
@@ -101,7 +101,7 @@ class Documents(World):
             "customerId": f"org:{customer['id']}",
             "customerName": profile["companyName"],
             "customerDomainName": profile["domain"],
-            "customerCountry": {"USD": "US", "EUR": "DE", "GBP": "GB", "JPY": "JP"}[currency],
+            "customerCountry": CURRENCIES[currency].country,
             "invoiceNumber": invoice.id,
             "mpnId": "4870137",
             "resellerMpnId": 0,
@@ -135,7 +135,7 @@ class Documents(World):
             "referenceId": "",
             "priceAdjustmentDescription": "",
             "pricingCurrency": "USD",
-            "pcToBCExchangeRate": CURRENCIES[currency][0],
+            "pcToBCExchangeRate": CURRENCIES[currency].rate,
             "pcToBCExchangeRateDate": iso(invoice.period_start),
             "billableQuantity": quantity,
             "meterDescription": "",

@@ -28,7 +28,7 @@ def payments_csv(world: World, markup_percent: Decimal = Decimal(0)) -> str:
         if profile == "never":
             continue
         currency = world.currency_of[customer["id"]]
-        exponent = CURRENCIES[currency][2]
+        exponent = CURRENCIES[currency].exponent
         for invoice in world.invoices:
             if invoice.currency != currency:
                 continue

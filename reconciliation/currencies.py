@@ -1,10 +1,18 @@
-"""ISO 4217 currencies: each active code with its minor unit; symbols written beside amounts.
+"""ISO 4217 currencies: each active or recently withdrawn code with its minor unit; symbols
+written beside amounts.
 
 ``MINOR_UNITS`` is ISO 4217 list one (current funds), without the codes that
 have no minor unit (gold, silver, SDR, bond-market and test units): a payment
 or a charge is never in those. A code missing here is not a currency pcsync
 accepts from a file. Update the table when ISO publishes an amendment (the
-latest taken in: XCG, Caribbean guilder, 2025; ZWG, Zimbabwe gold, 2024).
+latest taken in: XCG, Caribbean guilder, 2025; ZWG, Zimbabwe gold, 2024), and
+move a code it withdraws to ``WITHDRAWN``.
+
+``WITHDRAWN`` is the part of ISO 4217 list three (historic denominations) a
+Microsoft bill may still be in: the currencies withdrawn since 2015, each with
+the minor unit list one gave it while it was in use. Microsoft's bills of those
+years stay in the currency they were billed in (a Croatian partner's invoices up
+to 2022 are in HRK, the kuna); nobody pays in it any more.
 
 ``SYMBOLS`` lists, for the currencies finance teams meet in bank exports, the
 signs written before or after an amount besides the code itself (``$``,
@@ -16,7 +24,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-__all__ = ["MINOR_UNITS", "SYMBOLS"]
+__all__ = ["MINOR_UNITS", "SYMBOLS", "WITHDRAWN"]
 
 MINOR_UNITS = MappingProxyType({
     "AED": 2, "AFN": 2, "ALL": 2, "AMD": 2, "AOA": 2, "ARS": 2, "AUD": 2, "AWG": 2,
@@ -41,6 +49,21 @@ MINOR_UNITS = MappingProxyType({
     "VES": 2, "VND": 0, "VUV": 0, "WST": 2, "XAD": 2, "XAF": 0, "XCD": 2, "XCG": 2,
     "XOF": 0, "XPF": 0, "YER": 2, "ZAR": 2, "ZMW": 2, "ZWG": 2,
 })  # fmt: skip
+
+WITHDRAWN = MappingProxyType(
+    {
+        "ANG": 2,  # Netherlands Antillean guilder, replaced by XCG in 2025
+        "BYR": 0,  # Belarusian ruble, replaced by BYN in 2016
+        "CUC": 2,  # Cuban convertible peso, withdrawn in 2021
+        "HRK": 2,  # Croatian kuna, replaced by EUR in 2023
+        "LTL": 2,  # Lithuanian litas, replaced by EUR in 2015
+        "MRO": 2,  # Mauritanian ouguiya, replaced by MRU in 2018
+        "SLL": 2,  # Sierra Leonean leone, replaced by SLE from 2022
+        "STD": 2,  # São Tomé and Príncipe dobra, replaced by STN in 2018
+        "VEF": 2,  # Venezuelan bolívar fuerte, replaced by VES in 2018
+        "ZWL": 2,  # Zimbabwe dollar, replaced by ZWG in 2024
+    }
+)
 
 SYMBOLS = MappingProxyType({
     "USD": ("$", "US$"), "CAD": ("$", "CA$", "C$"), "AUD": ("$", "A$", "AU$"),

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from reconciliation.currencies import MINOR_UNITS, SYMBOLS
+from reconciliation.currencies import MINOR_UNITS, SYMBOLS, WITHDRAWN
 from reconciliation.errors import DataError, InputError
 
 __all__ = [
@@ -71,17 +71,24 @@ def is_currency_code(code: str) -> bool:
     return bool(_CURRENCY_RE.match(code))
 
 
-def is_iso_currency(code: str) -> bool:
-    """True when ``code`` is an active ISO 4217 currency (``reconciliation.currencies``)."""
-    return code in MINOR_UNITS
+def is_iso_currency(code: str, *, withdrawn: bool = False) -> bool:
+    """True when ``code`` is an active ISO 4217 currency (``reconciliation.currencies``);
+    with ``withdrawn``, also when it is one withdrawn since Microsoft began billing in it.
+
+    Money entered now (a payment) is in an active currency; Microsoft's bills of past
+    years (invoices and their lines) may be in a withdrawn one, such as HRK up to 2022.
+    """
+    return code in MINOR_UNITS or (withdrawn and code in WITHDRAWN)
 
 
 def minor_unit(currency: str) -> int:
-    """Number of decimal places of the currency's minor unit (JPY 0, USD 2, KWD 3).
+    """Number of decimal places of the currency's minor unit (JPY 0, USD 2, KWD 3), for an
+    active currency or a withdrawn one (BYR 0, HRK 2).
 
-    2 for a code not in ISO 4217's list: Microsoft's data is taken as sent.
+    2 for a code in neither of ISO 4217's lists: Microsoft's data is taken as sent.
     """
-    return MINOR_UNITS.get(currency.upper(), 2)
+    code = currency.upper()
+    return MINOR_UNITS.get(code, WITHDRAWN.get(code, 2))
 
 
 @functools.cache

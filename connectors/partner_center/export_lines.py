@@ -286,7 +286,7 @@ def export_line_items(
     # What a typed line's currency is compared with: never equal when the invoice's own
     # currency is not an ISO code, so that of_invoice refuses every line of it.
     currency = currency.upper()
-    billed_in = currency if is_iso_currency(currency) else None
+    billed_in = currency if is_iso_currency(currency, withdrawn=True) else None
     for number, line in enumerate(lines, start=1):
         try:
             text = line.decode()

@@ -355,8 +355,10 @@ def of_invoice(item: LineItem, invoice_id: str, currency: str) -> LineItem:
     (``invoiceNumber``; absent on legacy Office lines). A line in another currency,
     or of another invoice, would be added up and charged as if it were this one's.
     Unbilled lines (invoice ``unbilled``) name no invoice: only their currency counts.
+    The currency is an ISO 4217 code in use or one withdrawn since (an invoice of 2022
+    billed in HRK is read in HRK).
     """
-    if item.currency != currency or not is_iso_currency(currency):
+    if item.currency != currency or not is_iso_currency(currency, withdrawn=True):
         where = "the unbilled lines" if invoice_id == "unbilled" else f"invoice {invoice_id}"
         if item.currency != currency:
             raise DataError(

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from connectors.payments.records import Cell, cell_text
-from reconciliation.currencies import MINOR_UNITS
+from reconciliation.currencies import MINOR_UNITS, WITHDRAWN
 from reconciliation.errors import InputError
 from reconciliation.money import parse_amount
 
@@ -263,10 +263,11 @@ class RowChecker:
                 refuse("date", payment_date)
         currency = texts.get("currency", "").upper()
         if "currency" not in bad and currency not in MINOR_UNITS:
-            refuse(
-                "currency",
-                f"{shown(texts['currency'])} is not an ISO 4217 currency code (like USD, EUR)",
-            )
+            # A withdrawn currency (HRK) is in old Microsoft bills, never in a new payment.
+            why = "an ISO 4217 currency no longer in use; a payment is in a currency in use"
+            if currency not in WITHDRAWN:
+                why = "not an ISO 4217 currency code"
+            refuse("currency", f"{shown(texts['currency'])} is {why} (like USD, EUR)")
         amount = None
         written = cells["amount"]
         if "amount" not in bad and isinstance(written, date):

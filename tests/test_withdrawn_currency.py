@@ -19,7 +19,9 @@ from connectors.simulator.catalog import V2_ONLY_FROM
 from connectors.simulator.data import Dataset, Invoice, Scale
 from connectors.simulator.wire import dumps, pascal
 from reconciliation.currencies import MINOR_UNITS, WITHDRAWN
+from reconciliation.errors import ConfigError
 from reconciliation.money import is_iso_currency, minor_unit, round_money
+from sync.config import load_settings
 from sync.jobs import SyncOptions, run_sync
 from sync.reconcile import run_reconciliation
 from sync.runtime.runs import list_runs
@@ -127,3 +129,12 @@ def test_a_payment_in_a_withdrawn_currency_is_refused(
         "(nothing imported; fix it, or use --skip-bad-rows)"
     ]
     assert unchanged(sessions)
+
+
+def test_a_withdrawn_currency_is_not_one_microsoft_bills_in_now(write_config) -> None:
+    path = write_config('[billing]\ncurrencies = ["EUR", "HRK"]\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, {"PCSYNC_CLIENT_SECRET": "secret"})
+    assert info.value.problems == (
+        '[billing] currencies #2: expected an ISO 4217 currency code like "USD", got "HRK"',
+    )

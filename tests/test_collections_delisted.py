@@ -7,12 +7,12 @@ auto-renew change. Against the simulator on SQLite and PostgreSQL, through the C
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from sync.db.models import Subscription
+from sync.db.models import Action, AuditEntry, Subscription
 from tests.world import AS_OF, World
 
 
@@ -185,3 +185,49 @@ def test_a_subscription_gone_since_the_sync_is_delisted_by_the_refresh_and_not_r
     assert _patched(world, mark) == suspended - {gone["id"]}  # the others were reactivated
     assert _asked_for(world, gone["id"], mark) == []
     assert _delisted_in_mirror(world) == {gone["id"]}
+
+
+def test_an_interrupted_attempt_on_a_subscription_microsoft_no_longer_lists_is_settled(
+    world: World, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """Left pending, it would wait for ever for a subscription Microsoft answers 404 for."""
+    never = world.never
+    _no_azure_refusal(world, never)
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF, "--by", "ana") == 0
+    sub_id = next(s["id"] for s in world.subs_of(never) if s["status"] == "active")
+    with world.sessions.begin() as session:  # a run killed while Microsoft was suspending it
+        session.add(
+            Action(
+                customer_id=never,
+                subscription_id=sub_id,
+                action="suspend",
+                status_before="active",
+                result="pending",
+                requested_by="ana",
+                requested_at=datetime.now(UTC),
+            )
+        )
+    gone = _move_away(world, never, {sub_id})
+    mark = len(world.sim.requests)
+    assert world.cli("collections", "apply", "--apply", "--by", "ana") == 0
+    assert _patched(world, mark)  # its listed subscriptions were suspended
+    assert _asked_for(world, gone, mark) == []
+    with world.sessions() as session:
+        (row,) = session.scalars(sa.select(Action).where(Action.subscription_id == gone))
+        assert row.result == "failed"
+        assert row.error is not None
+        assert row.error.startswith("Microsoft no longer lists this subscription (since ")
+        audited = session.scalars(
+            sa.select(AuditEntry).where(
+                AuditEntry.subscription_id == gone, AuditEntry.event == "suspend"
+            )
+        ).all()
+        assert [(e.actor, e.details["result"]) for e in audited] == [("ana", "failed")]
+        assert audited[0].details["settled_after_interruption"] is True
+
+    mark = len(world.sim.requests)
+    assert world.cli("collections", "apply", "--apply", "--by", "ana") == 0
+    assert _asked_for(world, gone, mark) == []
+    with world.sessions() as session:
+        rows = session.scalars(sa.select(Action.result).where(Action.subscription_id == gone))
+        assert list(rows) == ["failed"]  # settled once, nothing sent again

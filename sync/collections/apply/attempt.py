@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import PartnerCenter, StatusChange
@@ -27,7 +27,7 @@ from connectors.partner_center.errors import (
 from sync import audit
 from sync.collections.apply.model import RENEW, TARGET, Change, reached, state_of
 from sync.collections.azure import PERMANENT_REFUSALS
-from sync.db.models import Action
+from sync.db.models import Action, Customer, Subscription
 from sync.runtime.runs import RunRecorder
 from sync.store import upsert_subscriptions
 
@@ -47,8 +47,14 @@ def settle_interrupted(
     with sessions() as session:
         pending = session.scalars(select(Action).where(Action.result == "pending")).all()
         todo = [(a.id, a.customer_id, a.subscription_id, a.action) for a in pending]
+    gone = _delisted_since(sessions, [action_id for action_id, *_ in todo])
     settled: dict[tuple[str, str], str] = {}
     for action_id, customer, sub_id, verb in todo:
+        if action_id in gone:
+            settled[(sub_id, verb)] = _settle_delisted(
+                sessions, action_id, gone[action_id], actor, run
+            )
+            continue
         try:
             live = pc.subscription(customer, sub_id)
         except ConnectorError as exc:
@@ -65,6 +71,41 @@ def settle_interrupted(
             row.error = None if done else "interrupted before Microsoft answered; not applied"
             _audit_attempt(session, row, actor, run.run_id, settled_after_interruption=True)
     return settled
+
+
+def _delisted_since(sessions: sessionmaker[Session], action_ids: list[int]) -> dict[int, datetime]:
+    """The attempts whose subscription (or customer) Microsoft no longer lists, and since when."""
+    if not action_ids:
+        return {}
+    since = func.coalesce(Subscription.delisted_at, Customer.delisted_at)
+    with sessions() as session:
+        rows = session.execute(
+            select(Action.id, since)
+            .join(Subscription, Subscription.id == Action.subscription_id, isouter=True)
+            .join(Customer, Customer.id == Action.customer_id, isouter=True)
+            .where(Action.id.in_(action_ids), since.is_not(None))
+        )
+        return {action_id: when for action_id, when in rows}
+
+
+def _settle_delisted(
+    sessions: sessionmaker[Session], action_id: int, since: datetime, actor: str, run: RunRecorder
+) -> str:
+    """End an interrupted attempt on a subscription out of reach: its outcome cannot be read.
+
+    Left pending it would stay so for ever (Microsoft answers 404); it is recorded
+    failed — not counted as pcsync's change — and audited, and nothing is sent again.
+    """
+    reason = (
+        f"Microsoft no longer lists this subscription (since {since:%Y-%m-%d}): whether the "
+        "interrupted attempt took effect cannot be read; nothing more is sent for it"
+    )
+    with sessions.begin() as session:
+        row = session.get_one(Action, action_id)
+        row.result = "failed"
+        row.error = reason
+        _audit_attempt(session, row, actor, run.run_id, settled_after_interruption=True)
+    return reason
 
 
 def _audit_attempt(session: Session, row: Action, actor: str, run_id: int, **extra: Any) -> None:

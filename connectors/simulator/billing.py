@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from connectors.simulator.catalog import V2_ONLY_FROM
+from connectors.simulator.catalog import V2_ONLY_FROM, WITHDRAWN
 from connectors.simulator.handler import Route
 from connectors.simulator.paging import SeekPaged
 from connectors.simulator.wire import collection
@@ -79,6 +79,9 @@ class BillingRoutes(SeekPaged):
         period = (self.query.get("period") or "").lower()
         if period not in ("current", "previous"):
             self._error(400, "400", "period must be current or previous")
+            return
+        if currency in WITHDRAWN:
+            self._error(400, "400", f"currencyCode {currency} is not a billing currency")
             return
         lines = self.sim.data.unbilled_lines(currency, period)
         size = min(2000, int(self.query.get("size") or 2000))

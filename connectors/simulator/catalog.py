@@ -60,6 +60,9 @@ CURRENCIES = {
     "JPY": Currency(Decimal("150"), Decimal("0.10"), 0, "¥", "JP"),
     "HRK": Currency(Decimal("6.93"), Decimal("0.25"), -2, "kn", "HR"),
 }
+# Withdrawn currencies: invoices of past years stay in them, but nothing accrues in
+# them now, so an unbilled request in one is refused as an invalid currency.
+WITHDRAWN = frozenset({"HRK"})
 PAYER_PROFILES = ["prompt", "early", "late", "partial", "never", "prompt", "overpay", "prompt"]
 COMPANY_WORDS = [
     "Contoso", "Fabrikam", "Northwind", "Tailspin", "Litware", "Adatum", "Proseware",

@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Any
 
-from connectors.simulator.catalog import V2_ONLY_FROM
+from connectors.simulator.catalog import V2_ONLY_FROM, WITHDRAWN
 from connectors.simulator.faults import Guarded
 from connectors.simulator.handler import Route
 
@@ -68,7 +68,13 @@ class ExportRoutes(Guarded):
 
     def _export_unbilled(self) -> None:
         body = json.loads(self.body or b"{}")
-        self._start_export({"unbilled": str(body.get("currencyCode", "USD")).upper()})
+        currency = str(body.get("currencyCode", "USD")).upper()
+        if currency in WITHDRAWN:
+            self._guard("graph")
+            message = f"currencyCode {currency} is not a billing currency"
+            self._json({"error": {"code": "BadRequest", "message": message}}, 400)
+            return
+        self._start_export({"unbilled": currency})
 
     def _operation(self, op: str) -> None:
         self._guard("graph")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from contextlib import suppress
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -15,21 +15,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.document import Reconciled
 from reconciliation.errors import InputError
-from reconciliation.ledger import BillingTerms
 from sync.collections import plan_collections
 from sync.collections.approvals import lapse_reason
 from sync.collections.plan import CollectionsPlan
 from sync.completeness import data_completeness, headline
 from sync.config import Settings
 from sync.db.models import Action, Approval, Customer, Notice, ReconciliationRun, Subscription
-from sync.errors import OutputError
 from sync.reconcile import run_reconciliation
 from sync.reconcile.inputs import billing_terms
 from sync.reports.data import Change, ReportData
 from sync.reports.html import to_html
 from sync.reports.lines import LINE_COLUMNS, billed_lines, lines_tables
 from sync.reports.render import to_csv, to_xlsx, write_csv
+from sync.reports.staged import staged
 from sync.reports.tables import report_tables
+from sync.runtime import failpoints
 
 __all__ = ["FORMATS", "ReportFiles", "write_reports"]
 
@@ -169,48 +169,40 @@ def write_reports(
         lines = replace(lines, rows=[*lines.rows, {"customer_name": note}])
         tables[-2] = lines
     files = []
-    if "xlsx" in formats:
-        path = out_dir / f"{stem}.xlsx"
-        title = f"{settings.reports.title} as of {as_of} — {headline(completeness)}"
-        _write(path, to_xlsx(tables, title, as_of.isoformat()))
-        files.append(path)
-    if "html" in formats:
-        path = out_dir / f"{stem}.html"
-        page = to_html(data, f"{settings.reports.title} — {as_of}")
-        _write(path, page.encode("utf-8"))
-        files.append(path)
-    if "csv" in formats:
-        for table in tables:
-            path = out_dir / f"{stem}-{_slug(table.name)}.csv"
-            if table.name == "Lines":  # every line, streamed: it may be millions
-                _write_lines_csv(path, sessions, terms, as_of)
-            else:
-                # With a byte order mark: Excel reads the file as UTF-8 only then, and
-                # would otherwise garble accented customer names.
-                _write(path, to_csv(table).encode("utf-8-sig"))
+    with staged("report") as out:  # every file whole, or the former ones kept
+        if "xlsx" in formats:
+            path = out_dir / f"{stem}.xlsx"
+            title = f"{settings.reports.title} as of {as_of} — {headline(completeness)}"
+            out.write(path, to_xlsx(tables, title, as_of.isoformat()))
             files.append(path)
-    if "json" in formats:
-        path = out_dir / f"{stem}.json"
-        document = data.as_json(stored_document)  # the stored document as it was, and the rest
-        _write(path, json.dumps(document, indent=2, sort_keys=True).encode("utf-8"))
-        files.append(path)
+        if "html" in formats:
+            path = out_dir / f"{stem}.html"
+            page = to_html(data, f"{settings.reports.title} — {as_of}")
+            out.write(path, page.encode("utf-8"))
+            files.append(path)
+        if "csv" in formats:
+            for table in tables:
+                path = out_dir / f"{stem}-{_slug(table.name)}.csv"
+                if table.name == "Lines":  # every line, streamed: it may be millions
+                    with sessions() as session, out.open(path, "utf-8-sig") as f:
+                        write_csv(f, LINE_COLUMNS, _passing(billed_lines(session, terms, as_of)))
+                else:
+                    # With a byte order mark: Excel reads the file as UTF-8 only then, and
+                    # would otherwise garble accented customer names.
+                    out.write(path, to_csv(table).encode("utf-8-sig"))
+                files.append(path)
+        if "json" in formats:
+            path = out_dir / f"{stem}.json"
+            document = data.as_json(stored_document)  # the stored document as it was
+            out.write(path, json.dumps(document, indent=2, sort_keys=True).encode("utf-8"))
+            files.append(path)
     return ReportFiles(as_of, reconciliation_id, files)
 
 
-def _write_lines_csv(
-    path: Path, sessions: sessionmaker[Session], terms: BillingTerms, as_of: date
-) -> None:
-    try:
-        with sessions() as session, path.open("w", encoding="utf-8-sig", newline="") as f:
-            write_csv(f, LINE_COLUMNS, billed_lines(session, terms, as_of))
-    except OSError as exc:
-        with suppress(OSError):
-            path.unlink()
-        raise OutputError(
-            f"report {path}: cannot write it ({exc.strerror}); free space or fix the "
-            "folder's permissions, then run the command again",
-            path=str(path),
-        ) from exc
+def _passing(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        failpoints.reached("report.lines")
+        yield row
 
 
 def _slug(name: str) -> str:
@@ -229,17 +221,4 @@ def _make_folder(folder: Path, setting: str) -> None:
         raise InputError(
             f"{setting}: cannot create the folder {folder} ({exc.strerror}); name a folder "
             "pcsync may write to"
-        ) from exc
-
-
-def _write(path: Path, data: bytes) -> None:
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        with suppress(OSError):  # a half-written report must not pass for a whole one
-            path.unlink()
-        raise OutputError(
-            f"report {path}: cannot write it ({exc.strerror}); free space or fix the "
-            "folder's permissions, then run the command again",
-            path=str(path),
         ) from exc

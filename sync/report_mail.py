@@ -34,9 +34,10 @@ from reconciliation.text import one_line
 from sync.collections import plan_collections
 from sync.config import Settings
 from sync.db.models import ReconciliationRun, Run
-from sync.errors import NoticeError, OutputError
+from sync.errors import NoticeError
 from sync.mail import send_smtp
 from sync.report import FORMATS, write_reports
+from sync.reports.staged import staged
 from sync.runtime.runs import Trigger, recorded_run
 from sync.webhook import ChatMessage
 
@@ -131,12 +132,8 @@ def _compose(
 
 
 def _write_eml(path: Path, message: EmailMessage) -> None:
-    try:
-        path.write_bytes(bytes(message))
-    except OSError as exc:
-        raise OutputError(
-            f"report mail {path}: cannot write it ({exc.strerror})", path=str(path)
-        ) from exc
+    with staged("report mail") as out:  # whole, or not there: it is sent on the next run
+        out.write(path, bytes(message))
 
 
 def deliver_report(

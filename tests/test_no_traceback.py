@@ -195,7 +195,8 @@ def test_disk_full_while_writing_a_report(
     out = tmp_path / "reports"
     out.mkdir()
     target = out / f"pcsync-{AS_OF}.xlsx"
-    target.symlink_to("/dev/full")  # every write to it fails with ENOSPC
+    # The file is written under a temporary name first: every write to it fails with ENOSPC.
+    (out / f".{target.name}.{os.getpid()}.partial").symlink_to("/dev/full")
     capsys.readouterr()
     assert main([*base, "report", "--as-of", AS_OF, "--format", "xlsx", "--out", str(out)]) == 1
     assert error_line(capsys) == (
@@ -203,6 +204,7 @@ def test_disk_full_while_writing_a_report(
         "space or fix the folder's permissions, then run the command again"
     )
     assert not target.exists()  # nothing half-written passes for a report
+    assert not list(out.iterdir())  # nor is left beside it
     assert reconciliations(db_url) == before
 
 

@@ -598,3 +598,33 @@ def test_lines_and_margin_sheets_show_every_billed_line_of_the_month(
         tmp_path / "big" / "pcsync-2026-11-25-lines.csv", dtype=str, encoding="utf-8-sig"
     )
     assert every.equals(lines)
+
+
+def test_a_report_killed_while_writing_leaves_the_reports_written_before(
+    world, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "reports"
+    assert world.cli("report", "--as-of", "2026-11-25", "--out", str(out)) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    env = {
+        **os.environ,
+        "PCSYNC_CLIENT_SECRET": world.sim.config.client_secret,
+        "PCSYNC_FAILPOINT": "report.lines:3=kill",  # killed while the lines CSV is written
+    }
+    command = [sys.executable, "-m", "sync.cli", "--config", str(world.settings.source)]
+    killed = subprocess.run(
+        [*command, "report", "--as-of", "2026-11-25", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr
+    after = {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".")}
+    assert sorted(after) == sorted(before)
+    for name, data in before.items():
+        assert after[name] == data, f"{name} was changed by the killed run"

@@ -31,6 +31,7 @@ POINTS = frozenset(
         "invoice.before_commit",  # an invoice's lines written, its transaction not committed
         "invoice.committed",  # an invoice's lines committed
         "subscriptions.read",  # a customer's subscriptions read, not yet stored
+        "report.lines",  # a row of the report's lines CSV handed to the writer
     }
 )
 _PAUSE_LIMIT = 300.0  # seconds; a forgotten pause must not hang a test run for ever

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -14,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from reconciliation.errors import InputError
 from reconciliation.statement import Statement
 from sync.config import Settings
-from sync.errors import OutputError
+from sync.reports.staged import staged
 from sync.statement.load import build_statements
 from sync.statement.render import FORMATS, render_csv, render_html, render_json
 
@@ -32,19 +31,6 @@ class StatementRun:
 def _file_stem(statement: Statement) -> str:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", statement.customer_id)
     return f"statement-{safe}-{statement.currency}-{statement.as_of.isoformat()}"
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        with suppress(OSError):
-            path.unlink()
-        raise OutputError(
-            f"statement {path}: cannot write it ({exc.strerror}); free space or fix the "
-            "folder's permissions, then run the command again",
-            path=str(path),
-        ) from exc
 
 
 def write_statements(
@@ -80,9 +66,10 @@ def write_statements(
             ) from exc
     renderers = {"json": render_json, "csv": render_csv, "html": render_html}
     files = []
-    for statement in statements:
-        for kind in formats:
-            path = out_dir / f"{_file_stem(statement)}.{kind}"
-            _write(path, renderers[kind](statement))
-            files.append(path)
+    with staged("statement") as out:  # every file whole, or the former ones kept
+        for statement in statements:
+            for kind in formats:
+                path = out_dir / f"{_file_stem(statement)}.{kind}"
+                out.write(path, renderers[kind](statement).encode("utf-8"))
+                files.append(path)
     return StatementRun(files, nothing)

@@ -209,7 +209,10 @@ def test_an_interrupted_attempt_on_a_subscription_microsoft_no_longer_lists_is_s
         )
     gone = _move_away(world, never, {sub_id})
     mark = len(world.sim.requests)
+    capsys.readouterr()
     assert world.cli("collections", "apply", "--apply", "--by", "ana") == 0
+    out = capsys.readouterr().out
+    assert f"suspend {gone} (interrupted earlier): Microsoft no longer lists" in out
     assert _patched(world, mark)  # its listed subscriptions were suspended
     assert _asked_for(world, gone, mark) == []
     with world.sessions() as session:
@@ -231,3 +234,39 @@ def test_an_interrupted_attempt_on_a_subscription_microsoft_no_longer_lists_is_s
     with world.sessions() as session:
         rows = session.scalars(sa.select(Action.result).where(Action.subscription_id == gone))
         assert list(rows) == ["failed"]  # settled once, nothing sent again
+
+
+def test_an_interrupted_attempt_no_change_is_planned_for_is_not_hidden_by_a_success(
+    world: World, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """Nothing is planned for the customer (not approved), but an earlier run was killed
+    while suspending one of its subscriptions, which Microsoft does not answer for now."""
+    never = world.never
+    sub_id = next(s["id"] for s in world.subs_of(never) if s["status"] == "active")
+    with world.sessions.begin() as session:
+        session.add(
+            Action(
+                customer_id=never,
+                subscription_id=sub_id,
+                action="suspend",
+                status_before="active",
+                result="pending",
+                requested_by="ana",
+                requested_at=datetime.now(UTC),
+            )
+        )
+    world.sim.config.unreadable_subscriptions.add(sub_id)  # 404, still listed
+    capsys.readouterr()
+    assert world.cli("collections", "apply", "--apply", "--by", "ana") == 1
+    captured = capsys.readouterr()
+    assert f"suspend {sub_id} (interrupted earlier): an interrupted earlier attempt" in captured.out
+    assert "1 interrupted attempt(s) of an earlier run could not be settled" in captured.err
+    with world.sessions() as session:
+        rows = session.scalars(sa.select(Action.result).where(Action.subscription_id == sub_id))
+        assert list(rows) == ["pending"]  # still to be settled, never retried blind
+
+    world.sim.config.unreadable_subscriptions.discard(sub_id)  # Microsoft answers again
+    assert world.cli("collections", "apply", "--apply", "--by", "ana") == 0
+    with world.sessions() as session:
+        rows = session.scalars(sa.select(Action.result).where(Action.subscription_id == sub_id))
+        assert list(rows) == ["failed"]  # it had not been suspended: settled, not made

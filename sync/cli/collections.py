@@ -239,7 +239,9 @@ def collections_apply(
         day = as_of_date(as_of, settings)  # today still, after a --wait past midnight?
         require_today(day, as_of_date(None, settings))
         # A killed run's pending attempts first: what they did decides today's plan.
-        settle_before_apply(app.sessions, partner_center, actor)
+        settle_before_apply(
+            app.sessions, partner_center, actor, note=lambda line: click.echo(f"  {plain(line)}")
+        )
         prepared = prepare_apply(
             settings,
             app.sessions,
@@ -262,7 +264,15 @@ def _execute_apply(
         )
 
     today = as_of_date(None, app.settings)
-    outcome = execute_apply(app.sessions, prepared, partner_center, actor, progress, today=today)
+    outcome = execute_apply(
+        app.sessions,
+        prepared,
+        partner_center,
+        actor,
+        progress,
+        today=today,
+        note=lambda line: click.echo(f"  {plain(line)}"),
+    )
     done = ", ".join(f"{n} {what}" for what, n in outcome.counts.items()) or "nothing to do"
     click.echo(f"apply run {outcome.run_id}: {done}")
 

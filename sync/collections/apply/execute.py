@@ -29,7 +29,10 @@ __all__ = ["execute_apply", "settle_before_apply"]
 
 
 def settle_before_apply(
-    sessions: sessionmaker[Session], connect: Callable[[], PartnerCenter], actor: str
+    sessions: sessionmaker[Session],
+    connect: Callable[[], PartnerCenter],
+    actor: str,
+    note: Callable[[str], None] = lambda line: None,
 ) -> int:
     """Settle what a killed run left pending, before the next apply is decided; how many.
 
@@ -44,7 +47,10 @@ def settle_before_apply(
     if pending:
         params = {"settle_interrupted": pending, "by": actor}
         with recorded_run(sessions, "collections_apply", "manual", params) as run:
-            settle_interrupted(sessions, connect(), actor, run)
+            settled = settle_interrupted(sessions, connect(), actor, run)
+        # Ended without reaching its target (out of reach): said now, as the apply
+        # will not plan it; those still pending are told by the apply's own settling.
+        _tell(sessions, settled, set(), note, pending_too=False)
     return pending
 
 
@@ -56,6 +62,7 @@ def execute_apply(
     progress: Callable[[Change, str, str | None], None] = lambda change, result, error: None,
     *,
     today: date,
+    note: Callable[[str], None] = lambda line: None,
 ) -> ApplyOutcome:
     """Make the prepared changes in Partner Center; raise ApplyError if any failed.
 
@@ -84,6 +91,7 @@ def execute_apply(
             return outcome
         pc = connect()
         settled = settle_interrupted(sessions, pc, actor, run)
+        unsettled = _settled_outside_the_plan(sessions, settled, plan, note)
         not_reactivated: set[str] = set()
         for change in plan.changes:
             state = settled.get((change.subscription_id, change.action))
@@ -108,6 +116,12 @@ def execute_apply(
             for verb in VERBS
             for result, n in sorted(run.counts.get(verb, {}).items())
         }
+        if unsettled and not outcome.failures:
+            raise ApplyError(
+                f"{len(unsettled)} interrupted attempt(s) of an earlier run could not be "
+                f"settled (first: {unsettled[0]}); the changes planned were made — rerun "
+                "`pcsync collections apply --apply` once Microsoft answers for it"
+            )
         if outcome.refusals and not outcome.failures:
             first, why = outcome.refusals[0]
             raise ApplyError(
@@ -125,3 +139,46 @@ def execute_apply(
                 "to finish"
             )
     return outcome
+
+
+def _settled_outside_the_plan(
+    sessions: sessionmaker[Session],
+    settled: dict[tuple[str, str], str],
+    plan: ApplyPlan,
+    note: Callable[[str], None],
+) -> list[str]:
+    """Tell what became of interrupted attempts whose change is not planned (now delisted,
+    or no longer needed); return those still pending, which a success must not hide."""
+    planned: set[tuple[str, str]] = {(c.subscription_id, c.action) for c in plan.changes}
+    return _tell(sessions, settled, planned, note, pending_too=True)
+
+
+def _tell(
+    sessions: sessionmaker[Session],
+    settled: dict[tuple[str, str], str],
+    skip: set[tuple[str, str]],
+    note: Callable[[str], None],
+    *,
+    pending_too: bool,
+) -> list[str]:
+    """Note each interrupted attempt settled short of its target (and, with
+    ``pending_too``, each still pending); return the lines of those still pending."""
+    others = {k: why for k, why in settled.items() if why != "done" and k not in skip}
+    if not others:
+        return []
+    with sessions() as session:
+        rows = session.execute(
+            select(Action.subscription_id, Action.action).where(
+                Action.result == "pending",
+                Action.subscription_id.in_({sub_id for sub_id, _ in others}),
+            )
+        )
+        pending = {(sub_id, verb) for sub_id, verb in rows}
+    left = []
+    for (sub_id, verb), why in sorted(others.items()):
+        line = f"{verb} {sub_id} (interrupted earlier): {why}"
+        if (sub_id, verb) in pending:
+            left.append(line)
+        if pending_too or (sub_id, verb) not in pending:
+            note(line)
+    return left

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from connectors.payments.rows import ReadRules, RowChecker
 from reconciliation.errors import ConfigError, InputError
 from sync.cli import main
 from sync.config import load_settings
@@ -193,3 +195,23 @@ def test_iso_dates_are_still_read_under_a_format_that_cannot_be_mistaken_for_iso
     previewed, stored = _dates_read(settings, sessions, path)
     assert stored == [date(2026, 11, 2), date(2026, 11, 3)]
     assert sorted(previewed) == stored
+
+
+def _checker(fmt: str) -> RowChecker:
+    return RowChecker(ReadRules(columns={}, today=date(2026, 12, 6), date_format=fmt), str)
+
+
+def test_an_iso_date_is_read_beside_a_format_with_an_offset() -> None:
+    """ "%Y-%m-%d%z" writes an offset after the date: it cannot be mistaken for ISO's order."""
+    assert _checker("%Y-%m-%d%z").parse_date("2026-11-21") == date(2026, 11, 21)
+
+
+def test_the_example_a_date_error_gives_is_itself_read() -> None:
+    """Following the error's advice must not be refused again: with %z it carries an offset."""
+    checker = _checker("%Y-%m-%dT%H:%M:%S%z")
+    reason = checker.parse_date("30/11/2026")
+    assert isinstance(reason, str)
+    example = re.search(r"like (\S+?)[,)]", reason)
+    assert example is not None, reason
+    assert example.group(1) == "2026-11-01T00:00:00+0000"
+    assert checker.parse_date(example.group(1)) == date(2026, 11, 1)

@@ -507,3 +507,30 @@ def test_a_charge_settled_by_a_credit_note_adds_up_on_its_row_and_in_the_csv() -
             if r["section"] == "paid" and r["charge"] == charge["charge"]
         )
         assert Decimal(charge["gross"]) - settled == Decimal(charge["open"]), charge["charge"]
+
+
+def test_the_csv_writes_a_credit_notes_negative_unit_price_as_a_number() -> None:
+    from reconciliation.ledger import BilledLine, BillingTerms, build_charges, build_ledgers
+    from reconciliation.statement import LineSummary, StatementParty, build_statement
+    from sync.statement import render_csv
+
+    lines = [
+        BilledLine("INV1", date(2026, 9, 1), "c", "USD", Decimal("100"), Decimal("100")),
+        BilledLine("CN1", date(2026, 9, 15), "c", "USD", Decimal("-40"), Decimal("-40")),
+    ]
+    charges = build_charges(lines, BillingTerms(), {"CN1": "INV1"})
+    (ledger,) = build_ledgers(charges, [], date(2026, 11, 25))
+    statement = build_statement(
+        ledger,
+        customer_name="c",
+        party=StatementParty("Partner"),
+        terms=BillingTerms().for_customer("c"),
+        periods={},
+        lines=[LineSummary("CN1", "Product", "SKU", Decimal("-20"), Decimal("2"), Decimal("-40"))],
+        stage=None,
+        stage_known=False,
+    )
+    table = list(csv.DictReader(io.StringIO(render_csv(statement))))
+    (product,) = [r for r in table if r["section"] == "product"]
+    assert (product["net"], product["quantity"]) == ("-40.00", "2")
+    assert product["unit_price"] == "-20.00"

@@ -128,8 +128,9 @@ class RowChecker:
         self.iso_only = rules.date_format == "%Y-%m-%d"
         # A format that writes dates in ISO's shape ("%Y-%d-%m") is read only its own way:
         # read as ISO too, 2026-02-11 would be 11 February, not the 2 November it means.
+        # Written as UTC datetimes, so that %z and %Z write what they read (an offset).
         self.iso_too = self.iso_only or not _ISO_DATE.fullmatch(
-            datetime(2026, 11, 21).strftime(rules.date_format)
+            datetime(2026, 11, 21, tzinfo=UTC).strftime(rules.date_format)
         )
         self.latest = rules.latest_date
         self.window = f"between {EARLIEST_DATE.isoformat()} and {rules.latest_date.isoformat()}"
@@ -144,7 +145,7 @@ class RowChecker:
             if parsed is None:
                 if self.iso_only:
                     return f"not a date: {shown(text)} (expected YYYY-MM-DD, like 2026-11-01)"
-                example = datetime(2026, 11, 1).strftime(self.rules.date_format)
+                example = datetime(2026, 11, 1, tzinfo=UTC).strftime(self.rules.date_format)
                 iso = ", or YYYY-MM-DD" if self.iso_too else ""
                 return (
                     f"not a date: {shown(text)} (expected {self.rules.date_format}, like "

@@ -49,7 +49,7 @@ _CSV_COLUMNS = (
     "detail",
 )
 
-_AMOUNT_COLUMNS = frozenset(("net", "tax", "gross", "amount", "open"))
+_AMOUNT_COLUMNS = frozenset(("quantity", "unit_price", "net", "tax", "gross", "amount", "open"))
 
 
 def render_csv(statement: Statement) -> str:

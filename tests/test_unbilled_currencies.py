@@ -117,3 +117,19 @@ def test_a_billing_currency_that_is_not_an_iso_code_is_refused_naming_the_settin
     setup(sim, db_url, tmp_path)[1].dispose()
     with pytest.raises(ConfigError, match=r"\[billing\] currencies"):
         _with_currencies(sim, tmp_path / "pcsync.toml", value)
+
+
+def test_active_subscriptions_of_customers_microsoft_no_longer_lists_accrue_nothing_to_miss(
+    start_simulator, db_url, tmp_path
+) -> None:
+    sim = start_simulator(scale=Scale(customers=4, invoices=0))
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    with pytest.raises(SyncIncompleteError, match="no billing currency is known"):
+        run_sync(settings, engine, sessions, SyncOptions())
+    kept, *ended = (c["id"] for c in sim.data.customers)
+    sim.data.unlisted.update(ended)  # their relationships ended: their licences stay active
+    for sub in sim.data.subscriptions[kept]:
+        sub["status"] = "suspended"
+    run_sync(settings, engine, sessions, SyncOptions())
+    assert list_runs(sessions)[0].status == "succeeded"
+    engine.dispose()

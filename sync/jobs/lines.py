@@ -21,7 +21,7 @@ from reconciliation.money import tolerance
 from sync.check import GRANT_GRAPH_BILLING
 from sync.completeness import Unit
 from sync.db.flush import flush_behind
-from sync.db.models import LineSum, Subscription, SyncCheckpoint, UnbilledLineItem
+from sync.db.models import Customer, LineSum, Subscription, SyncCheckpoint, UnbilledLineItem
 from sync.jobs.job import (
     FATAL,
     StopRequested,
@@ -330,11 +330,17 @@ def _unbilled_currencies(job: _Job, documents: list[Invoice]) -> list[str]:
 
 
 def _billing_subscriptions(sessions: sessionmaker[Session]) -> bool:
-    """Whether any listed subscription is active, so something may be accruing charges."""
+    """Whether a subscription Microsoft lists, of a customer it lists, is active: something
+    may be accruing charges."""
     with sessions() as session:
         found = session.scalar(
             select(Subscription.id)
-            .where(Subscription.status == "active", Subscription.delisted_at.is_(None))
+            .join(Customer, Customer.id == Subscription.customer_id)
+            .where(
+                Subscription.status == "active",
+                Subscription.delisted_at.is_(None),
+                Customer.delisted_at.is_(None),
+            )
             .limit(1)
         )
     return found is not None

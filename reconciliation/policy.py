@@ -21,9 +21,11 @@ from typing import Any, Literal
 from reconciliation.ledger import CustomerLedger
 from reconciliation.money import round_money
 
-__all__ = ["Flag", "Policy", "Stage", "Term", "plan"]
+__all__ = ["PRESSED", "Flag", "Policy", "Stage", "Term", "plan"]
 
 Action = Literal["none", "follow_up", "suspend", "reactivate"]
+# The actions of a customer who has not paid: collections is pressing it.
+PRESSED: tuple[Action, ...] = ("follow_up", "suspend")
 
 
 @dataclass(frozen=True, slots=True)

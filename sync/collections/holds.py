@@ -19,14 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import InputError
-from reconciliation.policy import Flag
+from reconciliation.policy import PRESSED, Flag
 from sync import audit
 from sync.customer_lookup import resolve_customers
 from sync.db.models import Approval, CollectionHold
 
 __all__ = ["HoldView", "held_back", "hold", "holds_in_force", "release", "with_holds"]
-
-_PRESSED = ("follow_up", "suspend")  # the stages at which a customer has not paid
 
 
 @dataclass(frozen=True)
@@ -56,9 +54,7 @@ def held_back(flags: list[Flag], holds: dict[str, CollectionHold]) -> frozenset[
     Their flags say ``none`` while held, yet nothing pcsync undoes on payment
     (auto-renew it turned off) may be undone for them.
     """
-    return frozenset(
-        f.customer_id for f in flags if f.customer_id in holds and f.action in _PRESSED
-    )
+    return frozenset(f.customer_id for f in flags if f.customer_id in holds and f.action in PRESSED)
 
 
 def with_holds(flags: list[Flag], holds: dict[str, CollectionHold]) -> list[Flag]:

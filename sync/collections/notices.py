@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from reconciliation.errors import ConfigError
 from reconciliation.money import round_money
-from reconciliation.policy import Flag
+from reconciliation.policy import PRESSED, Flag
 from reconciliation.text import one_line, printable
 from sync import audit
 from sync.collections.notice_parts import (
@@ -253,7 +253,7 @@ def send_notices(
         done = _already_sent(session)
     failures = []
     for flag in plan.flags:
-        if flag.action not in ("follow_up", "suspend") or flag.stage is None:
+        if flag.action not in PRESSED or flag.stage is None:
             continue
         flag_id = plan.flag_ids.get((flag.customer_id, flag.currency))
         if flag_id is None:

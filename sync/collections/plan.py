@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from reconciliation.errors import ConfigError
 from reconciliation.ledger import CustomerLedger
 from reconciliation.money import round_money
-from reconciliation.policy import Flag, Policy, Stage, Term, plan
+from reconciliation.policy import PRESSED, Flag, Policy, Stage, Term, plan
 from reconciliation.result import reconcile
 from sync.collections.azure import azure_plans, plan_notes
 from sync.collections.holds import held_back, holds_in_force, with_holds
@@ -287,7 +287,7 @@ def _with_guard_notes(
 ) -> list[Flag]:
     """A customer to follow up or suspend: the renewal guard (terms about to renew,
     cancellation windows open), and its Azure plans' consumption and what can be done."""
-    pressed = {f.customer_id for f in flags if f.action in ("follow_up", "suspend")}
+    pressed = {f.customer_id for f in flags if f.action in PRESSED}
     with sessions() as session:
         plans = azure_plans(session, pressed)
         guard = renewal_guard(session, pressed, as_of, within_days)

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from reconciliation.policy import PRESSED
 from sync.collections.approvals import Kind, approval_kind, approvals_in_force
 from sync.collections.plan import CollectionsPlan, subscriptions_by_customer
 from sync.collections.renewals import renewal_guard, renewals_stopped_by_pcsync
@@ -26,8 +27,6 @@ from sync.config import Settings
 from sync.db.models import Approval, Customer
 
 __all__ = ["ApprovalNote", "PlanProposals", "RenewalAction", "plan_proposals"]
-
-PRESSED = ("follow_up", "suspend")  # the stages at which a customer has not paid
 
 
 @dataclass(frozen=True)

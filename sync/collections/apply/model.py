@@ -8,6 +8,7 @@ from typing import Literal
 
 from connectors.partner_center import Subscription, SubscriptionStatus
 from reconciliation.errors import InputError
+from reconciliation.policy import PRESSED
 from sync.collections.plan import CollectionsPlan
 
 __all__ = [
@@ -30,7 +31,6 @@ Verb = Literal["suspend", "reactivate", "stop_renewal", "restore_renewal"]
 TARGET = {"suspend": SubscriptionStatus.SUSPENDED, "reactivate": SubscriptionStatus.ACTIVE}
 RENEW = {"stop_renewal": False, "restore_renewal": True}  # auto-renew wanted
 VERBS: tuple[Verb, ...] = ("suspend", "reactivate", "stop_renewal", "restore_renewal")
-PRESSED = ("follow_up", "suspend")  # the stages at which a customer has not paid
 
 
 def renew_state(enabled: bool | None) -> str:

@@ -4,15 +4,21 @@ written beside amounts.
 ``MINOR_UNITS`` is ISO 4217 list one (current funds), without the codes that
 have no minor unit (gold, silver, SDR, bond-market and test units): a payment
 or a charge is never in those. A code missing here is not a currency pcsync
-accepts from a file. Update the table when ISO publishes an amendment (the
-latest taken in: XCG, Caribbean guilder, 2025; ZWG, Zimbabwe gold, 2024), and
-move a code it withdraws to ``WITHDRAWN``.
+accepts from a file, but for a withdrawn one in a payment of its time. Update
+the table when ISO publishes an amendment (the latest taken in: XCG, Caribbean
+guilder, 2025; ZWG, Zimbabwe gold, 2024), and move a code it withdraws to
+``WITHDRAWN`` (and its date to ``WITHDRAWALS``).
 
 ``WITHDRAWN`` is the part of ISO 4217 list three (historic denominations) a
 Microsoft bill may still be in: the currencies withdrawn since 2015, each with
 the minor unit list one gave it while it was in use. Microsoft's bills of those
 years stay in the currency they were billed in (a Croatian partner's invoices up
-to 2022 are in HRK, the kuna); nobody pays in it any more.
+to 2022 are in HRK, the kuna), and so do the payments of those years.
+
+``WITHDRAWALS`` says, for each code in ``WITHDRAWN``, from which day a payment in
+it is refused and which currency replaced it: a payment dated before that day
+(a customer's 2022 payment in kuna) is money of its time, one dated on or after
+it is a mistake.
 
 ``SYMBOLS`` lists, for the currencies finance teams meet in bank exports, the
 signs written before or after an amount besides the code itself (``$``,
@@ -22,9 +28,11 @@ signs written before or after an amount besides the code itself (``$``,
 
 from __future__ import annotations
 
+from datetime import date
 from types import MappingProxyType
+from typing import NamedTuple
 
-__all__ = ["MINOR_UNITS", "SYMBOLS", "WITHDRAWN"]
+__all__ = ["MINOR_UNITS", "SYMBOLS", "WITHDRAWALS", "WITHDRAWN", "Withdrawal"]
 
 MINOR_UNITS = MappingProxyType({
     "AED": 2, "AFN": 2, "ALL": 2, "AMD": 2, "AOA": 2, "ARS": 2, "AUD": 2, "AWG": 2,
@@ -62,6 +70,48 @@ WITHDRAWN = MappingProxyType(
         "STD": 2,  # São Tomé and Príncipe dobra, replaced by STN in 2018
         "VEF": 2,  # Venezuelan bolívar fuerte, replaced by VES in 2018
         "ZWL": 2,  # Zimbabwe dollar, replaced by ZWG in 2024
+    }
+)
+
+
+class Withdrawal(NamedTuple):
+    """When a withdrawn currency stopped being money, and what replaced it."""
+
+    on: date  # the first day a payment in it is refused
+    by: str  # the currency that replaced it
+
+
+# The day the currency stopped being legal tender: the day its successor replaced it or,
+# where the two circulated side by side for a while, the day after that ended. Where the
+# sources differ (ISO 4217 list three gives only a month; central banks extended some
+# changeovers), the later day is taken: refusing a real payment of the time leaves a
+# customer owing money they paid, accepting one a few days late costs nothing.
+WITHDRAWALS = MappingProxyType(
+    {
+        # Caribbean guilder from 2025-03-31; both circulated until 2025-06-30.
+        "ANG": Withdrawal(date(2025, 7, 1), "XCG"),
+        # BYN from 2016-07-01 (10,000 BYR = 1 BYN); both circulated until 2016-12-31
+        # (list three: 2017-01).
+        "BYR": Withdrawal(date(2017, 1, 1), "BYN"),
+        # Currency unification on 2021-01-01; shops took CUC for 180 days more.
+        # (Banks exchanged it until the end of 2021: an exchange, not a payment.)
+        "CUC": Withdrawal(date(2021, 7, 1), "CUP"),
+        # Euro from 2023-01-01; kuna cash was legal tender alongside until 2023-01-14.
+        "HRK": Withdrawal(date(2023, 1, 15), "EUR"),
+        # Euro from 2015-01-01; litas cash was legal tender alongside until 2015-01-15.
+        "LTL": Withdrawal(date(2015, 1, 16), "EUR"),
+        # MRU from 2018-01-01 (10 MRO = 1 MRU); old notes circulated until 2018-06-30.
+        "MRO": Withdrawal(date(2018, 7, 1), "MRU"),
+        # SLE from 2022-07-01 (1,000 SLL = 1 SLE); the old notes stayed legal tender
+        # beside it, and sources end that between 2023 and 2024: the latest is taken.
+        "SLL": Withdrawal(date(2025, 1, 1), "SLE"),
+        # STN from 2018-01-01 (1,000 STD = 1 STN); old notes circulated until 2018-06-30.
+        "STD": Withdrawal(date(2018, 7, 1), "STN"),
+        # VES from 2018-08-20 (100,000 VEF = 1 VES).
+        "VEF": Withdrawal(date(2018, 8, 20), "VES"),
+        # ZWG from 2024-04-05 (ISO 4217 amendment of 2024-06-25); sources keep ZWL in
+        # use as late as 2024-08-31: that is taken.
+        "ZWL": Withdrawal(date(2024, 9, 1), "ZWG"),
     }
 )
 

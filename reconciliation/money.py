@@ -228,12 +228,13 @@ def parse_amount(
     Numbers (an XLSX number cell: int or Decimal) need no separators. Either
     way the amount must be finite and positive (a refund is a void, not a
     negative payment), have at most ``max_digits`` digits and no more decimals
-    than the currency's minor unit. The error's message is the reason alone,
-    for the caller to place (``file:row: amount: reason``).
+    than the currency's minor unit (a withdrawn currency's too, like HRK: whether
+    a payment may be in it is the caller's rule). The error's message is the
+    reason alone, for the caller to place (``file:row: amount: reason``).
     """
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise TypeError(f"an amount must be a str, int or Decimal, not {type(value).__name__}")
-    places = MINOR_UNITS.get(currency)
+    places = MINOR_UNITS.get(currency, WITHDRAWN.get(currency))
     if places is None:
         raise InputError(f"{_shown(currency)} is not an ISO 4217 currency code")
     if isinstance(value, str):
@@ -307,7 +308,7 @@ def _checked(number: Decimal, currency: str, max_digits: int) -> Decimal:
         raise InputError(
             f"more than {max_digits} digits ([payments] max_digits); is this the amount column?"
         )
-    places = MINOR_UNITS[currency]
+    places = minor_unit(currency)
     if decimals > places:
         raise InputError(
             f"{number} has {decimals} decimal{'s' if decimals != 1 else ''}; "

@@ -1,11 +1,12 @@
 """Microsoft's bills of years past are read in the currency they were billed in, even one
 ISO 4217 has since withdrawn (HRK, the Croatian kuna, until Croatia took the euro in 2023);
-money the partner enters now (a payment file) is in a currency in use.
+so are the payments of those years: a payment file's row in a withdrawn currency is taken
+when dated before the currency's withdrawal, and refused after it.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,11 +19,12 @@ from connectors.partner_center.records import LineSource, Provider
 from connectors.simulator.catalog import V2_ONLY_FROM
 from connectors.simulator.data import Dataset, Invoice, Scale
 from connectors.simulator.wire import dumps, pascal
-from reconciliation.currencies import MINOR_UNITS, WITHDRAWN
+from reconciliation.currencies import MINOR_UNITS, WITHDRAWALS, WITHDRAWN, Withdrawal
 from reconciliation.errors import ConfigError
 from reconciliation.money import is_iso_currency, minor_unit, round_money
 from sync.config import load_settings
 from sync.jobs import SyncOptions, run_sync
+from sync.payments import import_payments
 from sync.reconcile import run_reconciliation
 from sync.runtime.runs import list_runs
 from tests.books import C1, open_books
@@ -115,20 +117,86 @@ def test_no_code_is_both_active_and_withdrawn() -> None:
     assert not set(MINOR_UNITS) & set(WITHDRAWN)
 
 
-def test_a_payment_in_a_withdrawn_currency_is_refused(
+@pytest.mark.parametrize(
+    ("code", "last_day", "successor"),
+    [
+        ("HRK", date(2023, 1, 14), "EUR"),  # kuna cash taken beside the euro until 14 January
+        ("LTL", date(2015, 1, 15), "EUR"),
+        ("BYR", date(2016, 12, 31), "BYN"),
+        ("MRO", date(2018, 6, 30), "MRU"),
+        ("STD", date(2018, 6, 30), "STN"),
+        ("VEF", date(2018, 8, 19), "VES"),
+        ("CUC", date(2021, 6, 30), "CUP"),
+        ("SLL", date(2024, 12, 31), "SLE"),
+        ("ZWL", date(2024, 8, 31), "ZWG"),
+        ("ANG", date(2025, 6, 30), "XCG"),
+    ],
+)
+def test_a_withdrawn_currency_is_refused_from_the_day_after_it_was_last_legal_tender(
+    code: str, last_day: date, successor: str
+) -> None:
+    assert WITHDRAWALS[code] == Withdrawal(last_day + timedelta(days=1), successor)
+
+
+def test_every_withdrawn_currency_has_its_withdrawal_and_an_active_successor() -> None:
+    assert set(WITHDRAWALS) == set(WITHDRAWN)
+    assert all(w.by in MINOR_UNITS for w in WITHDRAWALS.values())
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_payment_in_a_withdrawn_currency_dated_after_its_withdrawal_is_refused(
+    write_config, migrated, tmp_path: Path, capsys, dry_run: bool
+) -> None:
+    known = [(C1, "Contoso", "contoso.onmicrosoft.com")]
+    settings, sessions = open_books(write_config, migrated, known)
+    path = one_row(tmp_path, f"{C1},2023-03-01,12.50,HRK,P-1,", HEADER)
+    code, lines = pcsync_import(settings, path, capsys, *(["--dry-run"] if dry_run else []))
+    assert code == 2
+    assert lines == [
+        "pcsync: error: payments.csv:2: currency: HRK was withdrawn on 2023-01-15 (replaced by "
+        "EUR); a payment dated 2023-03-01 is in a currency in use: fix the currency and "
+        "amount, or the date (nothing imported; fix it, or use --skip-bad-rows)"
+    ]
+    assert unchanged(sessions)
+
+
+def test_a_payment_in_a_withdrawn_currency_of_its_time_is_taken_by_the_dry_run(
     write_config, migrated, tmp_path: Path, capsys
 ) -> None:
     known = [(C1, "Contoso", "contoso.onmicrosoft.com")]
     settings, sessions = open_books(write_config, migrated, known)
-    path = one_row(tmp_path, f"{C1},2022-11-01,12.50,HRK,P-1,", HEADER)
-    code, lines = pcsync_import(settings, path, capsys)
-    assert code == 2
-    assert lines == [
-        "pcsync: error: payments.csv:2: currency: 'HRK' is an ISO 4217 currency no longer in "
-        "use; a payment is in a currency in use (like USD, EUR) "
-        "(nothing imported; fix it, or use --skip-bad-rows)"
-    ]
+    path = one_row(tmp_path, f"{C1},2022-12-20,12.50,HRK,P-1,", HEADER)
+    code, lines = pcsync_import(settings, path, capsys, "--dry-run")
+    assert (code, lines) == (0, [])
     assert unchanged(sessions)
+
+
+def test_a_payment_in_a_withdrawn_currency_of_its_time_settles_a_charge_in_it(
+    start_simulator, db_url, tmp_path: Path
+) -> None:
+    as_of = date(2022, 12, 28)
+    sim = start_simulator(anchor=as_of, scale=Scale(customers=6, invoices=3))
+    _in_kuna(sim.data)
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    run_sync(settings, engine, sessions, SyncOptions())
+    before = run_reconciliation(settings, sessions, as_of)
+    ledger = next(g for g in before.ledgers if g.currency == "HRK" and g.balance > 0)
+    invoice, owed = next((i, a) for i, a in ledger.open_amounts.items() if a > 0)
+    path = tmp_path / "payments.csv"
+    path.write_text(f"{HEADER}{ledger.customer_id},2022-12-20,{owed},HRK,KN-1,{invoice}\n")
+
+    import_payments(settings, sessions, path)
+
+    with engine.connect() as c:
+        stored = c.execute(sa.text("SELECT payment_date, amount, currency FROM payments")).one()
+    assert (str(stored[0])[:10], Decimal(stored[1]), stored[2]) == ("2022-12-20", owed, "HRK")
+    after = run_reconciliation(settings, sessions, as_of)
+    (settled,) = [
+        g for g in after.ledgers if (g.customer_id, g.currency) == (ledger.customer_id, "HRK")
+    ]
+    assert settled.open_amounts[invoice] == 0
+    assert settled.balance == ledger.balance - owed
+    engine.dispose()
 
 
 def test_a_withdrawn_currency_is_not_one_microsoft_bills_in_now(write_config) -> None:

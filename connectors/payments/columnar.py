@@ -39,7 +39,7 @@ from connectors.payments.files import PaymentBatch, PaymentFile, PaymentRow, Rej
 from connectors.payments.plain import CHUNK, LONGEST_LINE, NotPlain, plain_chunks, plain_dialect
 from connectors.payments.records import blank
 from connectors.payments.rows import LONGEST
-from reconciliation.currencies import MINOR_UNITS
+from reconciliation.money import minor_unit
 
 __all__ = [
     "BIG_UNITS",
@@ -160,9 +160,7 @@ def record_columns(batch: PaymentBatch, codes: Codes) -> Columns:
 def _minor_units(row: PaymentRow) -> int:
     _, digits, exponent = row.amount.as_tuple()
     assert isinstance(exponent, int)
-    whole: int = int("".join(map(str, digits)) or "0") * 10 ** (
-        exponent + MINOR_UNITS[row.currency]
-    )
+    whole: int = int("".join(map(str, digits)) or "0") * 10 ** (exponent + minor_unit(row.currency))
     return whole
 
 
@@ -240,7 +238,7 @@ class _Checks:
         customers = self.customers.codes(column["customer"], np.int32)
         days = self.days.codes(column["date"], np.int32)
         currencies = self.currencies.codes(column["currency"], np.int16)
-        known = np.array([MINOR_UNITS[c] for c in self.codes.currencies] + [-1], np.int64)
+        known = np.array([minor_unit(c) for c in self.codes.currencies] + [-1], np.int64)
         places = known[currencies]  # -1 (the last) for a currency not plainly valid
         amounts = column["amount"]
         length = numpy_of(pc.binary_length(amounts)).astype(np.int64)

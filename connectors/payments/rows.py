@@ -1,11 +1,13 @@
 """One payment row checked: every field's rule, and every problem named with what to do.
 
 Amounts follow :func:`reconciliation.money.parse_amount`, currencies are ISO
-4217 codes, dates are written in the configured format (or as plain ISO dates
-when that format never writes a date in ISO's shape) between 2000-01-01 and a
-year from today, a timestamp with a UTC offset dated in UTC; no field holds a
-control character or more characters than it can have. A row comes out as a :class:`PaymentRow` or,
-with every reason, as a :class:`RejectedRow`.
+4217 codes in use (or one since withdrawn, for a payment dated before its
+withdrawal: ``reconciliation.currencies.WITHDRAWALS``), dates are written in
+the configured format (or as plain ISO dates when that format never writes a
+date in ISO's shape) between 2000-01-01 and a year from today, a timestamp
+with a UTC offset dated in UTC; no field holds a control character or more
+characters than it can have. A row comes out as a :class:`PaymentRow` or, with
+every reason, as a :class:`RejectedRow`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from connectors.payments.records import Cell, cell_text
-from reconciliation.currencies import MINOR_UNITS, WITHDRAWN
+from reconciliation.currencies import MINOR_UNITS, WITHDRAWALS, WITHDRAWN
 from reconciliation.errors import InputError
 from reconciliation.money import parse_amount
 
@@ -264,11 +266,22 @@ class RowChecker:
                 refuse("date", payment_date)
         currency = texts.get("currency", "").upper()
         if "currency" not in bad and currency not in MINOR_UNITS:
-            # A withdrawn currency (HRK) is in old Microsoft bills, never in a new payment.
-            why = "an ISO 4217 currency no longer in use; a payment is in a currency in use"
             if currency not in WITHDRAWN:
-                why = "not an ISO 4217 currency code"
-            refuse("currency", f"{shown(texts['currency'])} is {why} (like USD, EUR)")
+                refuse(
+                    "currency",
+                    f"{shown(texts['currency'])} is not an ISO 4217 currency code (like USD, EUR)",
+                )
+            elif isinstance(payment_date, date):  # else the date's own problem is named
+                # A withdrawn currency (HRK) is money of its time: a customer's 2022 payment
+                # in kuna settles their 2022 charges in kuna; a later one is a mistake.
+                gone = WITHDRAWALS[currency]
+                if payment_date >= gone.on:
+                    refuse(
+                        "currency",
+                        f"{currency} was withdrawn on {gone.on.isoformat()} (replaced by "
+                        f"{gone.by}); a payment dated {payment_date.isoformat()} is in a "
+                        "currency in use: fix the currency and amount, or the date",
+                    )
         amount = None
         written = cells["amount"]
         if "amount" not in bad and isinstance(written, date):

@@ -27,8 +27,7 @@ from sqlalchemy import Connection, Subquery, func, select, tuple_, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
-from reconciliation.currencies import MINOR_UNITS
-from reconciliation.money import ZERO
+from reconciliation.money import ZERO, minor_unit
 from sync.config import Settings
 from sync.db.models import Customer, Payment
 from sync.reconcile import customer_charges
@@ -89,7 +88,7 @@ def minor_units(amount: Decimal, currency: str) -> int:
     """``amount`` in minor units of ``currency``, exactly (no context rounding)."""
     _, digits, exponent = amount.as_tuple()
     assert isinstance(exponent, int)
-    places = MINOR_UNITS[currency]
+    places = minor_unit(currency)  # a withdrawn currency (HRK) too
     whole: int = int("".join(map(str, digits)) or "0") * 10 ** (exponent + places)
     return whole
 
@@ -207,7 +206,7 @@ class ImportTally:
     def imported(self) -> dict[_Key, Decimal]:
         """What the new payments add, per customer and currency that has any."""
         return {
-            key: Decimal(units).scaleb(-MINOR_UNITS[key[1]])
+            key: Decimal(units).scaleb(-minor_unit(key[1]))
             for key, units, count in zip(self.keys, self._units, self._counts, strict=True)
             if count > 0
         }

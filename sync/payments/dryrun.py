@@ -37,7 +37,7 @@ from connectors.payments.arrays import ints, strings
 from connectors.payments.arrays import numbers as numpy_of
 from connectors.payments.columnar import BIG_UNITS
 from connectors.payments.files import PaymentBatch, PaymentFile, RowProblem
-from reconciliation.currencies import MINOR_UNITS
+from reconciliation.money import minor_unit
 from sync.config import Settings
 from sync.db.models import Payment
 from sync.payments.credit import (
@@ -282,7 +282,7 @@ def _credit(
         currency = codes.currencies[key % width]
         total = int(sums[0][key]) * 10**9 + int(sums[1][key]) + past_64_bits.get(key, 0)
         imported[(codes.customer_ids[key // width], currency)] = Decimal(total).scaleb(
-            -MINOR_UNITS[currency]
+            -minor_unit(currency)
         )
     positions = None if everything else np.flatnonzero(new)
 

@@ -9,8 +9,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from sync.runtime.daemon import Daemon
@@ -273,3 +274,61 @@ def audit_cron() -> str:
     from sync.runtime.daemon import AUDIT_VERIFY_CRON
 
     return AUDIT_VERIFY_CRON
+
+
+@pytest.mark.parametrize("since", ["nothing", "a run killed with its daemon"])
+def test_a_run_missed_while_the_daemon_was_down_runs_once_at_start(
+    start_simulator, db_url, tmp_path, since
+) -> None:  # type: ignore[no-untyped-def]
+    """Restarted (a deploy, a reboot) five minutes after the reconcile's time, within the
+    misfire grace, the daemon reconciles at once — also when the run it missed was
+    killed with the daemon before it finished."""
+    import threading
+
+    from sync.config import load_settings
+    from sync.db.models import Run
+
+    sim = start_simulator()
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    missed = datetime.now(UTC) - timedelta(minutes=5)
+    assert settings.source is not None
+    with settings.source.open("a") as f:
+        f.write(
+            f'\n[schedule]\nsync = ""\nreport = ""\nstandby_poll_seconds = 1\n'
+            f'reconcile = "{missed.minute} {missed.hour} * * *"\n'
+        )
+    settings = load_settings(settings.source, {"PCSYNC_CLIENT_SECRET": sim.config.client_secret})
+    if since != "nothing":
+        with sessions.begin() as session:  # started on time; its daemon died mid-run
+            session.add(
+                Run(
+                    kind="reconcile",
+                    trigger="schedule",
+                    status="running",
+                    started_at=missed + timedelta(seconds=1),
+                    pid=2**22 + 1,  # above Linux's pid_max: no process has it
+                    hostname="gone",
+                    params={},
+                    counts={},
+                )
+            )
+    service = Daemon(settings, engine, sessions)
+    daemon = threading.Thread(target=service.run)
+    daemon.start()
+    try:
+        made = _wait_for_run(engine, "reconcile", "succeeded")
+    finally:
+        service.stop.set()
+        daemon.join(120)
+    assert made == [("reconcile", "schedule", "succeeded")]
+    engine.dispose()
+
+
+def _wait_for_run(engine: sa.Engine, kind: str, status: str) -> list[tuple[str, str, str]]:
+    """The runs of ``kind`` in ``status``, once there is one (or after a minute: none)."""
+    deadline = time.monotonic() + 60
+    while True:
+        found = [run for run in _runs(engine) if run[0] == kind and run[2] == status]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)

@@ -53,7 +53,7 @@ from sync.report_mail import deliver_report
 from sync.runtime.health import AuditState, HealthServer, health_report
 from sync.runtime.leader import Leadership, leadership_for
 from sync.runtime.logs import redact
-from sync.runtime.runs import RunView, last_run_id, own_scheduled_run
+from sync.runtime.runs import RunStatus, RunView, last_run_id, own_scheduled_run
 from sync.webhook import ChatMessage, post_summary
 
 __all__ = ["AUDIT_VERIFY_CRON", "Daemon"]
@@ -66,6 +66,9 @@ AUDIT_VERIFY_CRON = "15 4 * * *"  # daily, in the schedule's time zone
 # whole schedule interval older.
 SYNC_RETRY = timedelta(minutes=5)
 SYNC_RETRY_JOB = "sync-retry"
+# Runs that ended (failed ones too: their failure was reported); a run still "running"
+# or "interrupted" when a daemon takes over did not do the job.
+_FINISHED = (RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.FAILED)
 
 
 class _Metrics:
@@ -277,9 +280,16 @@ class Daemon:
             self.scheduler.remove_job(job_id)
 
     def _add(self, job_id: str, cron: str, func: Callable[[], None], run_now: bool) -> None:
+        """Schedule a cron job; one whose latest time passed within the misfire grace while
+        no daemon ran (restarted, rebooted) is due at once — ``_skip_if_run_elsewhere``
+        drops that run when one of its kind finished since."""
         zone = ZoneInfo(self.settings.schedule.timezone)
-        extra = {"next_run_time": datetime.now(UTC)} if run_now else {}
-        self._schedule(job_id, crontab_trigger(cron, zone), func, **extra)
+        trigger = crontab_trigger(cron, zone)
+        now = datetime.now(UTC)
+        grace = timedelta(seconds=self.settings.schedule.misfire_grace_seconds)
+        first = now if run_now else trigger.get_next_fire_time(None, now - grace)
+        extra = {"next_run_time": first} if first is not None and first <= now else {}
+        self._schedule(job_id, trigger, func, **extra)
 
     def _schedule(
         self, job_id: str, trigger: BaseTrigger, func: Callable[[], None], **extra: Any
@@ -388,7 +398,9 @@ class Daemon:
         )
 
     def _skip_if_run_elsewhere(self, job: Job) -> None:
-        """Skip a run missed while standing by when the leader of the time did it."""
+        """Skip a run missed while standing by (or down) when a run of its kind finished
+        since — the leader of the time's, or an admin's; one killed with its daemon did not
+        finish, and is made now."""
         now = datetime.now(UTC)
         missed, fire = None, job.next_run_time
         while fire is not None and fire <= now:
@@ -396,6 +408,10 @@ class Daemon:
         if missed is None or job.id == "audit_verify":
             return
         with self.sessions() as session:
-            latest = session.scalar(select(func.max(Run.started_at)).where(Run.kind == job.id))
+            latest = session.scalar(
+                select(func.max(Run.started_at)).where(
+                    Run.kind == job.id, Run.status.in_(_FINISHED)
+                )
+            )
         if latest is not None and latest.replace(tzinfo=latest.tzinfo or UTC) >= missed:
             job.modify(next_run_time=fire)

@@ -132,7 +132,7 @@ def _compose(
 
 
 def _write_eml(path: Path, message: EmailMessage) -> None:
-    with staged("report mail") as out:  # whole, or not there: it is sent on the next run
+    with staged("report mail") as out:  # whole, or not there: never a truncated message
         out.write(path, bytes(message))
 
 
@@ -161,7 +161,11 @@ def deliver_report(
                 try:
                     send_smtp(settings.notifications.smtp, message)
                 except NoticeError as exc:
-                    raise NoticeError(f"report mail via {exc}; it is sent on the next run") from exc
+                    raise NoticeError(
+                        f"report mail via {exc}; the {as_of} reports are in {reports.out_dir} "
+                        "but were not mailed, and the next scheduled run mails its own date "
+                        "only: send these by hand once the SMTP settings work"
+                    ) from exc
                 mailed = "smtp"
                 run.count("mail", "sent", len(reports.email_to))
             else:

@@ -50,6 +50,11 @@ def test_a_report_mail_refused_for_one_recipient_fails_the_run_and_is_sent_again
     # finance@ never got the report: the run must not say it was mailed to both.
     assert status == "failed"
     assert "mail" not in counts  # so the next run sends it again
+    with world.engine.connect() as connection:
+        error = connection.scalar(sa.text("SELECT error FROM runs WHERE kind = 'report'"))
+    # The next scheduled run mails its own date: the error says this one was not mailed.
+    assert "reports are in" in error
+    assert "were not mailed" in error
     del smtp_server.handle_RCPT  # type: ignore[attr-defined]
     service.report_job()
     assert sorted(smtp_server.messages[-1][0]) == sorted(FINANCE)

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from sync.db.models import Action, AuditEntry, Subscription
+from sync.db.models import Action, Subscription
 from tests.world import AS_OF, World
 
 
@@ -187,18 +187,12 @@ def test_a_subscription_gone_since_the_sync_is_delisted_by_the_refresh_and_not_r
     assert _delisted_in_mirror(world) == {gone["id"]}
 
 
-def test_an_interrupted_attempt_on_a_subscription_microsoft_no_longer_lists_is_settled(
-    world: World, capsys
-) -> None:  # type: ignore[no-untyped-def]
-    """Left pending, it would wait for ever for a subscription Microsoft answers 404 for."""
-    never = world.never
-    _no_azure_refusal(world, never)
-    assert world.cli("collections", "approve", never, "--as-of", AS_OF, "--by", "ana") == 0
-    sub_id = next(s["id"] for s in world.subs_of(never) if s["status"] == "active")
-    with world.sessions.begin() as session:  # a run killed while Microsoft was suspending it
+def _interrupted_suspension(world: World, customer: str, sub_id: str) -> None:
+    """What a run killed while Microsoft was suspending the subscription leaves behind."""
+    with world.sessions.begin() as session:
         session.add(
             Action(
-                customer_id=never,
+                customer_id=customer,
                 subscription_id=sub_id,
                 action="suspend",
                 status_before="active",
@@ -207,33 +201,45 @@ def test_an_interrupted_attempt_on_a_subscription_microsoft_no_longer_lists_is_s
                 requested_at=datetime.now(UTC),
             )
         )
-    gone = _move_away(world, never, {sub_id})
+
+
+def _results(world: World, sub_id: str) -> list[str]:
+    with world.sessions() as session:
+        query = sa.select(Action.result).where(Action.subscription_id == sub_id)
+        return list(session.scalars(query.order_by(Action.id)))
+
+
+def test_an_interrupted_suspension_of_a_delisted_subscription_waits_and_is_undone_once_listed(
+    world: World, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """The killed run's PATCH had reached Microsoft; the subscription then left the listing
+    for a while. Settled blind, the suspension would pass for someone else's once it is
+    listed again, and the customer who paid would stay suspended."""
+    never = world.never
+    _no_azure_refusal(world, never)
+    assert world.cli("collections", "approve", never, "--as-of", AS_OF, "--by", "ana") == 0
+    sub = next(s for s in world.subs_of(never) if s["status"] == "active")
+    _interrupted_suspension(world, never, sub["id"])
+    sub["status"] = "suspended"  # the PATCH had taken effect
+    gone = _move_away(world, never, {sub["id"]})
     mark = len(world.sim.requests)
     capsys.readouterr()
-    assert world.cli("collections", "apply", "--apply", "--by", "ana") == 0
+    assert world.cli("collections", "apply", "--apply", "--by", "ana") == 0  # waits, shown
     out = capsys.readouterr().out
     assert f"suspend {gone} (interrupted earlier): Microsoft no longer lists" in out
+    assert "stays pending, settled once it is listed again" in out
     assert _patched(world, mark)  # its listed subscriptions were suspended
-    assert _asked_for(world, gone, mark) == []
-    with world.sessions() as session:
-        (row,) = session.scalars(sa.select(Action).where(Action.subscription_id == gone))
-        assert row.result == "failed"
-        assert row.error is not None
-        assert row.error.startswith("Microsoft no longer lists this subscription (since ")
-        audited = session.scalars(
-            sa.select(AuditEntry).where(
-                AuditEntry.subscription_id == gone, AuditEntry.event == "suspend"
-            )
-        ).all()
-        assert [(e.actor, e.details["result"]) for e in audited] == [("ana", "failed")]
-        assert audited[0].details["settled_after_interruption"] is True
+    assert _asked_for(world, gone, mark) == []  # neither read nor changed
+    assert _results(world, gone) == ["pending"]
 
+    world.subs_of(never).append(sub)  # listed again
+    assert world.cli("sync", "--only", "subscriptions") == 0
+    world.pay_everything(never)
     mark = len(world.sim.requests)
     assert world.cli("collections", "apply", "--apply", "--by", "ana") == 0
-    assert _asked_for(world, gone, mark) == []
-    with world.sessions() as session:
-        rows = session.scalars(sa.select(Action.result).where(Action.subscription_id == gone))
-        assert list(rows) == ["failed"]  # settled once, nothing sent again
+    assert _results(world, gone)[0] == "succeeded"  # pcsync's suspension, read back
+    assert gone in _patched(world, mark)  # and undone now that the customer paid
+    assert sub["status"] == "active"
 
 
 def test_an_interrupted_attempt_no_change_is_planned_for_is_not_hidden_by_a_success(
@@ -243,30 +249,15 @@ def test_an_interrupted_attempt_no_change_is_planned_for_is_not_hidden_by_a_succ
     while suspending one of its subscriptions, which Microsoft does not answer for now."""
     never = world.never
     sub_id = next(s["id"] for s in world.subs_of(never) if s["status"] == "active")
-    with world.sessions.begin() as session:
-        session.add(
-            Action(
-                customer_id=never,
-                subscription_id=sub_id,
-                action="suspend",
-                status_before="active",
-                result="pending",
-                requested_by="ana",
-                requested_at=datetime.now(UTC),
-            )
-        )
+    _interrupted_suspension(world, never, sub_id)
     world.sim.config.unreadable_subscriptions.add(sub_id)  # 404, still listed
     capsys.readouterr()
     assert world.cli("collections", "apply", "--apply", "--by", "ana") == 1
     captured = capsys.readouterr()
     assert f"suspend {sub_id} (interrupted earlier): an interrupted earlier attempt" in captured.out
     assert "1 interrupted attempt(s) of an earlier run could not be settled" in captured.err
-    with world.sessions() as session:
-        rows = session.scalars(sa.select(Action.result).where(Action.subscription_id == sub_id))
-        assert list(rows) == ["pending"]  # still to be settled, never retried blind
+    assert _results(world, sub_id) == ["pending"]  # still to be settled, never retried blind
 
     world.sim.config.unreadable_subscriptions.discard(sub_id)  # Microsoft answers again
     assert world.cli("collections", "apply", "--apply", "--by", "ana") == 0
-    with world.sessions() as session:
-        rows = session.scalars(sa.select(Action.result).where(Action.subscription_id == sub_id))
-        assert list(rows) == ["failed"]  # it had not been suspended: settled, not made
+    assert _results(world, sub_id)[0] == "failed"  # it had not been suspended: settled

@@ -31,7 +31,7 @@ from sync.db.models import Action, Customer, Subscription
 from sync.runtime.runs import RunRecorder
 from sync.store import upsert_subscriptions
 
-__all__ = ["attempt", "settle_interrupted"]
+__all__ = ["attempt", "settle_interrupted", "waiting_for_relisting"]
 
 
 def settle_interrupted(
@@ -50,9 +50,10 @@ def settle_interrupted(
     gone = _delisted_since(sessions, [action_id for action_id, *_ in todo])
     settled: dict[tuple[str, str], str] = {}
     for action_id, customer, sub_id, verb in todo:
-        if action_id in gone:
-            settled[(sub_id, verb)] = _settle_delisted(
-                sessions, action_id, gone[action_id], actor, run
+        if action_id in gone:  # Microsoft answers 404 for it: read it once it is listed again
+            settled[(sub_id, verb)] = (
+                f"Microsoft no longer lists this subscription (since {gone[action_id]:%Y-%m-%d}):"
+                " the interrupted attempt stays pending, settled once it is listed again"
             )
             continue
         try:
@@ -88,24 +89,20 @@ def _delisted_since(sessions: sessionmaker[Session], action_ids: list[int]) -> d
         return {action_id: when for action_id, when in rows}
 
 
-def _settle_delisted(
-    sessions: sessionmaker[Session], action_id: int, since: datetime, actor: str, run: RunRecorder
-) -> str:
-    """End an interrupted attempt on a subscription out of reach: its outcome cannot be read.
+def waiting_for_relisting(sessions: sessionmaker[Session]) -> set[tuple[str, str]]:
+    """Pending attempts (subscription, action) on a subscription Microsoft no longer lists.
 
-    Left pending it would stay so for ever (Microsoft answers 404); it is recorded
-    failed — not counted as pcsync's change — and audited, and nothing is sent again.
+    They wait, pending, until it is listed again and can be read: settled blind, a
+    suspension pcsync made would later pass for someone else's and never be undone.
     """
-    reason = (
-        f"Microsoft no longer lists this subscription (since {since:%Y-%m-%d}): whether the "
-        "interrupted attempt took effect cannot be read; nothing more is sent for it"
-    )
-    with sessions.begin() as session:
-        row = session.get_one(Action, action_id)
-        row.result = "failed"
-        row.error = reason
-        _audit_attempt(session, row, actor, run.run_id, settled_after_interruption=True)
-    return reason
+    with sessions() as session:
+        rows = session.execute(
+            select(Action.id, Action.subscription_id, Action.action).where(
+                Action.result == "pending"
+            )
+        ).all()
+    gone = _delisted_since(sessions, [action_id for action_id, _, _ in rows])
+    return {(sub_id, verb) for action_id, sub_id, verb in rows if action_id in gone}
 
 
 def _audit_attempt(session: Session, row: Action, actor: str, run_id: int, **extra: Any) -> None:

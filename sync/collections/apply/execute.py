@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import PartnerCenter
 from sync import audit
-from sync.collections.apply.attempt import attempt, settle_interrupted
+from sync.collections.apply.attempt import attempt, settle_interrupted, waiting_for_relisting
 from sync.collections.apply.model import VERBS, ApplyOutcome, ApplyPlan, Change, require_today
 from sync.collections.approvals import lapse_approvals
 from sync.db.models import Action
@@ -116,12 +116,6 @@ def execute_apply(
             for verb in VERBS
             for result, n in sorted(run.counts.get(verb, {}).items())
         }
-        if unsettled and not outcome.failures:
-            raise ApplyError(
-                f"{len(unsettled)} interrupted attempt(s) of an earlier run could not be "
-                f"settled (first: {unsettled[0]}); the changes planned were made — rerun "
-                "`pcsync collections apply --apply` once Microsoft answers for it"
-            )
         if outcome.refusals and not outcome.failures:
             first, why = outcome.refusals[0]
             raise ApplyError(
@@ -130,6 +124,13 @@ def execute_apply(
                 "Sending them again cannot succeed: they are recorded as refused and not sent "
                 "again under this approval; see the reasons in `pcsync collections apply` "
                 "(an Azure plan: what the partner can do by hand)"
+            )
+        if unsettled and not outcome.failures:
+            made = "; the changes planned were made" if plan.changes else ""
+            raise ApplyError(
+                f"{len(unsettled)} interrupted attempt(s) of an earlier run could not be "
+                f"settled (first: {unsettled[0]}){made} — rerun "
+                "`pcsync collections apply --apply` once Microsoft answers for it"
             )
         if outcome.failures:
             raise ApplyError(
@@ -174,10 +175,11 @@ def _tell(
             )
         )
         pending = {(sub_id, verb) for sub_id, verb in rows}
+    waiting = waiting_for_relisting(sessions)  # shown; settled when Microsoft lists it again
     left = []
     for (sub_id, verb), why in sorted(others.items()):
         line = f"{verb} {sub_id} (interrupted earlier): {why}"
-        if (sub_id, verb) in pending:
+        if (sub_id, verb) in pending and (sub_id, verb) not in waiting:
             left.append(line)
         if pending_too or (sub_id, verb) not in pending:
             note(line)

@@ -47,7 +47,7 @@ def test_a_new_partner_without_invoices_is_told_to_name_its_currencies_then_has_
     assert eur > 0
     settings, engine, sessions = setup(sim, db_url, tmp_path)
 
-    with pytest.raises(SyncIncompleteError, match="no billing currency is known"):
+    with pytest.raises(SyncIncompleteError, match="no billing currency in use is known"):
         run_sync(settings, engine, sessions, SyncOptions())
     view = list_runs(sessions)[0]
     assert view.status == "partial"
@@ -124,7 +124,7 @@ def test_active_subscriptions_of_customers_microsoft_no_longer_lists_accrue_noth
 ) -> None:
     sim = start_simulator(scale=Scale(customers=4, invoices=0))
     settings, engine, sessions = setup(sim, db_url, tmp_path)
-    with pytest.raises(SyncIncompleteError, match="no billing currency is known"):
+    with pytest.raises(SyncIncompleteError, match="no billing currency in use is known"):
         run_sync(settings, engine, sessions, SyncOptions())
     kept, *ended = (c["id"] for c in sim.data.customers)
     sim.data.unlisted.update(ended)  # their relationships ended: their licences stay active
@@ -132,4 +132,24 @@ def test_active_subscriptions_of_customers_microsoft_no_longer_lists_accrue_noth
         sub["status"] = "suspended"
     run_sync(settings, engine, sessions, SyncOptions())
     assert list_runs(sessions)[0].status == "succeeded"
+    engine.dispose()
+
+
+def test_open_month_lines_stored_in_a_withdrawn_currency_are_cleared_without_asking(
+    start_simulator, db_url, tmp_path
+) -> None:
+    """Lines of an open month before the changeover (HRK) are open no longer; Microsoft
+    refuses unbilled requests in a withdrawn currency, so they are not asked for."""
+    sim = start_simulator(scale=Scale(customers=4, invoices=1))
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    run_sync(settings, engine, sessions, SyncOptions())
+    assert _unbilled(engine, "EUR") > 0
+    with engine.begin() as c:  # as an old database holds them
+        c.execute(sa.text("UPDATE unbilled_line_items SET currency = 'HRK' WHERE currency = 'EUR'"))
+    mark = len(sim.requests)
+    run_sync(settings, engine, sessions, SyncOptions())
+    assert list_runs(sessions)[0].status == "succeeded"
+    assert _unbilled(engine, "HRK") == 0
+    assert _unbilled(engine, "EUR") > 0  # EUR is still read: its invoice lists it
+    assert not [p for _, p, _ in sim.requests[mark:] if "HRK" in p.upper()]
     engine.dispose()

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from reconciliation.errors import InputError
 from reconciliation.ledger import CustomerLedger
 from reconciliation.money import round_money
+from reconciliation.policy import PRESSED
 from sync import audit
 from sync.collections.plan import CollectionsPlan, plan_collections, store_flags
 from sync.config import Settings
@@ -55,7 +56,7 @@ __all__ = [
 Kind = Literal["suspend", "stop_renewal"]
 KINDS: dict[str, tuple[str, ...]] = {  # the plan actions each kind of approval needs
     "suspend": ("suspend",),
-    "stop_renewal": ("follow_up", "suspend"),
+    "stop_renewal": PRESSED,
 }
 
 

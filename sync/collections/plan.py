@@ -298,7 +298,7 @@ def _with_guard_notes(
         notes[customer].extend(n for v in views for n in plan_notes(v))
     return [
         replace(flag, reasons=(*flag.reasons, *notes[flag.customer_id]))
-        if notes.get(flag.customer_id) and flag.action in ("follow_up", "suspend")
+        if notes.get(flag.customer_id) and flag.action in PRESSED
         else flag
         for flag in flags
     ]

@@ -322,10 +322,15 @@ def _unbilled_currencies(job: _Job, documents: list[Invoice]) -> list[str]:
     invoice in a currency (a new partner, a new market) only the configuration names it.
     """
     with job.sessions() as session:
-        stored = session.scalars(select(UnbilledLineItem.currency).distinct())
-        known = {d.currency for d in documents} | set(job.billing_currencies) | set(stored)
+        stored = set(session.scalars(select(UnbilledLineItem.currency).distinct()))
+        known = {d.currency for d in documents} | set(job.billing_currencies) | stored
     # Nothing accrues in a currency ISO has withdrawn (HRK since 2023): its invoices stay,
-    # but asking Microsoft for its open month would only be refused, run after run.
+    # but asking Microsoft for its open month would only be refused, run after run, and
+    # open-month lines stored in it (before the changeover) are open no longer.
+    for currency in sorted(c for c in stored if c.upper() in WITHDRAWN):
+        with job.sessions.begin() as session:
+            for period in ("current", "previous"):
+                replace_unbilled_lines(session, currency, period, [], _now(), job.run)
     return sorted(c.upper() for c in known if c.upper() not in WITHDRAWN)
 
 
@@ -360,7 +365,8 @@ def _sync_unbilled(job: _Job, documents: list[Invoice]) -> None:
         job.proof.lacking(
             Unit.UNBILLED,
             "currency",
-            "no billing currency is known (no invoice yet), so no unbilled charges were read;"
+            "no billing currency in use is known (no invoice in one yet), so no unbilled charges"
+            " were read;"
             ' set [billing] currencies = ["USD", ...] to the currencies Microsoft bills you in',
         )
     for currency in currencies:

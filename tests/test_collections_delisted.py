@@ -7,12 +7,13 @@ auto-renew change. Against the simulator on SQLite and PostgreSQL, through the C
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from sync.db.models import Action, Subscription
+from tests.test_collections import _pending_suspension
 from tests.world import AS_OF, World
 
 
@@ -187,22 +188,6 @@ def test_a_subscription_gone_since_the_sync_is_delisted_by_the_refresh_and_not_r
     assert _delisted_in_mirror(world) == {gone["id"]}
 
 
-def _interrupted_suspension(world: World, customer: str, sub_id: str) -> None:
-    """What a run killed while Microsoft was suspending the subscription leaves behind."""
-    with world.sessions.begin() as session:
-        session.add(
-            Action(
-                customer_id=customer,
-                subscription_id=sub_id,
-                action="suspend",
-                status_before="active",
-                result="pending",
-                requested_by="ana",
-                requested_at=datetime.now(UTC),
-            )
-        )
-
-
 def _results(world: World, sub_id: str) -> list[str]:
     with world.sessions() as session:
         query = sa.select(Action.result).where(Action.subscription_id == sub_id)
@@ -219,7 +204,7 @@ def test_an_interrupted_suspension_of_a_delisted_subscription_waits_and_is_undon
     _no_azure_refusal(world, never)
     assert world.cli("collections", "approve", never, "--as-of", AS_OF, "--by", "ana") == 0
     sub = next(s for s in world.subs_of(never) if s["status"] == "active")
-    _interrupted_suspension(world, never, sub["id"])
+    _pending_suspension(world, sub["id"])
     sub["status"] = "suspended"  # the PATCH had taken effect
     gone = _move_away(world, never, {sub["id"]})
     mark = len(world.sim.requests)
@@ -249,7 +234,7 @@ def test_an_interrupted_attempt_no_change_is_planned_for_is_not_hidden_by_a_succ
     while suspending one of its subscriptions, which Microsoft does not answer for now."""
     never = world.never
     sub_id = next(s["id"] for s in world.subs_of(never) if s["status"] == "active")
-    _interrupted_suspension(world, never, sub_id)
+    _pending_suspension(world, sub_id)
     world.sim.config.unreadable_subscriptions.add(sub_id)  # 404, still listed
     capsys.readouterr()
     assert world.cli("collections", "apply", "--apply", "--by", "ana") == 1

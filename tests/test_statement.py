@@ -458,32 +458,38 @@ def test_a_products_amount_is_summed_exactly(ledger_db: tuple[Any, Any]) -> None
     assert amounts == {("Product 0", "SKU0"): "17.33"}
 
 
-def test_a_charge_settled_by_a_credit_note_adds_up_on_its_row_and_in_the_csv() -> None:
-    """100.00 charged, amended by a −40.00 credit note, then 50.00 paid: the charge's row
-    shows the note's 40.00 and the payment's 50.00 settling it (gross − settled = open:
-    10.00), the note's row its 40.00 used by the charge (−40.00 − −40.00 = 0.00)."""
+def _invoice_and_credit_note(payments: list[Any], lines: list[Any]) -> Any:
+    """A statement of INV1 (100.00 USD) and its credit note CN1 (-40.00), with ``payments``."""
     from reconciliation.ledger import BilledLine, BillingTerms, build_charges, build_ledgers
-    from reconciliation.ledger import Payment as LedgerPayment
     from reconciliation.statement import StatementParty, build_statement
-    from sync.statement import render_csv
 
-    lines = [
+    billed = [
         BilledLine("INV1", date(2026, 9, 1), "c", "USD", Decimal("100"), Decimal("100")),
         BilledLine("CN1", date(2026, 9, 15), "c", "USD", Decimal("-40"), Decimal("-40")),
     ]
-    payment = LedgerPayment("PAY-1", "c", date(2026, 10, 1), Decimal("50.00"), "USD")
-    charges = build_charges(lines, BillingTerms(), {"CN1": "INV1"})
-    (ledger,) = build_ledgers(charges, [payment], date(2026, 11, 25))
-    statement = build_statement(
+    charges = build_charges(billed, BillingTerms(), {"CN1": "INV1"})
+    (ledger,) = build_ledgers(charges, payments, date(2026, 11, 25))
+    return build_statement(
         ledger,
         customer_name="c",
         party=StatementParty("Partner"),
         terms=BillingTerms().for_customer("c"),
         periods={},
-        lines=[],
+        lines=lines,
         stage=None,
         stage_known=False,
     )
+
+
+def test_a_charge_settled_by_a_credit_note_adds_up_on_its_row_and_in_the_csv() -> None:
+    """100.00 charged, amended by a −40.00 credit note, then 50.00 paid: the charge's row
+    shows the note's 40.00 and the payment's 50.00 settling it (gross − settled = open:
+    10.00), the note's row its 40.00 used by the charge (−40.00 − −40.00 = 0.00)."""
+    from reconciliation.ledger import Payment as LedgerPayment
+    from sync.statement import render_csv
+
+    payment = LedgerPayment("PAY-1", "c", date(2026, 10, 1), Decimal("50.00"), "USD")
+    statement = _invoice_and_credit_note([payment], [])
     rows = {c.invoice_id: c for c in statement.charges}
     invoice, note = rows["INV1"], rows["CN1"]
     assert [(p.reference, p.paid_on, p.amount) for p in invoice.paid] == [
@@ -510,26 +516,11 @@ def test_a_charge_settled_by_a_credit_note_adds_up_on_its_row_and_in_the_csv() -
 
 
 def test_the_csv_writes_a_credit_notes_negative_unit_price_as_a_number() -> None:
-    from reconciliation.ledger import BilledLine, BillingTerms, build_charges, build_ledgers
-    from reconciliation.statement import LineSummary, StatementParty, build_statement
+    from reconciliation.statement import LineSummary
     from sync.statement import render_csv
 
-    lines = [
-        BilledLine("INV1", date(2026, 9, 1), "c", "USD", Decimal("100"), Decimal("100")),
-        BilledLine("CN1", date(2026, 9, 15), "c", "USD", Decimal("-40"), Decimal("-40")),
-    ]
-    charges = build_charges(lines, BillingTerms(), {"CN1": "INV1"})
-    (ledger,) = build_ledgers(charges, [], date(2026, 11, 25))
-    statement = build_statement(
-        ledger,
-        customer_name="c",
-        party=StatementParty("Partner"),
-        terms=BillingTerms().for_customer("c"),
-        periods={},
-        lines=[LineSummary("CN1", "Product", "SKU", Decimal("-20"), Decimal("2"), Decimal("-40"))],
-        stage=None,
-        stage_known=False,
-    )
+    credit = LineSummary("CN1", "Product", "SKU", Decimal("-20"), Decimal("2"), Decimal("-40"))
+    statement = _invoice_and_credit_note([], [credit])
     table = list(csv.DictReader(io.StringIO(render_csv(statement))))
     (product,) = [r for r in table if r["section"] == "product"]
     assert (product["net"], product["quantity"]) == ("-40.00", "2")

@@ -18,7 +18,10 @@ to 2022 are in HRK, the kuna), and so do the payments of those years.
 ``WITHDRAWALS`` says, for each code in ``WITHDRAWN``, from which day a payment in
 it is refused and which currency replaced it: a payment dated before that day
 (a customer's 2022 payment in kuna) is money of its time, one dated on or after
-it is a mistake.
+it is a mistake. Where the law fixed a conversion rate between the two (units of the
+withdrawn currency per one of its successor: 7.53450 HRK per EUR), ``rate`` holds it:
+a payment in the successor naming an invoice in the withdrawn currency settles that
+invoice at it (``reconciliation.ledger``).
 
 ``SYMBOLS`` lists, for the currencies finance teams meet in bank exports, the
 signs written before or after an amount besides the code itself (``$``,
@@ -29,6 +32,7 @@ signs written before or after an amount besides the code itself (``$``,
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -79,6 +83,7 @@ class Withdrawal(NamedTuple):
 
     on: date  # the first day a payment in it is refused
     by: str  # the currency that replaced it
+    rate: Decimal | None  # units of it per 1 of ``by``, where the law fixed one; else None
 
 
 # The day the currency stopped being legal tender: the day its successor replaced it or,
@@ -89,29 +94,41 @@ class Withdrawal(NamedTuple):
 WITHDRAWALS = MappingProxyType(
     {
         # Caribbean guilder from 2025-03-31; both circulated until 2025-06-30.
-        "ANG": Withdrawal(date(2025, 7, 1), "XCG"),
+        # At par (1 ANG = 1 XCG), both pegged at 1.79 per USD: Centrale Bank van Curaçao en
+        # Sint Maarten.
+        "ANG": Withdrawal(date(2025, 7, 1), "XCG", Decimal(1)),
         # BYN from 2016-07-01 (10,000 BYR = 1 BYN); both circulated until 2016-12-31
         # (list three: 2017-01).
-        "BYR": Withdrawal(date(2017, 1, 1), "BYN"),
+        # (Presidential Decree No. 450 of 2015-11-04.)
+        "BYR": Withdrawal(date(2017, 1, 1), "BYN", Decimal(10000)),
         # Currency unification on 2021-01-01; shops took CUC for 180 days more.
         # (Banks exchanged it until the end of 2021: an exchange, not a payment.)
-        "CUC": Withdrawal(date(2021, 7, 1), "CUP"),
+        # No conversion was fixed in law for debts: CUC was exchanged at 24 CUP, a rate the
+        # central bank set for the exchange.
+        "CUC": Withdrawal(date(2021, 7, 1), "CUP", None),
         # Euro from 2023-01-01; kuna cash was legal tender alongside until 2023-01-14.
-        "HRK": Withdrawal(date(2023, 1, 15), "EUR"),
+        # Fixed rate 7.53450 HRK per EUR: Council Regulation (EU) 2022/1208.
+        "HRK": Withdrawal(date(2023, 1, 15), "EUR", Decimal("7.53450")),
         # Euro from 2015-01-01; litas cash was legal tender alongside until 2015-01-15.
-        "LTL": Withdrawal(date(2015, 1, 16), "EUR"),
+        # Fixed rate 3.45280 LTL per EUR: Council Regulation (EU) No 851/2014.
+        "LTL": Withdrawal(date(2015, 1, 16), "EUR", Decimal("3.45280")),
         # MRU from 2018-01-01 (10 MRO = 1 MRU); old notes circulated until 2018-06-30.
-        "MRO": Withdrawal(date(2018, 7, 1), "MRU"),
+        # (Banque Centrale de Mauritanie redenomination.)
+        "MRO": Withdrawal(date(2018, 7, 1), "MRU", Decimal(10)),
         # SLE from 2022-07-01 (1,000 SLL = 1 SLE); the old notes stayed legal tender
         # beside it, and sources end that between 2023 and 2024: the latest is taken.
-        "SLL": Withdrawal(date(2025, 1, 1), "SLE"),
+        # (Bank of Sierra Leone redenomination.)
+        "SLL": Withdrawal(date(2025, 1, 1), "SLE", Decimal(1000)),
         # STN from 2018-01-01 (1,000 STD = 1 STN); old notes circulated until 2018-06-30.
-        "STD": Withdrawal(date(2018, 7, 1), "STN"),
+        # (Banco Central de São Tomé e Príncipe redenomination.)
+        "STD": Withdrawal(date(2018, 7, 1), "STN", Decimal(1000)),
         # VES from 2018-08-20 (100,000 VEF = 1 VES).
-        "VEF": Withdrawal(date(2018, 8, 20), "VES"),
+        # (Banco Central de Venezuela, the 2018 monetary reconversion.)
+        "VEF": Withdrawal(date(2018, 8, 20), "VES", Decimal(100000)),
         # ZWG from 2024-04-05 (ISO 4217 amendment of 2024-06-25); sources keep ZWL in
         # use as late as 2024-08-31: that is taken.
-        "ZWL": Withdrawal(date(2024, 9, 1), "ZWG"),
+        # ZWG came in at a market rate (about 2,500 ZWL per ZWG on 2024-04-05), none fixed.
+        "ZWL": Withdrawal(date(2024, 9, 1), "ZWG", None),
     }
 )
 

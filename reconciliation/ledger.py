@@ -13,6 +13,13 @@ Pure functions over plain records; nothing here reads a database or a clock.
   first to the invoice it names (in any case: Microsoft's invoice ids are
   case-insensitive), then to the oldest open charge; what is left is a credit
   that later charges use up.
+* **Withdrawn currencies.** A payment in a withdrawn currency's successor (EUR
+  for HRK) naming an invoice charged in the withdrawn one settles that charge at
+  the rate the law fixed (``currencies.WITHDRAWALS``), before anything else: the
+  payment × the rate, rounded half-up, up to what is open; a payment of at least
+  the open part converted (÷ the rate, rounded half-up to the cent, as the law
+  converts an amount) settles it in full. What is left of the payment goes on in
+  its own currency. Each such settlement is a ``Conversion``, in both ledgers.
 * **Credit notes.** A charge below zero (a credit note's lines, net) settles the
   charge of the invoice it amends, then the oldest open ones, on its date, like a
   payment naming that invoice: a credited charge is no longer overdue.
@@ -28,12 +35,14 @@ from datetime import date, timedelta
 from decimal import Decimal
 from functools import cached_property
 
+from reconciliation.currencies import WITHDRAWALS
 from reconciliation.money import ZERO, round_money
 
 __all__ = [
     "BilledLine",
     "BillingTerms",
     "Charge",
+    "Conversion",
     "CreditApplication",
     "CustomerLedger",
     "CustomerTerms",
@@ -146,6 +155,26 @@ class CreditApplication:
     applied_on: date
 
 
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """Part of a payment in a withdrawn currency's successor that settled a charge in the
+    withdrawn currency at the fixed rate: "92.80 EUR at 7.53450 = 699.20 HRK"."""
+
+    reference: str
+    paid_on: date
+    invoice_id: str  # the charge settled, in ``settled_currency``
+    amount: Decimal  # the part of the payment, in its ``currency`` (EUR)
+    currency: str
+    rate: Decimal  # units of ``settled_currency`` per 1 of ``currency``
+    settled: Decimal  # what it settled of the charge (HRK)
+    settled_currency: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.amount} {self.currency} at {self.rate} = {self.settled} {self.settled_currency}"
+        )
+
+
 @dataclass
 class CustomerLedger:
     """One customer's position in one currency as of a date.
@@ -161,6 +190,8 @@ class CustomerLedger:
     applications: list[PaymentApplication]
     open_amounts: dict[str, Decimal]  # invoice id → unpaid part of its charge
     credits: list[CreditApplication] = field(default_factory=list)  # what notes settled
+    # Payments converted at a fixed rate: into this ledger's charges, or out of its payments.
+    conversions: list[Conversion] = field(default_factory=list)
 
     @cached_property
     def charged(self) -> Decimal:
@@ -174,8 +205,13 @@ class CustomerLedger:
 
     @cached_property
     def paid(self) -> Decimal:
-        """Sum of the payments (applied or not)."""
-        return sum((p.amount for p in self.payments), ZERO)
+        """Sum of the payments (applied or not), with what payments in a successor currency
+        settled here at a fixed rate, less what payments here settled in a withdrawn one."""
+        into = sum(
+            (c.settled for c in self.conversions if c.settled_currency == self.currency), ZERO
+        )
+        out = sum((c.amount for c in self.conversions if c.currency == self.currency), ZERO)
+        return sum((p.amount for p in self.payments), ZERO) + into - out
 
     @cached_property
     def unapplied(self) -> Decimal:
@@ -265,9 +301,9 @@ class _OpenCharges:
         self.named = {c.invoice_id.upper(): c.invoice_id for c in charges}
         self._first = 0  # charges before it are paid in full (FIFO only ever moves it on)
 
-    def apply(self, payment: Payment) -> list[PaymentApplication]:
-        """Apply a payment: to the invoice it names, then oldest first; the rest is credit."""
-        left = payment.amount
+    def apply(self, payment: Payment, left: Decimal) -> list[PaymentApplication]:
+        """Apply (what is left of) a payment: to the invoice it names, then oldest first; the
+        rest is credit."""
         applied: list[PaymentApplication] = []
 
         def pay(invoice_id: str) -> None:
@@ -290,6 +326,26 @@ class _OpenCharges:
             applied.append(PaymentApplication(payment.reference, None, left))
         return applied
 
+    def convert(self, payment: Payment, invoice_id: str, currency: str) -> Conversion | None:
+        """Settle the charge in withdrawn ``currency`` a successor's payment names."""
+        rate, owed = WITHDRAWALS[currency].rate, self.open[invoice_id]
+        if rate is None or owed <= 0 or payment.amount <= 0:
+            return None
+        whole = round_money(owed / rate, payment.currency)  # the open part, converted
+        amount = min(payment.amount, whole)
+        settled = owed if amount == whole else min(round_money(amount * rate, currency), owed)
+        self.open[invoice_id] -= settled
+        return Conversion(
+            payment.reference,
+            payment.payment_date,
+            invoice_id,
+            amount,
+            payment.currency,
+            rate,
+            settled,
+            currency,
+        )
+
     def credit(self, note: Charge) -> list[CreditApplication]:
         """Settle open charges with a negative charge: the amended invoice's first."""
         applied: list[CreditApplication] = []
@@ -308,6 +364,21 @@ class _OpenCharges:
         return applied
 
 
+def _withdrawn_named(
+    charges: Iterable[tuple[tuple[str, str], list[Charge]]],
+) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """(customer, successor, INVOICE ID) → (withdrawn currency, invoice id) of each charge
+    a payment in the successor may settle at a fixed rate."""
+    named = {}
+    for (customer_id, currency), own in charges:
+        gone = WITHDRAWALS.get(currency)
+        if gone is not None and gone.rate is not None:
+            for c in own:
+                if c.amount > 0:
+                    named[(customer_id, gone.by, c.invoice_id.upper())] = (currency, c.invoice_id)
+    return named
+
+
 def build_ledgers(
     charges: Iterable[Charge], payments: Iterable[Payment], as_of: date
 ) -> list[CustomerLedger]:
@@ -323,35 +394,49 @@ def build_ledgers(
     for payment in payments:
         if payment.payment_date <= as_of:
             by_key_payments[(payment.customer_id, payment.currency)].append(payment)
-    ledgers = []
-    for key in sorted(set(by_key_charges) | set(by_key_payments)):
-        own_charges = sorted(by_key_charges[key], key=lambda c: (c.charge_date, c.invoice_id))
-        own_payments = sorted(by_key_payments[key], key=lambda p: (p.payment_date, p.reference))
-        charges_open = _OpenCharges(own_charges)
-        applications: list[PaymentApplication] = []
-        credits: list[CreditApplication] = []
-        # Credit notes and payments in date order (a note before a payment of its day).
-        events: list[tuple[date, int, str, Charge | Payment]] = [
-            (c.charge_date, 0, c.invoice_id, c) for c in own_charges if c.amount < 0
-        ]
-        events += [(p.payment_date, 1, p.reference, p) for p in own_payments]
-        for *_, event in sorted(events, key=lambda e: e[:3]):
-            if isinstance(event, Charge):
-                credits += charges_open.credit(event)
-            else:
-                applications += charges_open.apply(event)
-        # A payment may reach any charge dated on or before the as-of date, later ones
-        # included: that is how a credit is used up by later charges.
-        ledgers.append(
-            CustomerLedger(
-                customer_id=key[0],
-                currency=key[1],
-                as_of=as_of,
-                charges=own_charges,
-                payments=own_payments,
-                applications=applications,
-                open_amounts=charges_open.open,
-                credits=credits,
-            )
+    keys = sorted(set(by_key_charges) | set(by_key_payments))
+    for key in keys:
+        by_key_charges[key].sort(key=lambda c: (c.charge_date, c.invoice_id))
+        by_key_payments[key].sort(key=lambda p: (p.payment_date, p.reference))
+    opens = {key: _OpenCharges(by_key_charges[key]) for key in keys}
+    withdrawn = _withdrawn_named(by_key_charges.items())
+    applications: dict[tuple[str, str], list[PaymentApplication]] = defaultdict(list)
+    credits: dict[tuple[str, str], list[CreditApplication]] = defaultdict(list)
+    conversions: dict[tuple[str, str], list[Conversion]] = defaultdict(list)
+    # Credit notes and payments in date order (a note before a payment of its day); a
+    # customer's currencies together, as a payment may settle a charge in a withdrawn one.
+    events: list[tuple[date, int, str, tuple[str, str], Charge | Payment]] = []
+    for key in keys:
+        notes = [c for c in by_key_charges[key] if c.amount < 0]
+        events += [(c.charge_date, 0, c.invoice_id, key, c) for c in notes]
+        events += [(p.payment_date, 1, p.reference, key, p) for p in by_key_payments[key]]
+    for *_, key, event in sorted(events, key=lambda e: e[:4]):
+        if isinstance(event, Charge):
+            credits[key] += opens[key].credit(event)
+            continue
+        left = event.amount
+        named = (event.customer_id, event.currency, (event.invoice_id or "").upper())
+        if named[2] not in opens[key].named and named in withdrawn:
+            currency, invoice_id = withdrawn[named]
+            converted = opens[(key[0], currency)].convert(event, invoice_id, currency)
+            if converted is not None:
+                conversions[key].append(converted)
+                conversions[(key[0], currency)].append(converted)
+                left -= converted.amount
+        applications[key] += opens[key].apply(event, left)
+    # A payment may reach any charge dated on or before the as-of date, later ones
+    # included: that is how a credit is used up by later charges.
+    return [
+        CustomerLedger(
+            customer_id=key[0],
+            currency=key[1],
+            as_of=as_of,
+            charges=by_key_charges[key],
+            payments=by_key_payments[key],
+            applications=applications[key],
+            open_amounts=opens[key].open,
+            credits=credits[key],
+            conversions=conversions[key],
         )
-    return ledgers
+        for key in keys
+    ]

@@ -101,6 +101,10 @@ class ReconciliationResult:
                 if application.invoice_id:
                     paid_to[application.reference].append(application.invoice_id)
                     applied[application.reference] += application.amount
+            for conversion in ledger.conversions:  # a payment here settling an HRK charge
+                if conversion.currency == ledger.currency:
+                    paid_to[conversion.reference].append(conversion.invoice_id)
+                    applied[conversion.reference] += conversion.amount
             for payment in ledger.payments:
                 reference, day = payment.reference, payment.payment_date
                 used = applied.get(reference, ZERO)

@@ -360,6 +360,23 @@ def build_statement(
         applied_to[application.reference].append(
             (labels[application.invoice_id], application.amount)
         )
+    converted_in: list[PaymentStatement] = []
+    for conversion in ledger.conversions:  # a payment in EUR settling a charge in HRK
+        if conversion.currency == ledger.currency:  # the payment's side: where it went
+            applied_to[conversion.reference].append(
+                (f"the {conversion.settled_currency} charge ({conversion})", conversion.amount)
+            )
+            continue
+        shown = f"{reference(conversion.reference)} ({conversion})"
+        paid_parts[conversion.invoice_id].append(
+            PaidPart(shown, conversion.paid_on, conversion.settled)
+        )
+        label = labels[conversion.invoice_id]
+        converted_in.append(
+            PaymentStatement(
+                shown, conversion.paid_on, conversion.settled, ((label, conversion.settled),), ZERO
+            )
+        )
     overdue = {charge.invoice_id for charge, _ in ledger.overdue_charges()}
     charges = tuple(
         ChargeStatement(
@@ -380,7 +397,7 @@ def build_statement(
         )
         for c in ledger.charges
     )
-    payments = tuple(
+    received = [
         PaymentStatement(
             reference=reference(p.reference),
             paid_on=p.payment_date,
@@ -389,7 +406,8 @@ def build_statement(
             credit=credit.get(p.reference, ZERO),
         )
         for p in ledger.payments
-    )
+    ]
+    payments = tuple(sorted(received + converted_in, key=lambda p: p.paid_on))
     return Statement(
         party=party,
         customer_id=ledger.customer_id,

@@ -118,24 +118,25 @@ def test_no_code_is_both_active_and_withdrawn() -> None:
 
 
 @pytest.mark.parametrize(
-    ("code", "last_day", "successor"),
+    ("code", "last_day", "successor", "rate"),
     [
-        ("HRK", date(2023, 1, 14), "EUR"),  # kuna cash taken beside the euro until 14 January
-        ("LTL", date(2015, 1, 15), "EUR"),
-        ("BYR", date(2016, 12, 31), "BYN"),
-        ("MRO", date(2018, 6, 30), "MRU"),
-        ("STD", date(2018, 6, 30), "STN"),
-        ("VEF", date(2018, 8, 19), "VES"),
-        ("CUC", date(2021, 6, 30), "CUP"),
-        ("SLL", date(2024, 12, 31), "SLE"),
-        ("ZWL", date(2024, 8, 31), "ZWG"),
-        ("ANG", date(2025, 6, 30), "XCG"),
+        ("HRK", date(2023, 1, 14), "EUR", "7.53450"),  # kuna cash taken until 14 January
+        ("LTL", date(2015, 1, 15), "EUR", "3.45280"),
+        ("BYR", date(2016, 12, 31), "BYN", "10000"),
+        ("MRO", date(2018, 6, 30), "MRU", "10"),
+        ("STD", date(2018, 6, 30), "STN", "1000"),
+        ("VEF", date(2018, 8, 19), "VES", "100000"),
+        ("CUC", date(2021, 6, 30), "CUP", None),
+        ("SLL", date(2024, 12, 31), "SLE", "1000"),
+        ("ZWL", date(2024, 8, 31), "ZWG", None),
+        ("ANG", date(2025, 6, 30), "XCG", "1"),
     ],
 )
 def test_a_withdrawn_currency_is_refused_from_the_day_after_it_was_last_legal_tender(
-    code: str, last_day: date, successor: str
+    code: str, last_day: date, successor: str, rate: str | None
 ) -> None:
-    assert WITHDRAWALS[code] == Withdrawal(last_day + timedelta(days=1), successor)
+    fixed = None if rate is None else Decimal(rate)
+    assert WITHDRAWALS[code] == Withdrawal(last_day + timedelta(days=1), successor, fixed)
 
 
 def test_every_withdrawn_currency_has_its_withdrawal_and_an_active_successor() -> None:
@@ -154,8 +155,9 @@ def test_a_payment_in_a_withdrawn_currency_dated_after_its_withdrawal_is_refused
     assert code == 2
     assert lines == [
         "pcsync: error: payments.csv:2: currency: HRK was withdrawn on 2023-01-15 (replaced by "
-        "EUR); a payment dated 2023-03-01 is in a currency in use: fix the currency and "
-        "amount, or the date (nothing imported; fix it, or use --skip-bad-rows)"
+        "EUR); a payment dated 2023-03-01 is in a currency in use: enter it in EUR naming its "
+        "HRK invoice in the invoice column: it settles that invoice at the fixed rate 7.53450; "
+        "or fix the date (nothing imported; fix it, or use --skip-bad-rows)"
     ]
     assert unchanged(sessions)
 
@@ -206,3 +208,48 @@ def test_a_withdrawn_currency_is_not_one_microsoft_bills_in_now(write_config) ->
     assert info.value.problems == (
         '[billing] currencies #2: expected an ISO 4217 currency code like "USD", got "HRK"',
     )
+
+
+def test_a_kuna_debt_paid_in_euro_after_the_changeover_is_settled_at_the_fixed_rate(
+    start_simulator, db_url, tmp_path: Path
+) -> None:
+    """As the refusal of a 2023 HRK payment advises: the payment entered in EUR, naming its
+    HRK invoice (in any case), settles that invoice at 7.53450 HRK per EUR."""
+    as_of = date(2023, 2, 15)
+    sim = start_simulator(anchor=as_of, scale=Scale(customers=6, invoices=3))
+    _in_kuna(sim.data)
+    settings, engine, sessions = setup(sim, db_url, tmp_path)
+    run_sync(settings, engine, sessions, SyncOptions())
+    before = run_reconciliation(settings, sessions, as_of)
+    ledger = next(g for g in before.ledgers if g.currency == "HRK" and g.balance > 0)
+    invoice, owed = next((i, a) for i, a in ledger.open_amounts.items() if a > 0)
+    euros = round_money(owed / Decimal("7.53450"), "EUR")
+    path = tmp_path / "payments.csv"
+    path.write_text(f"{HEADER}{ledger.customer_id},2023-02-01,{euros},EUR,EU-1,{invoice.lower()}\n")
+    import_payments(settings, sessions, path)
+    after = run_reconciliation(settings, sessions, as_of)
+    engine.dispose()
+    own = {g.currency: g for g in after.ledgers if g.customer_id == ledger.customer_id}
+    assert own["HRK"].open_amounts[invoice] == 0, (owed, euros)
+    assert own["HRK"].paid == ledger.paid + owed
+    (conversion,) = own["HRK"].conversions
+    assert str(conversion) == f"{euros} EUR at 7.53450 = {owed} HRK"
+    assert (own["EUR"].paid, own["EUR"].unapplied) == (0, 0)
+    (row,) = [p for p in after.document["payments"] if p["reference"] == "EU-1"]
+    assert (row["applied"], row["unapplied"]) == (str(euros), "0.00")
+
+
+def test_a_late_payment_in_a_withdrawn_currency_without_a_fixed_rate_is_told_to_fix_it(
+    write_config, migrated, tmp_path: Path, capsys
+) -> None:
+    known = [(C1, "Contoso", "contoso.onmicrosoft.com")]
+    settings, sessions = open_books(write_config, migrated, known)
+    path = one_row(tmp_path, f"{C1},2024-10-01,12.50,ZWL,P-1,", HEADER)
+    code, lines = pcsync_import(settings, path, capsys)
+    assert code == 2
+    assert lines == [
+        "pcsync: error: payments.csv:2: currency: ZWL was withdrawn on 2024-09-01 (replaced by "
+        "ZWG); a payment dated 2024-10-01 is in a currency in use: fix the currency and "
+        "amount, or the date (nothing imported; fix it, or use --skip-bad-rows)"
+    ]
+    assert unchanged(sessions)

@@ -276,11 +276,19 @@ class RowChecker:
                 # in kuna settles their 2022 charges in kuna; a later one is a mistake.
                 gone = WITHDRAWALS[currency]
                 if payment_date >= gone.on:
+                    # A debt in HRK paid in EUR is settled at the fixed rate (ledger.py).
+                    advice = (
+                        f"enter it in {gone.by} naming its {currency} invoice in the invoice "
+                        f"column: it settles that invoice at the fixed rate {gone.rate}; "
+                        "or fix the date"
+                        if gone.rate is not None
+                        else "fix the currency and amount, or the date"
+                    )
                     refuse(
                         "currency",
                         f"{currency} was withdrawn on {gone.on.isoformat()} (replaced by "
                         f"{gone.by}); a payment dated {payment_date.isoformat()} is in a "
-                        "currency in use: fix the currency and amount, or the date",
+                        f"currency in use: {advice}",
                     )
         amount = None
         written = cells["amount"]

@@ -131,6 +131,11 @@ class Daemon:
         self.audit_state = AuditState()
         # Set when this daemon's leadership (or the daemon) ends: the running sync stops.
         self._term = threading.Event()
+        # Jobs running now: the scheduler is shut down only once none is, since a job
+        # that (re)schedules at its end would wait for ever on the scheduler's locks,
+        # which its shutdown holds while it waits for the job.
+        self._running = 0
+        self._idle = threading.Condition()
 
     def sync_job(self) -> None:
         """The scheduled sync: same function as ``pcsync sync``; failures are logged, not fatal."""
@@ -276,6 +281,8 @@ class Daemon:
         self._post(summary)
 
     def _drop_job(self, job_id: str) -> None:
+        if self.stop.is_set():
+            return  # stopping: the scheduler and its jobs go anyway
         if self.scheduler.get_job(job_id) is not None:
             self.scheduler.remove_job(job_id)
 
@@ -296,8 +303,21 @@ class Daemon:
     ) -> None:
         """One job (a schedule or a one-off retry): one at a time, late runs coalesced and
         still run within the misfire grace, not dropped."""
+        if self.stop.is_set():
+            return  # stopping: nothing is scheduled any more
+
+        def counted() -> None:
+            with self._idle:
+                self._running += 1
+            try:
+                func()
+            finally:
+                with self._idle:
+                    self._running -= 1
+                    self._idle.notify_all()
+
         self.scheduler.add_job(
-            func,
+            counted,
             trigger,
             id=job_id,
             name=job_id,
@@ -337,6 +357,9 @@ class Daemon:
         finally:
             log.info("stopping: waiting for the running job to reach a safe point")
             self._term.set()
+            self.scheduler.pause()  # no job starts now
+            with self._idle:
+                self._idle.wait_for(lambda: self._running == 0)
             self.scheduler.shutdown(wait=True)
             self.leadership.release()
             if server is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -173,16 +174,24 @@ def test_a_payment_in_a_withdrawn_currency_of_its_time_is_taken_by_the_dry_run(
     assert unchanged(sessions)
 
 
-def test_a_payment_in_a_withdrawn_currency_of_its_time_settles_a_charge_in_it(
-    start_simulator, db_url, tmp_path: Path
-) -> None:
-    as_of = date(2022, 12, 28)
+def _synced_kuna_debt(
+    start_simulator: Any, db_url: str, tmp_path: Path, as_of: date
+) -> tuple[Any, sa.Engine, Any, Any]:
+    """A world billed in kuna, synced as of ``as_of``: a customer's HRK ledger owing."""
     sim = start_simulator(anchor=as_of, scale=Scale(customers=6, invoices=3))
     _in_kuna(sim.data)
     settings, engine, sessions = setup(sim, db_url, tmp_path)
     run_sync(settings, engine, sessions, SyncOptions())
     before = run_reconciliation(settings, sessions, as_of)
     ledger = next(g for g in before.ledgers if g.currency == "HRK" and g.balance > 0)
+    return settings, engine, sessions, ledger
+
+
+def test_a_payment_in_a_withdrawn_currency_of_its_time_settles_a_charge_in_it(
+    start_simulator, db_url, tmp_path: Path
+) -> None:
+    as_of = date(2022, 12, 28)
+    settings, engine, sessions, ledger = _synced_kuna_debt(start_simulator, db_url, tmp_path, as_of)
     invoice, owed = next((i, a) for i, a in ledger.open_amounts.items() if a > 0)
     path = tmp_path / "payments.csv"
     path.write_text(f"{HEADER}{ledger.customer_id},2022-12-20,{owed},HRK,KN-1,{invoice}\n")
@@ -216,12 +225,7 @@ def test_a_kuna_debt_paid_in_euro_after_the_changeover_is_settled_at_the_fixed_r
     """As the refusal of a 2023 HRK payment advises: the payment entered in EUR, naming its
     HRK invoice (in any case), settles that invoice at 7.53450 HRK per EUR."""
     as_of = date(2023, 2, 15)
-    sim = start_simulator(anchor=as_of, scale=Scale(customers=6, invoices=3))
-    _in_kuna(sim.data)
-    settings, engine, sessions = setup(sim, db_url, tmp_path)
-    run_sync(settings, engine, sessions, SyncOptions())
-    before = run_reconciliation(settings, sessions, as_of)
-    ledger = next(g for g in before.ledgers if g.currency == "HRK" and g.balance > 0)
+    settings, engine, sessions, ledger = _synced_kuna_debt(start_simulator, db_url, tmp_path, as_of)
     invoice, owed = next((i, a) for i, a in ledger.open_amounts.items() if a > 0)
     euros = round_money(owed / Decimal("7.53450"), "EUR")
     path = tmp_path / "payments.csv"

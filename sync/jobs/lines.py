@@ -313,25 +313,23 @@ def _invoiced(
     )
 
 
-def _unbilled_currencies(job: _Job, documents: list[Invoice]) -> list[str]:
-    """The currencies to ask for unbilled lines: those of the invoices listed, those
+def _unbilled_currencies(job: _Job, documents: list[Invoice]) -> tuple[list[str], list[str]]:
+    """The currencies to ask for unbilled lines — those of the invoices listed, those
     configured, and those whose unbilled lines are stored (so lines of a currency no
-    longer billed are replaced by what Microsoft says now, not kept for ever).
+    longer billed are replaced by what Microsoft says now, not kept for ever) — and the
+    withdrawn currencies whose stored lines are to be cleared without asking.
 
     Microsoft offers no list of a partner's billing currencies; before its first
     invoice in a currency (a new partner, a new market) only the configuration names it.
+    Nothing accrues in a currency ISO has withdrawn (HRK since 2023): asking Microsoft
+    for its open month would only be refused, run after run, and open-month lines
+    stored in it (before the changeover) are open no longer.
     """
     with job.sessions() as session:
         stored = set(session.scalars(select(UnbilledLineItem.currency).distinct()))
-        known = {d.currency for d in documents} | set(job.billing_currencies) | stored
-    # Nothing accrues in a currency ISO has withdrawn (HRK since 2023): its invoices stay,
-    # but asking Microsoft for its open month would only be refused, run after run, and
-    # open-month lines stored in it (before the changeover) are open no longer.
-    for currency in sorted(c for c in stored if c.upper() in WITHDRAWN):
-        with job.sessions.begin() as session:
-            for period in ("current", "previous"):
-                replace_unbilled_lines(session, currency, period, [], _now(), job.run)
-    return sorted(c.upper() for c in known if c.upper() not in WITHDRAWN)
+    known = {d.currency for d in documents} | set(job.billing_currencies) | stored
+    asked = sorted({c.upper() for c in known} - set(WITHDRAWN))
+    return asked, sorted(c for c in stored if c.upper() in WITHDRAWN)
 
 
 def _billing_subscriptions(sessions: sessionmaker[Session]) -> bool:
@@ -360,7 +358,11 @@ def _sync_unbilled(job: _Job, documents: list[Invoice]) -> None:
     """
     previous = _previous_month(job.options.today or _now().date())
     complete = set(_complete_invoices(job.sessions))
-    currencies = _unbilled_currencies(job, documents)
+    currencies, withdrawn = _unbilled_currencies(job, documents)
+    for currency in withdrawn:
+        with job.sessions.begin() as session:
+            for period in ("current", "previous"):
+                replace_unbilled_lines(session, currency, period, [], _now(), job.run)
     if not currencies and _billing_subscriptions(job.sessions):
         job.proof.lacking(
             Unit.UNBILLED,

@@ -31,7 +31,7 @@ from sync.db.models import Action, Customer, Subscription
 from sync.runtime.runs import RunRecorder
 from sync.store import upsert_subscriptions
 
-__all__ = ["attempt", "settle_interrupted", "waiting_for_relisting"]
+__all__ = ["attempt", "delisted_since", "settle_interrupted"]
 
 
 def settle_interrupted(
@@ -47,7 +47,7 @@ def settle_interrupted(
     with sessions() as session:
         pending = session.scalars(select(Action).where(Action.result == "pending")).all()
         todo = [(a.id, a.customer_id, a.subscription_id, a.action) for a in pending]
-    gone = _delisted_since(sessions, [action_id for action_id, *_ in todo])
+    gone = delisted_since(sessions, [action_id for action_id, *_ in todo])
     settled: dict[tuple[str, str], str] = {}
     for action_id, customer, sub_id, verb in todo:
         if action_id in gone:  # Microsoft answers 404 for it: read it once it is listed again
@@ -74,8 +74,12 @@ def settle_interrupted(
     return settled
 
 
-def _delisted_since(sessions: sessionmaker[Session], action_ids: list[int]) -> dict[int, datetime]:
-    """The attempts whose subscription (or customer) Microsoft no longer lists, and since when."""
+def delisted_since(sessions: sessionmaker[Session], action_ids: list[int]) -> dict[int, datetime]:
+    """The attempts whose subscription (or customer) Microsoft no longer lists, and since when.
+
+    Such an attempt waits, pending, until it is listed again and can be read: settled
+    blind, a suspension pcsync made would later pass for someone else's and never be undone.
+    """
     if not action_ids:
         return {}
     since = func.coalesce(Subscription.delisted_at, Customer.delisted_at)
@@ -87,22 +91,6 @@ def _delisted_since(sessions: sessionmaker[Session], action_ids: list[int]) -> d
             .where(Action.id.in_(action_ids), since.is_not(None))
         )
         return {action_id: when for action_id, when in rows}
-
-
-def waiting_for_relisting(sessions: sessionmaker[Session]) -> set[tuple[str, str]]:
-    """Pending attempts (subscription, action) on a subscription Microsoft no longer lists.
-
-    They wait, pending, until it is listed again and can be read: settled blind, a
-    suspension pcsync made would later pass for someone else's and never be undone.
-    """
-    with sessions() as session:
-        rows = session.execute(
-            select(Action.id, Action.subscription_id, Action.action).where(
-                Action.result == "pending"
-            )
-        ).all()
-    gone = _delisted_since(sessions, [action_id for action_id, _, _ in rows])
-    return {(sub_id, verb) for action_id, sub_id, verb in rows if action_id in gone}
 
 
 def _audit_attempt(session: Session, row: Action, actor: str, run_id: int, **extra: Any) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.partner_center import PartnerCenter
 from sync import audit
-from sync.collections.apply.attempt import attempt, settle_interrupted, waiting_for_relisting
+from sync.collections.apply.attempt import attempt, delisted_since, settle_interrupted
 from sync.collections.apply.model import VERBS, ApplyOutcome, ApplyPlan, Change, require_today
 from sync.collections.approvals import lapse_approvals
 from sync.db.models import Action
@@ -169,13 +169,15 @@ def _tell(
         return []
     with sessions() as session:
         rows = session.execute(
-            select(Action.subscription_id, Action.action).where(
+            select(Action.id, Action.subscription_id, Action.action).where(
                 Action.result == "pending",
                 Action.subscription_id.in_({sub_id for sub_id, _ in others}),
             )
-        )
-        pending = {(sub_id, verb) for sub_id, verb in rows}
-    waiting = waiting_for_relisting(sessions)  # shown; settled when Microsoft lists it again
+        ).all()
+    pending = {(sub_id, verb) for _, sub_id, verb in rows}
+    gone = delisted_since(sessions, [action_id for action_id, _, _ in rows])
+    # Shown, not failed: settled once Microsoft lists the subscription again.
+    waiting = {(sub_id, verb) for action_id, sub_id, verb in rows if action_id in gone}
     left = []
     for (sub_id, verb), why in sorted(others.items()):
         line = f"{verb} {sub_id} (interrupted earlier): {why}"
